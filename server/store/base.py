@@ -1,0 +1,156 @@
+"""The storage interface the sync layer depends on.
+
+Theory of operation. Every committed document version is kept with its commit
+timestamp (u64 nanoseconds), and so is every index entry, so a reader can see
+the database exactly as it was at any timestamp it is handed (MVCC). A reader
+never sees a half-applied commit: `latest_ts` only moves after a commit is
+durable. Writes go through one writer at a time; each write transaction gets a
+timestamp larger than every earlier one, across restarts too.
+
+Index keys are order-preserving byte strings (see `server.store.keys`): the
+encoded indexed field values followed by the encoded document id, so a range
+of an index is a half-open byte interval `[start, end)` and comparing keys is
+comparing bytes, the same in Python, SQLite and PostgreSQL.
+
+Every table has two system indexes besides those of the schema:
+`<table>.by_id` (key: the id alone) and `<table>.by_creation_time`
+(key: `_creationTime`, then the id). A full table scan is a scan of the whole
+`by_creation_time` range.
+
+Backends: `server.store.sqlite.SqliteStore` (aiosqlite, WAL, one writer) and,
+later, a PostgreSQL one. The sync layer only sees the classes below.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol, TypeVar
+
+__all__ = [
+    "Commit",
+    "Document",
+    "IndexDef",
+    "IndexKeyChange",
+    "Order",
+    "Snapshot",
+    "Store",
+    "Transaction",
+    "Write",
+]
+
+Document = dict[str, Any]
+"""A document: Convex values (see protocol.values) plus `_id` (str) and
+`_creationTime` (float, ms since the epoch)."""
+
+Order = Literal["asc", "desc"]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class IndexDef:
+    """One index of one table: `name` is the qualified "table.index"."""
+
+    table: str
+    name: str
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class IndexKeyChange:
+    """One index key a commit touched: the old key removed or the new one added."""
+
+    index: str
+    key: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Write:
+    """One document changed by a commit. `old` is None for an insert, `new` is
+    None for a delete."""
+
+    table: str
+    id: str
+    old: Document | None
+    new: Document | None
+
+
+@dataclass(frozen=True, slots=True)
+class Commit:
+    """What a committed write transaction changed, handed to the sync layer so
+    it can invalidate exactly the subscriptions that read one of `keys`."""
+
+    ts: int
+    writes: tuple[Write, ...]
+    keys: tuple[IndexKeyChange, ...] = field(default=())
+
+
+class Snapshot(Protocol):
+    """A read-only view of the database at one timestamp."""
+
+    @property
+    def ts(self) -> int: ...
+
+    async def get(self, id: str) -> Document | None:
+        """The document's version at `ts`, or None (absent or deleted)."""
+
+    def scan(
+        self, index: str, start: bytes, end: bytes | None, order: Order = "asc"
+    ) -> AsyncIterator[tuple[bytes, Document]]:
+        """Yield `(key, document)` for the live entries of `index` with
+        `start <= key < end` (`end=None`: unbounded) as of `ts`, in key order
+        (or reverse key order for "desc"). Fetches lazily in pages, so a
+        caller that stops early does not pay for the rest."""
+
+
+class Transaction(Snapshot, Protocol):
+    """A write transaction: reads see the database at the latest commit plus
+    this transaction's own writes. Its writes get timestamp `ts`."""
+
+    async def insert(self, table: str, value: Mapping[str, Any]) -> str:
+        """Insert a document (without system fields); returns the new `_id`."""
+
+    async def replace(self, id: str, value: Mapping[str, Any]) -> None:
+        """Replace every user field of the document; system fields are kept."""
+
+    async def patch(self, id: str, fields: Mapping[str, Any]) -> None:
+        """Shallow-merge `fields` into the document's user fields (system
+        fields cannot be patched)."""
+
+    async def delete(self, id: str) -> None:
+        """Delete the document."""
+
+    async def record_mutation_result(
+        self, session_id: str, request_id: int, result_json: str
+    ) -> None:
+        """Store a mutation's encoded result in this same transaction, for
+        deduplicating a client's retry of (session_id, request_id)."""
+
+
+class Store(Protocol):
+    """A storage backend. Open before use, close when done."""
+
+    @property
+    def latest_ts(self) -> int:
+        """The timestamp of the newest durable commit (0 for an empty store)."""
+
+    async def open(self, indexes: Sequence[IndexDef]) -> None:
+        """Create or migrate the schema, backfill indexes that are new since
+        the last start, and load `latest_ts`."""
+
+    async def close(self) -> None: ...
+
+    def snapshot(self, ts: int | None = None) -> Snapshot:
+        """A view at `ts` (default: `latest_ts`). `ts` must not exceed
+        `latest_ts`."""
+
+    async def write(self, fn: Callable[[Transaction], Awaitable[T]]) -> tuple[T, Commit]:
+        """Run `fn` in one write transaction, after every earlier write.
+        If `fn` returns, the transaction commits and its result comes back
+        with the `Commit` record (an empty `writes` is fine); if `fn` raises,
+        nothing is written and the exception propagates unchanged."""
+
+    async def get_mutation_result(
+        self, session_id: str, request_id: int
+    ) -> tuple[int, str] | None:
+        """`(commit_ts, result_json)` of an earlier successful mutation."""
