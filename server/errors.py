@@ -1,0 +1,117 @@
+"""Every exception the server raises on purpose.
+
+    LivesyncError
+    ├── ConfigError                 config.toml or CLI values are unusable
+    ├── AppError                    raised by app code; `.data` reaches the client
+    ├── FunctionError               a call failed for a reason the caller may see
+    │   ├── FunctionNotFound        no function answers to that path (or wrong kind)
+    │   ├── ArgumentError           arguments fail the function's validators
+    │   ├── ReturnValueError        the result fails the `returns` validator
+    │   ├── SchemaError             a write breaks the schema
+    │   ├── DocumentNotFound        patch/replace/delete of a missing id
+    │   └── LimitExceeded           a read, write or size limit was hit
+    ├── StoreError                  the storage backend failed (not the caller's fault)
+    └── AuthError                   a token was refused; `.message` is sent to the client
+        ├── TokenInvalid            malformed, bad signature, wrong claims
+        ├── TokenExpired            exp has passed
+        └── IssuerUnavailable       keys could not be fetched; retry later (close 1013)
+
+Messages of FunctionError and AuthError are meant for clients; StoreError and
+any unexpected exception become a generic message, with details only in the
+server log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AppError",
+    "ArgumentError",
+    "AuthError",
+    "ConfigError",
+    "DocumentNotFound",
+    "FunctionError",
+    "FunctionNotFound",
+    "IssuerUnavailable",
+    "LimitExceeded",
+    "LivesyncError",
+    "ReturnValueError",
+    "SchemaError",
+    "StoreError",
+    "TokenExpired",
+    "TokenInvalid",
+]
+
+
+class LivesyncError(Exception):
+    """Base class of every livesync server exception."""
+
+
+class ConfigError(LivesyncError):
+    """The configuration is unusable. The message names the key at fault."""
+
+
+class AppError(LivesyncError):
+    """Raise from a function to fail it with data the client receives.
+
+    `AppError("Not found")` or `AppError({"code": 404})`: the JS client raises
+    `ConvexError` whose `.data` is this value; the Python clients raise their
+    error type carrying `.data`.
+    """
+
+    def __init__(self, data: Any = None) -> None:
+        self.data = data
+        super().__init__(data if isinstance(data, str) else repr(data))
+
+
+class FunctionError(LivesyncError):
+    """A function call failed in a way whose message the caller may see."""
+
+
+class FunctionNotFound(FunctionError):
+    pass
+
+
+class ArgumentError(FunctionError):
+    pass
+
+
+class ReturnValueError(FunctionError):
+    pass
+
+
+class SchemaError(FunctionError):
+    pass
+
+
+class DocumentNotFound(FunctionError):
+    pass
+
+
+class LimitExceeded(FunctionError):
+    pass
+
+
+class StoreError(LivesyncError):
+    """The storage backend failed; the message is for the server log only."""
+
+
+class AuthError(LivesyncError):
+    """A token was refused. `message` is the text sent in the AuthError frame."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class TokenInvalid(AuthError):
+    pass
+
+
+class TokenExpired(AuthError):
+    pass
+
+
+class IssuerUnavailable(AuthError):
+    """The issuer's keys could not be fetched; the client should retry."""
