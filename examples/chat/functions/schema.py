@@ -1,0 +1,23 @@
+"""Tables of the chat example: channels, and messages indexed for the two ways they are read."""
+
+from __future__ import annotations
+
+from server import define_schema, define_table, v
+
+__all__ = ["schema"]
+
+schema = define_schema(
+    {
+        "channels": define_table({"name": v.string()}),
+        "messages": define_table(
+            {
+                "channel": v.string(),
+                "body": v.string(),
+                # None when the sender was signed out.
+                "author": v.union(v.string(), v.null()),
+            }
+        )
+        .index("by_channel", ["channel"])
+        .index("by_author", ["author"]),
+    }
+)
