@@ -49,6 +49,7 @@ __all__ = [
     "dumps",
     "encode",
     "encode_args",
+    "json_kind",
 ]
 
 Value: TypeAlias = (
@@ -292,14 +293,15 @@ def decode_args(raw: object) -> dict[str, Value]:
             )
         raw = raw[0]
     if not isinstance(raw, dict):
-        raise ValueDecodeError(f"function args must be an object, got {_json_kind(raw)}")
+        raise ValueDecodeError(f"function args must be an object, got {json_kind(raw)}")
     decoded = _decode(raw, 0)
     if not isinstance(decoded, dict):
         raise ValueDecodeError("function args must be an object, got a special value")
     return decoded
 
 
-def _json_kind(value: object) -> str:
+def json_kind(value: object) -> str:
+    """Name the JSON type of ``value`` for error messages ("an array", "null")."""
     if value is None:
         return "null"
     if isinstance(value, bool):
@@ -310,6 +312,8 @@ def _json_kind(value: object) -> str:
         return "a string"
     if isinstance(value, list):
         return "an array"
+    if isinstance(value, dict):
+        return "an object"
     return type(value).__name__
 
 

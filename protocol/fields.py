@@ -1,0 +1,165 @@
+"""Typed, checked access to the fields of one parsed wire object.
+
+Every parser in ``protocol/`` reads its input through :class:`Fields`, so each
+malformed message is refused with the same kind of message, naming the
+message type and the field: ``Mutation.requestId: expected an integer, got "7"``.
+Unknown extra fields are ignored, as both official clients do.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TypeVar, cast
+
+from protocol.errors import RemoteProtocolError
+from protocol.timestamps import decode_ts
+from protocol.values import JSONValue, json_kind
+
+__all__ = ["Fields", "load_object"]
+
+_T = TypeVar("_T")
+_ABSENT = object()
+
+
+def load_object(text: str | bytes, what: str) -> dict[str, JSONValue]:
+    """Parse one frame's text into a JSON object.
+
+    Raises:
+        RemoteProtocolError: malformed JSON or UTF-8, or not a JSON object.
+    """
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        # JSONDecodeError and UnicodeDecodeError are both ValueErrors.
+        raise RemoteProtocolError(f"{what} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise RemoteProtocolError(f"{what} must be a JSON object, got {json_kind(data)}")
+    return cast(dict[str, JSONValue], data)
+
+
+class Fields:
+    """A JSON object plus the name it is reported under (``where``)."""
+
+    __slots__ = ("data", "where")
+
+    def __init__(self, data: object, where: str) -> None:
+        if not isinstance(data, dict):
+            raise RemoteProtocolError(f"{where}: expected an object, got {json_kind(data)}")
+        self.data: dict[str, JSONValue] = data
+        self.where = where
+
+    def fail(self, name: str, problem: str) -> RemoteProtocolError:
+        """Build the error for a bad field, for callers with their own checks."""
+        return RemoteProtocolError(f"{self.where}.{name}: {problem}")
+
+    def has(self, name: str) -> bool:
+        """True when the field is present, even if null."""
+        return name in self.data
+
+    def required(self, name: str) -> JSONValue:
+        """A required field of any JSON type (null included)."""
+        value = self.data.get(name, _ABSENT)
+        if value is _ABSENT:
+            raise self.fail(name, "missing required field")
+        return cast(JSONValue, value)
+
+    def optional_any(self, name: str) -> JSONValue:
+        """A field of any JSON type; absent reads as None."""
+        return self.data.get(name)
+
+    def integer(self, name: str) -> int:
+        """A required non-negative integer (u32/u64 on the wire)."""
+        value = self.required(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise self.fail(name, f"expected a non-negative integer, got {_show(value)}")
+        return value
+
+    def optional_int(self, name: str) -> int | None:
+        """A non-negative integer that may be absent or null."""
+        return None if self.data.get(name) is None else self.integer(name)
+
+    def signed_int(self, name: str) -> int | None:
+        """An integer of either sign that may be absent or null (clock skew)."""
+        value = self.data.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(name, f"expected an integer, got {_show(value)}")
+        return value
+
+    def optional_number(self, name: str) -> float | None:
+        """A JSON number (int or float) that may be absent or null."""
+        value = self.data.get(name)
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise self.fail(name, f"expected a number, got {_show(value)}")
+        return float(value)
+
+    def boolean(self, name: str) -> bool:
+        """A required boolean."""
+        value = self.required(name)
+        if not isinstance(value, bool):
+            raise self.fail(name, f"expected a boolean, got {_show(value)}")
+        return value
+
+    def string(self, name: str) -> str:
+        """A required string."""
+        value = self.required(name)
+        if not isinstance(value, str):
+            raise self.fail(name, f"expected a string, got {_show(value)}")
+        return value
+
+    def optional_str(self, name: str) -> str | None:
+        """A string that may be absent or null."""
+        return None if self.data.get(name) is None else self.string(name)
+
+    def array(self, name: str) -> list[JSONValue]:
+        """A required array."""
+        value = self.required(name)
+        if not isinstance(value, list):
+            raise self.fail(name, f"expected an array, got {_show(value)}")
+        return value
+
+    def strings(self, name: str) -> tuple[str, ...]:
+        """A required array of strings (``logLines``)."""
+        items = self.array(name)
+        for index, item in enumerate(items):
+            if not isinstance(item, str):
+                raise self.fail(f"{name}[{index}]", f"expected a string, got {_show(item)}")
+        return tuple(cast(list[str], items))
+
+    def ts(self, name: str) -> int:
+        """A required base64 u64 timestamp."""
+        value = self.required(name)
+        try:
+            return decode_ts(cast(str, value))
+        except RemoteProtocolError as exc:
+            raise self.fail(name, str(exc)) from None
+
+    def optional_ts(self, name: str) -> int | None:
+        """A base64 u64 timestamp that may be absent or null."""
+        return None if self.data.get(name) is None else self.ts(name)
+
+    def nested(self, name: str) -> Fields:
+        """A required object field, read with its own :class:`Fields`."""
+        return Fields.at(self.required(name), f"{self.where}.{name}")
+
+    @staticmethod
+    def at(value: object, where: str) -> Fields:
+        """Wrap a value found at ``where`` (an array element, say)."""
+        return Fields(value, where)
+
+    def choice(self, name: str, allowed: tuple[_T, ...]) -> _T:
+        """A required field whose value must be one of ``allowed``."""
+        value = self.required(name)
+        for option in allowed:
+            if value == option and type(value) is type(option):
+                return option
+        names = ", ".join(repr(option) for option in allowed)
+        raise self.fail(name, f"expected one of {names}, got {_show(value)}")
+
+
+def _show(value: object) -> str:
+    text = json.dumps(value, default=repr)
+    return text if len(text) <= 40 else text[:37] + "..."
