@@ -31,6 +31,7 @@ sees the result every subscription already shows the write (§7).
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
@@ -290,7 +291,9 @@ class ClientState:
 
     # -- socket lifecycle -------------------------------------------------
 
-    def connect(self, last_close_reason: str | None, client_ts: float | None) -> list[ClientMessage]:
+    def connect(
+        self, last_close_reason: str | None, client_ts: float | None
+    ) -> list[ClientMessage]:
         """A new socket is open: everything to send on it, in order.
 
         ``Connect``, then ``Authenticate`` (baseVersion 0) when there is a token,
@@ -354,13 +357,17 @@ class ClientState:
         if isinstance(message, ActionResponse):
             return self._action_response(message)
         if isinstance(message, AuthError):
-            return [AuthRejected(message.error, message.base_version, message.auth_update_attempted)]
+            return [
+                AuthRejected(message.error, message.base_version, message.auth_update_attempted)
+            ]
         if isinstance(message, Ping):
             return []
         if isinstance(message, FatalError):
             raise RemoteProtocolError(f"server sent FatalError: {message.error}")
         if isinstance(message, TransitionChunk):
-            raise RemoteProtocolError("server sent TransitionChunk, which this client never asks for")
+            raise RemoteProtocolError(
+                "server sent TransitionChunk, which this client never asks for"
+            )
         raise RemoteProtocolError(f"unexpected server message {type(message).__name__}")
 
     def _transition(self, socket: _Socket, message: Transition) -> list[ClientEvent]:
@@ -483,7 +490,9 @@ def _failure(
 ) -> Outcome:
     plain = _plain(result)
     text = plain if isinstance(plain, str) else canonical_json(plain)
-    data: JSONValue | Missing = error_data if isinstance(error_data, Missing) else _plain(error_data)
+    data: JSONValue | Missing = (
+        error_data if isinstance(error_data, Missing) else _plain(error_data)
+    )
     return Outcome(None, text, data, tuple(message.log_lines))
 
 
@@ -491,8 +500,6 @@ def _plain(value: JSONValue | RawJSON) -> JSONValue:
     # Parsed server messages never carry RawJSON; it exists for the server's
     # send path. Accept it anyway so hand-built messages work in tests.
     if isinstance(value, RawJSON):
-        import json
-
         parsed: JSONValue = json.loads(value.text)
         return parsed
     return value
@@ -505,7 +512,9 @@ def _comparable(value: JSONValue | Missing) -> str | None:
 
 
 def _resolved(request: _Request, outcome: Outcome) -> RequestResolved:
-    return RequestResolved(request.message.request_id, request.kind, request.message.udf_path, outcome)
+    return RequestResolved(
+        request.message.request_id, request.kind, request.message.udf_path, outcome
+    )
 
 
 def _show(version: StateVersion) -> str:
