@@ -1,0 +1,34 @@
+"""Functions that fail on purpose, one for each way a failure reaches a client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server import AppError, mutation, query
+
+__all__ = ["app_error", "app_error_mutation", "crash", "refuse"]
+
+SECRET = "internal detail 7f3a"
+
+
+@query()
+async def refuse(ctx: Any) -> None:
+    """Fails with a message meant for the caller."""
+    raise AppError("query refused on purpose")
+
+
+@query()
+async def app_error(ctx: Any) -> None:
+    """Fails with structured data the client receives as ConvexError.data."""
+    raise AppError({"code": 1})
+
+
+@mutation()
+async def app_error_mutation(ctx: Any) -> None:
+    raise AppError({"code": 1})
+
+
+@query()
+async def crash(ctx: Any) -> None:
+    """An unexpected exception: the client must get a generic message, not SECRET."""
+    raise RuntimeError(SECRET)

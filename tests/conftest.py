@@ -1,0 +1,62 @@
+"""Fixtures shared by the whole suite.
+
+`start_server` starts real livesync server subprocesses (see
+tests/helpers/server.py). When a test fails, the stderr of every server it
+started is attached to its report, so a server-side traceback is never lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.server import LivesyncServer, StartServer
+
+__all__ = ["pytest_runtest_makereport", "start_server"]
+
+_SERVERS = pytest.StashKey[list[LivesyncServer]]()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[StartServer]:
+    """A factory: each call starts one more server with a fresh SQLite file in tmp_path.
+
+    The returned server is listening; it has `.url`, `.ws_url`, `.db_path`,
+    `.stop()` and `.restart()` (same port, same database file). Every server
+    is stopped at teardown: SIGTERM, then SIGKILL after a timeout.
+    """
+    servers: list[LivesyncServer] = []
+    request.node.stash[_SERVERS] = servers
+
+    def start(
+        functions_dir: Path | str,
+        *,
+        config_extra: str = "",
+        env: dict[str, str] | None = None,
+    ) -> LivesyncServer:
+        server = LivesyncServer(
+            Path(functions_dir),
+            tmp_path / f"server-{len(servers)}",
+            config_extra=config_extra,
+            env=env,
+        )
+        servers.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed:
+        for n, server in enumerate(item.stash.get(_SERVERS, [])):
+            report.sections.append((f"livesync server {n} stderr", server.stderr_text()))
+    return report
