@@ -1,0 +1,129 @@
+"""Turn a bearer token into a UserIdentity, or a client-visible AuthError.
+
+The one entry point the sync and HTTP layers call. It routes the token to a
+provider by its unverified iss/aud, gets that issuer's keys from the cache,
+verifies, and builds the identity. Tokens are never logged; only the issuer
+and the outcome are.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from server.auth.identity import UserIdentity
+from server.auth.jwks import KeyCache, KeyCachePolicy, KeySource
+from server.auth.providers import (
+    CustomJwtProvider,
+    OidcProvider,
+    Provider,
+    describe_providers,
+    find_provider,
+)
+from server.auth.validation import (
+    UnverifiedToken,
+    check_custom_header,
+    check_oidc_shape,
+    read_unverified,
+    verify_custom,
+    verify_oidc,
+)
+from server.errors import AuthError, TokenInvalid
+
+__all__ = ["DEFAULT_MAX_TOKEN_BYTES", "AuthResult", "Authenticator"]
+
+logger = logging.getLogger("livesync.auth")
+
+DEFAULT_MAX_TOKEN_BYTES = 16384
+
+
+@dataclass(frozen=True, slots=True)
+class AuthResult:
+    identity: UserIdentity
+    expires_at: float  # the token's exp, seconds since epoch
+
+
+class Authenticator:
+    """Validates tokens against the configured providers; share one per server."""
+
+    def __init__(
+        self,
+        providers: Sequence[Provider],
+        *,
+        http: httpx.AsyncClient | None = None,
+        clock: Callable[[], float] = time.time,
+        max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
+        policy: KeyCachePolicy | None = None,
+    ) -> None:
+        self.providers = tuple(providers)
+        self._owns_http = http is None
+        self._http = http if http is not None else httpx.AsyncClient(follow_redirects=True)
+        self._clock = clock
+        self._max_token_bytes = max_token_bytes
+        self.keys = KeyCache(self._http, clock=clock, policy=policy)
+
+    async def authenticate(self, token: str) -> AuthResult:
+        """Raises TokenInvalid / TokenExpired / IssuerUnavailable (all AuthError)."""
+        try:
+            result = await self._authenticate(token)
+        except AuthError as error:
+            logger.info("token refused: %s: %s", type(error).__name__, error.message)
+            raise
+        logger.debug("token accepted for issuer %s", result.identity.issuer)
+        return result
+
+    async def _authenticate(self, token: str) -> AuthResult:
+        unverified = read_unverified(token, self._max_token_bytes)
+        provider = find_provider(self.providers, unverified.iss, unverified.aud)
+        if provider is None:
+            raise TokenInvalid(self._no_provider_message())
+        if isinstance(provider, OidcProvider):
+            claims = await self._verify_oidc(token, unverified, provider)
+        else:
+            claims = await self._verify_custom(token, unverified, provider)
+        identity = UserIdentity.from_claims(claims, provider)
+        return AuthResult(identity=identity, expires_at=float(claims["exp"]))
+
+    async def _verify_oidc(
+        self, token: str, unverified: UnverifiedToken, provider: OidcProvider
+    ) -> dict[str, Any]:
+        check_oidc_shape(unverified)
+        # Discovery uses the token's raw iss and the document must name exactly it;
+        # only the two slash spellings of the configured domain may reach the network.
+        base = provider.domain.rstrip("/")
+        if unverified.iss not in (base, base + "/"):
+            raise TokenInvalid(f"Auth provider discovery of {unverified.iss} failed")
+        keys = await self.keys.keys(KeySource(issuer=unverified.iss), unverified.kid)
+        return verify_oidc(token, unverified, provider, keys, self._clock())
+
+    async def _verify_custom(
+        self, token: str, unverified: UnverifiedToken, provider: CustomJwtProvider
+    ) -> dict[str, Any]:
+        kid = check_custom_header(unverified, provider)
+        keys = await self.keys.keys(KeySource(issuer=provider.issuer, jwks=provider.jwks), kid)
+        return verify_custom(token, unverified, provider, keys, self._clock())
+
+    def _no_provider_message(self) -> str:
+        if not self.providers:
+            return (
+                "No auth provider found matching the given token (no providers configured). "
+                "Check the [[auth.providers]] section of config.toml."
+            )
+        return (
+            "No auth provider found matching the given token. Check that your JWT's issuer "
+            "and audience match one of your configured providers: "
+            + describe_providers(self.providers)
+        )
+
+    def is_expired(self, result: AuthResult) -> bool:
+        """Convex's mid-session rule: expired once now >= exp, with no leeway."""
+        return self._clock() >= result.expires_at
+
+    async def aclose(self) -> None:
+        if self._owns_http:
+            await self._http.aclose()

@@ -1,0 +1,283 @@
+"""Pure token checks: no I/O, the clock passed in, keys handed over by the caller.
+
+The rules and client-visible messages follow Convex (see docs/auth.md §3):
+OIDC tokens accept RS256/EdDSA, zero exp leeway, exactly the configured
+audience; custom JWTs need a `kid`, the configured alg (RS256/ES256), 5 s of
+leeway on exp/nbf/iat. `none` and every HS* are refused before any key is
+touched, so an RSA public key can never be used as an HMAC secret. PyJWT only
+checks the signature here: its time checks read the wall clock, ours the
+injected one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from server.auth.identity import rfc3339
+from server.auth.jwks import CachedKey
+from server.auth.providers import CustomJwtProvider, OidcProvider
+from server.errors import TokenExpired, TokenInvalid
+
+__all__ = [
+    "CUSTOM_JWT_LEEWAY",
+    "OIDC_ALGORITHMS",
+    "UnverifiedToken",
+    "check_custom_header",
+    "check_oidc_shape",
+    "read_unverified",
+    "verify_custom",
+    "verify_oidc",
+]
+
+OIDC_ALGORITHMS = ("RS256", "EdDSA")
+CUSTOM_JWT_LEEWAY = 5.0
+_KEY_TYPES = {"RS256": "RSA", "ES256": "EC", "EdDSA": "OKP"}
+_TYPS = frozenset({"application/jwt", "application/jose"})
+
+MALFORMED = (
+    "Could not parse JWT payload. Check that the token is a valid JWT format "
+    "with three base64-encoded parts separated by dots."
+)
+MISSING_ISS = (
+    "Missing issuer claim ('iss') in JWT payload. The JWT must include an 'iss' "
+    "claim that matches one of your configured auth providers."
+)
+OIDC_PARSE = "Could not parse as OIDC ID token. Token might not be an OIDC-compliant JWT."
+OIDC_VERIFY = (
+    "Could not verify OIDC token claim. Check that the token signature is valid "
+    "and the token hasn't expired."
+)
+NO_KID = "Could not decode token. JWT may be missing a 'kid' (key ID) header."
+BAD_CLAIMS = (
+    "Could not verify token claim. Check that the JWT contains valid claims and "
+    "matches your auth provider configuration."
+)
+MISSING_AUD = (
+    "Missing audience claim ('aud') in JWT payload. The JWT must include an 'aud' "
+    "claim that matches your configured application ID."
+)
+
+
+def unknown_kid(kid: str) -> str:
+    return (
+        f"Could not decode token. The JWT's 'kid' (key ID) header is '{kid}', "
+        "does this key match any key in the provider's JWKS?"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class UnverifiedToken:
+    """Header and payload read without checking anything but their syntax."""
+
+    header: Mapping[str, Any]
+    payload: Mapping[str, Any]
+    iss: str
+    aud: tuple[str, ...]
+
+    @property
+    def alg(self) -> str:
+        return str(self.header.get("alg", ""))
+
+    @property
+    def kid(self) -> str | None:
+        kid = self.header.get("kid")
+        return kid if isinstance(kid, str) else None
+
+
+def read_unverified(token: str, max_bytes: int) -> UnverifiedToken:
+    """Decode without verifying, only to route the token to a provider."""
+    size = len(token.encode("utf-8", "surrogatepass"))
+    if size > max_bytes:
+        raise TokenInvalid(f"Token is too large: {size} bytes (the limit is {max_bytes}).")
+    try:
+        header = jwt.get_unverified_header(token)
+        payload = jwt.decode(token, options={"verify_signature": False})
+    except (jwt.PyJWTError, ValueError, TypeError) as error:
+        raise TokenInvalid(MALFORMED) from error
+    iss = payload.get("iss")
+    if not isinstance(iss, str) or not iss:
+        raise TokenInvalid(MISSING_ISS)
+    return UnverifiedToken(header=header, payload=payload, iss=iss, aud=_audiences(payload))
+
+
+def _audiences(payload: Mapping[str, Any]) -> tuple[str, ...]:
+    aud = payload.get("aud")
+    if isinstance(aud, str):
+        return (aud,)
+    if isinstance(aud, list):
+        return tuple(a for a in aud if isinstance(a, str))
+    return ()
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# --- OIDC -------------------------------------------------------------------
+
+
+def check_oidc_shape(token: UnverifiedToken) -> None:
+    """Convex parses an ID token into typed claims before verifying it; so do we."""
+    claims = token.payload
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        raise TokenInvalid(OIDC_PARSE)
+    if not (_is_number(claims.get("exp")) and _is_number(claims.get("iat"))):
+        raise TokenInvalid(OIDC_PARSE)
+    aud = claims.get("aud")
+    if aud is not None and not isinstance(aud, str | list):
+        raise TokenInvalid(OIDC_PARSE)
+    for claim in ("email_verified", "phone_number_verified"):
+        if claims.get(claim) is not None and not isinstance(claims[claim], bool):
+            raise TokenInvalid(OIDC_PARSE)
+    if claims.get("address") is not None and not isinstance(claims["address"], dict):
+        raise TokenInvalid(OIDC_PARSE)
+    if claims.get("updated_at") is not None and rfc3339(claims["updated_at"]) is None:
+        raise TokenInvalid(OIDC_PARSE)
+    _check_oidc_header(token.header)
+
+
+def _check_oidc_header(header: Mapping[str, Any]) -> None:
+    if header.get("alg") not in OIDC_ALGORITHMS:
+        raise TokenInvalid(OIDC_VERIFY)  # none, HS*, ES*, anything else
+    typ = header.get("typ")
+    if typ is not None:
+        normal = str(typ).lower()
+        normal = normal if "/" in normal else f"application/{normal}"
+        if normal not in _TYPS:
+            raise TokenInvalid(OIDC_VERIFY)
+    if "cty" in header or "crit" in header:
+        raise TokenInvalid(OIDC_VERIFY)
+
+
+def verify_oidc(
+    raw: str, token: UnverifiedToken, provider: OidcProvider, keys: Sequence[CachedKey], now: float
+) -> dict[str, Any]:
+    """Signature, audience, exp (no leeway) and azp; keys already filtered by kid."""
+    key = _single_key(keys, token.alg)
+    if key is None:
+        raise TokenInvalid(OIDC_VERIFY)  # no key, or an ambiguous choice
+    claims = _verify_signature(raw, key, token.alg, OIDC_VERIFY)
+    if any(a != provider.application_id for a in token.aud):
+        raise TokenInvalid(OIDC_VERIFY)  # extra audiences are refused, as Convex does
+    if math.floor(now) >= claims["exp"]:
+        raise TokenExpired(OIDC_VERIFY)
+    _check_azp(claims, provider.authorized_parties)
+    return claims
+
+
+def _single_key(keys: Sequence[CachedKey], alg: str) -> CachedKey | None:
+    usable = [
+        k
+        for k in keys
+        if k.use in (None, "sig") and k.kty == _KEY_TYPES.get(alg) and k.alg in (None, alg)
+    ]
+    return usable[0] if len(usable) == 1 else None
+
+
+# --- custom JWT ---------------------------------------------------------------
+
+
+def check_custom_header(token: UnverifiedToken, provider: CustomJwtProvider) -> str:
+    """The token's kid, once the header passes; raises before any key lookup."""
+    kid = token.kid
+    if not kid:
+        raise TokenInvalid(NO_KID)
+    if token.alg != provider.algorithm:
+        raise TokenInvalid(unknown_kid(kid))
+    return kid
+
+
+def verify_custom(
+    raw: str,
+    token: UnverifiedToken,
+    provider: CustomJwtProvider,
+    keys: Sequence[CachedKey],
+    now: float,
+) -> dict[str, Any]:
+    kid = check_custom_header(token, provider)
+    usable = [
+        k for k in keys if k.kty == _KEY_TYPES[provider.algorithm] and k.alg in (None, token.alg)
+    ]
+    if not usable:
+        raise TokenInvalid(unknown_kid(kid))
+    claims = _verify_signature(raw, usable[0], provider.algorithm, unknown_kid(kid))
+    if not isinstance(claims.get("sub"), str) or not claims["sub"]:
+        raise TokenInvalid(BAD_CLAIMS)
+    if not (_is_number(claims.get("exp")) and _is_number(claims.get("iat"))):
+        raise TokenInvalid(BAD_CLAIMS)
+    if claims["iss"].rstrip("/") != provider.issuer.rstrip("/"):
+        raise TokenInvalid(f"Invalid issuer: {claims['iss']} != {provider.issuer}")
+    _check_custom_audience(claims, provider.application_id)
+    _check_custom_times(claims, now)
+    _check_azp(claims, provider.authorized_parties)
+    return claims
+
+
+def _check_custom_audience(claims: Mapping[str, Any], application_id: str | None) -> None:
+    if application_id is None:
+        return
+    if claims.get("aud") is None:
+        raise TokenInvalid(MISSING_AUD)
+    audiences = _audiences(claims)
+    if application_id not in audiences:
+        raise TokenInvalid(f"Invalid audience: {application_id} not in {list(audiences)}")
+
+
+def _check_custom_times(claims: Mapping[str, Any], now: float) -> None:
+    # Convex's epsilon: a token may be up to 5 s past exp or before nbf/iat.
+    late = now - claims["exp"]
+    if late > CUSTOM_JWT_LEEWAY:
+        raise TokenExpired(f"Could not validate token: Token expired {int(late)} seconds ago")
+    for claim in ("nbf", "iat"):
+        value = claims.get(claim)
+        if value is None:
+            continue
+        if not _is_number(value):
+            raise TokenInvalid(BAD_CLAIMS)
+        early = value - now
+        if early > CUSTOM_JWT_LEEWAY:
+            raise TokenInvalid(
+                f"Could not validate token: Token will be valid in {int(early)} seconds"
+            )
+
+
+# --- shared -----------------------------------------------------------------
+
+
+def _verify_signature(raw: str, key: CachedKey, alg: str, message: str) -> dict[str, Any]:
+    """Only the signature: PyJWT's time checks would read the wall clock."""
+    try:
+        return jwt.decode(
+            raw,
+            key.jwk.key,
+            algorithms=[alg],
+            options={
+                "verify_signature": True,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_aud": False,
+                "verify_iss": False,
+                "verify_sub": False,
+                "verify_jti": False,
+                "require": [],
+            },
+        )
+    except (jwt.PyJWTError, ValueError, TypeError) as error:
+        raise TokenInvalid(message) from error
+
+
+def _check_azp(claims: Mapping[str, Any], authorized_parties: tuple[str, ...]) -> None:
+    """Clerk puts the browser origin in azp; checked only when parties are configured."""
+    if not authorized_parties:
+        return
+    azp = claims.get("azp")
+    if azp not in authorized_parties:
+        raise TokenInvalid(
+            f"Invalid authorized party claim ('azp'): {azp!r} is not one of {list(authorized_parties)}"
+        )
