@@ -1,0 +1,106 @@
+"""The `query`, `mutation` and `action` decorators app code marks functions with.
+
+A decorator leaves the handler callable as it was and attaches a
+`FunctionSpec` to it; `FunctionRegistry.load` later finds the marked
+handlers in each module and gives them their paths.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar, overload
+
+from server.errors import ConfigError
+from server.functions.validators import Validator, as_object_validator
+
+__all__ = [
+    "FunctionKind",
+    "FunctionSpec",
+    "action",
+    "get_spec",
+    "mutation",
+    "query",
+]
+
+FunctionKind = Literal["query", "mutation", "action"]
+Handler = Callable[..., Any]
+F = TypeVar("F", bound=Handler)
+ArgsSpec = Mapping[str, Validator] | Validator | None
+
+_SPEC_ATTRIBUTE = "__livesync_function__"
+
+
+@dataclass(frozen=True, slots=True)
+class FunctionSpec:
+    """What a decorator declared about one handler."""
+
+    kind: FunctionKind
+    args: Validator | None
+    returns: Validator | None
+    name: str | None
+
+
+def get_spec(obj: object) -> FunctionSpec | None:
+    """The spec attached to a decorated handler, or None for anything else."""
+    spec = getattr(obj, _SPEC_ATTRIBUTE, None)
+    return spec if isinstance(spec, FunctionSpec) else None
+
+
+def _mark(kind: FunctionKind, args: ArgsSpec, returns: Validator | None, name: str | None):
+    args_validator = None if args is None else as_object_validator(args)
+    if returns is not None and not isinstance(returns, Validator):
+        raise TypeError(f"returns= takes a validator such as v.string(), got {returns!r}")
+    spec = FunctionSpec(kind, args_validator, returns, name)
+
+    def decorate(handler: F) -> F:
+        if not inspect.iscoroutinefunction(handler):
+            raise ConfigError(
+                f"@{kind} handler {getattr(handler, '__qualname__', handler)!r} "
+                "must be an `async def` function"
+            )
+        setattr(handler, _SPEC_ATTRIBUTE, spec)
+        return handler
+
+    return decorate
+
+
+@overload
+def query(args: F) -> F: ...
+@overload
+def query(
+    args: ArgsSpec = None, returns: Validator | None = None, name: str | None = None
+) -> Callable[[F], F]: ...
+def query(args: Any = None, returns: Validator | None = None, name: str | None = None) -> Any:
+    """Mark an `async def handler(ctx, **args)` as a query (read-only, reactive)."""
+    if callable(args) and not isinstance(args, Validator):
+        return _mark("query", None, None, None)(args)  # bare `@query`
+    return _mark("query", args, returns, name)
+
+
+@overload
+def mutation(args: F) -> F: ...
+@overload
+def mutation(
+    args: ArgsSpec = None, returns: Validator | None = None, name: str | None = None
+) -> Callable[[F], F]: ...
+def mutation(args: Any = None, returns: Validator | None = None, name: str | None = None) -> Any:
+    """Mark an `async def handler(ctx, **args)` as a mutation (one transaction)."""
+    if callable(args) and not isinstance(args, Validator):
+        return _mark("mutation", None, None, None)(args)
+    return _mark("mutation", args, returns, name)
+
+
+@overload
+def action(args: F) -> F: ...
+@overload
+def action(
+    args: ArgsSpec = None, returns: Validator | None = None, name: str | None = None
+) -> Callable[[F], F]: ...
+def action(args: Any = None, returns: Validator | None = None, name: str | None = None) -> Any:
+    """Mark an `async def handler(ctx, **args)` as an action (no db; calls
+    queries and mutations through `ctx.run_query` / `ctx.run_mutation`)."""
+    if callable(args) and not isinstance(args, Validator):
+        return _mark("action", None, None, None)(args)
+    return _mark("action", args, returns, name)

@@ -1,0 +1,221 @@
+"""Loading an app's function modules and finding a function by path.
+
+`FunctionRegistry.load(directory)` imports every `*.py` file in the folder
+tree (except `schema.py`, files starting with `_`, and `__pycache__`). Each
+folder becomes a synthetic package with a name unique to this load, so two
+apps with a `messages.py` each can be loaded side by side in one process, and
+function modules can import their siblings relatively
+(`from .helpers import x`, `from ..lib import y`).
+
+A handler `send` in `messages.py` answers to `messages:send`; in
+`admin/users.py` to `admin/users:send`. A snake_case name also answers to its
+camelCase form, and `name=` in the decorator replaces the function part (or,
+if it contains ":", the whole path).
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import itertools
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from server.errors import ConfigError, FunctionNotFound
+from server.functions.decorators import FunctionKind, get_spec
+from server.functions.schema import Schema
+from server.functions.validators import Validator
+from server.store.base import IndexDef
+
+__all__ = ["FunctionRegistry", "RegisteredFunction", "camel_case"]
+
+logger = logging.getLogger("livesync.functions")
+
+_package_numbers = itertools.count(1)
+_KIND_TITLES = {"query": "Query", "mutation": "Mutation", "action": "Action"}
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredFunction:
+    """One app function. `path` is its canonical `module:function` path."""
+
+    path: str
+    kind: FunctionKind
+    handler: Callable[..., Any]
+    args_validator: Validator | None
+    returns_validator: Validator | None
+
+
+def camel_case(name: str) -> str:
+    """`get_for_current_user` -> `getForCurrentUser`; leading underscores kept."""
+    stripped = name.lstrip("_")
+    head, *rest = stripped.split("_")
+    return (
+        name[: len(name) - len(stripped)]
+        + head
+        + "".join(part[:1].upper() + part[1:] for part in rest)
+    )
+
+
+class FunctionRegistry:
+    """Every function of one app, plus its schema (or None)."""
+
+    def __init__(
+        self,
+        functions: dict[str, RegisteredFunction] | None = None,
+        schema: Schema | None = None,
+        package: str | None = None,
+    ) -> None:
+        # Maps every path a function answers to (canonical and aliases) to it.
+        self._by_path: dict[str, RegisteredFunction] = dict(functions or {})
+        self.schema = schema
+        self.package = package
+
+    @classmethod
+    def load(cls, directory: Path) -> FunctionRegistry:
+        """Import the app in `directory`. Raises `ConfigError` for a module
+        that fails to import, two functions answering to one path, or a bad
+        `schema.py`."""
+        root = Path(directory).resolve()
+        if not root.is_dir():
+            raise ConfigError(f"Functions directory {str(root)!r} does not exist")
+        package = f"_livesync_app_{next(_package_numbers)}"
+        _make_package(package, root)
+        registry = cls(package=package)
+        for file in _function_files(root):
+            module = _import_file(package, root, file)
+            registry._add_module(root, file, module)
+        schema_file = root / "schema.py"
+        if schema_file.is_file():
+            registry.schema = _load_schema(package, root, schema_file)
+        logger.info("loaded %d functions from %s", len(registry.paths()), root)
+        return registry
+
+    def paths(self) -> list[str]:
+        """The canonical paths of every function, sorted."""
+        return sorted({function.path for function in self._by_path.values()})
+
+    def functions(self) -> list[RegisteredFunction]:
+        return sorted({id(f): f for f in self._by_path.values()}.values(), key=lambda f: f.path)
+
+    def index_defs(self) -> list[IndexDef]:
+        """The schema's indexes (empty without a schema)."""
+        return [] if self.schema is None else self.schema.index_defs()
+
+    def lookup(self, path: str, kind: FunctionKind | None = None) -> RegisteredFunction:
+        """The function answering to canonical `path`; with `kind`, it must be
+        of that kind. Raises `FunctionNotFound` with a message for the caller."""
+        function = self._by_path.get(path)
+        if function is None:
+            raise FunctionNotFound(
+                f"Could not find public function for '{path}'. Did you forget to define it "
+                "in the functions folder, or to restart `livesync` after adding it?"
+            )
+        if kind is not None and function.kind != kind:
+            raise FunctionNotFound(
+                f"Trying to execute {path} as {_KIND_TITLES[kind]}, "
+                f"but it is defined as {_KIND_TITLES[function.kind]}."
+            )
+        return function
+
+    def add(self, function: RegisteredFunction, aliases: tuple[str, ...] = ()) -> None:
+        """Register `function` under its path and `aliases`; a path already
+        taken by another function is a `ConfigError` naming both."""
+        for path in (function.path, *aliases):
+            existing = self._by_path.get(path)
+            if existing is not None and existing.handler is not function.handler:
+                raise ConfigError(
+                    f"Two functions answer to '{path}': {_describe(existing)} and "
+                    f"{_describe(function)}. Rename one or pass name= to the decorator."
+                )
+            self._by_path[path] = function
+
+    def _add_module(self, root: Path, file: Path, module: ModuleType) -> None:
+        module_path = file.relative_to(root).with_suffix("").as_posix()
+        for attribute, value in list(vars(module).items()):
+            spec = get_spec(value)
+            # Only handlers defined here: an imported sibling's handler is
+            # registered under its own module, not again under this one.
+            if spec is None or getattr(value, "__module__", None) != module.__name__:
+                continue
+            if spec.name is not None and ":" in spec.name:
+                path, aliases = spec.name, ()
+            elif spec.name is not None:
+                path, aliases = f"{module_path}:{spec.name}", ()
+            else:
+                path = f"{module_path}:{attribute}"
+                alias = f"{module_path}:{camel_case(attribute)}"
+                aliases = (alias,) if alias != path else ()
+            self.add(RegisteredFunction(path, spec.kind, value, spec.args, spec.returns), aliases)
+
+
+def _describe(function: RegisteredFunction) -> str:
+    handler = function.handler
+    module = getattr(handler, "__module__", "?").split(".", 1)[-1].replace(".", "/")
+    return f"{module}.py:{getattr(handler, '__name__', '?')} ({function.kind})"
+
+
+def _function_files(root: Path) -> list[Path]:
+    files = []
+    for file in sorted(root.rglob("*.py")):
+        parts = file.relative_to(root).parts
+        if any(part.startswith("_") or part.startswith(".") for part in parts):
+            continue
+        if parts == ("schema.py",):
+            continue
+        files.append(file)
+    return files
+
+
+def _make_package(name: str, directory: Path) -> ModuleType:
+    existing = sys.modules.get(name)
+    if existing is not None:
+        return existing
+    spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+    spec.submodule_search_locations = [str(directory)]
+    package = importlib.util.module_from_spec(spec)
+    package.__path__ = [str(directory)]
+    sys.modules[name] = package
+    return package
+
+
+def _module_name(package: str, root: Path, file: Path) -> str:
+    parts = file.relative_to(root).with_suffix("").parts
+    return ".".join((package, *parts))
+
+
+def _import_file(package: str, root: Path, file: Path) -> ModuleType:
+    name = _module_name(package, root, file)
+    existing = sys.modules.get(name)
+    if existing is not None:
+        return existing  # already imported by a sibling's relative import
+    parent = package
+    for part in file.relative_to(root).parent.parts:
+        parent = f"{parent}.{part}"
+        _make_package(parent, root.joinpath(*parent.split(".")[1:]))
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise ConfigError(f"Could not load function module {file}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        sys.modules.pop(name, None)
+        raise ConfigError(f"Could not import function module {file}: {exc!r}") from exc
+    return module
+
+
+def _load_schema(package: str, root: Path, file: Path) -> Schema:
+    module = _import_file(package, root, file)
+    schema = getattr(module, "schema", None)
+    if not isinstance(schema, Schema):
+        raise ConfigError(
+            f"{file} must define `schema = define_schema({{...}})`, found {type(schema).__name__}"
+        )
+    return schema
