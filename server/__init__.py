@@ -1,0 +1,13 @@
+"""livesync server. App function modules import their building blocks here:
+
+from server import query, mutation, action, v, AppError, define_schema, define_table
+"""
+
+from __future__ import annotations
+
+from server.errors import AppError
+from server.functions.decorators import action, mutation, query
+from server.functions.schema import define_schema, define_table
+from server.functions.validators import v
+
+__all__ = ["AppError", "action", "define_schema", "define_table", "mutation", "query", "v"]

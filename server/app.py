@@ -1,0 +1,245 @@
+"""The ASGI application: one port for the sync WebSocket, the HTTP function
+API, health and metrics (and, in dev mode, the dev issuer).
+
+Run by uvicorn with `ws="websockets-sansio"`; users can also mount it in
+their own ASGI app. Start-up (the ASGI lifespan) loads the functions, opens
+the store and builds the engine, so a broken config fails before the port is
+listening.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from server.config import Config
+from server.errors import LivesyncError
+from server.functions.registry import FunctionRegistry
+from server.functions.runner import FunctionRunner
+from server.http_api import HttpReply, handle_function_call
+from server.metrics import Metrics
+from server.store import open_store
+from server.sync.connection import SyncConnection
+from server.sync.engine import Engine
+
+__all__ = ["LivesyncApp"]
+
+log = logging.getLogger("livesync.server")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# JS clients append /api/<version>/sync to whatever URL they were given, so
+# anything ending that way is the sync route (after collapsing "//").
+_SYNC_PATH = re.compile(r"(^|/)api/([^/]+/)?sync$")
+_FUNCTION_PATHS = {"/api/query": "query", "/api/mutation": "mutation", "/api/action": "action"}
+
+
+class _AsgiTransport:
+    def __init__(self, send: Send) -> None:
+        self._send = send
+
+    async def send_text(self, text: str) -> None:
+        await self._send({"type": "websocket.send", "text": text})
+
+    async def close(self, code: int, reason: str) -> None:
+        await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+
+class LivesyncApp:
+    """The server as an ASGI callable; `startup()` must run before use."""
+
+    def __init__(self, config: Config, *, mounts: dict[str, ASGIApp] | None = None) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.mounts = dict(mounts or {})
+        self.engine: Engine | None = None
+        self.authenticator: Any = None
+        self._conn_ids = itertools.count(1)
+        self._connections: set[asyncio.Task[None]] = set()
+
+    async def startup(self) -> None:
+        registry = FunctionRegistry.load(self.config.functions.dir)
+        store = open_store(self.config.database.url)
+        await store.open(registry.index_defs())
+        self.engine = Engine(store, FunctionRunner(registry, store), self.metrics)
+        if self.config.auth.providers:
+            from server.auth.authenticator import Authenticator
+
+            self.authenticator = Authenticator(self.config.auth.providers)
+        log.info("functions loaded from %s: %d", self.config.functions.dir, len(registry.paths()))
+
+    async def shutdown(self) -> None:
+        for task in list(self._connections):
+            task.cancel()
+        if self._connections:
+            await asyncio.gather(*self._connections, return_exceptions=True)
+        if self.authenticator is not None:
+            await self.authenticator.aclose()
+        if self.engine is not None:
+            await self.engine.store.close()
+
+    @property
+    def _authenticate(self) -> Any:
+        return self.authenticator.authenticate if self.authenticator is not None else None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        path = re.sub("/+", "/", scope.get("path", "/"))
+        for prefix, app in self.mounts.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                sub = dict(scope, path=path[len(prefix) :] or "/", root_path=prefix)
+                await app(sub, receive, send)
+                return
+        if kind == "websocket":
+            query = scope.get("query_string", b"").decode("latin-1")
+            if _SYNC_PATH.search(path) or _SYNC_PATH.search(query):
+                await self._websocket(scope, receive, send)
+            else:
+                await send({"type": "websocket.close", "code": 4040, "reason": "NotFound"})
+            return
+        if kind == "http":
+            await self._http(scope, receive, send, path)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except LivesyncError as exc:
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # -- WebSocket ---------------------------------------------------------
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        assert self.engine is not None, "startup() has not run"
+        message = await receive()
+        if message["type"] != "websocket.connect":
+            return
+        await send({"type": "websocket.accept"})
+        conn = SyncConnection(
+            self.engine,
+            self._authenticate,
+            self.config.server,
+            _AsgiTransport(send),
+            next(self._conn_ids),
+            self.metrics,
+        )
+        task = asyncio.get_running_loop().create_task(conn.run())
+        self._connections.add(task)
+        task.add_done_callback(self._connections.discard)
+        try:
+            while not task.done():
+                message = await receive()
+                if message["type"] == "websocket.receive":
+                    text = message.get("text")
+                    conn.feed(text if text is not None else message.get("bytes") or b"")
+                elif message["type"] == "websocket.disconnect":
+                    break
+        finally:
+            conn.disconnected()
+            await asyncio.gather(task, return_exceptions=True)
+
+    # -- HTTP --------------------------------------------------------------
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        method = scope["method"]
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        cors = _cors_headers(headers)
+        if method == "OPTIONS":
+            await _respond(send, HttpReply(204, ""), cors)
+            return
+        if path == "/health" and method in ("GET", "HEAD"):
+            ok = self.engine is not None
+            body = json.dumps({"status": "ok" if ok else "starting"})
+            await _respond(send, HttpReply(200 if ok else 503, body), cors)
+        elif path == "/metrics" and method == "GET":
+            reply = HttpReply(200, self.metrics.render())
+            await _respond(send, reply, cors, content_type="text/plain; version=0.0.4")
+        elif path in _FUNCTION_PATHS:
+            if method != "POST":
+                await _respond(send, _json_error(405, "MethodNotAllowed", "Use POST"), cors)
+                return
+            assert self.engine is not None, "startup() has not run"
+            body = await _read_body(receive, self.config.server.max_message_bytes)
+            if body is None:
+                reply = _json_error(413, "PayloadTooLarge", "Request body too large")
+            else:
+                reply = await handle_function_call(
+                    _FUNCTION_PATHS[path],  # type: ignore[arg-type]
+                    body,
+                    headers.get("authorization"),
+                    self.engine,
+                    self._authenticate,
+                )
+            await _respond(send, reply, cors)
+        else:
+            await _respond(send, _json_error(404, "NotFound", f"No route for {path}"), cors)
+
+
+def _json_error(status: int, code: str, message: str) -> HttpReply:
+    return HttpReply(status, json.dumps({"code": code, "message": message}))
+
+
+def _cors_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    # Mirror the caller's origin, as the real server does for browser apps.
+    origin = headers.get("origin")
+    if origin is None:
+        return []
+    out = [
+        (b"access-control-allow-origin", origin.encode("latin-1")),
+        (b"access-control-allow-credentials", b"true"),
+        (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
+        (b"vary", b"origin"),
+    ]
+    requested = headers.get("access-control-request-headers")
+    if requested:
+        out.append((b"access-control-allow-headers", requested.encode("latin-1")))
+    return out
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+async def _respond(
+    send: Send,
+    reply: HttpReply,
+    extra: list[tuple[bytes, bytes]],
+    content_type: str = "application/json",
+) -> None:
+    body = reply.body.encode()
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+    ]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers + extra})
+    await send({"type": "http.response.body", "body": body})

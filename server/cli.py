@@ -1,0 +1,201 @@
+"""The `livesync` command (also `python -m server`)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import socket
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from server.app import ASGIApp, LivesyncApp
+from server.config import AuthConfig, Config, load_config
+from server.errors import LivesyncError
+
+__all__ = ["main", "serve"]
+
+log = logging.getLogger("livesync.server")
+
+DEV_ISSUER_PREFIX = "/dev-issuer"
+
+
+class _Server(uvicorn.Server):
+    """uvicorn.Server that tells us when it is accepting connections."""
+
+    def __init__(self, config: uvicorn.Config, on_ready: Any) -> None:
+        super().__init__(config)
+        self._on_ready = on_ready
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        if not self.should_exit:
+            self._on_ready()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise LivesyncError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+def _url(sock: socket.socket) -> str:
+    host, port = sock.getsockname()[:2]
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+
+
+async def serve(
+    config: Config, sock: socket.socket, mounts: dict[str, ASGIApp] | None = None
+) -> None:
+    """Serve `config` on an already bound socket until interrupted."""
+    app = LivesyncApp(config, mounts=mounts)
+    uv_config = uvicorn.Config(
+        app,
+        ws="websockets-sansio",
+        ws_max_size=config.server.max_message_bytes,
+        ws_per_message_deflate=True,
+        lifespan="on",
+        log_level="warning",
+        log_config=None,
+    )
+    url = _url(sock)
+
+    def ready() -> None:
+        print(f"livesync: listening on {url}", flush=True)
+
+    server = _Server(uv_config, ready)
+    await server.serve(sockets=[sock])
+    if not server.started:
+        raise LivesyncError("server failed to start (see the log above)")
+
+
+def _load(args: argparse.Namespace) -> Config:
+    path = args.config
+    if path is None and Path("config.toml").is_file():
+        path = "config.toml"
+    config = load_config(path)
+    return config.with_overrides(
+        host=args.host, port=args.port, functions=args.functions, database=args.database
+    )
+
+
+def _cmd_serve(args: argparse.Namespace) -> None:
+    config = _load(args)
+    sock = _bind(config.server.host, config.server.port)
+    asyncio.run(serve(config, sock))
+
+
+def _cmd_dev(args: argparse.Namespace) -> None:
+    from server.auth.dev_issuer import DevIssuer
+    from server.auth.providers import OidcProvider
+
+    config = _load(args)
+    sock = _bind(config.server.host, config.server.port)
+    issuer_url = _url(sock) + DEV_ISSUER_PREFIX
+    keys_dir = Path(args.keys or config.base_dir / "data" / "dev-issuer-keys")
+    issuer = DevIssuer(keys_dir, issuer_url)
+    provider = OidcProvider(domain=issuer_url, application_id="convex")
+    config = replace(config, auth=AuthConfig((*config.auth.providers, provider)))
+    print(f"livesync: dev issuer at {issuer_url} (keys in {keys_dir})", flush=True)
+    print(
+        f"livesync: get a token with: livesync token --sub alice --issuer {issuer_url}",
+        flush=True,
+    )
+    asyncio.run(serve(config, sock, mounts={DEV_ISSUER_PREFIX: issuer}))
+
+
+def _cmd_dev_issuer(args: argparse.Namespace) -> None:
+    from server.auth.dev_issuer import run_dev_issuer
+
+    run_dev_issuer(args.host, args.port, Path(args.keys))
+
+
+def _cmd_token(args: argparse.Namespace) -> None:
+    from server.auth.dev_issuer import request_token
+
+    print(request_token(args.issuer, args.sub, email=args.email, name=args.name, ttl=args.ttl))
+
+
+def _cmd_rotate(args: argparse.Namespace) -> None:
+    from server.auth.dev_issuer import rotate_keys
+
+    print(rotate_keys(Path(args.keys)))
+
+
+def _cmd_client(args: argparse.Namespace, rest: list[str]) -> None:
+    from client.cli import run_main, watch_main
+
+    sys.exit((watch_main if args.command == "watch" else run_main)(rest))
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="livesync", description="Realtime sync server")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, help_text in (
+        ("serve", "run the server"),
+        ("dev", "run the server with the built-in dev issuer, ready to use offline"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--config", help="config.toml (default: ./config.toml if present)")
+        p.add_argument("--host")
+        p.add_argument("--port", type=int)
+        p.add_argument("--functions", help="folder of function modules")
+        p.add_argument("--database", help="sqlite:///path.db")
+        if name == "dev":
+            p.add_argument("--keys", help="dev issuer key folder (default ./data/dev-issuer-keys)")
+    p = sub.add_parser("dev-issuer", help="run the dev token issuer on its own")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=3211)
+    p.add_argument("--keys", default="data/dev-issuer-keys")
+    p = sub.add_parser("token", help="get a token from a dev issuer")
+    p.add_argument("--sub", required=True)
+    p.add_argument("--email")
+    p.add_argument("--name")
+    p.add_argument("--ttl", type=int)
+    p.add_argument("--issuer", default="http://127.0.0.1:3210" + DEV_ISSUER_PREFIX)
+    p = sub.add_parser("rotate-keys", help="rotate the dev issuer's signing key")
+    p.add_argument("--keys", default="data/dev-issuer-keys")
+    for name in ("run", "watch"):
+        sub.add_parser(
+            name, help=f"{name} a function (PATH [ARGS_JSON] [--url] [--token])", add_help=False
+        )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(
+        level=os.environ.get("LIVESYNC_LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    parser = _parser()
+    if argv and argv[0] in ("run", "watch"):
+        _cmd_client(argparse.Namespace(command=argv[0]), argv[1:])
+        return
+    args = parser.parse_args(argv)
+    commands = {
+        "serve": _cmd_serve,
+        "dev": _cmd_dev,
+        "dev-issuer": _cmd_dev_issuer,
+        "token": _cmd_token,
+        "rotate-keys": _cmd_rotate,
+    }
+    try:
+        commands[args.command](args)
+    except LivesyncError as exc:
+        print(f"livesync: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        pass

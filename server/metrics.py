@@ -1,0 +1,97 @@
+"""Counters and gauges, exposed at GET /metrics in Prometheus text format.
+
+Deliberately tiny: a label is one string, and values live in plain dicts, so
+incrementing on the hot path is a dict update.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+__all__ = ["Counter", "Gauge", "Metrics"]
+
+
+@dataclass(slots=True)
+class Counter:
+    name: str
+    help: str
+    label: str = ""
+    values: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def inc(self, label: str = "", amount: float = 1) -> None:
+        self.values[label] += amount
+
+    def get(self, label: str = "") -> float:
+        return self.values.get(label, 0.0)
+
+    def render(self) -> list[str]:
+        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
+        lines += _samples(self.name, self.label, self.values)
+        return lines
+
+
+@dataclass(slots=True)
+class Gauge:
+    name: str
+    help: str
+    label: str = ""
+    values: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def add(self, label: str, amount: float) -> None:
+        self.values[label] += amount
+
+    def get(self, label: str = "") -> float:
+        return self.values.get(label, 0.0)
+
+    def render(self) -> list[str]:
+        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} gauge"]
+        lines += _samples(self.name, self.label, self.values)
+        return lines
+
+
+def _samples(name: str, label: str, values: dict[str, float]) -> list[str]:
+    if not label:
+        return [f"{name} {values.get('', 0.0):g}"]
+    out = []
+    for value_label, value in sorted(values.items()):
+        escaped = value_label.replace("\\", "\\\\").replace('"', '\\"')
+        out.append(f'{name}{{{label}="{escaped}"}} {value:g}')
+    return out
+
+
+class Metrics:
+    """Every metric the server keeps."""
+
+    def __init__(self) -> None:
+        self.connections = Gauge(
+            "livesync_connections", "Open sync connections by auth state", "state"
+        )
+        self.auth_transitions = Counter(
+            "livesync_auth_transitions_total", "Connection auth state changes", "to"
+        )
+        self.query_executions = Counter(
+            "livesync_query_executions_total", "Query function executions", "path"
+        )
+        self.mutations = Counter("livesync_mutations_total", "Mutations run", "outcome")
+        self.invalidations = Counter(
+            "livesync_invalidations_total", "Query executions invalidated by commits"
+        )
+        self.transitions = Counter("livesync_transitions_total", "Transitions sent")
+        self.protocol_errors = Counter(
+            "livesync_protocol_errors_total", "Connections closed for protocol errors"
+        )
+
+    def render(self) -> str:
+        lines: list[str] = []
+        for metric in (
+            self.connections,
+            self.auth_transitions,
+            self.query_executions,
+            self.mutations,
+            self.invalidations,
+            self.transitions,
+            self.protocol_errors,
+        ):
+            lines += metric.render()
+        return "\n".join(lines) + "\n"

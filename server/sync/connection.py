@@ -1,0 +1,463 @@
+"""One sync WebSocket: the server half of the Convex sync protocol.
+
+Theory of operation. Frames are fed into a bounded inbox and handled strictly
+in arrival order by one loop, so an Authenticate being validated (`loading`)
+holds back every later message, as the protocol requires. Mutations leave the
+loop for a per-connection worker that runs them one at a time; actions run
+concurrently. Anything that may change what the client sees (a query-set
+change, an identity change, an invalidation, a finished mutation) marks the
+connection dirty; when the inbox is empty the loop builds one Transition at
+the newest published snapshot, re-running only the queries whose shared
+execution is not valid at that snapshot, and sends the pending mutation and
+action responses first, so a MutationResponse always precedes the Transition
+that covers it. `protocol.session.ServerSession` keeps the version chain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from protocol.errors import ProtocolError, ValueDecodeError
+from protocol.messages import (
+    MISSING,
+    Action,
+    ActionResponse,
+    Authenticate,
+    AuthError as AuthErrorMessage,
+    ModifyQuerySet,
+    Mutation,
+    MutationResponse,
+    Ping,
+    QueryFailed,
+    QueryRemoved,
+    QueryUpdated,
+    StateModification,
+)
+from protocol.paths import canonicalize_udf_path
+from protocol.session import AuthState, QuerySpec, ServerSession
+from protocol.values import canonical_json, decode_args
+from server.config import ServerConfig
+from server.errors import AuthError, IssuerUnavailable, TokenExpired
+from server.metrics import Metrics
+from server.sync.engine import CallResult, Engine, Execution, QueryKey, call_result, identity_key
+
+__all__ = ["SyncConnection", "Transport"]
+
+log = logging.getLogger("livesync.sync")
+
+# Frames queued behind a slow Authenticate or query run before the client is
+# cut off: a well-behaved client never gets near this.
+_MAX_INBOX = 4096
+_QUERY_CONCURRENCY = 20
+_SERVER_ERROR = "Server Error"
+
+
+class Transport(Protocol):
+    async def send_text(self, text: str) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+class _Close(Exception):
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(eq=False, slots=True)
+class _Query:
+    spec: QuerySpec
+    args: dict[str, Any] | None
+    args_json: str
+    error: str | None  # set when the args could not be decoded
+    listener: Callable[[], None]
+    execution: Execution | None = None
+    sent_digest: bytes | None = None
+
+
+@dataclass(slots=True)
+class _Auth:
+    identity: Any = None
+    key: str = ""
+    expires_at: float | None = None
+    timer: asyncio.TimerHandle | None = field(default=None, repr=False)
+
+
+class SyncConnection:
+    """Runs one connection until it closes; see the module docstring."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        authenticate: Callable[[str], Awaitable[Any]] | None,
+        config: ServerConfig,
+        transport: Transport,
+        conn_id: int,
+        metrics: Metrics,
+    ) -> None:
+        self.engine = engine
+        self._authenticate = authenticate
+        self.config = config
+        self.transport = transport
+        self.id = conn_id
+        self.metrics = metrics
+        self.session = ServerSession()
+        self.log = logging.LoggerAdapter(log, {"conn": conn_id})
+        self._inbox: deque[str | bytes] = deque()
+        self._wake = asyncio.Event()
+        self._queries: dict[int, _Query] = {}
+        self._removed: list[StateModification] = []
+        self._responses: list[MutationResponse | ActionResponse] = []
+        self._mutations: asyncio.Queue[Mutation] = asyncio.Queue()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._auth = _Auth()
+        self._dirty = False
+        self._expired = False
+        self._closed = False
+        self._last_send = time.monotonic()
+        self.metrics.connections.add(self.session.auth_state.value, 1)
+
+    # -- feeding ---------------------------------------------------------
+
+    def feed(self, frame: str | bytes) -> None:
+        """Queue one received frame (called by the transport's reader)."""
+        if len(self._inbox) >= _MAX_INBOX:
+            self._inbox.clear()
+            self._inbox.append(b"\x00overflow")
+        else:
+            self._inbox.append(frame)
+        self._wake.set()
+
+    def _mark_dirty(self) -> None:
+        self._dirty = True
+        self._wake.set()
+
+    # -- main loop -------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve until the client leaves or the connection is closed."""
+        self._spawn(self._mutation_worker())
+        try:
+            while not self._closed:
+                await self._wait_for_work()
+                while self._inbox and not self._closed and not self._expired:
+                    await self._handle(self._inbox.popleft())
+                if self._expired:
+                    await self._auth_failed(TokenExpired("Convex token identity expired"), False)
+                if self._dirty and not self._closed:
+                    await self._send_transition()
+        except _Close as close:
+            await self._close(close.code, close.reason)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.log.exception("connection %s failed", self.id)
+            await self._close(1011, "InternalServerError")
+        finally:
+            self._teardown()
+
+    async def _wait_for_work(self) -> None:
+        while not self._wake.is_set():
+            idle = time.monotonic() - self._last_send
+            timeout = self.config.ping_interval - idle
+            if timeout <= 0:
+                await self._send(Ping().serialize())
+                continue
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except TimeoutError:
+                pass
+        self._wake.clear()
+
+    def disconnected(self) -> None:
+        """The client went away: stop at the next step."""
+        self._closed = True
+        self._wake.set()
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.session.close()
+        try:
+            await self.transport.close(code, reason[:120])
+        except Exception:  # the socket may already be gone
+            self.log.debug("close failed", exc_info=True)
+
+    def _teardown(self) -> None:
+        self._closed = True
+        for task in self._tasks:
+            task.cancel()
+        for q in self._queries.values():
+            if q.execution is not None:
+                self.engine.release(q.execution, q.listener)
+        self._queries.clear()
+        if self._auth.timer is not None:
+            self._auth.timer.cancel()
+        self.metrics.connections.add(self.session.auth_state.value, -1)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _send(self, text: str) -> None:
+        self._last_send = time.monotonic()
+        await self.transport.send_text(text)
+
+    # -- incoming messages -----------------------------------------------
+
+    async def _handle(self, frame: str | bytes) -> None:
+        if frame == b"\x00overflow":
+            raise _Close(1008, "TooManyMessages: client sent faster than it was served")
+        try:
+            msg = self.session.receive(frame)
+            if isinstance(msg, ModifyQuerySet):
+                self._modify_query_set(msg)
+            elif isinstance(msg, Authenticate):
+                await self._on_authenticate(msg)
+            elif isinstance(msg, Mutation):
+                self._check_expiry()
+                if self._mutations.qsize() >= self.config.max_pending_mutations:
+                    raise _Close(1013, "TooManyConcurrentMutations")
+                self._mutations.put_nowait(msg)
+            elif isinstance(msg, Action):
+                self._check_expiry()
+                self._spawn(self._run_action(msg, self._auth.identity))
+        except _Expired:
+            return  # the loop sends AuthError and closes; the client re-sends
+        except ProtocolError as exc:
+            self.metrics.protocol_errors.inc()
+            self.log.info("protocol error on connection %s: %s", self.id, exc)
+            raise _Close(1002, f"ProtocolError: {exc}") from None
+
+    def _modify_query_set(self, msg: ModifyQuerySet) -> None:
+        change = self.session.apply_modify_query_set(msg)
+        for query_id in change.removed:
+            q = self._queries.pop(query_id, None)
+            if q is not None and q.execution is not None:
+                self.engine.release(q.execution, q.listener)
+            self._removed.append(QueryRemoved(query_id))
+        for spec in change.added:
+            self._queries[spec.query_id] = self._new_query(spec)
+        self._mark_dirty()
+
+    def _new_query(self, spec: QuerySpec) -> _Query:
+        listener = functools.partial(SyncConnection._mark_dirty, self)
+        try:
+            args = decode_args(spec.args_raw)
+        except ValueDecodeError as exc:
+            return _Query(spec, None, "", f"Invalid arguments: {exc}", listener)
+        return _Query(spec, args, canonical_json(spec.args_raw), None, listener)
+
+    # -- auth ------------------------------------------------------------
+
+    def _set_auth_state(self, new: AuthState, change: Callable[[], None]) -> None:
+        old = self.session.auth_state
+        change()
+        now = self.session.auth_state
+        if now is not old:
+            self.metrics.connections.add(old.value, -1)
+            self.metrics.connections.add(now.value, 1)
+            self.metrics.auth_transitions.inc(now.value)
+            self.log.info("connection %s auth %s -> %s", self.id, old.value, now.value)
+
+    async def _on_authenticate(self, msg: Authenticate) -> None:
+        self._set_auth_state(AuthState.LOADING, lambda: self.session.begin_authenticate(msg))
+        if msg.token_type == "None":
+            self._adopt_identity(None, None)
+            return
+        try:
+            if msg.token_type != "User" or msg.value is None:
+                raise AuthError("Admin keys are not supported by livesync")
+            if self._authenticate is None:
+                raise AuthError("No auth provider found matching the given token")
+            result = await self._authenticate(msg.value)
+        except IssuerUnavailable as exc:
+            self.log.warning("connection %s: %s", self.id, exc.message)
+            raise _Close(1013, "IssuerUnavailable: retry later") from None
+        except AuthError as exc:
+            await self._auth_failed(exc, True)
+            return
+        self._adopt_identity(result.identity, result.expires_at)
+
+    def _adopt_identity(self, identity: Any, expires_at: float | None) -> None:
+        auth = self._auth
+        if auth.timer is not None:
+            auth.timer.cancel()
+            auth.timer = None
+        auth.identity, auth.key, auth.expires_at = identity, identity_key(identity), expires_at
+        self._expired = False
+        if expires_at is not None:
+            delay = max(0.0, expires_at - time.time())
+            auth.timer = asyncio.get_running_loop().call_later(delay, self._on_expiry)
+        self._set_auth_state(
+            AuthState.AUTHENTICATED if identity is not None else AuthState.UNAUTHENTICATED,
+            lambda: self.session.finish_authenticate(identity is not None),
+        )
+        self._mark_dirty()  # every query re-runs under the new identity
+
+    def _on_expiry(self) -> None:
+        self._expired = True
+        self._wake.set()
+
+    def _check_expiry(self) -> None:
+        expires_at = self._auth.expires_at
+        if expires_at is not None and time.time() >= expires_at:
+            self._expired = True
+            self._wake.set()
+            raise _Expired
+
+    async def _auth_failed(self, exc: AuthError, attempted: bool) -> None:
+        self.log.info("connection %s token refused: %s", self.id, exc.message)
+        await self._send(
+            AuthErrorMessage(exc.message, self.session.last_sent.identity, attempted).serialize()
+        )
+        self._set_auth_state(AuthState.UNAUTHENTICATED, self.session.fail_authenticate)
+        raise _Close(1000, "AuthError")
+
+    # -- mutations and actions -------------------------------------------
+
+    async def _mutation_worker(self) -> None:
+        while True:
+            msg = await self._mutations.get()
+            result = await self._call(msg, self._auth.identity, self._mutate)
+            self._responses.append(
+                MutationResponse(
+                    msg.request_id,
+                    result.ok,
+                    result.value_json if result.ok else (result.error_message or ""),
+                    result.ts,
+                    result.log_lines,
+                    result.error_data_json if result.error_data_json is not None else MISSING,
+                )
+            )
+            self._mark_dirty()
+
+    async def _mutate(
+        self, path: str, args: dict[str, Any], identity: Any, request_id: int
+    ) -> CallResult:
+        session_id = self.session.session_id
+        dedup = (session_id, request_id) if session_id else None
+        return await self.engine.mutate(path, args, identity, dedup)
+
+    async def _run_action(self, msg: Action, identity: Any) -> None:
+        async def act(path: str, args: dict[str, Any], ident: Any, _rid: int) -> CallResult:
+            return call_result(await self.engine.runner.run_action(path, args, ident))
+
+        result = await self._call(msg, identity, act)
+        self._responses.append(
+            ActionResponse(
+                msg.request_id,
+                result.ok,
+                result.value_json if result.ok else (result.error_message or ""),
+                result.log_lines,
+                result.error_data_json if result.error_data_json is not None else MISSING,
+            )
+        )
+        self._mark_dirty()
+
+    async def _call(
+        self,
+        msg: Mutation | Action,
+        identity: Any,
+        run: Callable[[str, dict[str, Any], Any, int], Awaitable[CallResult]],
+    ) -> CallResult:
+        try:
+            path = canonicalize_udf_path(msg.udf_path)
+            args = decode_args(msg.args)
+        except ProtocolError as exc:
+            return CallResult(False, None, f"Invalid request: {exc}", None, ())
+        try:
+            return await run(path, args, identity, msg.request_id)
+        except Exception:
+            self.log.exception("%s %s failed", type(msg).__name__, path)
+            return CallResult(False, None, _SERVER_ERROR, None, ())
+
+    # -- transitions -----------------------------------------------------
+
+    async def _send_transition(self) -> None:
+        self._dirty = False
+        try:
+            self._check_expiry()
+        except _Expired:
+            return
+        responses, self._responses = self._responses, []
+        mods, self._removed = self._removed, []
+        ts = max(self.engine.published_ts, self.session.last_sent.ts)
+        stale = [q for q in self._queries.values() if self._needs_run(q, ts)]
+        if stale:
+            limit = asyncio.Semaphore(_QUERY_CONCURRENCY)
+            await asyncio.gather(*(self._refresh(q, ts, limit) for q in stale))
+        for q in stale:
+            if q.spec.query_id in self._queries:
+                mod = self._modification(q)
+                if mod is not None:
+                    mods.append(mod)
+        if self._closed:
+            return
+        for response in responses:
+            await self._send(response.serialize())
+        transition = self.session.build_transition(ts, mods, server_ts=time.time_ns())
+        await self._send(transition.serialize())
+        self.metrics.transitions.inc()
+
+    def _needs_run(self, q: _Query, ts: int) -> bool:
+        if q.error is not None:
+            return q.sent_digest is None
+        ex = q.execution
+        if ex is None or not ex.valid_at(ts):
+            return True
+        return ex.key.identity not in ("*", self._auth.key)
+
+    async def _refresh(self, q: _Query, ts: int, limit: asyncio.Semaphore) -> None:
+        if q.args is None:
+            return
+        key = QueryKey(q.spec.udf_path, q.args_json, self._auth.key)
+        async with limit:
+            try:
+                ex = await self.engine.execute(key, q.args, self._auth.identity, ts, q.listener)
+            except Exception:
+                self.log.exception("query %s failed", key.path)
+                q.error = _SERVER_ERROR
+                q.sent_digest = None
+                return
+        if q.execution is not None:
+            self.engine.release(q.execution, q.listener)
+        q.execution = ex
+
+    def _modification(self, q: _Query) -> StateModification | None:
+        spec = q.spec
+        if q.error is not None:
+            if q.sent_digest is not None:
+                return None
+            q.sent_digest = b"error"
+            return QueryFailed(spec.query_id, q.error, (), spec.journal)
+        ex = q.execution
+        assert ex is not None
+        if ex.digest == q.sent_digest:
+            return None
+        q.sent_digest = ex.digest
+        outcome = ex.outcome
+        if outcome.ok:
+            assert ex.value_json is not None
+            return QueryUpdated(spec.query_id, ex.value_json, outcome.log_lines, spec.journal)
+        return QueryFailed(
+            spec.query_id,
+            outcome.error_message or _SERVER_ERROR,
+            outcome.log_lines,
+            spec.journal,
+            ex.error_data_json if ex.error_data_json is not None else MISSING,
+        )
+
+
+class _Expired(Exception):
+    """Raised inside the loop when the token's exp has passed."""

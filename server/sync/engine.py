@@ -1,0 +1,259 @@
+"""The sync engine: shared query executions, commits, and invalidation.
+
+Theory of operation. A query execution is identified by its `QueryKey`
+(canonical path, canonical args, identity) and runs at one snapshot ts. Its
+read set is registered in an `IntervalIndex`; every commit stabs the keys it
+wrote, and each execution hit gets `invalidated_at = commit.ts`. An execution
+is usable for a snapshot `ts` iff `exec.ts <= ts < invalidated_at`, which is
+exact because commits are published in ts order under one lock, before
+`published_ts` moves. Executions are shared by every connection subscribed
+with the same key, and concurrent requests for the same key at the same ts run
+the function once (single flight). A query that never read `ctx.auth` is also
+filed under the identity-free key, so every user shares it.
+
+An execution that was running while commits landed is checked against the
+recent-commit log before it is registered, so no invalidation is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocol.values import RawJSON, canonical_json, dumps, encode
+from server.functions.runner import NO_DATA, FunctionRunner, Outcome
+from server.metrics import Metrics
+from server.store.base import Commit, Store
+from server.sync.intervals import IntervalIndex
+
+__all__ = ["CallResult", "Engine", "Execution", "QueryKey", "call_result", "identity_key"]
+
+log = logging.getLogger("livesync.sync")
+
+# How many recent commits are kept to check executions that raced with them.
+_COMMIT_LOG_SIZE = 4096
+_ANY_IDENTITY = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class QueryKey:
+    path: str
+    args: str  # canonical JSON of the Convex-encoded args
+    identity: str  # identity_key(), or _ANY_IDENTITY when auth was not read
+
+
+def identity_key(identity: Any) -> str:
+    if identity is None:
+        return ""
+    return canonical_json(identity.to_json())
+
+
+@dataclass(eq=False, slots=True)
+class Execution:
+    """One run of a query at one snapshot, shared by its subscribers."""
+
+    key: QueryKey
+    ts: int
+    outcome: Outcome
+    value_json: RawJSON | None  # serialized once, sent to every subscriber
+    error_data_json: RawJSON | None
+    digest: bytes  # equal digests mean an unchanged result: nothing re-sent
+    invalidated_at: int | None = None
+    refs: int = 0
+    listeners: set[Callable[[], None]] = field(default_factory=set)
+
+    def valid_at(self, ts: int) -> bool:
+        return self.ts <= ts and (self.invalidated_at is None or self.invalidated_at > ts)
+
+
+@dataclass(frozen=True, slots=True)
+class CallResult:
+    """A mutation's or action's result, ready for the wire."""
+
+    ok: bool
+    value_json: RawJSON | None
+    error_message: str | None
+    error_data_json: RawJSON | None
+    log_lines: tuple[str, ...]
+    ts: int | None = None
+
+
+def call_result(outcome: Outcome, ts: int | None = None) -> CallResult:
+    value_json, data_json = _encode_outcome(outcome)
+    return CallResult(
+        outcome.ok, value_json, outcome.error_message, data_json, outcome.log_lines, ts
+    )
+
+
+def _encode_outcome(outcome: Outcome) -> tuple[RawJSON | None, RawJSON | None]:
+    if outcome.ok:
+        return RawJSON(dumps(encode(outcome.value))), None
+    if outcome.error_data is not NO_DATA:
+        return None, RawJSON(dumps(encode(outcome.error_data)))
+    return None, None
+
+
+def _digest(outcome: Outcome, value_json: RawJSON | None, data_json: RawJSON | None) -> bytes:
+    h = hashlib.blake2b(digest_size=16)
+    if outcome.ok:
+        h.update(b"ok\0" + (value_json.text if value_json else "").encode())
+    else:
+        h.update(b"err\0" + (outcome.error_message or "").encode())
+        h.update(b"\0" + (data_json.text if data_json else "-").encode())
+    for line in outcome.log_lines:
+        h.update(b"\0" + line.encode())
+    return h.digest()
+
+
+def _build_execution(key: QueryKey, ts: int, outcome: Outcome) -> Execution:
+    value_json, data_json = _encode_outcome(outcome)
+    return Execution(
+        key, ts, outcome, value_json, data_json, _digest(outcome, value_json, data_json)
+    )
+
+
+class Engine:
+    """Owns the store, the runner, executions and the commit pipeline."""
+
+    def __init__(self, store: Store, runner: FunctionRunner, metrics: Metrics) -> None:
+        self.store = store
+        self.runner = runner
+        self.metrics = metrics
+        self.published_ts = store.latest_ts
+        self._intervals: IntervalIndex[Execution] = IntervalIndex()
+        self._cache: dict[QueryKey, Execution] = {}
+        self._inflight: dict[tuple[QueryKey, int], asyncio.Future[Execution]] = {}
+        self._commits: deque[Commit] = deque(maxlen=_COMMIT_LOG_SIZE)
+        self._write_lock = asyncio.Lock()
+
+    # -- queries ---------------------------------------------------------
+
+    def cached(self, key: QueryKey, ts: int) -> Execution | None:
+        """A shared execution usable at `ts`, trying the identity-free key first."""
+        for k in (QueryKey(key.path, key.args, _ANY_IDENTITY), key):
+            ex = self._cache.get(k)
+            if ex is not None and ex.valid_at(ts):
+                if ex.invalidated_at is None and ex not in self._intervals:
+                    self._check_missed_commits(ex)
+                    if not ex.valid_at(ts):
+                        continue
+                return ex
+        return None
+
+    async def execute(
+        self,
+        key: QueryKey,
+        args: dict[str, Any],
+        identity: Any,
+        ts: int,
+        listener: Callable[[], None],
+    ) -> Execution:
+        """The query's result at snapshot `ts`, run at most once per (key, ts),
+        retained for `listener` (call `release` when done with it)."""
+        ex = self.cached(key, ts)
+        if ex is None:
+            flight = self._inflight.get((key, ts))
+            if flight is None:
+                ex = await self._run(key, args, identity, ts)
+            else:
+                ex = await asyncio.shield(flight)
+        self.retain(ex, listener)
+        return ex
+
+    async def _run(self, key: QueryKey, args: dict[str, Any], identity: Any, ts: int) -> Execution:
+        fut: asyncio.Future[Execution] = asyncio.get_running_loop().create_future()
+        self._inflight[(key, ts)] = fut
+        try:
+            outcome = await self.runner.run_query(key.path, args, identity, self.store.snapshot(ts))
+            self.metrics.query_executions.inc(key.path)
+            if not outcome.used_auth:
+                key = QueryKey(key.path, key.args, _ANY_IDENTITY)
+            ex = _build_execution(key, ts, outcome)
+            current = self._cache.get(key)
+            if current is None or current.ts <= ts:
+                self._cache[key] = ex
+            fut.set_result(ex)
+            return ex
+        except BaseException as exc:
+            fut.set_exception(exc)
+            fut.exception()  # waiters get it; don't warn when there are none
+            raise
+        finally:
+            del self._inflight[(key, ts)]
+
+    def retain(self, ex: Execution, listener: Callable[[], None]) -> None:
+        """Subscribe `listener` to `ex`'s invalidation, registering its read
+        set if no one else holds it yet."""
+        ex.refs += 1
+        ex.listeners.add(listener)
+        if ex.invalidated_at is None and ex not in self._intervals:
+            self._check_missed_commits(ex)
+            if ex.invalidated_at is None:
+                self._intervals.add(
+                    ex, [(r.index, r.start, r.end) for r in ex.outcome.read_set.ranges]
+                )
+
+    def _check_missed_commits(self, ex: Execution) -> None:
+        # Commits published while `ex` was unregistered did not stab it.
+        commits = self._commits
+        if commits and len(commits) == commits.maxlen and commits[0].ts > ex.ts + 1:
+            ex.invalidated_at = commits[0].ts  # older than the log: assume the worst
+            return
+        contains = ex.outcome.read_set.contains
+        for commit in commits:
+            if commit.ts > ex.ts and any(contains(c.index, c.key) for c in commit.keys):
+                ex.invalidated_at = commit.ts
+                return
+
+    def release(self, ex: Execution, listener: Callable[[], None]) -> None:
+        ex.refs -= 1
+        ex.listeners.discard(listener)
+        if ex.refs <= 0:
+            self._forget(ex)
+
+    def _forget(self, ex: Execution) -> None:
+        if self._cache.get(ex.key) is ex:
+            del self._cache[ex.key]
+        self._intervals.remove(ex)
+
+    # -- commits ---------------------------------------------------------
+
+    async def mutate(
+        self, path: str, args: dict[str, Any], identity: Any, dedup: tuple[str, int] | None
+    ) -> CallResult:
+        """Run a mutation after every earlier one, and publish its commit.
+
+        A retry of an already committed (session, request) returns the stored
+        result and the original commit ts instead of running again."""
+        async with self._write_lock:
+            if dedup is not None:
+                previous = await self.store.get_mutation_result(*dedup)
+                if previous is not None:
+                    ts, text = previous
+                    return CallResult(True, RawJSON(text), None, None, (), ts)
+            outcome, commit = await self.runner.run_mutation(path, args, identity, dedup=dedup)
+            self.metrics.mutations.inc("ok" if outcome.ok else "error")
+            if commit is not None:
+                self.publish(commit)
+            return call_result(outcome, commit.ts if commit is not None else None)
+
+    def publish(self, commit: Commit) -> None:
+        """Invalidate what `commit` touched, then make its ts readable."""
+        self._commits.append(commit)
+        hit: set[Execution] = set()
+        for change in commit.keys:
+            hit |= self._intervals.stab(change.index, change.key)
+        for ex in hit:
+            ex.invalidated_at = commit.ts
+            self._forget(ex)
+        self.published_ts = max(self.published_ts, commit.ts)
+        for ex in hit:
+            for listener in list(ex.listeners):
+                listener()
+        if hit:
+            self.metrics.invalidations.inc("", len(hit))

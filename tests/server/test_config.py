@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.config import load_config
+from server.errors import ConfigError
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path: Path) -> None:
+    cfg = load_config(
+        write(tmp_path, '[functions]\ndir = "fns"\n[database]\nurl = "sqlite:///d/x.db"\n'), env={}
+    )
+    assert cfg.functions.dir == (tmp_path / "fns").resolve()
+    assert cfg.database.url == "sqlite:///" + str((tmp_path / "d/x.db").resolve())
+
+
+def test_environment_variables_expand_with_defaults(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, '[server]\nhost = "${H}"\nport = 1\n[database]\nurl = "${DB:-sqlite:///a.db}"\n'
+    )
+    cfg = load_config(path, env={"H": "0.0.0.0"})
+    assert cfg.server.host == "0.0.0.0"
+    assert cfg.database.url.endswith("/a.db")
+
+
+def test_unset_variable_without_default_names_key_and_variable(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        '[[auth.providers]]\ndomain = "${CLERK_FRONTEND_API_URL}"\napplication_id = "convex"\n',
+    )
+    with pytest.raises(ConfigError, match=r"auth\.providers\[0\]\.domain.*CLERK_FRONTEND_API_URL"):
+        load_config(path, env={})
+
+
+def test_wrong_type_and_unknown_keys_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"server\.port: expected int"):
+        load_config(write(tmp_path, '[server]\nport = "x"\n'), env={})
+    with pytest.raises(ConfigError, match=r"server\.prot: unknown key"):
+        load_config(write(tmp_path, "[server]\nprot = 1\n"), env={})
+    with pytest.raises(ConfigError, match="unknown section"):
+        load_config(write(tmp_path, "[serverr]\n"), env={})
+
+
+def test_broken_toml_and_missing_file_are_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError):
+        load_config(write(tmp_path, "[server\n"), env={})
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_config(tmp_path / "nope.toml", env={})
+
+
+def test_providers_are_parsed(tmp_path: Path) -> None:
+    path = write(
+        tmp_path, '[[auth.providers]]\ndomain = "https://a.example"\napplication_id = "convex"\n'
+    )
+    cfg = load_config(path, env={})
+    assert len(cfg.auth.providers) == 1
+
+
+def test_repository_config_loads(tmp_path: Path) -> None:
+    cfg = load_config(Path(__file__).parents[2] / "config.toml", env={})
+    assert cfg.server.port == 3210
+    assert cfg.functions.dir.name == "functions"
