@@ -1,0 +1,33 @@
+"""The livesync Python client: async :class:`Client` and blocking :class:`SyncClient`."""
+
+from __future__ import annotations
+
+from client.async_client import Client
+from client.errors import (
+    AppError,
+    ArgumentEncodeError,
+    ClientClosed,
+    ClientError,
+    ConnectionLost,
+    FunctionError,
+    RequestTimeout,
+    ServerProtocolError,
+    TransportError,
+)
+from client.subscription import Subscription
+from client.tokens import AuthState
+
+__all__ = [
+    "AppError",
+    "ArgumentEncodeError",
+    "AuthState",
+    "Client",
+    "ClientClosed",
+    "ClientError",
+    "ConnectionLost",
+    "FunctionError",
+    "RequestTimeout",
+    "ServerProtocolError",
+    "Subscription",
+    "TransportError",
+]

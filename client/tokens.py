@@ -77,7 +77,9 @@ def read_lifetime(token: str) -> TokenLifetime | None:
     if not isinstance(payload, dict):
         return None
     iat, exp = payload.get("iat"), payload.get("exp")
-    if not _is_number(iat) or not _is_number(exp):
+    if not isinstance(iat, int | float) or not isinstance(exp, int | float):
+        return None
+    if isinstance(iat, bool) or isinstance(exp, bool):
         return None
     return TokenLifetime(float(iat), float(exp))
 
@@ -132,7 +134,3 @@ def _callable_fetcher(func: Callable[[bool], object]) -> TokenFetcher:
 
 def _b64url_decode(segment: str) -> bytes:
     return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
