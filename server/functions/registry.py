@@ -86,6 +86,9 @@ class FunctionRegistry:
             raise ConfigError(f"Functions directory {str(root)!r} does not exist")
         package = f"_livesync_app_{next(_package_numbers)}"
         _make_package(package, root)
+        # App loggers (`logging.getLogger(__name__)`) pass every level, so
+        # info and debug lines reach the function's log output.
+        logging.getLogger(package).setLevel(logging.DEBUG)
         registry = cls(package=package)
         for file in _function_files(root):
             module = _import_file(package, root, file)

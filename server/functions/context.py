@@ -1,0 +1,64 @@
+"""The `ctx` object a handler receives: `QueryCtx`, `MutationCtx`, `ActionCtx`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from server.functions.database import DatabaseReader, DatabaseWriter
+
+__all__ = ["ActionCtx", "Auth", "MutationCtx", "QueryCtx"]
+
+RunFunction = Callable[[str, "dict[str, Any] | None"], Awaitable[Any]]
+
+
+class Auth:
+    """`ctx.auth`: the caller's identity, and whether the function looked at it.
+
+    Whether auth was read matters to the sync layer: a result that never read
+    the identity can be shared across users and survives a token refresh.
+    """
+
+    __slots__ = ("_identity", "used")
+
+    def __init__(self, identity: object | None) -> None:
+        self._identity = identity
+        self.used = False
+
+    async def get_user_identity(self) -> Any:
+        """The `UserIdentity` of the caller, or None when unauthenticated."""
+        self.used = True
+        return self._identity
+
+
+@dataclass(frozen=True, slots=True)
+class QueryCtx:
+    db: DatabaseReader
+    auth: Auth
+
+
+@dataclass(frozen=True, slots=True)
+class MutationCtx:
+    db: DatabaseWriter
+    auth: Auth
+
+
+@dataclass(frozen=True, slots=True)
+class ActionCtx:
+    """Actions have no `db`: they read and write through queries and
+    mutations, each its own transaction."""
+
+    auth: Auth
+    _run_query: RunFunction
+    _run_mutation: RunFunction
+
+    async def run_query(self, path: str, args: dict[str, Any] | None = None) -> Any:
+        """Run the query at `path` at the latest snapshot; returns its value
+        or raises its error (`AppError` with the same data for app errors)."""
+        return await self._run_query(path, args)
+
+    async def run_mutation(self, path: str, args: dict[str, Any] | None = None) -> Any:
+        """Run the mutation at `path` in its own transaction; returns its value
+        or raises its error."""
+        return await self._run_mutation(path, args)

@@ -1,0 +1,266 @@
+"""Running app functions: arguments in, an `Outcome` out.
+
+The runner looks the function up (checking its kind), validates the
+arguments, calls the handler with a fresh ctx while capturing its logs and
+recording its reads, checks the `returns` validator and that the value is
+encodable, and turns every failure into client-visible text:
+
+    AppError        -> "Uncaught ConvexError: <message>", with its data
+    FunctionError   -> its own message
+    anything else   -> "Server Error" (the traceback goes to the server log)
+
+Mutations run inside `Store.write`, so a failure rolls every write back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from protocol.errors import ValueEncodeError
+from protocol.values import dumps, encode
+from server.errors import AppError, FunctionError, ReturnValueError, StoreError
+from server.functions.context import ActionCtx, Auth, MutationCtx, QueryCtx
+from server.functions.database import DatabaseReader, DatabaseWriter, ReadBudget, TableCatalog
+from server.functions.decorators import FunctionKind
+from server.functions.logs import LogCollector, capture_logs, current_collector
+from server.functions.readset import ReadSet
+from server.functions.registry import FunctionRegistry, RegisteredFunction
+from server.store.base import Commit, Snapshot, Store, Transaction
+
+__all__ = ["NO_DATA", "FunctionRunner", "Outcome"]
+
+logger = logging.getLogger("livesync.functions")
+
+SERVER_ERROR = "Server Error"
+
+
+class _NoData:
+    """The type of `NO_DATA`: the error was not an `AppError`."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NO_DATA"
+
+
+NO_DATA: Final = _NoData()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The result of one execution, success or failure."""
+
+    value: Any
+    error_message: str | None
+    error_data: Any
+    log_lines: tuple[str, ...]
+    read_set: ReadSet
+    used_auth: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.error_message is None
+
+
+class _Failed(Exception):
+    """Carries a finished failure Outcome out of a `Store.write` callback, so
+    the transaction rolls back."""
+
+    def __init__(self, outcome: Outcome) -> None:
+        super().__init__(outcome.error_message)
+        self.outcome = outcome
+
+
+class FunctionRunner:
+    """Runs the functions of one registry against one store."""
+
+    def __init__(self, registry: FunctionRegistry, store: Store) -> None:
+        self._registry = registry
+        self._store = store
+        schema = registry.schema
+        self._catalog = TableCatalog(tuple(schema.tables) if schema is not None else ())
+
+    @property
+    def registry(self) -> FunctionRegistry:
+        return self._registry
+
+    async def run_query(
+        self, path: str, args: dict[str, Any], identity: object | None, snapshot: Snapshot
+    ) -> Outcome:
+        """Run the query at `path` against `snapshot`."""
+        read_set = ReadSet()
+        auth = Auth(identity)
+
+        def make_ctx() -> QueryCtx:
+            db = DatabaseReader(
+                snapshot,
+                read_set,
+                schema=self._registry.schema,
+                catalog=self._catalog,
+                budget=ReadBudget(),
+            )
+            return QueryCtx(db, auth)
+
+        return await self._execute(path, "query", args, make_ctx, read_set, auth)
+
+    async def run_mutation(
+        self,
+        path: str,
+        args: dict[str, Any],
+        identity: object | None,
+        *,
+        dedup: tuple[str, int] | None = None,
+    ) -> tuple[Outcome, Commit | None]:
+        """Run the mutation at `path` in one write transaction. On success the
+        result is stored for deduplication under `dedup` (session id, request
+        id) in the same transaction; on failure nothing is written."""
+        try:
+            self._registry.lookup(path, "mutation")
+        except FunctionError as exc:
+            return _failure(str(exc), NO_DATA, (), ReadSet(), False), None
+
+        async def body(tx: Transaction) -> Outcome:
+            read_set = ReadSet()
+            auth = Auth(identity)
+
+            def make_ctx() -> MutationCtx:
+                db = DatabaseWriter(
+                    tx,
+                    read_set,
+                    schema=self._registry.schema,
+                    catalog=self._catalog,
+                    budget=ReadBudget(),
+                )
+                return MutationCtx(db, auth)
+
+            outcome = await self._execute(path, "mutation", args, make_ctx, read_set, auth)
+            if not outcome.ok:
+                raise _Failed(outcome)
+            if dedup is not None:
+                # Encodable: _execute checked it.
+                await tx.record_mutation_result(dedup[0], dedup[1], dumps(encode(outcome.value)))
+            return outcome
+
+        try:
+            outcome, commit = await self._store.write(body)
+        except _Failed as failed:
+            return failed.outcome, None
+        except Exception:
+            # The handler succeeded but the commit did not (e.g. the disk).
+            logger.exception("commit of mutation %s failed", path)
+            return _failure(SERVER_ERROR, NO_DATA, (), ReadSet(), False), None
+        return outcome, commit
+
+    async def run_action(self, path: str, args: dict[str, Any], identity: object | None) -> Outcome:
+        """Run the action at `path`; its `ctx.run_query` / `ctx.run_mutation`
+        run with the same identity, each in its own snapshot or transaction."""
+        auth = Auth(identity)
+
+        async def run_query(query_path: str, query_args: dict[str, Any] | None) -> Any:
+            snapshot = self._store.snapshot()
+            outcome = await self.run_query(query_path, query_args or {}, identity, snapshot)
+            return _unwrap(outcome)
+
+        async def run_mutation(mutation_path: str, mutation_args: dict[str, Any] | None) -> Any:
+            outcome, _ = await self.run_mutation(mutation_path, mutation_args or {}, identity)
+            return _unwrap(outcome)
+
+        def make_ctx() -> ActionCtx:
+            return ActionCtx(auth, run_query, run_mutation)
+
+        return await self._execute(path, "action", args, make_ctx, ReadSet(), auth)
+
+    async def _execute(
+        self,
+        path: str,
+        kind: FunctionKind,
+        args: dict[str, Any],
+        make_ctx: Callable[[], Any],
+        read_set: ReadSet,
+        auth: Auth,
+    ) -> Outcome:
+        collector = LogCollector()
+        try:
+            function = self._registry.lookup(path, kind)
+            with capture_logs(collector):
+                value = await _call(function, make_ctx(), args)
+            _check_result(function, value)
+        except AppError as exc:
+            return _failure(
+                f"Uncaught ConvexError: {_app_error_text(exc)}",
+                _encodable_or_none(exc.data),
+                collector.lines(),
+                read_set,
+                auth.used,
+            )
+        except FunctionError as exc:
+            return _failure(str(exc), NO_DATA, collector.lines(), read_set, auth.used)
+        except StoreError:
+            logger.exception("storage failed while running %s", path)
+            return _failure(SERVER_ERROR, NO_DATA, collector.lines(), read_set, auth.used)
+        except Exception:
+            logger.exception("function %s raised", path)
+            return _failure(SERVER_ERROR, NO_DATA, collector.lines(), read_set, auth.used)
+        return Outcome(value, None, NO_DATA, collector.lines(), read_set, auth.used)
+
+
+async def _call(function: RegisteredFunction, ctx: Any, args: Any) -> Any:
+    if not isinstance(args, dict):
+        raise FunctionError(f"Arguments of {function.path} must be an object, got {args!r}")
+    if function.args_validator is not None:
+        function.args_validator.validate(args)
+    return await function.handler(ctx, **args)
+
+
+def _check_result(function: RegisteredFunction, value: Any) -> None:
+    if function.returns_validator is not None:
+        try:
+            function.returns_validator.validate(value)
+        except FunctionError as exc:
+            raise ReturnValueError(f"Return value of {function.path} is invalid: {exc}") from None
+    try:
+        encode(value)
+    except ValueEncodeError as exc:
+        raise ReturnValueError(
+            f"Return value of {function.path} is not a valid Convex value: {exc}"
+        ) from None
+
+
+def _failure(
+    message: str, data: Any, lines: tuple[str, ...], read_set: ReadSet, used_auth: bool
+) -> Outcome:
+    return Outcome(None, message, data, lines, read_set, used_auth)
+
+
+def _app_error_text(exc: AppError) -> str:
+    if isinstance(exc.data, str):
+        return exc.data
+    try:
+        return dumps(encode(exc.data))
+    except ValueEncodeError:
+        return repr(exc.data)
+
+
+def _encodable_or_none(data: Any) -> Any:
+    try:
+        encode(data)
+    except ValueEncodeError:
+        logger.warning("AppError data has no Convex encoding; sending null: %r", data)
+        return None
+    return data
+
+
+def _unwrap(outcome: Outcome) -> Any:
+    """An action's view of a nested call: its value, or its error raised again.
+    The nested call's log lines join the action's."""
+    collector = current_collector()
+    if collector is not None:
+        collector.extend(outcome.log_lines)
+    if outcome.ok:
+        return outcome.value
+    if outcome.error_data is not NO_DATA:
+        raise AppError(outcome.error_data)
+    raise FunctionError(outcome.error_message or SERVER_ERROR)
