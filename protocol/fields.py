@@ -141,10 +141,6 @@ class Fields:
         """A base64 u64 timestamp that may be absent or null."""
         return None if self.data.get(name) is None else self.ts(name)
 
-    def nested(self, name: str) -> Fields:
-        """A required object field, read with its own :class:`Fields`."""
-        return Fields.at(self.required(name), f"{self.where}.{name}")
-
     @staticmethod
     def at(value: object, where: str) -> Fields:
         """Wrap a value found at ``where`` (an array element, say)."""

@@ -15,6 +15,7 @@ from protocol.values import (
     dumps,
     encode,
     encode_args,
+    json_kind,
 )
 
 ROUND_TRIPS: list[tuple[Value, object]] = [
@@ -203,3 +204,19 @@ def test_raw_json_is_a_frozen_value() -> None:
     assert raw == RawJSON("[1]")
     with pytest.raises(AttributeError):
         raw.text = "[2]"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [
+        (None, "null"),
+        (True, "a boolean"),
+        (1, "a number"),
+        ("s", "a string"),
+        ([], "an array"),
+        ({}, "an object"),
+        (b"", "bytes"),
+    ],
+)
+def test_json_kind_names_each_type_for_error_messages(value: object, kind: str) -> None:
+    assert json_kind(value) == kind
