@@ -5,6 +5,7 @@ import pytest
 from protocol.client_messages import (
     Action,
     Authenticate,
+    ClientMessage,
     Connect,
     Event,
     ModifyQuerySet,
@@ -91,7 +92,7 @@ def test_a_malformed_frame_closes_the_session() -> None:
 
 def test_every_message_type_is_accepted_when_open() -> None:
     session = open_session()
-    frames = [
+    frames: list[ClientMessage] = [
         ModifyQuerySet(0, 1, ()),
         Mutation(0, "m:f", [{}]),
         Action(1, "a:f", [{}]),
