@@ -15,6 +15,7 @@ from client.errors import (
     TransportError,
 )
 from client.subscription import Subscription
+from client.sync_client import SyncClient, SyncSubscription
 from client.tokens import AuthState
 
 __all__ = [
@@ -29,5 +30,7 @@ __all__ = [
     "RequestTimeout",
     "ServerProtocolError",
     "Subscription",
+    "SyncClient",
+    "SyncSubscription",
     "TransportError",
 ]
