@@ -230,6 +230,8 @@ def _check_custom_audience(claims: Mapping[str, Any], application_id: str | None
 
 def _check_custom_times(claims: Mapping[str, Any], now: float) -> None:
     # Convex's epsilon: a token may be up to 5 s past exp or before nbf/iat.
+    # Like Convex, the clock is truncated to whole seconds first.
+    now = math.floor(now)
     late = now - claims["exp"]
     if late > CUSTOM_JWT_LEEWAY:
         raise TokenExpired(f"Could not validate token: Token expired {int(late)} seconds ago")
