@@ -1,19 +1,12 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
 from client import AppError, Client, ClientClosed, FunctionError
 
-FUNCTIONS = Path(__file__).parent / "functions"
 TIMEOUT = 20.0
-
-
-@pytest.fixture
-def server(start_server):
-    return start_server(FUNCTIONS)
 
 
 async def next_result(subscription, timeout: float = TIMEOUT):
