@@ -113,6 +113,7 @@ class Client:
         self._auth_changed = asyncio.Event()
         self._auth_rejected = False
         self._auth_retried = False
+        self._confirmed_token: tuple[str, float] | None = None
         self._connected = asyncio.Event()
         self._last_close_reason: str | None = "InitialConnect"
         self.connection_count = 0
@@ -381,8 +382,15 @@ class Client:
         token = self._state.token
         lifetime = None if token is None else read_lifetime(token)
         delay = None if lifetime is None else refresh_delay(lifetime, self._refresh_leeway)
-        if delay is not None:
-            self._refresh_task = asyncio.create_task(self._refresh_after(delay))
+        if token is None or delay is None:
+            return
+        # Time the refresh from the token's first confirmation, so a reconnect
+        # (which confirms the same token again) does not push it past expiry.
+        now = time.monotonic()
+        if self._confirmed_token is None or self._confirmed_token[0] != token:
+            self._confirmed_token = (token, now)
+        elapsed = now - self._confirmed_token[1]
+        self._refresh_task = asyncio.create_task(self._refresh_after(max(0.0, delay - elapsed)))
 
     def _on_auth_rejected(self, event: AuthRejected) -> None:
         logger.warning("server rejected the token: %s", event.error)
