@@ -50,7 +50,7 @@ STANDARD_CLAIMS: Mapping[str, tuple[str, str]] = MappingProxyType(
 _OIDC_HIDDEN = frozenset(
     {
         "iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr",
-        "azp", "at_hash", "c_hash", "jti", "nbf", "fva", "middle_name",
+        "azp", "at_hash", "c_hash", "jti", "nbf", "fva", "middle_name", "birthday",
     }
 )  # fmt: skip
 _CUSTOM_HIDDEN = frozenset({"iss", "sub", "aud", "exp", "nbf", "iat", "jti", "fva"})

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from server.auth.authenticator import Authenticator
 from server.auth.dev_issuer import arequest_token, rotate_keys
-from server.auth.providers import CustomJwtProvider, OidcProvider
+from server.auth.providers import CustomJwtProvider, OidcProvider, Provider
 from server.auth.validation import (
     BAD_CLAIMS,
     MALFORMED,
@@ -27,7 +27,7 @@ from server.auth.validation import (
     unknown_kid,
 )
 from server.errors import IssuerUnavailable, TokenExpired, TokenInvalid
-from tests.server.auth.conftest import Clock, CountingHttp, RunningIssuer, StartIssuer
+from tests.server.auth.harness import Clock, CountingHttp, RunningIssuer, StartIssuer
 
 NO_PROVIDER = "No auth provider found matching the given token. Check that your JWT's"
 DISCOVERY = ["/.well-known/openid-configuration", "/.well-known/jwks.json"]
@@ -49,10 +49,12 @@ class Setup:
 
 
 @pytest.fixture
-async def setup(start_issuer: StartIssuer, http: CountingHttp, clock: Clock) -> AsyncIterator[Setup]:
+async def setup(
+    start_issuer: StartIssuer, http: CountingHttp, clock: Clock
+) -> AsyncIterator[Setup]:
     oidc = await start_issuer(kid="shared")
     custom = await start_issuer(kid="shared")
-    providers = [
+    providers: list[Provider] = [
         OidcProvider(domain=oidc.url, application_id="convex"),
         CustomJwtProvider(
             issuer=custom.url,
@@ -133,9 +135,10 @@ async def test_custom_jwt_identity_flattens_claims_without_typed_fields(setup: S
 async def test_es256_custom_jwt_verifies_against_a_data_url_jwks(clock: Clock) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     jwk = {**jwt.algorithms.ECAlgorithm.to_jwk(key.public_key(), as_dict=True), "kid": "ec1"}
-    data_url = "data:application/json;base64," + base64.b64encode(
-        json.dumps({"keys": [jwk]}).encode()
-    ).decode()
+    data_url = (
+        "data:application/json;base64,"
+        + base64.b64encode(json.dumps({"keys": [jwk]}).encode()).decode()
+    )
     provider = CustomJwtProvider(issuer="https://ec.example", jwks=data_url, algorithm="ES256")
     auth = Authenticator([provider], clock=clock)
     claims = {"iss": "https://ec.example", "sub": "u", "iat": int(clock.now), "exp": clock.now + 60}
@@ -256,7 +259,9 @@ async def test_issuer_down_without_cached_keys_is_issuer_unavailable(setup: Setu
     await setup.custom.stop()
     with pytest.raises(IssuerUnavailable) as oidc_error:
         await setup.auth.authenticate(oidc_token)
-    assert oidc_error.value.message.startswith(f"Auth provider discovery of {setup.oidc.url} failed")
+    assert oidc_error.value.message.startswith(
+        f"Auth provider discovery of {setup.oidc.url} failed"
+    )
     with pytest.raises(IssuerUnavailable) as custom_error:
         await setup.auth.authenticate(custom_token)
     assert custom_error.value.message.startswith(
