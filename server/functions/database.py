@@ -116,7 +116,8 @@ class DatabaseReader:
         if doc is None:
             return None
         self._budget.charge()
-        return fresh_copy(doc)
+        copied: Document = fresh_copy(doc)
+        return copied
 
     def normalize_id(self, table: str, id: Any) -> str | None:
         """`id` if it is an id of `table`, else None."""

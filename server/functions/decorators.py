@@ -48,7 +48,9 @@ def get_spec(obj: object) -> FunctionSpec | None:
     return spec if isinstance(spec, FunctionSpec) else None
 
 
-def _mark(kind: FunctionKind, args: ArgsSpec, returns: Validator | None, name: str | None):
+def _mark(
+    kind: FunctionKind, args: ArgsSpec, returns: Validator | None, name: str | None
+) -> Callable[[F], F]:
     args_validator = None if args is None else as_object_validator(args)
     if returns is not None and not isinstance(returns, Validator):
         raise TypeError(f"returns= takes a validator such as v.string(), got {returns!r}")

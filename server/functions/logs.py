@@ -140,9 +140,11 @@ class _CaptureHandler(logging.Handler):
         if collector is not None and not _is_server_logger(record.name):
             collector.add(f"[{_level_name(record.levelno)}] {self.format(record)}")
             return
-        if _only_handler(self, record) and record.levelno >= logging.lastResort.level:
+        last_resort = logging.lastResort
+        if last_resort is not None and _only_handler(self, record):
             # Our handler hides Python's last-resort stderr output; restore it.
-            logging.lastResort.handle(record)
+            if record.levelno >= last_resort.level:
+                last_resort.handle(record)
 
     def filter(self, record: logging.LogRecord) -> bool:
         return True

@@ -71,16 +71,16 @@ class IndexRangeBuilder:
         if self._lower is None:
             start = prefix
         else:
-            op, value = self._lower
+            lower_op, value = self._lower
             bound = prefix + _encode([value], self._index)
             # Keys equal to the bound all start with its encoding (prefix-free).
-            start = bound if op == "gte" else _after_prefix(bound)
+            start = bound if lower_op == "gte" else _after_prefix(bound)
         if self._upper is None:
             end = prefix_end(prefix)
         else:
-            op, value = self._upper
+            upper_op, value = self._upper
             bound = prefix + _encode([value], self._index)
-            end = bound if op == "lt" else prefix_end(bound)
+            end = bound if upper_op == "lt" else prefix_end(bound)
         return KeyInterval(start, end)
 
     def _set_lower(self, op: LowerOp, field: str, value: Any) -> IndexRangeBuilder:

@@ -140,6 +140,7 @@ class FunctionRegistry:
 
     def _add_module(self, root: Path, file: Path, module: ModuleType) -> None:
         module_path = file.relative_to(root).with_suffix("").as_posix()
+        aliases: tuple[str, ...]
         for attribute, value in list(vars(module).items()):
             spec = get_spec(value)
             # Only handlers defined here: an imported sibling's handler is
