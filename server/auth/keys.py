@@ -114,20 +114,19 @@ class KeyStore:
             for k, v in self._keys.items()
         }
         keys[kid] = SigningKey(kid, private_key, now)
-        self._keys = self._prune(keys, now)
+        expired = [
+            k
+            for k, v in keys.items()
+            if v.retired is not None and now - v.retired >= self.grace_seconds
+        ]
+        self._keys = {k: v for k, v in keys.items() if k not in expired}
         self._signing = kid
         self._write_manifest()
+        # Delete only once the manifest no longer names them, so readers never miss a file.
+        for old in expired:
+            (self.directory / f"{old}.pem").unlink(missing_ok=True)
         logger.info("dev issuer signing key is now %s (keys in %s)", kid, self.directory)
         return kid
-
-    def _prune(self, keys: dict[str, SigningKey], now: float) -> dict[str, SigningKey]:
-        kept = {}
-        for kid, key in keys.items():
-            if key.retired is not None and now - key.retired >= self.grace_seconds:
-                (self.directory / f"{kid}.pem").unlink(missing_ok=True)
-            else:
-                kept[kid] = key
-        return kept
 
     def _manifest_stamp(self) -> tuple[int, int] | None:
         try:

@@ -91,6 +91,8 @@ class UnverifiedToken:
 
 def read_unverified(token: str, max_bytes: int) -> UnverifiedToken:
     """Decode without verifying, only to route the token to a provider."""
+    if not isinstance(token, str):  # straight from client JSON, so check
+        raise TokenInvalid(MALFORMED)
     size = len(token.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
         raise TokenInvalid(f"Token is too large: {size} bytes (the limit is {max_bytes}).")

@@ -9,6 +9,7 @@ import hmac
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import jwt
 import pytest
@@ -407,6 +408,11 @@ async def test_oversized_token_is_refused_before_parsing(setup: Setup) -> None:
 @pytest.mark.parametrize("garbage", ["", "garbage", "a.b.c", "eyJ.eyJ.x", "a.b.c.d.e"])
 async def test_garbage_is_refused_as_malformed(setup: Setup, garbage: str) -> None:
     assert (await _refused(setup.auth, garbage)).message == MALFORMED
+
+
+async def test_a_non_string_token_is_refused_as_malformed(setup: Setup) -> None:
+    not_a_token: Any = {"alg": "none"}
+    assert (await _refused(setup.auth, not_a_token)).message == MALFORMED
 
 
 async def test_azp_must_be_an_authorized_party_when_configured(
