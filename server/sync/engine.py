@@ -171,12 +171,11 @@ class Engine:
         try:
             outcome = await self.runner.run_query(key.path, args, identity, self.store.snapshot(ts))
             self.metrics.query_executions.inc(key.path)
-            if not outcome.used_auth:
-                key = QueryKey(key.path, key.args, _ANY_IDENTITY)
-            ex = _build_execution(key, ts, outcome)
-            current = self._cache.get(key)
+            shared = key if outcome.used_auth else QueryKey(key.path, key.args, _ANY_IDENTITY)
+            ex = _build_execution(shared, ts, outcome)
+            current = self._cache.get(shared)
             if current is None or current.ts <= ts:
-                self._cache[key] = ex
+                self._cache[shared] = ex
             fut.set_result(ex)
             return ex
         except BaseException as exc:
