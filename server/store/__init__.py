@@ -1,0 +1,76 @@
+"""Storage: the `Store` interface, its backends, and `open_store` to pick one.
+
+`open_store(url)` builds an unopened store from a database URL:
+
+    sqlite:///relative/path.db     relative to the working directory
+    sqlite:////abs/path.db         absolute
+    sqlite::memory:                in memory, gone at close (tests)
+    postgresql://...               not implemented yet
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from server.errors import ConfigError
+from server.store.base import (
+    Commit,
+    Document,
+    IndexDef,
+    IndexKeyChange,
+    Order,
+    Snapshot,
+    Store,
+    Transaction,
+    Write,
+)
+from server.store.sqlite import SqliteStore
+
+__all__ = [
+    "Commit",
+    "Document",
+    "IndexDef",
+    "IndexKeyChange",
+    "Order",
+    "Snapshot",
+    "SqliteStore",
+    "Store",
+    "Transaction",
+    "Write",
+    "open_store",
+]
+
+_SQLITE_PREFIX = "sqlite:///"
+_SQLITE_MEMORY = ("sqlite::memory:", "sqlite:///:memory:")
+_POSTGRES_PREFIXES = ("postgresql://", "postgres://")
+
+
+def open_store(url: str) -> Store:
+    """A store for `url`, not yet opened (call `await store.open(indexes)`).
+    Creates the parent folders of a SQLite file.
+
+    Raises:
+        ConfigError: the URL names no supported backend.
+    """
+    if url in _SQLITE_MEMORY:
+        return SqliteStore(":memory:")
+    if url.startswith(_SQLITE_PREFIX):
+        return SqliteStore(_sqlite_path(url))
+    if url.startswith(_POSTGRES_PREFIXES):
+        raise ConfigError("PostgreSQL backend is not implemented yet")
+    raise ConfigError(
+        f"database.url {url!r} is not supported: use sqlite:///path.db or postgresql://..."
+    )
+
+
+def _sqlite_path(url: str) -> Path:
+    # "sqlite:///a.db" is relative, "sqlite:////a.db" absolute, as in SQLAlchemy.
+    rest = url[len(_SQLITE_PREFIX) :]
+    if not rest or rest.endswith("/"):
+        raise ConfigError(f"database.url {url!r} names no file")
+    path = Path(rest)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"database.url {url!r}: cannot create {path.parent}: {exc}") from exc
+    return path

@@ -76,7 +76,7 @@ _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 _SIGN_BIT = 1 << 63
 _ALL_BITS = (1 << 64) - 1
-_CANONICAL_NAN = _U64.unpack(_F64.pack(math.nan))[0] & ~_SIGN_BIT
+_CANONICAL_NAN: int = _U64.unpack(_F64.pack(math.nan))[0] & ~_SIGN_BIT
 
 
 def encode_value(value: Any) -> bytes:

@@ -1,0 +1,198 @@
+"""The indexes in force and the rules for documents, shared by every backend.
+
+Every table has two system indexes besides the schema's: `<table>.by_id`
+(key: the id alone) and `<table>.by_creation_time` (key: `_creationTime`,
+then the id). Tables need not be declared, so system indexes exist for any
+valid table name; schema indexes are the `IndexDef`s handed to `open`.
+
+Documents are stored as Convex-encoded JSON text (protocol.values), so int64
+and bytes survive the round trip.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from protocol.errors import ValueDecodeError, ValueEncodeError
+from protocol.values import decode, dumps, encode
+from server.errors import ConfigError, SchemaError, StoreError
+from server.store.base import Document, IndexDef
+from server.store.keys import MISSING_FIELD, doc_field_values, index_key
+
+__all__ = [
+    "BY_CREATION_TIME",
+    "BY_ID",
+    "IndexCatalog",
+    "check_table_name",
+    "dump_document",
+    "load_document",
+    "merge_patch",
+    "present_fields",
+    "replace_fields",
+    "user_fields",
+]
+
+BY_ID = "by_id"
+BY_CREATION_TIME = "by_creation_time"
+_SYSTEM_INDEXES: dict[str, tuple[str, ...]] = {BY_ID: (), BY_CREATION_TIME: ("_creationTime",)}
+_TABLE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+
+
+def check_table_name(table: str) -> None:
+    """Raise `SchemaError` unless `table` is a legal user table name."""
+    if not isinstance(table, str) or _TABLE_RE.fullmatch(table) is None:
+        raise SchemaError(
+            f"Invalid table name {table!r}: use a letter, then letters, digits or underscores"
+        )
+
+
+class IndexCatalog:
+    """The schema's indexes plus the system ones, and each document's keys."""
+
+    __slots__ = ("_by_table", "_defs", "_fields")
+
+    def __init__(self, defs: Iterable[IndexDef] = ()) -> None:
+        self._defs = tuple(sorted(defs, key=lambda d: d.name))
+        self._fields: dict[str, tuple[str, ...]] = {}
+        self._by_table: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        for index in self._defs:
+            _check_def(index)
+            if index.name in self._fields:
+                raise ConfigError(f"Index {index.name} is defined twice")
+            self._fields[index.name] = tuple(index.fields)
+            self._by_table.setdefault(index.table, []).append((index.name, tuple(index.fields)))
+
+    @property
+    def defs(self) -> tuple[IndexDef, ...]:
+        """The schema indexes, sorted by name."""
+        return self._defs
+
+    def fields(self, index: str) -> tuple[str, ...]:
+        """The indexed field paths of `index` (schema or system).
+
+        Raises:
+            SchemaError: no such index.
+        """
+        found = self._fields.get(index)
+        if found is not None:
+            return found
+        table, _, short = index.partition(".")
+        if short in _SYSTEM_INDEXES and _TABLE_RE.fullmatch(table):
+            return _SYSTEM_INDEXES[short]
+        raise SchemaError(f"Index {index} not found")
+
+    def indexes_of(self, table: str) -> list[tuple[str, tuple[str, ...]]]:
+        """`(index name, fields)` of every index of `table`, system ones first."""
+        system = [(f"{table}.{short}", fields) for short, fields in _SYSTEM_INDEXES.items()]
+        return system + self._by_table.get(table, [])
+
+    def keys(self, table: str, doc: Document | None) -> list[tuple[str, bytes | None]]:
+        """`(index name, key)` of `doc` in every index of `table` (key None when
+        there is no document)."""
+        if doc is None:
+            return [(name, None) for name, _ in self.indexes_of(table)]
+        doc_id = doc["_id"]
+        return [
+            (name, index_key(doc_field_values(doc, fields), doc_id))
+            for name, fields in self.indexes_of(table)
+        ]
+
+    def to_json(self) -> str:
+        """The schema indexes as stable JSON text, to detect changes across starts."""
+        return json.dumps([[d.table, d.name, list(d.fields)] for d in self._defs])
+
+    @classmethod
+    def from_json(cls, text: str | None) -> IndexCatalog:
+        if not text:
+            return cls()
+        return cls(IndexDef(table, name, tuple(fields)) for table, name, fields in json.loads(text))
+
+
+def _check_def(index: IndexDef) -> None:
+    check_table_name(index.table)
+    table, dot, short = index.name.partition(".")
+    if table != index.table or not dot or not _TABLE_RE.fullmatch(short):
+        raise ConfigError(f"Index name {index.name!r} must be '{index.table}.<index name>'")
+    if short in _SYSTEM_INDEXES:
+        raise ConfigError(f"Index name {index.name!r} is reserved for a system index")
+    if not index.fields:
+        raise ConfigError(f"Index {index.name} has no fields")
+
+
+def user_fields(value: Mapping[str, Any]) -> dict[str, Any]:
+    """The user fields of a value to insert, refusing system fields.
+
+    Raises:
+        SchemaError: not an object, or a field name starts with "_".
+    """
+    if not isinstance(value, Mapping):
+        raise SchemaError(f"A document must be an object, got {type(value).__name__}")
+    for name in value:
+        if not isinstance(name, str) or name.startswith("_"):
+            raise SchemaError(
+                f"Field {name!r} starts with '_', which is reserved for system fields"
+            )
+    return dict(value)
+
+
+def present_fields(value: Mapping[str, Any]) -> dict[str, Any]:
+    """`value` without the fields set to `MISSING_FIELD` (undefined means absent)."""
+    return {name: item for name, item in value.items() if item is not MISSING_FIELD}
+
+
+def replace_fields(old: Document, value: Mapping[str, Any]) -> Document:
+    """The document after `replace(old._id, value)`. `value` may repeat the
+    system fields unchanged, as Convex allows."""
+    rest = user_fields(_without_matching_system_fields(old, value))
+    return {"_id": old["_id"], "_creationTime": old["_creationTime"], **present_fields(rest)}
+
+
+def merge_patch(old: Document, fields: Mapping[str, Any]) -> Document:
+    """The document after `patch(old._id, fields)`: a shallow merge in which a
+    field set to `MISSING_FIELD` is removed."""
+    rest = user_fields(_without_matching_system_fields(old, fields))
+    new = dict(old)
+    for name, value in rest.items():
+        if value is MISSING_FIELD:
+            new.pop(name, None)
+        else:
+            new[name] = value
+    return new
+
+
+def _without_matching_system_fields(old: Document, value: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise SchemaError(f"A document must be an object, got {type(value).__name__}")
+    rest = dict(value)
+    for name in ("_id", "_creationTime"):
+        if name in rest:
+            if rest[name] != old[name]:
+                raise SchemaError(f"System field {name} cannot be changed")
+            del rest[name]
+    return rest
+
+
+def dump_document(doc: Document) -> str:
+    """Convex-encoded JSON text of a document.
+
+    Raises:
+        SchemaError: a field holds a value with no Convex encoding.
+    """
+    try:
+        return dumps(encode(doc))
+    except ValueEncodeError as exc:
+        raise SchemaError(f"Document {doc.get('_id')} cannot be stored: {exc}") from None
+
+
+def load_document(text: str) -> Document:
+    """The document stored as `text` by `dump_document`."""
+    try:
+        value = decode(json.loads(text))
+    except (ValueDecodeError, ValueError) as exc:
+        raise StoreError(f"Stored document is corrupt: {exc}") from exc
+    if not isinstance(value, dict):
+        raise StoreError("Stored document is not an object")
+    return value

@@ -1,0 +1,275 @@
+"""The SQL of the SQLite store, as plain functions of a `sqlite3.Connection`.
+
+`server.store.sqlite` runs each of these on an aiosqlite connection's own
+thread, so one call is one thread hop however many statements it issues.
+They are synchronous on purpose: they can be tested with a bare
+`sqlite3.connect(":memory:")`, and a commit cannot be interleaved with
+anything else on the same connection.
+
+Tables (multi-version: rows are only ever added, except by vacuum):
+
+    documents(id, ts, tbl, value, deleted)        one row per document version;
+                                                  deleted=1 marks a deletion
+    index_entries(idx, key, ts, doc_id, deleted)  one row per index key change;
+                                                  deleted=1 is a tombstone
+    meta(name, value)                             latest_ts, indexes
+    mutation_results(session_id, request_id, ts, result)
+
+The value at snapshot `T` of a document (or of an index key) is its newest row
+with `ts <= T`, unless that row is a deletion. The connections run in
+autocommit mode; write transactions are opened explicitly with
+`BEGIN IMMEDIATE`, which takes the write lock up front so a commit never fails
+half way with SQLITE_BUSY.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from typing import Literal
+
+from server.store.catalog import IndexCatalog, load_document
+
+__all__ = [
+    "DocRow",
+    "IndexRow",
+    "PageRow",
+    "ResultRow",
+    "commit",
+    "configure",
+    "create_schema",
+    "get_document",
+    "get_mutation_result",
+    "load_meta",
+    "migrate_indexes",
+    "read_page",
+    "rollback",
+    "vacuum",
+    "write_rows",
+]
+
+DocRow = tuple[str, int, str, str | None, int]
+"""(id, ts, tbl, value, deleted)"""
+IndexRow = tuple[str, bytes, int, str, int]
+"""(idx, key, ts, doc_id, deleted)"""
+ResultRow = tuple[str, int, int, str]
+"""(session_id, request_id, ts, result)"""
+PageRow = tuple[bytes, int, str | None]
+"""(key, deleted, document value at the snapshot)"""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    id TEXT NOT NULL, ts INTEGER NOT NULL, tbl TEXT NOT NULL,
+    value TEXT, deleted INTEGER NOT NULL,
+    PRIMARY KEY (id, ts)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS index_entries (
+    idx TEXT NOT NULL, key BLOB NOT NULL, ts INTEGER NOT NULL,
+    doc_id TEXT NOT NULL, deleted INTEGER NOT NULL,
+    PRIMARY KEY (idx, key, ts)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS mutation_results (
+    session_id TEXT NOT NULL, request_id INTEGER NOT NULL,
+    ts INTEGER NOT NULL, result TEXT NOT NULL,
+    PRIMARY KEY (session_id, request_id)
+) WITHOUT ROWID;
+"""
+
+_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+_BUSY_TIMEOUT_MS = 5000
+
+_GET_DOCUMENT = (
+    "SELECT tbl, value, deleted FROM documents WHERE id = ? AND ts <= ? ORDER BY ts DESC LIMIT 1"
+)
+_INSERT_DOCUMENT = "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?)"
+_INSERT_ENTRY = "INSERT OR REPLACE INTO index_entries VALUES (?, ?, ?, ?, ?)"
+_INSERT_RESULT = "INSERT OR REPLACE INTO mutation_results VALUES (?, ?, ?, ?)"
+_SET_META = "INSERT OR REPLACE INTO meta VALUES (?, ?)"
+
+
+def _page_sql(order: Literal["asc", "desc"], bounded: bool) -> str:
+    # The inner query keeps, per key, the newest entry at or before the
+    # snapshot (SQLite takes bare columns from the MAX(ts) row) and streams
+    # straight off the primary key in either direction; the outer one reads
+    # each live entry's document version at the snapshot.
+    direction = "ASC" if order == "asc" else "DESC"
+    upper = "AND key < :hi" if bounded else ""
+    return f"""
+SELECT g.key, g.deleted, CASE WHEN g.deleted THEN NULL ELSE (
+    SELECT d.value FROM documents d
+    WHERE d.id = g.doc_id AND d.ts <= :ts ORDER BY d.ts DESC LIMIT 1
+) END
+FROM (
+    SELECT key, doc_id, deleted, MAX(ts) FROM index_entries
+    WHERE idx = :idx AND key >= :lo {upper} AND ts <= :ts
+    GROUP BY key ORDER BY key {direction} LIMIT :limit
+) g
+ORDER BY g.key {direction}"""
+
+
+_PAGE_SQL = {
+    (order, bounded): _page_sql(order, bounded)
+    for order in ("asc", "desc")
+    for bounded in (True, False)
+}
+
+
+def configure(conn: sqlite3.Connection, synchronous: str, writer: bool) -> None:
+    """Set the pragmas every connection of the store needs."""
+    if synchronous.upper() not in _SYNCHRONOUS:
+        raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}")
+    conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+    if writer:
+        # WAL lets readers run while the writer commits; it persists in the file.
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+    if not writer:
+        conn.execute("PRAGMA query_only = ON")
+
+
+def create_schema(conn: sqlite3.Connection) -> None:
+    conn.executescript(_SCHEMA)
+
+
+def load_meta(conn: sqlite3.Connection) -> tuple[int, str | None]:
+    """`(latest_ts, indexes JSON)` as stored by the last commit and start."""
+    meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
+    return int(meta.get("latest_ts", 0)), meta.get("indexes")
+
+
+def get_document(conn: sqlite3.Connection, doc_id: str, ts: int) -> tuple[str, str] | None:
+    """`(table, value)` of the document's version at `ts`, or None."""
+    row = conn.execute(_GET_DOCUMENT, (doc_id, ts)).fetchone()
+    if row is None or row[2]:
+        return None
+    return row[0], row[1]
+
+
+def read_page(
+    conn: sqlite3.Connection,
+    idx: str,
+    lo: bytes,
+    hi: bytes | None,
+    ts: int,
+    order: Literal["asc", "desc"],
+    limit: int,
+) -> list[PageRow]:
+    """Up to `limit` keys of `idx` in `[lo, hi)` as of `ts`, tombstones included
+    (so a short page means the range is exhausted)."""
+    params = {"idx": idx, "lo": lo, "hi": hi, "ts": ts, "limit": limit}
+    return conn.execute(_PAGE_SQL[(order, hi is not None)], params).fetchall()
+
+
+def get_mutation_result(
+    conn: sqlite3.Connection, session_id: str, request_id: int, max_ts: int
+) -> tuple[int, str] | None:
+    row = conn.execute(
+        "SELECT ts, result FROM mutation_results"
+        " WHERE session_id = ? AND request_id = ? AND ts <= ?",
+        (session_id, request_id, max_ts),
+    ).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def write_rows(
+    conn: sqlite3.Connection,
+    begin: bool,
+    doc_rows: Sequence[DocRow],
+    index_rows: Sequence[IndexRow],
+) -> None:
+    """Write pending rows inside the write transaction, opening it if `begin`."""
+    if begin:
+        conn.execute("BEGIN IMMEDIATE")
+    if doc_rows:
+        conn.executemany(_INSERT_DOCUMENT, doc_rows)
+    if index_rows:
+        conn.executemany(_INSERT_ENTRY, index_rows)
+
+
+def commit(
+    conn: sqlite3.Connection,
+    begin: bool,
+    doc_rows: Sequence[DocRow],
+    index_rows: Sequence[IndexRow],
+    result_rows: Sequence[ResultRow],
+    ts: int,
+) -> None:
+    """Write the remaining rows and `latest_ts = ts`, then COMMIT; on any
+    failure roll back and re-raise."""
+    try:
+        write_rows(conn, begin, doc_rows, index_rows)
+        if result_rows:
+            conn.executemany(_INSERT_RESULT, result_rows)
+        conn.execute(_SET_META, ("latest_ts", ts))
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+
+
+def rollback(conn: sqlite3.Connection) -> None:
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+
+
+def migrate_indexes(
+    conn: sqlite3.Connection, old: IndexCatalog, new: IndexCatalog
+) -> tuple[list[str], list[str]]:
+    """Drop the entries of indexes no longer defined (or redefined) and
+    backfill the new ones from each live document's latest version, in one
+    transaction. Returns `(added, removed)` index names."""
+    old_defs, new_defs = set(old.defs), set(new.defs)
+    removed = sorted(d.name for d in old_defs - new_defs)
+    added = sorted(new_defs - old_defs, key=lambda d: d.name)
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.executemany("DELETE FROM index_entries WHERE idx = ?", [(n,) for n in removed])
+        for index in added:
+            conn.executemany(_INSERT_ENTRY, _backfill_rows(conn, new, index.table, index.name))
+        conn.execute(_SET_META, ("indexes", new.to_json()))
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+    return [d.name for d in added], removed
+
+
+def _backfill_rows(
+    conn: sqlite3.Connection, catalog: IndexCatalog, table: str, index: str
+) -> Iterable[IndexRow]:
+    # Entries carry the version's own ts, so snapshots from then on see them.
+    latest = conn.execute(
+        "SELECT d.id, d.ts, d.value FROM documents d WHERE d.tbl = ? AND d.deleted = 0"
+        " AND d.ts = (SELECT MAX(m.ts) FROM documents m WHERE m.id = d.id)",
+        (table,),
+    ).fetchall()
+    for doc_id, ts, value in latest:
+        keys = dict(catalog.keys(table, load_document(value)))
+        key = keys[index]
+        assert key is not None
+        yield index, key, ts, doc_id, 0
+
+
+def vacuum(conn: sqlite3.Connection, ts: int) -> int:
+    """Delete the history no snapshot at `ts` or later can see: every version
+    superseded by a newer one at or before `ts`, and then deletions and
+    tombstones at or before `ts` (nothing older remains for them to hide).
+    Returns the number of rows deleted."""
+    statements = (
+        "DELETE FROM documents WHERE ts < :ts AND EXISTS (SELECT 1 FROM documents n"
+        " WHERE n.id = documents.id AND n.ts > documents.ts AND n.ts <= :ts)",
+        "DELETE FROM documents WHERE deleted = 1 AND ts <= :ts",
+        "DELETE FROM index_entries WHERE ts < :ts AND EXISTS (SELECT 1 FROM index_entries n"
+        " WHERE n.idx = index_entries.idx AND n.key = index_entries.key"
+        " AND n.ts > index_entries.ts AND n.ts <= :ts)",
+        "DELETE FROM index_entries WHERE deleted = 1 AND ts <= :ts",
+    )
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        deleted = sum(conn.execute(sql, {"ts": ts}).rowcount for sql in statements)
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+    return deleted
