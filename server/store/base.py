@@ -150,7 +150,5 @@ class Store(Protocol):
         with the `Commit` record (an empty `writes` is fine); if `fn` raises,
         nothing is written and the exception propagates unchanged."""
 
-    async def get_mutation_result(
-        self, session_id: str, request_id: int
-    ) -> tuple[int, str] | None:
+    async def get_mutation_result(self, session_id: str, request_id: int) -> tuple[int, str] | None:
         """`(commit_ts, result_json)` of an earlier successful mutation."""

@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
-from server.errors import DocumentNotFound, StoreError
+from server.errors import ConfigError, DocumentNotFound, StoreError
 from server.store import sqlite_ops as ops
 from server.store.base import Commit, Document, IndexDef, IndexKeyChange, Order, Transaction, Write
 from server.store.catalog import (
@@ -80,6 +80,8 @@ class SqliteStore:
         synchronous: str = "NORMAL",
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
+        if synchronous.upper() not in ops.SYNCHRONOUS_MODES:
+            raise ConfigError(f"synchronous must be one of {', '.join(ops.SYNCHRONOUS_MODES)}")
         self._path = str(path)
         self._synchronous = synchronous
         self._clock = clock

@@ -35,6 +35,7 @@ __all__ = [
     "IndexRow",
     "PageRow",
     "ResultRow",
+    "SYNCHRONOUS_MODES",
     "commit",
     "configure",
     "create_schema",
@@ -76,7 +77,7 @@ CREATE TABLE IF NOT EXISTS mutation_results (
 ) WITHOUT ROWID;
 """
 
-_SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
 _BUSY_TIMEOUT_MS = 5000
 
 _GET_DOCUMENT = (
@@ -117,8 +118,8 @@ _PAGE_SQL = {
 
 def configure(conn: sqlite3.Connection, synchronous: str, writer: bool) -> None:
     """Set the pragmas every connection of the store needs."""
-    if synchronous.upper() not in _SYNCHRONOUS:
-        raise ValueError(f"synchronous must be one of {', '.join(_SYNCHRONOUS)}")
+    if synchronous.upper() not in SYNCHRONOUS_MODES:
+        raise ValueError(f"synchronous must be one of {', '.join(SYNCHRONOUS_MODES)}")
     conn.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
     if writer:
         # WAL lets readers run while the writer commits; it persists in the file.

@@ -1,0 +1,54 @@
+"""open_store picks the backend from a database URL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.errors import ConfigError
+from server.store import SqliteStore, open_store
+
+
+async def test_relative_sqlite_url_creates_parent_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = open_store("sqlite:///data/nested/app.db")
+    assert isinstance(store, SqliteStore)
+    await store.open([])
+    try:
+        await store.write(lambda tx: tx.insert("t", {}))
+    finally:
+        await store.close()
+    assert (tmp_path / "data" / "nested" / "app.db").is_file()
+
+
+async def test_absolute_sqlite_url_uses_the_absolute_path(tmp_path: Path) -> None:
+    target = tmp_path / "abs" / "app.db"
+    store = open_store(f"sqlite:///{target}")
+    await store.open([])
+    await store.close()
+    assert target.is_file()
+
+
+async def test_memory_url_gives_a_working_store() -> None:
+    store = open_store("sqlite::memory:")
+    await store.open([])
+    try:
+        doc_id, _ = await store.write(lambda tx: tx.insert("t", {"a": 1}))
+        doc = await store.snapshot().get(doc_id)
+        assert doc is not None and doc["a"] == 1
+    finally:
+        await store.close()
+
+
+def test_postgresql_url_is_not_implemented_yet() -> None:
+    with pytest.raises(ConfigError, match="PostgreSQL backend is not implemented yet"):
+        open_store("postgresql://user@localhost/db")
+
+
+@pytest.mark.parametrize("url", ["mysql://x", "sqlite:///", "data.db"])
+def test_unsupported_urls_are_config_errors(url: str) -> None:
+    with pytest.raises(ConfigError):
+        open_store(url)
