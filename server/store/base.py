@@ -115,7 +115,8 @@ class Transaction(Snapshot, Protocol):
 
     async def patch(self, id: str, fields: Mapping[str, Any]) -> None:
         """Shallow-merge `fields` into the document's user fields (system
-        fields cannot be patched)."""
+        fields cannot be patched; a field set to `keys.MISSING_FIELD` is
+        removed, as `undefined` does in Convex)."""
 
     async def delete(self, id: str) -> None:
         """Delete the document."""

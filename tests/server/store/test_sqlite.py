@@ -490,3 +490,17 @@ async def test_in_memory_store_works_end_to_end() -> None:
 def test_an_unknown_synchronous_mode_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="synchronous"):
         SqliteStore(tmp_path / "db.sqlite", synchronous="SOMETIMES")
+
+
+async def test_many_concurrent_snapshot_reads_share_the_reader_pool(store: SqliteStore) -> None:
+    async def fill(tx: Transaction) -> None:
+        for i in range(50):
+            await tx.insert("messages", {"channel": f"c{i % 5}", "i": i})
+
+    await store.write(fill)
+    snap = store.snapshot()
+    results = await asyncio.wait_for(
+        asyncio.gather(*(channel(snap, f"c{i % 5}") for i in range(40))), TIMEOUT
+    )
+    assert [len(docs) for docs in results] == [10] * 40
+    assert all(doc["channel"] == f"c{i % 5}" for i, docs in enumerate(results) for doc in docs)
