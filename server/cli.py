@@ -167,6 +167,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--issuer", default="http://127.0.0.1:3210" + DEV_ISSUER_PREFIX)
     p = sub.add_parser("rotate-keys", help="rotate the dev issuer's signing key")
     p.add_argument("--keys", default="data/dev-issuer-keys")
+    sub.add_parser("codegen", help="write api.js / api.d.ts (--out DIR)", add_help=False)
     for name in ("run", "watch"):
         sub.add_parser(
             name, help=f"{name} a function (PATH [ARGS_JSON] [--url] [--token])", add_help=False
@@ -180,7 +181,12 @@ def main(argv: list[str] | None = None) -> None:
         level=os.environ.get("LIVESYNC_LOG_LEVEL", "INFO"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     parser = _parser()
+    if argv and argv[0] == "codegen":
+        from server.codegen import codegen_main
+
+        sys.exit(codegen_main(argv[1:]))
     if argv and argv[0] in ("run", "watch"):
         _cmd_client(argparse.Namespace(command=argv[0]), argv[1:])
         return
