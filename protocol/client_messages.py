@@ -13,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
-from protocol.errors import LocalProtocolError, RemoteProtocolError
-from protocol.fields import Fields, load_object
+from protocol.errors import LocalProtocolError
+from protocol.fields import Fields, parse_tagged
 from protocol.timestamps import encode_ts
 from protocol.values import JSONValue, dumps
 
@@ -310,9 +310,4 @@ def parse_client_message(text: str | bytes) -> ClientMessage:
         RemoteProtocolError: malformed JSON, a non-object, an unknown ``type``,
             or a missing or ill-typed field (the message names it).
     """
-    data = load_object(text, "client message")
-    kind = data.get("type")
-    parser = _PARSERS.get(kind) if isinstance(kind, str) else None
-    if parser is None:
-        raise RemoteProtocolError(f"unknown client message type {kind!r}")
-    return parser(Fields(data, str(kind)))
+    return parse_tagged(text, _PARSERS, "client")

@@ -9,15 +9,17 @@ Unknown extra fields are ignored, as both official clients do.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from typing import TypeVar, cast
 
 from protocol.errors import RemoteProtocolError
 from protocol.timestamps import decode_ts
 from protocol.values import JSONValue, json_kind
 
-__all__ = ["Fields", "load_object"]
+__all__ = ["Fields", "load_object", "parse_tagged"]
 
 _T = TypeVar("_T")
+M = TypeVar("M")
 _ABSENT = object()
 
 
@@ -35,6 +37,21 @@ def load_object(text: str | bytes, what: str) -> dict[str, JSONValue]:
     if not isinstance(data, dict):
         raise RemoteProtocolError(f"{what} must be a JSON object, got {json_kind(data)}")
     return cast(dict[str, JSONValue], data)
+
+
+def parse_tagged(text: str | bytes, parsers: Mapping[str, Callable[[Fields], M]], side: str) -> M:
+    """Parse a frame and hand it to the parser its ``type`` names.
+
+    Raises:
+        RemoteProtocolError: malformed JSON, a non-object, or an unknown ``type``
+            (and whatever the chosen parser raises).
+    """
+    data = load_object(text, f"{side} message")
+    kind = data.get("type")
+    parser = parsers.get(kind) if isinstance(kind, str) else None
+    if parser is None:
+        raise RemoteProtocolError(f"unknown {side} message type {kind!r}")
+    return parser(Fields(data, str(kind)))
 
 
 class Fields:

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
-from protocol.errors import LocalProtocolError, RemoteProtocolError
-from protocol.fields import Fields, load_object
+from protocol.errors import LocalProtocolError
+from protocol.fields import Fields, parse_tagged
 from protocol.timestamps import encode_ts
 from protocol.values import JSONValue, RawJSON, dumps
 from protocol.versions import StateVersion
@@ -446,9 +446,4 @@ def parse_server_message(text: str | bytes) -> ServerMessage:
         RemoteProtocolError: malformed JSON, a non-object, an unknown ``type``,
             or a missing or ill-typed field (the message names it).
     """
-    data = load_object(text, "server message")
-    kind = data.get("type")
-    parser = _PARSERS.get(kind) if isinstance(kind, str) else None
-    if parser is None:
-        raise RemoteProtocolError(f"unknown server message type {kind!r}")
-    return parser(Fields(data, str(kind)))
+    return parse_tagged(text, _PARSERS, "server")
