@@ -13,41 +13,34 @@ __all__ = ["Counter", "Gauge", "Metrics"]
 
 
 @dataclass(slots=True)
-class Counter:
+class _Metric:
     name: str
     help: str
     label: str = ""
     values: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+    kind = "untyped"
+
+    def get(self, label: str = "") -> float:
+        return self.values.get(label, 0.0)
+
+    def render(self) -> list[str]:
+        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} {self.kind}"]
+        lines += _samples(self.name, self.label, self.values)
+        return lines
+
+
+class Counter(_Metric):
+    kind = "counter"
 
     def inc(self, label: str = "", amount: float = 1) -> None:
         self.values[label] += amount
 
-    def get(self, label: str = "") -> float:
-        return self.values.get(label, 0.0)
 
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} counter"]
-        lines += _samples(self.name, self.label, self.values)
-        return lines
-
-
-@dataclass(slots=True)
-class Gauge:
-    name: str
-    help: str
-    label: str = ""
-    values: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
+class Gauge(_Metric):
+    kind = "gauge"
 
     def add(self, label: str, amount: float) -> None:
         self.values[label] += amount
-
-    def get(self, label: str = "") -> float:
-        return self.values.get(label, 0.0)
-
-    def render(self) -> list[str]:
-        lines = [f"# HELP {self.name} {self.help}", f"# TYPE {self.name} gauge"]
-        lines += _samples(self.name, self.label, self.values)
-        return lines
 
 
 def _samples(name: str, label: str, values: dict[str, float]) -> list[str]:
