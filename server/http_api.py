@@ -80,13 +80,10 @@ async def handle_function_call(
     try:
         if kind == "mutation":
             return _reply(await engine.mutate(path, args, identity, None))
-        runner = engine.runner
-        if kind == "query":
-            snapshot = engine.store.snapshot(engine.published_ts)
-            outcome = await runner.run_query(path, args, identity, snapshot)
-        else:
-            outcome = await runner.run_action(path, args, identity)
-        return _reply(call_result(outcome))
+        if kind == "action":
+            return _reply(await engine.run_action(path, args, identity))
+        snapshot = engine.store.snapshot(engine.published_ts)
+        return _reply(call_result(await engine.runner.run_query(path, args, identity, snapshot)))
     except Exception:
         log.exception("HTTP %s %s failed", kind, path)
         return _reply(CallResult(False, None, "Server Error", None, ()))

@@ -15,7 +15,7 @@ Mutations run inside `Store.write`, so a failure rolls every write back.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -154,9 +154,18 @@ class FunctionRunner:
             return _failure(SERVER_ERROR, NO_DATA, (), ReadSet(), False), None
         return outcome, commit
 
-    async def run_action(self, path: str, args: dict[str, Any], identity: object | None) -> Outcome:
+    async def run_action(
+        self,
+        path: str,
+        args: dict[str, Any],
+        identity: object | None,
+        *,
+        mutate: Callable[[str, dict[str, Any], object | None], Awaitable[Outcome]] | None = None,
+    ) -> Outcome:
         """Run the action at `path`; its `ctx.run_query` / `ctx.run_mutation`
-        run with the same identity, each in its own snapshot or transaction."""
+        run with the same identity, each in its own snapshot or transaction.
+        `mutate`, when given, runs those mutations instead of `run_mutation`,
+        so the sync layer can serialize and publish their commits."""
         auth = Auth(identity)
 
         async def run_query(query_path: str, query_args: dict[str, Any] | None) -> Any:
@@ -165,6 +174,8 @@ class FunctionRunner:
             return _unwrap(outcome)
 
         async def run_mutation(mutation_path: str, mutation_args: dict[str, Any] | None) -> Any:
+            if mutate is not None:
+                return _unwrap(await mutate(mutation_path, mutation_args or {}, identity))
             outcome, _ = await self.run_mutation(mutation_path, mutation_args or {}, identity)
             return _unwrap(outcome)
 

@@ -46,7 +46,7 @@ from protocol.values import canonical_json, decode_args
 from server.config import ServerConfig
 from server.errors import AuthError, IssuerUnavailable, TokenExpired
 from server.metrics import Metrics
-from server.sync.engine import CallResult, Engine, Execution, QueryKey, call_result, identity_key
+from server.sync.engine import CallResult, Engine, Execution, QueryKey, identity_key
 
 __all__ = ["SyncConnection", "Transport"]
 
@@ -351,7 +351,7 @@ class SyncConnection:
 
     async def _run_action(self, msg: Action, identity: Any) -> None:
         async def act(path: str, args: dict[str, Any], ident: Any, _rid: int) -> CallResult:
-            return call_result(await self.engine.runner.run_action(path, args, ident))
+            return await self.engine.run_action(path, args, ident)
 
         result = await self._call(msg, identity, act)
         self._responses.append(

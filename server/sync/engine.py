@@ -235,11 +235,28 @@ class Engine:
                 if previous is not None:
                     ts, text = previous
                     return CallResult(True, RawJSON(text), None, None, (), ts)
-            outcome, commit = await self.runner.run_mutation(path, args, identity, dedup=dedup)
-            self.metrics.mutations.inc("ok" if outcome.ok else "error")
-            if commit is not None:
-                self.publish(commit)
-            return call_result(outcome, commit.ts if commit is not None else None)
+            outcome, ts = await self._run_mutation(path, args, identity, dedup)
+        return call_result(outcome, ts)
+
+    async def run_action(self, path: str, args: dict[str, Any], identity: Any) -> CallResult:
+        """Run an action; the mutations it calls commit through `mutate`'s path."""
+
+        async def mutate(m_path: str, m_args: dict[str, Any], m_identity: Any) -> Outcome:
+            async with self._write_lock:
+                return (await self._run_mutation(m_path, m_args, m_identity, None))[0]
+
+        return call_result(await self.runner.run_action(path, args, identity, mutate=mutate))
+
+    async def _run_mutation(
+        self, path: str, args: dict[str, Any], identity: Any, dedup: tuple[str, int] | None
+    ) -> tuple[Outcome, int | None]:
+        # Callers hold _write_lock, so commits are published in ts order.
+        outcome, commit = await self.runner.run_mutation(path, args, identity, dedup=dedup)
+        self.metrics.mutations.inc("ok" if outcome.ok else "error")
+        if commit is None:
+            return outcome, None
+        self.publish(commit)
+        return outcome, commit.ts
 
     def publish(self, commit: Commit) -> None:
         """Invalidate what `commit` touched, then make its ts readable."""

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from typing import Any
+
+from server import action, mutation, query, v
+
+
+@mutation(args={"topic": v.string(), "text": v.string()})
+async def add(ctx: Any, topic: str, text: str) -> str:
+    return await ctx.db.insert("notes", {"topic": topic, "text": text})
+
+
+@query(args={"topic": v.string()})
+async def by_topic(ctx: Any, topic: str) -> list[str]:
+    rows = (
+        await ctx.db.query("notes").with_index("by_topic", lambda q: q.eq("topic", topic)).collect()
+    )
+    return [row["text"] for row in rows]
+
+
+@action(args={"topic": v.string(), "text": v.string()})
+async def add_via_action(ctx: Any, topic: str, text: str) -> str:
+    return await ctx.run_mutation("notes:add", {"topic": topic, "text": text})

@@ -1,0 +1,93 @@
+"""The engine with a real SQLite store and the real runner, without sockets."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from protocol.values import canonical_json, encode_args
+from server.functions.registry import FunctionRegistry
+from server.functions.runner import FunctionRunner
+from server.metrics import Metrics
+from server.store.sqlite import SqliteStore
+from server.sync.engine import Engine, Execution, QueryKey
+
+FUNCTIONS = Path(__file__).parent / "engine_functions"
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
+    registry = FunctionRegistry.load(FUNCTIONS)
+    store = SqliteStore(tmp_path / "engine.db")
+    await store.open(registry.index_defs())
+    yield Engine(store, FunctionRunner(registry, store), Metrics())
+    await store.close()
+
+
+def key(topic: str) -> QueryKey:
+    return QueryKey("notes:by_topic", canonical_json(encode_args({"topic": topic})), "")
+
+
+class Listener:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+
+
+async def subscribe(engine: Engine, topic: str, listener: Listener) -> Execution:
+    return await engine.execute(key(topic), {"topic": topic}, None, engine.published_ts, listener)
+
+
+async def test_a_commit_invalidates_only_executions_whose_range_it_touched(engine: Engine) -> None:
+    a, b = Listener(), Listener()
+    ex_a = await subscribe(engine, "a", a)
+    ex_b = await subscribe(engine, "b", b)
+    result = await engine.mutate("notes:add", {"topic": "a", "text": "x"}, None, None)
+    assert result.ok and result.ts == engine.published_ts
+    assert (a.calls, b.calls) == (1, 0)
+    assert not ex_a.valid_at(engine.published_ts)
+    assert ex_b.valid_at(engine.published_ts)
+
+
+async def test_identical_subscriptions_share_one_execution(engine: Engine) -> None:
+    first, second = Listener(), Listener()
+    ex1 = await subscribe(engine, "a", first)
+    ex2 = await subscribe(engine, "a", second)
+    assert ex1 is ex2
+    assert engine.metrics.query_executions.get("notes:by_topic") == 1
+    await engine.mutate("notes:add", {"topic": "a", "text": "x"}, None, None)
+    assert (first.calls, second.calls) == (1, 1)
+    fresh = await subscribe(engine, "a", first)
+    assert fresh.outcome.value == ["x"]
+    assert engine.metrics.query_executions.get("notes:by_topic") == 2
+
+
+async def test_mutations_called_from_an_action_are_published(engine: Engine) -> None:
+    listener = Listener()
+    await subscribe(engine, "a", listener)
+    result = await engine.run_action("notes:add_via_action", {"topic": "a", "text": "y"}, None)
+    assert result.ok
+    assert listener.calls == 1
+
+
+async def test_a_retried_request_returns_the_first_result_without_running_again(
+    engine: Engine,
+) -> None:
+    first = await engine.mutate("notes:add", {"topic": "a", "text": "once"}, None, ("s", 0))
+    again = await engine.mutate("notes:add", {"topic": "a", "text": "once"}, None, ("s", 0))
+    assert again.ts == first.ts
+    assert again.value_json == first.value_json
+    ex = await subscribe(engine, "a", Listener())
+    assert ex.outcome.value == ["once"]
+
+
+async def test_a_released_execution_no_longer_receives_invalidations(engine: Engine) -> None:
+    listener = Listener()
+    ex = await subscribe(engine, "a", listener)
+    engine.release(ex, listener)
+    await engine.mutate("notes:add", {"topic": "a", "text": "x"}, None, None)
+    assert listener.calls == 0
