@@ -116,7 +116,8 @@ class SyncConnection:
         self._queries: dict[int, _Query] = {}
         self._removed: list[StateModification] = []
         self._responses: list[MutationResponse | ActionResponse] = []
-        self._mutations: asyncio.Queue[Mutation] = asyncio.Queue()
+        # Each mutation keeps the identity in force when it arrived.
+        self._mutations: asyncio.Queue[tuple[Mutation, Any]] = asyncio.Queue()
         self._tasks: set[asyncio.Task[None]] = set()
         self._auth = _Auth()
         self._dirty = False
@@ -228,7 +229,7 @@ class SyncConnection:
                 self._check_expiry()
                 if self._mutations.qsize() >= self.config.max_pending_mutations:
                     raise _Close(1013, "TooManyConcurrentMutations")
-                self._mutations.put_nowait(msg)
+                self._mutations.put_nowait((msg, self._auth.identity))
             elif isinstance(msg, Action):
                 self._check_expiry()
                 self._spawn(self._run_action(msg, self._auth.identity))
@@ -328,8 +329,8 @@ class SyncConnection:
 
     async def _mutation_worker(self) -> None:
         while True:
-            msg = await self._mutations.get()
-            result = await self._call(msg, self._auth.identity, self._mutate)
+            msg, identity = await self._mutations.get()
+            result = await self._call(msg, identity, self._mutate)
             self._responses.append(
                 MutationResponse(
                     msg.request_id,
