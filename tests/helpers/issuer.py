@@ -1,0 +1,120 @@
+"""A real dev token issuer on 127.0.0.1 port 0, served from a background thread.
+
+The compat tests drive Node and the official Python client with blocking calls,
+so the issuer cannot share the test's event loop: it gets its own loop in a
+thread. Readiness is uvicorn's startup finishing (an event), never a sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from server.auth.dev_issuer import (
+    DevIssuer,
+    bind_socket,
+    issuer_url_for,
+    request_token,
+    rotate_keys,
+)
+
+__all__ = [
+    "ISSUER_TIMEOUT",
+    "ThreadedIssuer",
+    "custom_jwt_provider_config",
+    "oidc_provider_config",
+    "running_issuer",
+]
+
+ISSUER_TIMEOUT = 15.0
+
+
+class _ReadyServer(uvicorn.Server):
+    """uvicorn that sets a thread-safe event once it accepts connections."""
+
+    def __init__(self, config: uvicorn.Config, ready: threading.Event) -> None:
+        super().__init__(config)
+        self._ready = ready
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        await super().startup(sockets=sockets)
+        self._ready.set()
+
+
+class ThreadedIssuer:
+    """A `DevIssuer` under uvicorn in a daemon thread; `url` is its issuer URL."""
+
+    def __init__(self, keys_dir: Path) -> None:
+        self.keys_dir = Path(keys_dir)
+        self._sock = bind_socket("127.0.0.1", 0)
+        self.url = issuer_url_for("127.0.0.1", self._sock.getsockname()[1])
+        self.app = DevIssuer(self.keys_dir, self.url)
+        self.app.keys.refresh()  # the first key exists before any token is asked for
+        self._ready = threading.Event()
+        self._server = _ReadyServer(
+            uvicorn.Config(self.app, lifespan="on", log_level="warning"), self._ready
+        )
+        self._thread = threading.Thread(target=self._serve, name="dev-issuer", daemon=True)
+
+    def _serve(self) -> None:
+        asyncio.run(self._server.serve(sockets=[self._sock]))
+
+    def start(self) -> None:
+        self._thread.start()
+        if not self._ready.wait(ISSUER_TIMEOUT):
+            raise RuntimeError(f"dev issuer did not start within {ISSUER_TIMEOUT} s")
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        self._thread.join(ISSUER_TIMEOUT)
+        self._sock.close()
+
+    def token(self, sub: str, *, email: str | None = None, ttl: float | None = None) -> str:
+        """A token from `POST /token`, exactly as a client would get one."""
+        return request_token(self.url, sub, email=email, ttl=ttl)
+
+    def sign(self, sub: str, *, iat: int, exp: int) -> str:
+        """A token with chosen times (e.g. already expired), signed by the current key."""
+        claims = {"iss": self.url, "sub": sub, "aud": "convex", "iat": iat, "exp": exp}
+        return self.app.keys.sign(claims)
+
+    def rotate(self) -> str:
+        """Rotate the signing key as the CLI does (another KeyStore); returns the new kid."""
+        return rotate_keys(self.keys_dir)
+
+    def provider_config(self) -> str:
+        return oidc_provider_config(self.url)
+
+
+def oidc_provider_config(issuer_url: str) -> str:
+    """config.toml lines trusting `issuer_url` as an OIDC provider for audience "convex"."""
+    return f'[[auth.providers]]\ndomain = "{issuer_url}"\napplication_id = "convex"\n'
+
+
+def custom_jwt_provider_config(issuer_url: str) -> str:
+    """config.toml lines trusting `issuer_url` as a custom-JWT provider (5 s exp leeway)."""
+    return (
+        "[[auth.providers]]\n"
+        'type = "custom_jwt"\n'
+        f'issuer = "{issuer_url}"\n'
+        f'jwks = "{issuer_url}/.well-known/jwks.json"\n'
+        'algorithm = "RS256"\n'
+        'application_id = "convex"\n'
+    )
+
+
+@contextmanager
+def running_issuer(keys_dir: Path) -> Iterator[ThreadedIssuer]:
+    """Start a `ThreadedIssuer` keeping its keys in `keys_dir`; stop it on exit."""
+    issuer = ThreadedIssuer(keys_dir)
+    issuer.start()
+    try:
+        yield issuer
+    finally:
+        issuer.stop()
