@@ -40,6 +40,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 # JS clients append /api/<version>/sync to whatever URL they were given, so
 # anything ending that way is the sync route (after collapsing "//").
 _SYNC_PATH = re.compile(r"(^|/)api/([^/]+/)?sync$")
+# History older than this is vacuumed; no query runs anywhere near this long.
+HISTORY_RETENTION_NS = 300 * 10**9
+_VACUUM_INTERVAL_S = 60.0
 _FUNCTION_PATHS = {"/api/query": "query", "/api/mutation": "mutation", "/api/action": "action"}
 
 
@@ -65,6 +68,7 @@ class LivesyncApp:
         self.authenticator: Any = None
         self._conn_ids = itertools.count(1)
         self._connections: set[asyncio.Task[None]] = set()
+        self._vacuum: asyncio.Task[None] | None = None
 
     async def startup(self) -> None:
         registry = FunctionRegistry.load(self.config.functions.dir)
@@ -75,9 +79,23 @@ class LivesyncApp:
             from server.auth.authenticator import Authenticator
 
             self.authenticator = Authenticator(self.config.auth.providers)
+        self._vacuum = asyncio.get_running_loop().create_task(self._vacuum_history())
         log.info("functions loaded from %s: %d", self.config.functions.dir, len(registry.paths()))
 
+    async def _vacuum_history(self) -> None:
+        assert self.engine is not None
+        while True:
+            await asyncio.sleep(_VACUUM_INTERVAL_S)
+            horizon = self.engine.published_ts - HISTORY_RETENTION_NS
+            if horizon > 0:
+                try:
+                    await self.engine.store.vacuum_before(horizon)
+                except LivesyncError:
+                    log.exception("vacuum failed")
+
     async def shutdown(self) -> None:
+        if self._vacuum is not None:
+            self._vacuum.cancel()
         for task in list(self._connections):
             task.cancel()
         if self._connections:

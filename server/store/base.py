@@ -151,5 +151,9 @@ class Store(Protocol):
         with the `Commit` record (an empty `writes` is fine); if `fn` raises,
         nothing is written and the exception propagates unchanged."""
 
+    async def vacuum_before(self, ts: int) -> int:
+        """Delete document versions and index entries that no snapshot at
+        `ts` or later can see; returns how many rows went."""
+
     async def get_mutation_result(self, session_id: str, request_id: int) -> tuple[int, str] | None:
         """`(commit_ts, result_json)` of an earlier successful mutation."""
