@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from protocol.errors import ProtocolError, ValueDecodeError
+from protocol.errors import ProtocolError, RemoteProtocolError, ValueDecodeError
 from protocol.messages import (
     MISSING,
     Action,
@@ -220,6 +220,9 @@ class SyncConnection:
         if frame == b"\x00overflow":
             raise _Close(1008, "TooManyMessages: client sent faster than it was served")
         try:
+            if isinstance(frame, bytes):
+                # Both clients only send text; a binary frame is a client bug to name plainly.
+                raise RemoteProtocolError("binary frames are not supported; send JSON text frames")
             msg = self.session.receive(frame)
             if isinstance(msg, ModifyQuerySet):
                 self._modify_query_set(msg)
