@@ -1,0 +1,109 @@
+import { SignInButton, SignOutButton, useUser } from "@app/auth";
+import {
+  AuthLoading,
+  Authenticated,
+  Unauthenticated,
+  useConvexAuth,
+  useMutation,
+  useQuery,
+} from "convex/react";
+import { type FormEvent, useState } from "react";
+import { api, type Doc } from "./generated/api";
+
+const CHANNEL = "general";
+
+export function App() {
+  return (
+    <main>
+      <h1>livesync chat</h1>
+      <AuthLoading>
+        <p data-state="auth-loading">Checking your session…</p>
+      </AuthLoading>
+      <Unauthenticated>
+        <section data-state="unauthenticated">
+          <p>Sign in to chat.</p>
+          <SignInButton mode="modal" />
+        </section>
+      </Unauthenticated>
+      <Authenticated>
+        <Chat />
+      </Authenticated>
+    </main>
+  );
+}
+
+function Chat() {
+  const { isAuthenticated } = useConvexAuth();
+  const { user } = useUser();
+  const mine = useQuery(api.messages.getForCurrentUser) as Doc<"messages">[] | undefined;
+  const channel = useQuery(api.messages.list, { channel: CHANNEL }) as
+    | Doc<"messages">[]
+    | undefined;
+  const send = useMutation(api.messages.send);
+  const [body, setBody] = useState("");
+
+  const submit = (event: FormEvent) => {
+    event.preventDefault();
+    const text = body.trim();
+    if (!text) return;
+    setBody("");
+    void send({ channel: CHANNEL, body: text });
+  };
+
+  return (
+    <section data-state="authenticated">
+      <header>
+        <span data-testid="whoami">
+          {isAuthenticated ? "Signed in" : "Signing in"} as{" "}
+          {user?.primaryEmailAddress?.emailAddress ?? "…"}
+        </span>
+        <SignOutButton />
+      </header>
+      <form onSubmit={submit}>
+        <input
+          aria-label="Message"
+          placeholder={`Message #${CHANNEL}`}
+          value={body}
+          onChange={(event) => setBody(event.target.value)}
+        />
+        <button type="submit">Send</button>
+      </form>
+      <div className="columns">
+        <MessageList title="Your messages" testId="mine" messages={mine} showAuthor={false} />
+        <MessageList title={`#${CHANNEL}`} testId="channel" messages={channel} showAuthor />
+      </div>
+    </section>
+  );
+}
+
+function MessageList({
+  title,
+  testId,
+  messages,
+  showAuthor,
+}: {
+  title: string;
+  testId: string;
+  messages: Doc<"messages">[] | undefined;
+  showAuthor: boolean;
+}) {
+  return (
+    <div data-testid={testId} data-loaded={messages !== undefined}>
+      <h2>{title}</h2>
+      {messages === undefined ? (
+        <p>Loading…</p>
+      ) : messages.length === 0 ? (
+        <p>No messages yet.</p>
+      ) : (
+        <ul>
+          {messages.map((message) => (
+            <li key={message._id}>
+              {showAuthor && <b>{message.author ?? "anonymous"}: </b>}
+              <span className="body">{message.body}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
