@@ -1,0 +1,57 @@
+"""Auth through the official convex npm client (1.48.0): `ConvexClient.setAuth(fetchToken, onChange)`.
+
+Each test runs a real dev issuer (in a thread), a real server trusting it as an
+OIDC provider, and one Node script whose fetchToken asks that issuer for tokens
+over HTTP, exactly as a browser app would ask Clerk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.issuer import ThreadedIssuer, running_issuer
+from tests.helpers.node import NodeResult, run_node_script
+from tests.helpers.server import LivesyncServer, StartServer
+
+pytestmark = [pytest.mark.compat, pytest.mark.usefixtures("node_ready")]
+
+COMPAT_DIR = Path(__file__).resolve().parent
+FUNCTIONS_DIR = COMPAT_DIR / "functions"
+CHAT_FUNCTIONS = COMPAT_DIR.parents[1] / "examples" / "chat" / "functions"
+JS_DIR = COMPAT_DIR / "js"
+
+
+@pytest.fixture
+def issuer(tmp_path: Path) -> Iterator[ThreadedIssuer]:
+    with running_issuer(tmp_path / "issuer-keys") as running:
+        yield running
+
+
+def _serve(start_server: StartServer, issuer: ThreadedIssuer, functions: Path) -> LivesyncServer:
+    return start_server(functions, config_extra=issuer.provider_config())
+
+
+def _run(server: LivesyncServer, issuer: ThreadedIssuer, script: str) -> NodeResult:
+    result = run_node_script(JS_DIR / script, [server.url, issuer.url], timeout=90)
+    assert result.named("passed"), str(result)
+    return result
+
+
+def test_short_token_is_refreshed_on_the_live_socket_while_updates_keep_arriving(
+    start_server: StartServer, issuer: ThreadedIssuer
+) -> None:
+    server = _serve(start_server, issuer, FUNCTIONS_DIR)
+    result = _run(server, issuer, "auth_refresh.mjs")
+    assert result.one("authenticated")["values"][0] is True
+    done = result.one("done")
+    assert all(done["onChange"]), done  # never false: no refresh was refused
+    scheduled = done["calls"][2:]
+    assert len(scheduled) >= 2, done
+    assert done["connectionCount"] == 1  # every refresh went over the first socket
+    assert done["now"] > done["firstTokenExp"]  # the session outlived its first token
+    assert set(done["whoamiValues"]) == {"user_1"} and done["whoamiErrors"] == []
+    assert done["notes"] == ["after refresh 1", "after refresh 2"]
+    assert [e["poster"] for e in result.named("refreshed")] == ["user_1", "user_1"]
