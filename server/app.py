@@ -125,7 +125,7 @@ class LivesyncApp:
             if _SYNC_PATH.search(path) or _SYNC_PATH.search(query):
                 await self._websocket(scope, receive, send)
             else:
-                await send({"type": "websocket.close", "code": 4040, "reason": "NotFound"})
+                await _refuse_websocket(scope, send, path)
             return
         if kind == "http":
             await self._http(scope, receive, send, path)
@@ -211,6 +211,18 @@ class LivesyncApp:
             await _respond(send, reply, cors)
         else:
             await _respond(send, _json_error(404, "NotFound", f"No route for {path}"), cors)
+
+
+async def _refuse_websocket(scope: Scope, send: Send, path: str) -> None:
+    # A close before accept reaches the client as a bare HTTP 403; with the
+    # denial-response extension it gets a real 404 naming the path instead.
+    if "websocket.http.response" not in (scope.get("extensions") or {}):
+        await send({"type": "websocket.close", "code": 4040, "reason": "NotFound"})
+        return
+    body = _json_error(404, "NotFound", f"No route for {path}").body.encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "websocket.http.response.start", "status": 404, "headers": headers})
+    await send({"type": "websocket.http.response.body", "body": body})
 
 
 def _json_error(status: int, code: str, message: str) -> HttpReply:
