@@ -55,3 +55,35 @@ def test_short_token_is_refreshed_on_the_live_socket_while_updates_keep_arriving
     assert set(done["whoamiValues"]) == {"user_1"} and done["whoamiErrors"] == []
     assert done["notes"] == ["after refresh 1", "after refresh 2"]
     assert [e["poster"] for e in result.named("refreshed")] == ["user_1", "user_1"]
+
+
+def test_refused_token_ends_in_on_change_false_and_the_client_carries_on_signed_out(
+    start_server: StartServer, issuer: ThreadedIssuer, tmp_path: Path
+) -> None:
+    server = _serve(start_server, issuer, FUNCTIONS_DIR)
+    with running_issuer(tmp_path / "stranger-keys") as stranger:
+        result = run_node_script(
+            JS_DIR / "auth_rejected.mjs", [server.url, issuer.url, stranger.url], timeout=90
+        )
+    assert result.named("passed"), str(result)
+    done = result.one("done")
+    assert done["onChange"] == [False]
+    assert done["whoami"] is None
+    assert done["fetches"] >= 2  # the client asked for a fresh token before giving up
+    assert "No auth provider found" in server.stderr_text()
+
+
+def test_get_for_current_user_shows_each_user_only_their_own_and_refuses_the_signed_out(
+    start_server: StartServer, issuer: ThreadedIssuer
+) -> None:
+    server = _serve(start_server, issuer, CHAT_FUNCTIONS)
+    result = _run(server, issuer, "auth_per_user.mjs")
+    refused = result.one("anonymous")
+    assert refused["isConvexError"] and refused["data"] == "Not authenticated", refused
+    seen = result.one("seen")
+    assert seen["alice"] == seen["aliceNow"] == ["from alice 1", "from alice 2"]
+    assert seen["bob"] == seen["bobNow"] == ["from bob"]
+    assert seen["authors"] == ["alice@example.com", "bob@example.com"]
+    # No intermediate result ever showed someone else's message.
+    assert all(body.startswith("from alice") for rows in seen["aliceUpdates"] for body in rows)
+    assert all(body == "from bob" for rows in seen["bobUpdates"] for body in rows)
