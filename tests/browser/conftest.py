@@ -1,0 +1,146 @@
+"""Fixtures for the browser tests: the built react-chat app, a static server
+for it, a `livesync dev` server, and the Node + Chromium toolchain.
+
+The app is built once per session into a temporary folder (never into the
+checkout's dist/), with `npm ci` first when node_modules is missing or older
+than the lockfile.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers.server import REPO_ROOT, LivesyncServer
+
+__all__ = [
+    "APP_DIR",
+    "CHAT_FUNCTIONS",
+    "DevServer",
+    "app_dist",
+    "app_modules",
+    "app_url",
+    "browser_ready",
+    "dev_server",
+    "node_tools",
+    "require",
+]
+
+APP_DIR = REPO_ROOT / "examples" / "react-chat"
+CHAT_FUNCTIONS = REPO_ROOT / "examples" / "chat" / "functions"
+CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
+INSTALL_TIMEOUT = 300.0
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def require(missing: list[str]) -> None:
+    """Skip (locally) or fail (under CI) when something the browser tests need is missing."""
+    if not missing:
+        return
+    reason = "; ".join(missing)
+    if _in_ci():
+        pytest.fail(f"CI is set but the browser tests cannot run: {reason}")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def node_tools() -> None:
+    """Node and npm, which building the app needs."""
+    require([f"{tool} is not on PATH" for tool in ("node", "npm") if shutil.which(tool) is None])
+
+
+@pytest.fixture(scope="session")
+def browser_ready(node_tools: None) -> None:
+    """Node plus Debian's Chromium (examples/react-chat/install-browser.sh installs it)."""
+    if not CHROMIUM.exists():
+        require([f"{CHROMIUM} is missing (run examples/react-chat/install-browser.sh)"])
+
+
+def _run(command: list[str], timeout: float, env: dict[str, str] | None = None) -> None:
+    done = subprocess.run(
+        command,
+        cwd=APP_DIR,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
+        )
+
+
+@pytest.fixture(scope="session")
+def app_modules(node_tools: None) -> Path:
+    """examples/react-chat/node_modules, installed from the lockfile if stale."""
+    marker = APP_DIR / "node_modules" / ".package-lock.json"
+    lockfile = APP_DIR / "package-lock.json"
+    if not marker.exists() or marker.stat().st_mtime < lockfile.stat().st_mtime:
+        _run(["npm", "ci", "--no-audit", "--no-fund"], INSTALL_TIMEOUT)
+    return APP_DIR / "node_modules"
+
+
+@pytest.fixture(scope="session")
+def app_dist(app_modules: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The app built by Vite in dev-auth mode (no Clerk key), in a temporary folder."""
+    out = tmp_path_factory.mktemp("react-chat") / "dist"
+    # A Clerk key (inherited, or from a .env file: the process env wins over those)
+    # would build the Clerk variant, which cannot sign in offline.
+    _run(
+        ["npx", "vite", "build", "--outDir", str(out), "--emptyOutDir"],
+        INSTALL_TIMEOUT,
+        env={"VITE_CLERK_PUBLISHABLE_KEY": ""},
+    )
+    if not (out / "index.html").is_file():
+        raise AssertionError(f"vite build wrote no index.html into {out}")
+    return out
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # one line per asset request would drown the test output
+
+
+@pytest.fixture(scope="session")
+def app_url(app_dist: Path) -> Iterator[str]:
+    """The built app, served over HTTP on 127.0.0.1 (another origin than the server's)."""
+    handler = functools.partial(_QuietHandler, directory=str(app_dist))
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+    httpd.server_close()
+    thread.join(timeout=10)
+
+
+class DevServer(LivesyncServer):
+    """`livesync dev`: the server plus its dev issuer at /dev-issuer, as a user runs it."""
+
+    def _command(self) -> list[str]:
+        command = super()._command()
+        command[command.index("serve")] = "dev"
+        return [*command, "--keys", str(self.workdir / "dev-issuer-keys")]
+
+
+@pytest.fixture
+def dev_server(tmp_path: Path) -> Iterator[DevServer]:
+    """A fresh `livesync dev` serving the chat example, stopped at teardown."""
+    server = DevServer(CHAT_FUNCTIONS, tmp_path / "livesync")
+    server.start()
+    yield server
+    server.stop()
