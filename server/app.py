@@ -187,8 +187,8 @@ class LivesyncApp:
             return
         if path == "/health" and method in ("GET", "HEAD"):
             ok = self.engine is not None
-            body = json.dumps({"status": "ok" if ok else "starting"})
-            await _respond(send, HttpReply(200 if ok else 503, body), cors)
+            status = json.dumps({"status": "ok" if ok else "starting"})
+            await _respond(send, HttpReply(200 if ok else 503, status), cors)
         elif path == "/metrics" and method == "GET":
             reply = HttpReply(200, self.metrics.render())
             await _respond(send, reply, cors, content_type="text/plain; version=0.0.4")
