@@ -1,13 +1,18 @@
-"""A real dev token issuer on 127.0.0.1 port 0, served from a background thread.
+"""A real dev token issuer on 127.0.0.1 port 0, in a background thread or a subprocess.
 
-The compat tests drive Node and the official Python client with blocking calls,
-so the issuer cannot share the test's event loop: it gets its own loop in a
-thread. Readiness is uvicorn's startup finishing (an event), never a sleep.
+The compat tests drive Node with blocking calls, so the issuer cannot share the
+test's event loop: `ThreadedIssuer` gives it its own loop in a thread. The
+official Python client holds the GIL while it blocks, which starves any thread
+in the test process, so with it use `ProcessIssuer` (`python -m
+tests.helpers.issuer KEYS_DIR`, which prints its URL once it listens).
+Readiness is always an event or a printed line, never a sleep.
 """
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,10 +31,12 @@ from server.auth.dev_issuer import (
 
 __all__ = [
     "ISSUER_TIMEOUT",
+    "ProcessIssuer",
     "ThreadedIssuer",
     "custom_jwt_provider_config",
     "oidc_provider_config",
     "running_issuer",
+    "running_issuer_process",
 ]
 
 ISSUER_TIMEOUT = 15.0
@@ -92,6 +99,59 @@ class ThreadedIssuer:
         return oidc_provider_config(self.url)
 
 
+class ProcessIssuer:
+    """The same issuer in a child process; tokens and rotation go through HTTP and files."""
+
+    def __init__(self, keys_dir: Path) -> None:
+        self.keys_dir = Path(keys_dir)
+        self.url = ""
+        self._proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        from tests.helpers.server import REPO_ROOT
+
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "tests.helpers.issuer", str(self.keys_dir)],
+            cwd=REPO_ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.append(self._readline()), daemon=True)
+        reader.start()
+        reader.join(ISSUER_TIMEOUT)
+        if not lines or not lines[0].startswith("issuer: "):
+            self.stop()
+            raise RuntimeError(f"dev issuer process did not start: {lines}")
+        self.url = lines[0].removeprefix("issuer: ").strip()
+
+    def _readline(self) -> str:
+        assert self._proc is not None and self._proc.stdout is not None
+        return self._proc.stdout.readline()
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.stdin is not None:
+            proc.stdin.close()  # the child serves until its stdin closes
+        try:
+            proc.wait(ISSUER_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def token(self, sub: str, *, email: str | None = None, ttl: float | None = None) -> str:
+        return request_token(self.url, sub, email=email, ttl=ttl)
+
+    def rotate(self) -> str:
+        return rotate_keys(self.keys_dir)
+
+    def provider_config(self) -> str:
+        return oidc_provider_config(self.url)
+
+
 def oidc_provider_config(issuer_url: str) -> str:
     """config.toml lines trusting `issuer_url` as an OIDC provider for audience "convex"."""
     return f'[[auth.providers]]\ndomain = "{issuer_url}"\napplication_id = "convex"\n'
@@ -118,3 +178,26 @@ def running_issuer(keys_dir: Path) -> Iterator[ThreadedIssuer]:
         yield issuer
     finally:
         issuer.stop()
+
+
+@contextmanager
+def running_issuer_process(keys_dir: Path) -> Iterator[ProcessIssuer]:
+    """Start a `ProcessIssuer` keeping its keys in `keys_dir`; stop it on exit."""
+    issuer = ProcessIssuer(keys_dir)
+    issuer.start()
+    try:
+        yield issuer
+    finally:
+        issuer.stop()
+
+
+def _main() -> None:
+    issuer = ThreadedIssuer(Path(sys.argv[1]))
+    issuer.start()
+    print(f"issuer: {issuer.url}", flush=True)
+    sys.stdin.read()  # until the parent closes our stdin (or dies)
+    issuer.stop()
+
+
+if __name__ == "__main__":
+    _main()
