@@ -92,6 +92,7 @@ class _Entry:
     keys: tuple[CachedKey, ...] = ()
     fresh_until: float = float("-inf")
     last_attempt: float = float("-inf")
+    last_kid_refetch: float = float("-inf")  # last fetch an unknown kid triggered
     last_failed: bool = False
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
@@ -118,20 +119,32 @@ class KeyCache:
         """Keys of `source` matching `kid` (all keys when kid is None); may be empty."""
         entry = self._entries.setdefault(source, _Entry())
         found = entry.with_kid(kid)
-        if self._clock() < entry.fresh_until and (found or not self._may_fetch(entry)):
+        fresh = self._clock() < entry.fresh_until
+        if fresh and (found or not self._may_fetch(entry, unknown_kid=True)):
             return found
         async with entry.lock:
             # Another task may have refreshed the entry while we waited.
             found = entry.with_kid(kid)
-            if self._clock() < entry.fresh_until and found:
+            fresh = self._clock() < entry.fresh_until
+            if fresh and found:
                 return found
-            if not self._may_fetch(entry):
+            if not self._may_fetch(entry, unknown_kid=fresh):
                 return self._without_fetch(source, entry, kid)
+            if fresh:
+                entry.last_kid_refetch = self._clock()
             await self._refresh(source, entry, keep_stale=found)
             return entry.with_kid(kid)
 
-    def _may_fetch(self, entry: _Entry) -> bool:
-        return self._clock() - entry.last_attempt >= self.policy.unknown_kid_cooldown
+    def _may_fetch(self, entry: _Entry, *, unknown_kid: bool) -> bool:
+        # A failed fetch backs off for one cooldown. An unknown kid in a fresh
+        # key set refetches at most once per cooldown, counted from the last
+        # such refetch, so a rotation right after a routine fetch is still
+        # picked up at once while junk kids cannot hammer the issuer.
+        now = self._clock()
+        cooldown = self.policy.unknown_kid_cooldown
+        if entry.last_failed and now - entry.last_attempt < cooldown:
+            return False
+        return not unknown_kid or now - entry.last_kid_refetch >= cooldown
 
     def _without_fetch(
         self, source: KeySource, entry: _Entry, kid: str | None

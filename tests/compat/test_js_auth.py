@@ -125,12 +125,6 @@ def test_key_rotation_at_the_issuer_is_picked_up_without_dropping_the_session(
     assert done["poster"] == "user_1"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: a token signed by a key rotated in less than 10 s after the server's "
-    "last JWKS fetch is refused (unknown kid, refetch cooldown); the JS client reconnects "
-    "three times and ends signed out with onChange(false)",
-)
 def test_key_rotated_right_after_a_key_fetch_is_picked_up_without_dropping_the_session(
     start_server: StartServer, issuer: ThreadedIssuer
 ) -> None:
