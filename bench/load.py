@@ -269,7 +269,14 @@ class Pool:
         return result
 
     async def _call_all(self, command: str, args: list[Any]) -> list[Any]:
-        return list(await asyncio.gather(*(self._call(w, command, a) for w, a in enumerate(args))))
+        # Let every worker answer before raising, or a pipe would be read by two callers.
+        results = await asyncio.gather(
+            *(self._call(w, command, a) for w, a in enumerate(args)), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return list(results)
 
     async def open(self, plans: list[ClientPlan]) -> None:
         """Open clients `self.size ...` and wait until all are ready."""

@@ -1,0 +1,80 @@
+"""Scenario 4: Authenticate handshakes per second, and a token refresh at scale.
+
+Handshakes re-authenticate already open sockets with fresh tokens (keys are
+cached after the first); the baseline is PyJWT verifying one of those tokens
+in a loop. The refresh sends every subscribed connection a new token and
+waits until each has its identity Transition with the query still right.
+"""
+
+from __future__ import annotations
+
+from bench import wire
+from bench.baselines import jwt_decode_rate
+from bench.harness import Settings, authed_plan, pool, server
+from bench.report import Figure, at_least, print_figure
+
+__all__ = ["run_auth"]
+
+ROUNDS = 3
+
+
+async def _handshakes(settings: Settings, clients: int) -> tuple[float, str, object]:
+    async with server(settings) as proc, pool(settings) as workers:
+        await workers.open([authed_plan(proc, proc.token(f"user{i}")) for i in range(clients)])
+        elapsed = 0.0
+        for round_no in range(1, ROUNDS + 1):
+            tokens = {
+                i: wire.authenticate(proc.token(f"user{i}"), round_no) for i in range(clients)
+            }
+            sent = await workers.send(tokens)
+            await workers.wait_all(1, timeout=120)
+            events = await workers.collect()
+            if any(evs[0].failed or evs[0].identity != round_no + 1 for evs in events.values()):
+                raise RuntimeError(f"round {round_no}: a re-authentication failed")
+            elapsed += (max(e[0].t_ns for e in events.values()) - min(sent.values())) / 1e9
+        assert proc.issuer is not None
+        public_key = proc.issuer.keys.signing_key().private_key.public_key()
+        return clients * ROUNDS / elapsed, proc.token("user0"), public_key
+
+
+async def _refresh(settings: Settings, clients: int) -> tuple[float, int]:
+    """Seconds until all are re-authenticated, and how many then read a wrong subject."""
+    async with server(settings) as proc, pool(settings) as workers:
+        plans = [authed_plan(proc, proc.token(f"user{i}"), "users:whoami") for i in range(clients)]
+        await workers.open(plans)
+        fresh = {i: wire.authenticate(proc.token(f"user{i}"), 1) for i in range(clients)}
+        sent = await workers.send(fresh)
+        await workers.wait_all(1, timeout=120)
+        events = await workers.collect()
+    wrong = 0
+    for i, evs in events.items():
+        event = evs[0]
+        values = dict(event.values)
+        # An unchanged result may be left out of the Transition; a present one must be right.
+        if event.failed or event.identity != 2 or values.get(0, f"user{i}") != f"user{i}":
+            wrong += 1
+    return (max(e[0].t_ns for e in events.values()) - min(sent.values())) / 1e9, wrong
+
+
+async def run_auth(settings: Settings) -> list[Figure]:
+    clients = settings.size(200, 1000)
+    rate, token, public_key = await _handshakes(settings, clients)
+    bare = jwt_decode_rate(token, public_key, "convex", settings.size(1, 3))
+    seconds, wrong = await _refresh(settings, clients)
+    figures = [
+        Figure(
+            "auth", f"livesync Authenticate handshakes/s ({clients} sockets x {ROUNDS})", rate, "/s"
+        ),
+        Figure("auth", "bare PyJWT RS256 decodes/s", bare, "/s"),
+        at_least("auth", "ratio livesync / bare", rate / bare, "x", 0.5),
+        Figure("auth", f"token refresh across {clients} live connections", seconds * 1000, "ms"),
+        Figure(
+            "auth",
+            "connections with a wrong or failed result after refresh",
+            wrong,
+            "",
+            "= 0",
+            wrong == 0,
+        ),
+    ]
+    return [print_figure(f) for f in figures]

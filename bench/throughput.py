@@ -1,0 +1,62 @@
+"""Scenario 3: mutations per second, committed and pushed to 100 subscribers.
+
+Writers pipeline `counter:bump`; the run ends when every subscriber reads
+the final count. The baseline is aiosqlite committing one row per
+transaction with the store's durability settings (WAL, synchronous=NORMAL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from bench import wire
+from bench.baselines import sqlite_insert_rate
+from bench.harness import Settings, authed_plan, mutator, pool, server
+from bench.report import Figure, at_least, print_figure
+
+__all__ = ["run_throughput"]
+
+SUBSCRIBERS = 100
+WRITERS = 4
+# A subscriber without the final count this long after the rest is stuck (see BENCHMARKS.md).
+STUCK = 20.0
+
+
+async def _livesync(settings: Settings, count: int) -> tuple[float, int]:
+    async with server(settings) as proc, pool(settings) as workers:
+        tokens = [proc.token(f"user{i}") for i in range(SUBSCRIBERS)]
+        await workers.open([authed_plan(proc, t, "counter:get") for t in tokens])
+        writers = [mutator(authed_plan(proc, proc.token(f"writer{w}"))) for w in range(WRITERS)]
+        clients = [await w.__aenter__() for w in writers]
+        try:
+            start = time.monotonic_ns()
+            for n in range(count):  # round-robin over the writers, all pipelined
+                await clients[n % WRITERS].send(wire.mutation(n, "counter:bump", {}))
+            try:
+                await workers.wait_value(list(range(SUBSCRIBERS)), float(count), timeout=STUCK)
+            except RuntimeError:
+                pass  # counted below: subscribers the server stopped updating
+            events = await workers.collect()
+        finally:
+            await asyncio.gather(*(w.__aexit__(None, None, None) for w in writers))
+    final = [evs[-1] for evs in events.values() if dict(evs[-1].values).get(0) == float(count)]
+    done = max(e.t_ns for e in final)
+    return count / ((done - start) / 1e9), SUBSCRIBERS - len(final)
+
+
+async def run_throughput(settings: Settings) -> list[Figure]:
+    count = settings.size(500, 3000)
+    live, stuck = await _livesync(settings, count)
+    bare = await sqlite_insert_rate(settings.workdir / "baseline-insert.db", count)
+    figures = [
+        Figure(
+            "throughput", f"livesync mutations/s ({count}, {SUBSCRIBERS} subscribers)", live, "/s"
+        ),
+        Figure("throughput", "bare aiosqlite inserts/s (one per transaction)", bare, "/s"),
+        at_least("throughput", "ratio livesync / bare", live / bare, "x", 0.5),
+        Figure(
+            "throughput", "subscribers never sent the final count", stuck, "", "= 0", stuck == 0
+        ),
+    ]
+    return [print_figure(f) for f in figures]
