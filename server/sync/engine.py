@@ -127,7 +127,8 @@ class Engine:
         self.published_ts = store.latest_ts
         self._intervals: IntervalIndex[Execution] = IntervalIndex()
         self._cache: dict[QueryKey, Execution] = {}
-        self._inflight: dict[tuple[QueryKey, int], asyncio.Future[Execution]] = {}
+        # (path, args, ts) -> identity -> the run under way
+        self._inflight: dict[tuple[str, str, int], dict[str, asyncio.Future[Execution]]] = {}
         self._commits: deque[Commit] = deque(maxlen=_COMMIT_LOG_SIZE)
         self._write_lock = asyncio.Lock()
 
@@ -157,17 +158,35 @@ class Engine:
         retained for `listener` (call `release` when done with it)."""
         ex = self.cached(key, ts)
         if ex is None:
-            flight = self._inflight.get((key, ts))
-            if flight is None:
-                ex = await self._run(key, args, identity, ts)
-            else:
-                ex = await asyncio.shield(flight)
+            ex = await self._join_flight(key, ts)
+        if ex is None:
+            ex = await self._run(key, args, identity, ts)
         self.retain(ex, listener)
         return ex
 
+    async def _join_flight(self, key: QueryKey, ts: int) -> Execution | None:
+        """Wait for a run of the same query at `ts` already under way: one with
+        the same identity, or, failing that, another identity's run, whose
+        result is shared only if it turns out not to have read ctx.auth (which
+        is known only when it finishes). Errors of other runs are not ours."""
+        flights = self._inflight.get((key.path, key.args, ts))
+        if not flights:
+            return None
+        own = flights.get(key.identity)
+        if own is not None:
+            return await asyncio.shield(own)
+        other = next(iter(flights.values()))
+        try:
+            ex = await asyncio.shield(other)
+        except Exception:
+            return None
+        return ex if ex.key.identity == _ANY_IDENTITY else None
+
     async def _run(self, key: QueryKey, args: dict[str, Any], identity: Any, ts: int) -> Execution:
         fut: asyncio.Future[Execution] = asyncio.get_running_loop().create_future()
-        self._inflight[(key, ts)] = fut
+        flight_key = (key.path, key.args, ts)
+        flights = self._inflight.setdefault(flight_key, {})
+        flights[key.identity] = fut
         try:
             outcome = await self.runner.run_query(key.path, args, identity, self.store.snapshot(ts))
             self.metrics.query_executions.inc(key.path)
@@ -183,11 +202,15 @@ class Engine:
             fut.exception()  # waiters get it; don't warn when there are none
             raise
         finally:
-            del self._inflight[(key, ts)]
+            del flights[key.identity]
+            if not flights:
+                del self._inflight[flight_key]
 
     def retain(self, ex: Execution, listener: Callable[[], None]) -> None:
         """Subscribe `listener` to `ex`'s invalidation, registering its read
-        set if no one else holds it yet."""
+        set if no one else holds it yet. If `ex` is already invalidated (a
+        commit landed while it ran or was handed over), the listener is told
+        at once: nothing else would wake it."""
         ex.refs += 1
         ex.listeners.add(listener)
         if ex.invalidated_at is None and ex not in self._intervals:
@@ -196,6 +219,8 @@ class Engine:
                 self._intervals.add(
                     ex, [(r.index, r.start, r.end) for r in ex.outcome.read_set.ranges]
                 )
+        if ex.invalidated_at is not None:
+            listener()
 
     def _check_missed_commits(self, ex: Execution) -> None:
         # Commits published while `ex` was unregistered did not stab it.

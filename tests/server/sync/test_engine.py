@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -91,3 +92,41 @@ async def test_a_released_execution_no_longer_receives_invalidations(engine: Eng
     engine.release(ex, listener)
     await engine.mutate("notes:add", {"topic": "a", "text": "x"}, None, None)
     assert listener.calls == 0
+
+
+async def test_a_commit_landing_while_a_query_runs_wakes_its_subscriber(engine: Engine) -> None:
+    handler = engine.runner.registry.lookup("notes:gated").handler
+    started, gate = handler.__globals__["STARTED"], handler.__globals__["GATE"]
+    started.clear()
+    gate.clear()
+    listener = Listener()
+    gated = QueryKey("notes:gated", key("a").args, "")
+    task = asyncio.create_task(
+        engine.execute(gated, {"topic": "a"}, None, engine.published_ts, listener)
+    )
+    await asyncio.wait_for(started.wait(), 5)
+    await engine.mutate("notes:add", {"topic": "a", "text": "late"}, None, None)
+    gate.set()
+    ex = await asyncio.wait_for(task, 5)
+    assert ex.outcome.value == []  # it ran at the older snapshot...
+    assert not ex.valid_at(engine.published_ts)
+    assert listener.calls == 1  # ...and its subscriber is told to re-run
+
+
+async def test_concurrent_runs_for_different_users_share_an_identity_free_query(
+    engine: Engine,
+) -> None:
+    handler = engine.runner.registry.lookup("notes:gated").handler
+    started, gate = handler.__globals__["STARTED"], handler.__globals__["GATE"]
+    started.clear()
+    gate.clear()
+    keys = [QueryKey("notes:gated", key("a").args, user) for user in ("alice", "bob", "carol")]
+    ts = engine.published_ts
+    tasks = [
+        asyncio.create_task(engine.execute(k, {"topic": "a"}, None, ts, Listener())) for k in keys
+    ]
+    await asyncio.wait_for(started.wait(), 5)
+    gate.set()
+    results = await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    assert results[0] is results[1] is results[2]
+    assert engine.metrics.query_executions.get("notes:gated") == 1

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from server import action, mutation, query, v
@@ -21,3 +22,18 @@ async def by_topic(ctx: Any, topic: str) -> list[str]:
 @action(args={"topic": v.string(), "text": v.string()})
 async def add_via_action(ctx: Any, topic: str, text: str) -> str:
     return await ctx.run_mutation("notes:add", {"topic": topic, "text": text})
+
+
+# Lets a test hold a query mid-run while a commit lands.
+STARTED = asyncio.Event()
+GATE = asyncio.Event()
+
+
+@query(args={"topic": v.string()})
+async def gated(ctx: Any, topic: str) -> list[str]:
+    STARTED.set()
+    await GATE.wait()
+    rows = (
+        await ctx.db.query("notes").with_index("by_topic", lambda q: q.eq("topic", topic)).collect()
+    )
+    return [row["text"] for row in rows]
