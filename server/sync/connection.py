@@ -166,16 +166,20 @@ class SyncConnection:
             self._teardown()
 
     async def _wait_for_work(self) -> None:
-        while not self._wake.is_set():
+        # A timer handle per wait is far cheaper than wait_for's task, which
+        # matters when a commit wakes thousands of connections at once.
+        if not self._wake.is_set():
             idle = time.monotonic() - self._last_send
-            timeout = self.config.ping_interval - idle
-            if timeout <= 0:
+            if idle >= self.config.ping_interval:
                 await self._send(Ping().serialize())
-                continue
+                idle = 0.0
+            timer = asyncio.get_running_loop().call_later(
+                self.config.ping_interval - idle, self._wake.set
+            )
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout)
-            except TimeoutError:
-                pass
+                await self._wake.wait()
+            finally:
+                timer.cancel()
         self._wake.clear()
 
     def disconnected(self) -> None:
@@ -398,9 +402,14 @@ class SyncConnection:
         mods, self._removed = self._removed, []
         ts = max(self.engine.published_ts, self.session.last_sent.ts)
         stale = [q for q in self._queries.values() if self._needs_run(q, ts)]
-        if stale:
+        # Results another connection already computed at `ts` are adopted in
+        # place; only real runs pay for tasks.
+        runs = [q for q in stale if q.args is not None and not self._adopt_cached(q, ts)]
+        if len(runs) == 1:
+            await self._refresh(runs[0], ts, None)
+        elif runs:
             limit = asyncio.Semaphore(_QUERY_CONCURRENCY)
-            await asyncio.gather(*(self._refresh(q, ts, limit) for q in stale))
+            await asyncio.gather(*(self._refresh(q, ts, limit) for q in runs))
         for q in stale:
             if q.spec.query_id in self._queries:
                 mod = self._modification(q)
@@ -422,21 +431,37 @@ class SyncConnection:
             return True
         return ex.key.identity not in ("*", self._auth.key)
 
-    async def _refresh(self, q: _Query, ts: int, limit: asyncio.Semaphore) -> None:
-        if q.args is None:
-            return
-        key = QueryKey(q.spec.udf_path, q.args_json, self._auth.key)
-        async with limit:
-            try:
-                ex = await self.engine.execute(key, q.args, self._auth.identity, ts, q.listener)
-            except Exception:
-                self.log.exception("query %s failed", key.path)
-                q.error = _SERVER_ERROR
-                q.sent_digest = None
-                return
+    def _key(self, q: _Query) -> QueryKey:
+        return QueryKey(q.spec.udf_path, q.args_json, self._auth.key)
+
+    def _adopt_cached(self, q: _Query, ts: int) -> bool:
+        ex = self.engine.cached(self._key(q), ts)
+        if ex is None:
+            return False
+        self.engine.retain(ex, q.listener)
+        self._adopt(q, ex)
+        return True
+
+    def _adopt(self, q: _Query, ex: Execution) -> None:
         if q.execution is not None:
             self.engine.release(q.execution, q.listener)
         q.execution = ex
+
+    async def _refresh(self, q: _Query, ts: int, limit: asyncio.Semaphore | None) -> None:
+        assert q.args is not None
+        key = self._key(q)
+        try:
+            if limit is None:
+                ex = await self.engine.execute(key, q.args, self._auth.identity, ts, q.listener)
+            else:
+                async with limit:
+                    ex = await self.engine.execute(key, q.args, self._auth.identity, ts, q.listener)
+        except Exception:
+            self.log.exception("query %s failed", key.path)
+            q.error = _SERVER_ERROR
+            q.sent_digest = None
+            return
+        self._adopt(q, ex)
 
     def _modification(self, q: _Query) -> StateModification | None:
         spec = q.spec
