@@ -103,6 +103,7 @@ class LivesyncApp:
         if self.authenticator is not None:
             await self.authenticator.aclose()
         if self.engine is not None:
+            await self.engine.close()
             await self.engine.store.close()
 
     @property

@@ -30,7 +30,7 @@ from server.functions.readset import ReadSet
 from server.functions.registry import FunctionRegistry, RegisteredFunction
 from server.store.base import Commit, Snapshot, Store, Transaction
 
-__all__ = ["NO_DATA", "FunctionRunner", "Outcome"]
+__all__ = ["NO_DATA", "FunctionRunner", "MutationFailed", "Outcome"]
 
 logger = logging.getLogger("livesync.functions")
 
@@ -65,7 +65,7 @@ class Outcome:
         return self.error_message is None
 
 
-class _Failed(Exception):
+class MutationFailed(Exception):
     """Carries a finished failure Outcome out of a `Store.write` callback, so
     the transaction rolls back."""
 
@@ -114,45 +114,57 @@ class FunctionRunner:
         *,
         dedup: tuple[str, int] | None = None,
     ) -> tuple[Outcome, Commit | None]:
-        """Run the mutation at `path` in one write transaction. On success the
-        result is stored for deduplication under `dedup` (session id, request
-        id) in the same transaction; on failure nothing is written."""
+        """Run the mutation at `path` in one write transaction of its own (see
+        `mutation_body`); on failure nothing is written and Commit is None."""
         try:
-            self._registry.lookup(path, "mutation")
-        except FunctionError as exc:
-            return _failure(str(exc), NO_DATA, (), ReadSet(), False), None
-
-        async def body(tx: Transaction) -> Outcome:
-            read_set = ReadSet()
-            auth = Auth(identity)
-
-            def make_ctx() -> MutationCtx:
-                db = DatabaseWriter(
-                    tx,
-                    read_set,
-                    schema=self._registry.schema,
-                    catalog=self._catalog,
-                    budget=ReadBudget(),
-                )
-                return MutationCtx(db, auth)
-
-            outcome = await self._execute(path, "mutation", args, make_ctx, read_set, auth)
-            if not outcome.ok:
-                raise _Failed(outcome)
-            if dedup is not None:
-                # Encodable: _execute checked it.
-                await tx.record_mutation_result(dedup[0], dedup[1], dumps(encode(outcome.value)))
-            return outcome
-
-        try:
-            outcome, commit = await self._store.write(body)
-        except _Failed as failed:
+            outcome, commit = await self._store.write(
+                lambda tx: self.mutation_body(tx, path, args, identity, dedup)
+            )
+        except MutationFailed as failed:
             return failed.outcome, None
         except Exception:
             # The handler succeeded but the commit did not (e.g. the disk).
             logger.exception("commit of mutation %s failed", path)
             return _failure(SERVER_ERROR, NO_DATA, (), ReadSet(), False), None
         return outcome, commit
+
+    async def mutation_body(
+        self,
+        tx: Transaction,
+        path: str,
+        args: dict[str, Any],
+        identity: object | None,
+        dedup: tuple[str, int] | None = None,
+    ) -> Outcome:
+        """Run the mutation at `path` inside `tx`, which may hold other
+        mutations too. On success its result is recorded for deduplication
+        under `dedup` (session id, request id) in the same transaction; on
+        failure `MutationFailed` carries the outcome, and the caller must roll
+        `tx` back."""
+        try:
+            self._registry.lookup(path, "mutation")
+        except FunctionError as exc:
+            raise MutationFailed(_failure(str(exc), NO_DATA, (), ReadSet(), False)) from None
+        read_set = ReadSet()
+        auth = Auth(identity)
+
+        def make_ctx() -> MutationCtx:
+            db = DatabaseWriter(
+                tx,
+                read_set,
+                schema=self._registry.schema,
+                catalog=self._catalog,
+                budget=ReadBudget(),
+            )
+            return MutationCtx(db, auth)
+
+        outcome = await self._execute(path, "mutation", args, make_ctx, read_set, auth)
+        if not outcome.ok:
+            raise MutationFailed(outcome)
+        if dedup is not None:
+            # Encodable: _execute checked it.
+            await tx.record_mutation_result(dedup[0], dedup[1], dumps(encode(outcome.value)))
+        return outcome
 
     async def run_action(
         self,

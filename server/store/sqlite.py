@@ -86,6 +86,8 @@ class SqliteStore:
         self._synchronous = synchronous
         self._clock = clock
         self._latest_ts = 0
+        # _creationTime of the last insert, in ns: later commits start above it.
+        self._creation_floor = 0
         self._catalog = IndexCatalog()
         self._writer: aiosqlite.Connection | None = None
         self._readers: list[aiosqlite.Connection] = []
@@ -116,6 +118,9 @@ class SqliteStore:
         assert self._writer is not None
         await _run(self._writer, ops.create_schema)
         self._latest_ts, stored = await _run(self._writer, ops.load_meta)
+        # Inserts of one transaction step _creationTime by 1 us from its ts; a
+        # millisecond of headroom covers any transaction before the restart.
+        self._creation_floor = self._latest_ts + 1_000_000 if self._latest_ts else 0
         previous = IndexCatalog.from_json(stored)
         if stored is None or previous.defs != catalog.defs:
             added, removed = await _run(self._writer, ops.migrate_indexes, previous, catalog)
@@ -186,7 +191,8 @@ class SqliteStore:
             writer = self._writer
             if writer is None:
                 raise StoreError("The store is not open")
-            tx = _Transaction(self, writer, max(self._clock(), self._latest_ts + 1))
+            ts = max(self._clock(), self._latest_ts + 1, self._creation_floor + 1)
+            tx = _Transaction(self, writer, ts)
             try:
                 result = await fn(tx)
             except BaseException:
@@ -270,10 +276,20 @@ class _Snapshot:
 class _Transaction(_Snapshot):
     """A write transaction at commit ts `ts`, on the writer connection."""
 
-    __slots__ = ("_begun", "_conn", "_doc_rows", "_index_rows", "_keys", "_results", "_touched")
+    __slots__ = (
+        "_begun",
+        "_conn",
+        "_doc_rows",
+        "_index_rows",
+        "_inserts",
+        "_keys",
+        "_results",
+        "_touched",
+    )
 
     def __init__(self, store: SqliteStore, conn: aiosqlite.Connection, ts: int) -> None:
         super().__init__(store, ts)
+        self._inserts = 0
         self._conn = conn
         self._begun = False
         # Pending rows; a later write of the same row replaces the earlier one.
@@ -301,8 +317,13 @@ class _Transaction(_Snapshot):
         check_table_name(table)
         fields = present_fields(user_fields(value))
         doc_id = new_id(table)
-        # Commit ts in ms, as Convex's _creationTime.
-        doc = {"_id": doc_id, "_creationTime": self._ts / 1_000_000, **fields}
+        # Convex's _creationTime is ms. Each insert of a transaction (which may
+        # hold a batch of mutations) is 1 us after the one before, so creation
+        # order stays insertion order; the store starts later commits above.
+        created = self._ts + 1_000 * self._inserts
+        self._inserts += 1
+        self._store._creation_floor = max(self._store._creation_floor, created)
+        doc = {"_id": doc_id, "_creationTime": created / 1_000_000, **fields}
         self._record(table, doc_id, None, doc)
         return doc_id
 

@@ -2,8 +2,9 @@
 
 Theory of operation. Frames are fed into a bounded inbox and handled strictly
 in arrival order by one loop, so an Authenticate being validated (`loading`)
-holds back every later message, as the protocol requires. Mutations leave the
-loop for a per-connection worker that runs them one at a time; actions run
+holds back every later message, as the protocol requires. Mutations go to
+the engine's committer on arrival (it runs them in arrival order, batching
+across connections) and are answered in arrival order; actions run
 concurrently. Anything that may change what the client sees (a query-set
 change, an identity change, an invalidation, a finished mutation) marks the
 connection dirty; when the inbox is empty the loop builds one Transition at
@@ -46,7 +47,15 @@ from protocol.values import canonical_json, decode_args
 from server.config import ServerConfig
 from server.errors import AuthError, IssuerUnavailable, TokenExpired
 from server.metrics import Metrics
-from server.sync.engine import CallResult, Engine, Execution, QueryKey, identity_key
+from server.sync.committer import Committed
+from server.sync.engine import (
+    CallResult,
+    Engine,
+    Execution,
+    QueryKey,
+    committed_result,
+    identity_key,
+)
 
 __all__ = ["SyncConnection", "Transport"]
 
@@ -116,8 +125,9 @@ class SyncConnection:
         self._queries: dict[int, _Query] = {}
         self._removed: list[StateModification] = []
         self._responses: list[MutationResponse | ActionResponse] = []
-        # Each mutation keeps the identity in force when it arrived.
-        self._mutations: asyncio.Queue[tuple[Mutation, Any]] = asyncio.Queue()
+        # Mutations go to the committer on arrival (under the identity then in
+        # force); their answers are sent in arrival order.
+        self._mutations: deque[tuple[Mutation, asyncio.Future[Committed] | CallResult]] = deque()
         self._tasks: set[asyncio.Task[None]] = set()
         self._auth = _Auth()
         self._dirty = False
@@ -145,7 +155,6 @@ class SyncConnection:
 
     async def run(self) -> None:
         """Serve until the client leaves or the connection is closed."""
-        self._spawn(self._mutation_worker())
         try:
             while not self._closed:
                 await self._wait_for_work()
@@ -234,9 +243,14 @@ class SyncConnection:
                 await self._on_authenticate(msg)
             elif isinstance(msg, Mutation):
                 self._check_expiry()
-                if self._mutations.qsize() >= self.config.max_pending_mutations:
+                if len(self._mutations) >= self.config.max_pending_mutations:
                     raise _Close(1013, "TooManyConcurrentMutations")
-                self._mutations.put_nowait((msg, self._auth.identity))
+                pending = self._submit_mutation(msg)
+                self._mutations.append((msg, pending))
+                if isinstance(pending, CallResult):
+                    self._mark_dirty()
+                else:
+                    pending.add_done_callback(self._mutation_done)
             elif isinstance(msg, Action):
                 self._check_expiry()
                 self._spawn(self._run_action(msg, self._auth.identity))
@@ -334,10 +348,22 @@ class SyncConnection:
 
     # -- mutations and actions -------------------------------------------
 
-    async def _mutation_worker(self) -> None:
-        while True:
-            msg, identity = await self._mutations.get()
-            result = await self._call(msg, identity, self._mutate)
+    def _mutation_done(self, _: object) -> None:
+        self._mark_dirty()
+
+    def _collect_responses(self) -> None:
+        # Answers leave in arrival order. The committer resolves a batch's
+        # futures right after publishing it, so every commit of this
+        # connection that a snapshot can see is answered here first.
+        while self._mutations:
+            msg, pending = self._mutations[0]
+            if isinstance(pending, CallResult):
+                result = pending
+            elif pending.done():
+                result = self._answer(pending)
+            else:
+                return
+            self._mutations.popleft()
             self._responses.append(
                 MutationResponse(
                     msg.request_id,
@@ -348,14 +374,23 @@ class SyncConnection:
                     result.error_data_json if result.error_data_json is not None else MISSING,
                 )
             )
-            self._mark_dirty()
 
-    async def _mutate(
-        self, path: str, args: dict[str, Any], identity: Any, request_id: int
-    ) -> CallResult:
+    def _submit_mutation(self, msg: Mutation) -> asyncio.Future[Committed] | CallResult:
+        try:
+            path = canonicalize_udf_path(msg.udf_path)
+            args = decode_args(msg.args)
+        except ProtocolError as exc:
+            return CallResult(False, None, f"Invalid request: {exc}", None, ())
         session_id = self.session.session_id
-        dedup = (session_id, request_id) if session_id else None
-        return await self.engine.mutate(path, args, identity, dedup)
+        dedup = (session_id, msg.request_id) if session_id else None
+        return self.engine.submit(path, args, self._auth.identity, dedup)
+
+    def _answer(self, pending: asyncio.Future[Committed]) -> CallResult:
+        try:
+            return committed_result(pending.result())
+        except Exception:
+            self.log.exception("mutation failed")
+            return CallResult(False, None, _SERVER_ERROR, None, ())
 
     async def _run_action(self, msg: Action, identity: Any) -> None:
         async def act(path: str, args: dict[str, Any], ident: Any, _rid: int) -> CallResult:
@@ -398,6 +433,7 @@ class SyncConnection:
             self._check_expiry()
         except _Expired:
             return
+        self._collect_responses()
         responses, self._responses = self._responses, []
         mods, self._removed = self._removed, []
         ts = max(self.engine.published_ts, self.session.last_sent.ts)

@@ -5,7 +5,7 @@ Theory of operation. A query execution is identified by its `QueryKey`
 read set is registered in an `IntervalIndex`; every commit stabs the keys it
 wrote, and each execution hit gets `invalidated_at = commit.ts`. An execution
 is usable for a snapshot `ts` iff `exec.ts <= ts < invalidated_at`, which is
-exact because commits are published in ts order under one lock, before
+exact because commits are published in ts order by the one committer, before
 `published_ts` moves. Executions are shared by every connection subscribed
 with the same key, and concurrent requests for the same key at the same ts run
 the function once (single flight). A query that never read `ctx.auth` is also
@@ -29,9 +29,18 @@ from protocol.values import RawJSON, canonical_json, dumps, encode
 from server.functions.runner import NO_DATA, FunctionRunner, Outcome
 from server.metrics import Metrics
 from server.store.base import Commit, Store
+from server.sync.committer import Committed, Committer
 from server.sync.intervals import IntervalIndex
 
-__all__ = ["CallResult", "Engine", "Execution", "QueryKey", "call_result", "identity_key"]
+__all__ = [
+    "CallResult",
+    "Engine",
+    "Execution",
+    "QueryKey",
+    "call_result",
+    "committed_result",
+    "identity_key",
+]
 
 log = logging.getLogger("livesync.sync")
 
@@ -83,6 +92,13 @@ class CallResult:
     ts: int | None = None
 
 
+def committed_result(committed: Committed) -> CallResult:
+    if committed.outcome is None:
+        assert committed.stored_json is not None
+        return CallResult(True, RawJSON(committed.stored_json), None, None, (), committed.ts)
+    return call_result(committed.outcome, committed.ts)
+
+
 def call_result(outcome: Outcome, ts: int | None = None) -> CallResult:
     value_json, data_json = _encode_outcome(outcome)
     return CallResult(
@@ -130,7 +146,7 @@ class Engine:
         # (path, args, ts) -> identity -> the run under way
         self._inflight: dict[tuple[str, str, int], dict[str, asyncio.Future[Execution]]] = {}
         self._commits: deque[Commit] = deque(maxlen=_COMMIT_LOG_SIZE)
-        self._write_lock = asyncio.Lock()
+        self.committer = Committer(store, runner, self.publish, metrics)
 
     # -- queries ---------------------------------------------------------
 
@@ -247,41 +263,32 @@ class Engine:
 
     # -- commits ---------------------------------------------------------
 
+    def submit(
+        self, path: str, args: dict[str, Any], identity: Any, dedup: tuple[str, int] | None
+    ) -> asyncio.Future[Committed]:
+        """Queue a mutation behind every earlier one (see `Committer`); await
+        the future, then turn it into a wire result with `committed_result`."""
+        return self.committer.submit(path, args, identity, dedup)
+
     async def mutate(
         self, path: str, args: dict[str, Any], identity: Any, dedup: tuple[str, int] | None
     ) -> CallResult:
-        """Run a mutation after every earlier one, and publish its commit.
-
-        A retry of an already committed (session, request) returns the stored
-        result and the original commit ts instead of running again."""
-        async with self._write_lock:
-            if dedup is not None:
-                previous = await self.store.get_mutation_result(*dedup)
-                if previous is not None:
-                    ts, text = previous
-                    return CallResult(True, RawJSON(text), None, None, (), ts)
-            outcome, ts = await self._run_mutation(path, args, identity, dedup)
-        return call_result(outcome, ts)
+        """Run a mutation and publish its commit. A retry of an already
+        committed (session, request) gets the stored result and original ts."""
+        return committed_result(await self.submit(path, args, identity, dedup))
 
     async def run_action(self, path: str, args: dict[str, Any], identity: Any) -> CallResult:
-        """Run an action; the mutations it calls commit through `mutate`'s path."""
+        """Run an action; the mutations it calls go through the committer."""
 
         async def mutate(m_path: str, m_args: dict[str, Any], m_identity: Any) -> Outcome:
-            async with self._write_lock:
-                return (await self._run_mutation(m_path, m_args, m_identity, None))[0]
+            committed = await self.submit(m_path, m_args, m_identity, None)
+            assert committed.outcome is not None  # only deduplicated retries lack one
+            return committed.outcome
 
         return call_result(await self.runner.run_action(path, args, identity, mutate=mutate))
 
-    async def _run_mutation(
-        self, path: str, args: dict[str, Any], identity: Any, dedup: tuple[str, int] | None
-    ) -> tuple[Outcome, int | None]:
-        # Callers hold _write_lock, so commits are published in ts order.
-        outcome, commit = await self.runner.run_mutation(path, args, identity, dedup=dedup)
-        self.metrics.mutations.inc("ok" if outcome.ok else "error")
-        if commit is None:
-            return outcome, None
-        self.publish(commit)
-        return outcome, commit.ts
+    async def close(self) -> None:
+        await self.committer.close()
 
     def publish(self, commit: Commit) -> None:
         """Invalidate what `commit` touched, then make its ts readable."""

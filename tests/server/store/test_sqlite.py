@@ -272,7 +272,8 @@ async def test_commit_ts_keeps_growing_after_reopen_with_a_clock_behind(tmp_path
     try:
         assert reopened.latest_ts == 1_001
         _, third = await reopened.write(lambda tx: tx.insert("t", {}))
-        assert third.ts == 1_002
+        # Above the old latest ts plus the 1 ms left for creation times.
+        assert third.ts == 1_001 + 1_000_000 + 1
     finally:
         await reopened.close()
 
@@ -504,3 +505,21 @@ async def test_many_concurrent_snapshot_reads_share_the_reader_pool(store: Sqlit
     )
     assert [len(docs) for docs in results] == [10] * 40
     assert all(doc["channel"] == f"c{i % 5}" for i, docs in enumerate(results) for doc in docs)
+
+
+async def test_inserts_of_one_transaction_get_increasing_creation_times(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "db.sqlite", clock=lambda: 10_000_000)
+
+    async def three(tx: Transaction) -> list[str]:
+        return [await tx.insert("t", {"n": float(n)}) for n in range(3)]
+
+    await store.open([])
+    try:
+        ids, commit = await store.write(three)
+        _, later = await store.write(lambda tx: tx.insert("t", {"n": 3.0}))
+        docs = [await store.snapshot().get(i) for i in [*ids, later.writes[0].id]]
+        times = [d["_creationTime"] for d in docs if d is not None]
+        assert times == sorted(times) and len(set(times)) == 4
+        assert times[0] == commit.ts / 1_000_000
+    finally:
+        await store.close()

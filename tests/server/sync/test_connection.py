@@ -361,7 +361,8 @@ async def test_back_to_back_mutations_apply_in_order_and_respond_before_their_tr
     assert [r["requestId"] for r in responses] == request_ids
     assert all(r["success"] for r in responses)
     stamps = [ts_value(r["ts"]) for r in responses]
-    assert stamps == sorted(stamps) and len(set(stamps)) == len(stamps)
+    # Group commit may give several of them one commit ts; never a decreasing one.
+    assert stamps == sorted(stamps)
     # No Transition reaching a mutation's ts arrives before that mutation's response.
     received = peer.frames[start:]
     for response in responses:

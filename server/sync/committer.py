@@ -1,0 +1,195 @@
+"""Group commit: mutations run in submission order, many per transaction.
+
+Theory of operation. Every mutation, from any connection or action, is
+submitted to one queue and answered through a future. A single task takes
+what has queued up (at most `max_batch`) and runs those mutations one after
+another inside one store transaction, so each sees the writes of those before
+it, exactly as if each had committed alone: the order is serial, only the
+fsync and the fan-out to subscribers are shared. The whole batch gets one
+commit timestamp and one publish.
+
+A mutation that fails leaves partial writes in the transaction, so the
+transaction is rolled back; the failure itself is final (the mutations
+before it are deterministic, so it would fail the same way after them), and
+the mutations before it are run again as a smaller batch. Those after it wait
+for the next batch.
+
+Retries of a committed (session id, request id) are answered from the store
+with the original result and ts. Request ids only grow within a session, so a
+request id above the highest this process committed for that session cannot
+be a retry and skips the lookup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from server.functions.readset import ReadSet
+from server.functions.runner import NO_DATA, FunctionRunner, MutationFailed, Outcome
+from server.metrics import Metrics
+from server.store.base import Commit, Store, Transaction
+
+__all__ = ["Committed", "Committer"]
+
+log = logging.getLogger("livesync.sync")
+
+_SESSIONS_REMEMBERED = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """A mutation's answer: its outcome (None for a deduplicated retry, whose
+    stored result is `stored_json`) and its commit ts (None if it failed)."""
+
+    outcome: Outcome | None
+    ts: int | None
+    stored_json: str | None = None
+
+
+@dataclass(eq=False, slots=True)
+class _Pending:
+    path: str
+    args: dict[str, Any]
+    identity: Any
+    dedup: tuple[str, int] | None
+    future: asyncio.Future[Committed]
+
+
+class Committer:
+    """Owns the only path by which mutations reach the store."""
+
+    def __init__(
+        self,
+        store: Store,
+        runner: FunctionRunner,
+        publish: Callable[[Commit], None],
+        metrics: Metrics,
+        *,
+        max_batch: int = 64,
+    ) -> None:
+        self._metrics = metrics
+        self._store = store
+        self._runner = runner
+        self._publish = publish
+        self._max_batch = max_batch
+        self._queue: deque[_Pending] = deque()
+        self._ready = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_request: OrderedDict[str, int] = OrderedDict()
+        self.batches = 0
+
+    def submit(
+        self, path: str, args: dict[str, Any], identity: Any, dedup: tuple[str, int] | None
+    ) -> asyncio.Future[Committed]:
+        """Queue a mutation; it runs after every mutation submitted before it."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Committed] = loop.create_future()
+        self._queue.append(_Pending(path, args, identity, dedup, future))
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._run())
+        self._ready.set()
+        return future
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            await self._ready.wait()
+            self._ready.clear()
+            while self._queue:
+                batch = await self._next_batch()
+                if batch:
+                    await self._commit(batch)
+
+    async def _next_batch(self) -> list[_Pending]:
+        batch: list[_Pending] = []
+        keys: set[tuple[str, int]] = set()
+        while self._queue and len(batch) < self._max_batch:
+            pending = self._queue[0]
+            if pending.dedup is not None:
+                if pending.dedup in keys:
+                    break  # a retry of one in this batch: answer it after the commit
+                if await self._answer_retry(pending):
+                    self._queue.popleft()
+                    continue
+                keys.add(pending.dedup)
+            batch.append(self._queue.popleft())
+        return batch
+
+    async def _answer_retry(self, pending: _Pending) -> bool:
+        assert pending.dedup is not None
+        session, request = pending.dedup
+        last = self._last_request.get(session)
+        if last is not None and request > last:
+            return False
+        stored = await self._store.get_mutation_result(session, request)
+        if stored is None:
+            return False
+        _resolve(pending, Committed(None, stored[0], stored[1]))
+        return True
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        async def body(tx: Transaction) -> list[Outcome]:
+            outcomes: list[Outcome] = []
+            for index, p in enumerate(batch):
+                try:
+                    outcomes.append(
+                        await self._runner.mutation_body(tx, p.path, p.args, p.identity, p.dedup)
+                    )
+                except MutationFailed as failed:
+                    raise _BatchFailed(index, failed.outcome) from None
+            return outcomes
+
+        try:
+            outcomes, commit = await self._store.write(body)
+        except _BatchFailed as failed:
+            self._metrics.mutations.inc("error")
+            _resolve(batch[failed.index], Committed(failed.outcome, None))
+            self._queue.extendleft(reversed(batch[failed.index + 1 :]))
+            if failed.index:
+                await self._commit(batch[: failed.index])
+            return
+        except Exception:
+            log.exception("commit of %d mutations failed", len(batch))
+            self._metrics.mutations.inc("error", len(batch))
+            for p in batch:
+                _resolve(p, Committed(_server_error(), None))
+            return
+        self.batches += 1
+        self._metrics.mutations.inc("ok", len(batch))
+        self._publish(commit)
+        for p, outcome in zip(batch, outcomes, strict=True):
+            if p.dedup is not None:
+                self._remember(*p.dedup)
+            _resolve(p, Committed(outcome, commit.ts))
+
+    def _remember(self, session: str, request: int) -> None:
+        remembered = self._last_request
+        remembered[session] = max(request, remembered.get(session, request))
+        remembered.move_to_end(session)
+        if len(remembered) > _SESSIONS_REMEMBERED:
+            remembered.popitem(last=False)
+
+
+class _BatchFailed(Exception):
+    def __init__(self, index: int, outcome: Outcome) -> None:
+        super().__init__(outcome.error_message)
+        self.index = index
+        self.outcome = outcome
+
+
+def _resolve(pending: _Pending, committed: Committed) -> None:
+    if not pending.future.done():
+        pending.future.set_result(committed)
+
+
+def _server_error() -> Outcome:
+    return Outcome(None, "Server Error", NO_DATA, (), ReadSet(), False)
