@@ -130,3 +130,33 @@ async def test_concurrent_runs_for_different_users_share_an_identity_free_query(
     results = await asyncio.wait_for(asyncio.gather(*tasks), 5)
     assert results[0] is results[1] is results[2]
     assert engine.metrics.query_executions.get("notes:gated") == 1
+
+
+async def test_a_failing_mutation_in_a_batch_rolls_back_alone(engine: Engine) -> None:
+    submitted = [
+        engine.submit("notes:add", {"topic": "b", "text": "first"}, None, None),
+        engine.submit("notes:add_then_fail", {"topic": "b"}, None, None),
+        engine.submit("notes:add", {"topic": "b", "text": "third"}, None, None),
+    ]
+    first, failed, third = await asyncio.wait_for(asyncio.gather(*submitted), 5)
+    assert first.outcome is not None and first.outcome.ok
+    assert failed.ts is None and failed.outcome is not None
+    assert failed.outcome.error_data == {"topic": "b"}
+    assert third.ts is not None and first.ts is not None and third.ts >= first.ts
+    ex = await subscribe(engine, "b", Listener())
+    assert ex.outcome.value == ["first", "third"]
+
+
+async def test_queued_mutations_share_commits_and_keep_their_order(engine: Engine) -> None:
+    submitted = [
+        engine.submit("notes:add", {"topic": "c", "text": str(n)}, None, ("s", n))
+        for n in range(20)
+    ]
+    results = await asyncio.wait_for(asyncio.gather(*submitted), 5)
+    stamps = [r.ts for r in results]
+    assert stamps == sorted(stamps)  # type: ignore[type-var]
+    assert engine.committer.batches < 20  # grouped
+    ex = await subscribe(engine, "c", Listener())
+    assert ex.outcome.value == [str(n) for n in range(20)]
+    retry = await engine.mutate("notes:add", {"topic": "c", "text": "again"}, None, ("s", 3))
+    assert retry.ts == results[3].ts

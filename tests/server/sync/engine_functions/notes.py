@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from server import action, mutation, query, v
+from server import AppError, action, mutation, query, v
 
 
 @mutation(args={"topic": v.string(), "text": v.string()})
@@ -37,3 +37,9 @@ async def gated(ctx: Any, topic: str) -> list[str]:
         await ctx.db.query("notes").with_index("by_topic", lambda q: q.eq("topic", topic)).collect()
     )
     return [row["text"] for row in rows]
+
+
+@mutation(args={"topic": v.string()})
+async def add_then_fail(ctx: Any, topic: str) -> None:
+    await ctx.db.insert("notes", {"topic": topic, "text": "never"})
+    raise AppError({"topic": topic})
