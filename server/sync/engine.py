@@ -28,7 +28,7 @@ from typing import Any
 from protocol.values import RawJSON, canonical_json, dumps, encode
 from server.functions.runner import NO_DATA, FunctionRunner, Outcome
 from server.metrics import Metrics
-from server.store.base import Commit, Store
+from server.store.base import Commit, IndexKeyChange, Store
 from server.sync.committer import Committed, Committer
 from server.sync.intervals import IntervalIndex
 
@@ -145,7 +145,10 @@ class Engine:
         self._cache: dict[QueryKey, Execution] = {}
         # (path, args, ts) -> identity -> the run under way
         self._inflight: dict[tuple[str, str, int], dict[str, asyncio.Future[Execution]]] = {}
-        self._commits: deque[Commit] = deque(maxlen=_COMMIT_LOG_SIZE)
+        # Only (ts, keys): the documents of old commits are not kept alive.
+        self._commits: deque[tuple[int, tuple[IndexKeyChange, ...]]] = deque(
+            maxlen=_COMMIT_LOG_SIZE
+        )
         self.committer = Committer(store, runner, self.publish, metrics)
 
     # -- queries ---------------------------------------------------------
@@ -241,14 +244,16 @@ class Engine:
     def _check_missed_commits(self, ex: Execution) -> None:
         # Commits published while `ex` was unregistered did not stab it.
         commits = self._commits
-        if commits and len(commits) == commits.maxlen and commits[0].ts > ex.ts + 1:
-            ex.invalidated_at = commits[0].ts  # older than the log: assume the worst
+        if commits and len(commits) == commits.maxlen and commits[0][0] > ex.ts + 1:
+            ex.invalidated_at = commits[0][0]  # older than the log: assume the worst
             return
         contains = ex.outcome.read_set.contains
-        for commit in commits:
-            if commit.ts > ex.ts and any(contains(c.index, c.key) for c in commit.keys):
-                ex.invalidated_at = commit.ts
-                return
+        # Newest first, stopping at ex.ts: usually no commit at all is looked at.
+        for ts, keys in reversed(commits):
+            if ts <= ex.ts:
+                break
+            if any(contains(c.index, c.key) for c in keys):
+                ex.invalidated_at = ts  # keeps going: the earliest such commit wins
 
     def release(self, ex: Execution, listener: Callable[[], None]) -> None:
         ex.refs -= 1
@@ -292,7 +297,7 @@ class Engine:
 
     def publish(self, commit: Commit) -> None:
         """Invalidate what `commit` touched, then make its ts readable."""
-        self._commits.append(commit)
+        self._commits.append((commit.ts, commit.keys))
         hit: set[Execution] = set()
         for change in commit.keys:
             hit |= self._intervals.stab(change.index, change.key)
