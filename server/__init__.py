@@ -5,9 +5,19 @@ from server import query, mutation, action, v, AppError, define_schema, define_t
 
 from __future__ import annotations
 
+from server.auth.identity import UserIdentity
 from server.errors import AppError
 from server.functions.decorators import action, mutation, query
 from server.functions.schema import define_schema, define_table
 from server.functions.validators import v
 
-__all__ = ["AppError", "action", "define_schema", "define_table", "mutation", "query", "v"]
+__all__ = [
+    "AppError",
+    "UserIdentity",
+    "action",
+    "define_schema",
+    "define_table",
+    "mutation",
+    "query",
+    "v",
+]
