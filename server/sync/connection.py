@@ -103,6 +103,29 @@ class _Auth:
 class SyncConnection:
     """Runs one connection until it closes; see the module docstring."""
 
+    # Thousands of these stay alive at once: slots keep each one small.
+    __slots__ = (
+        "_auth",
+        "_authenticate",
+        "_closed",
+        "_dirty",
+        "_expired",
+        "_inbox",
+        "_last_send",
+        "_mutations",
+        "_queries",
+        "_removed",
+        "_responses",
+        "_tasks",
+        "_wake",
+        "config",
+        "engine",
+        "id",
+        "metrics",
+        "session",
+        "transport",
+    )
+
     def __init__(
         self,
         engine: Engine,
@@ -119,7 +142,6 @@ class SyncConnection:
         self.id = conn_id
         self.metrics = metrics
         self.session = ServerSession()
-        self.log = logging.LoggerAdapter(log, {"conn": conn_id})
         self._inbox: deque[str | bytes] = deque()
         self._wake = asyncio.Event()
         self._queries: dict[int, _Query] = {}
@@ -169,7 +191,7 @@ class SyncConnection:
         except asyncio.CancelledError:
             raise
         except Exception:
-            self.log.exception("connection %s failed", self.id)
+            log.exception("connection %s failed", self.id)
             await self._close(1011, "InternalServerError")
         finally:
             self._teardown()
@@ -204,7 +226,7 @@ class SyncConnection:
         try:
             await self.transport.close(code, reason[:120])
         except Exception:  # the socket may already be gone
-            self.log.debug("close failed", exc_info=True)
+            log.debug("connection %s: close failed", self.id, exc_info=True)
 
     def _teardown(self) -> None:
         self._closed = True
@@ -258,7 +280,7 @@ class SyncConnection:
             return  # the loop sends AuthError and closes; the client re-sends
         except ProtocolError as exc:
             self.metrics.protocol_errors.inc()
-            self.log.info("protocol error on connection %s: %s", self.id, exc)
+            log.info("protocol error on connection %s: %s", self.id, exc)
             raise _Close(1002, f"ProtocolError: {exc}") from None
 
     def _modify_query_set(self, msg: ModifyQuerySet) -> None:
@@ -290,7 +312,7 @@ class SyncConnection:
             self.metrics.connections.add(old.value, -1)
             self.metrics.connections.add(now.value, 1)
             self.metrics.auth_transitions.inc(now.value)
-            self.log.info("connection %s auth %s -> %s", self.id, old.value, now.value)
+            log.info("connection %s auth %s -> %s", self.id, old.value, now.value)
 
     async def _on_authenticate(self, msg: Authenticate) -> None:
         self._set_auth_state(AuthState.LOADING, lambda: self.session.begin_authenticate(msg))
@@ -304,7 +326,7 @@ class SyncConnection:
                 raise AuthError("No auth provider found matching the given token")
             result = await self._authenticate(msg.value)
         except IssuerUnavailable as exc:
-            self.log.warning("connection %s: %s", self.id, exc.message)
+            log.warning("connection %s: %s", self.id, exc.message)
             raise _Close(1013, "IssuerUnavailable: retry later") from None
         except AuthError as exc:
             await self._auth_failed(exc, True)
@@ -339,7 +361,7 @@ class SyncConnection:
             raise _Expired
 
     async def _auth_failed(self, exc: AuthError, attempted: bool) -> None:
-        self.log.info("connection %s token refused: %s", self.id, exc.message)
+        log.info("connection %s token refused: %s", self.id, exc.message)
         await self._send(
             AuthErrorMessage(exc.message, self.session.last_sent.identity, attempted).serialize()
         )
@@ -389,7 +411,7 @@ class SyncConnection:
         try:
             return committed_result(pending.result())
         except Exception:
-            self.log.exception("mutation failed")
+            log.exception("connection %s: mutation failed", self.id)
             return CallResult(False, None, _SERVER_ERROR, None, ())
 
     async def _run_action(self, msg: Action, identity: Any) -> None:
@@ -422,7 +444,7 @@ class SyncConnection:
         try:
             return await run(path, args, identity, msg.request_id)
         except Exception:
-            self.log.exception("%s %s failed", type(msg).__name__, path)
+            log.exception("connection %s: %s %s failed", self.id, type(msg).__name__, path)
             return CallResult(False, None, _SERVER_ERROR, None, ())
 
     # -- transitions -----------------------------------------------------
@@ -493,7 +515,7 @@ class SyncConnection:
                 async with limit:
                     ex = await self.engine.execute(key, q.args, self._auth.identity, ts, q.listener)
         except Exception:
-            self.log.exception("query %s failed", key.path)
+            log.exception("connection %s: query %s failed", self.id, key.path)
             q.error = _SERVER_ERROR
             q.sent_digest = None
             return
