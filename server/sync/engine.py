@@ -47,6 +47,9 @@ log = logging.getLogger("livesync.sync")
 # How many recent commits are kept to check executions that raced with them.
 _COMMIT_LOG_SIZE = 4096
 _ANY_IDENTITY = "*"
+# An invalidated execution with this many subscribers is re-run before they
+# are woken (see Engine._prefetch); a lone subscriber just re-runs it itself.
+_PREFETCH_MIN_LISTENERS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,8 @@ class Execution:
     value_json: RawJSON | None  # serialized once, sent to every subscriber
     error_data_json: RawJSON | None
     digest: bytes  # equal digests mean an unchanged result: nothing re-sent
+    args: dict[str, Any] = field(default_factory=dict, repr=False)
+    identity: Any = field(default=None, repr=False)  # what it ran under
     invalidated_at: int | None = None
     refs: int = 0
     listeners: set[Callable[[], None]] = field(default_factory=set)
@@ -126,6 +131,11 @@ def _digest(outcome: Outcome, value_json: RawJSON | None, data_json: RawJSON | N
     return h.digest()
 
 
+def _notify(ex: Execution) -> None:
+    for listener in list(ex.listeners):
+        listener()
+
+
 def _build_execution(key: QueryKey, ts: int, outcome: Outcome) -> Execution:
     value_json, data_json = _encode_outcome(outcome)
     return Execution(
@@ -150,6 +160,7 @@ class Engine:
             maxlen=_COMMIT_LOG_SIZE
         )
         self.committer = Committer(store, runner, self.publish, metrics)
+        self._prefetches: set[asyncio.Task[None]] = set()
 
     # -- queries ---------------------------------------------------------
 
@@ -211,6 +222,7 @@ class Engine:
             self.metrics.query_executions.inc(key.path)
             shared = key if outcome.used_auth else QueryKey(key.path, key.args, _ANY_IDENTITY)
             ex = _build_execution(shared, ts, outcome)
+            ex.args, ex.identity = args, identity
             current = self._cache.get(shared)
             if current is None or current.ts <= ts:
                 self._cache[shared] = ex
@@ -294,6 +306,22 @@ class Engine:
 
     async def close(self) -> None:
         await self.committer.close()
+        for task in self._prefetches:
+            task.cancel()
+
+    async def _prefetch(self, old: Execution, ts: int) -> None:
+        """Re-run a popular invalidated query once, then wake its subscribers:
+        each adopts the new result without waiting on the run separately."""
+        try:
+            if (
+                self.cached(old.key, ts) is None
+                and (old.key.path, old.key.args, ts) not in self._inflight
+            ):
+                await self._run(old.key, old.args, old.identity, ts)
+        except Exception:
+            log.debug("prefetch of %s failed; subscribers will re-run it", old.key.path)
+        finally:
+            _notify(old)
 
     def publish(self, commit: Commit) -> None:
         """Invalidate what `commit` touched, then make its ts readable."""
@@ -306,7 +334,11 @@ class Engine:
             self._forget(ex)
         self.published_ts = max(self.published_ts, commit.ts)
         for ex in hit:
-            for listener in list(ex.listeners):
-                listener()
+            if len(ex.listeners) >= _PREFETCH_MIN_LISTENERS:
+                task = asyncio.get_running_loop().create_task(self._prefetch(ex, commit.ts))
+                self._prefetches.add(task)
+                task.add_done_callback(self._prefetches.discard)
+            else:
+                _notify(ex)
         if hit:
             self.metrics.invalidations.inc("", len(hit))

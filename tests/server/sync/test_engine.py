@@ -34,9 +34,11 @@ def key(topic: str) -> QueryKey:
 class Listener:
     def __init__(self) -> None:
         self.calls = 0
+        self.called = asyncio.Event()
 
     def __call__(self) -> None:
         self.calls += 1
+        self.called.set()
 
 
 async def subscribe(engine: Engine, topic: str, listener: Listener) -> Execution:
@@ -61,10 +63,13 @@ async def test_identical_subscriptions_share_one_execution(engine: Engine) -> No
     assert ex1 is ex2
     assert engine.metrics.query_executions.get("notes:by_topic") == 1
     await engine.mutate("notes:add", {"topic": "a", "text": "x"}, None, None)
+    # Two subscribers: the engine re-runs the query once, then wakes both.
+    await asyncio.wait_for(asyncio.gather(first.called.wait(), second.called.wait()), 5)
     assert (first.calls, second.calls) == (1, 1)
+    assert engine.metrics.query_executions.get("notes:by_topic") == 2
     fresh = await subscribe(engine, "a", first)
     assert fresh.outcome.value == ["x"]
-    assert engine.metrics.query_executions.get("notes:by_topic") == 2
+    assert engine.metrics.query_executions.get("notes:by_topic") == 2  # adopted, not re-run
 
 
 async def test_mutations_called_from_an_action_are_published(engine: Engine) -> None:
