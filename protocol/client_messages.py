@@ -16,7 +16,8 @@ from typing import Literal, TypeAlias
 from protocol.errors import LocalProtocolError
 from protocol.fields import Fields, parse_tagged
 from protocol.timestamps import encode_ts
-from protocol.values import JSONValue, dumps
+from protocol.values import JSONValue
+from protocol.wire import JsonMessage
 
 __all__ = [
     "Action",
@@ -38,7 +39,7 @@ _TOKEN_TYPES: tuple[TokenType, ...] = ("User", "None", "Admin")
 
 
 @dataclass(frozen=True, slots=True)
-class Connect:
+class Connect(JsonMessage):
     """§3.1: the first message on every socket; the server does not reply."""
 
     session_id: str
@@ -59,9 +60,6 @@ class Connect:
         if self.client_ts is not None:
             data["clientTs"] = self.client_ts
         return data
-
-    def serialize(self) -> str:
-        return dumps(self.to_json())
 
     @classmethod
     def from_json(cls, fields: Fields) -> Connect:
@@ -126,7 +124,7 @@ QuerySetModification: TypeAlias = QuerySetAdd | QuerySetRemove
 
 
 @dataclass(frozen=True, slots=True)
-class ModifyQuerySet:
+class ModifyQuerySet(JsonMessage):
     """§3.2: move the query set from ``base_version`` to ``new_version``."""
 
     base_version: int
@@ -140,9 +138,6 @@ class ModifyQuerySet:
             "newVersion": self.new_version,
             "modifications": [m.to_json() for m in self.modifications],
         }
-
-    def serialize(self) -> str:
-        return dumps(self.to_json())
 
     @classmethod
     def from_json(cls, fields: Fields) -> ModifyQuerySet:
@@ -164,7 +159,7 @@ def _parse_modification(fields: Fields) -> QuerySetModification:
 
 
 @dataclass(frozen=True, slots=True)
-class Mutation:
+class Mutation(JsonMessage):
     """§3.3: run a mutation; ``args`` is the raw ``[{...}]``."""
 
     request_id: int
@@ -177,16 +172,13 @@ class Mutation:
             "Mutation", self.request_id, self.udf_path, self.args, self.component_path
         )
 
-    def serialize(self) -> str:
-        return dumps(self.to_json())
-
     @classmethod
     def from_json(cls, fields: Fields) -> Mutation:
         return cls(*_request_fields(fields))
 
 
 @dataclass(frozen=True, slots=True)
-class Action:
+class Action(JsonMessage):
     """§3.3: run an action; ``args`` is the raw ``[{...}]``."""
 
     request_id: int
@@ -198,9 +190,6 @@ class Action:
         return _request_json(
             "Action", self.request_id, self.udf_path, self.args, self.component_path
         )
-
-    def serialize(self) -> str:
-        return dumps(self.to_json())
 
     @classmethod
     def from_json(cls, fields: Fields) -> Action:
@@ -231,7 +220,7 @@ def _request_fields(fields: Fields) -> tuple[int, str, list[JSONValue], str | No
 
 
 @dataclass(frozen=True, slots=True)
-class Authenticate:
+class Authenticate(JsonMessage):
     """§3.4: set (or clear, with ``token_type="None"``) the connection's identity."""
 
     base_version: int
@@ -257,9 +246,6 @@ class Authenticate:
             data["impersonating"] = self.impersonating
         return data
 
-    def serialize(self) -> str:
-        return dumps(self.to_json())
-
     @classmethod
     def from_json(cls, fields: Fields) -> Authenticate:
         token_type = fields.choice("tokenType", _TOKEN_TYPES)
@@ -274,7 +260,7 @@ class Authenticate:
 
 
 @dataclass(frozen=True, slots=True)
-class Event:
+class Event(JsonMessage):
     """§3.5: client telemetry; the server accepts and ignores it."""
 
     event_type: str
@@ -282,9 +268,6 @@ class Event:
 
     def to_json(self) -> dict[str, JSONValue]:
         return {"type": "Event", "eventType": self.event_type, "event": self.event}
-
-    def serialize(self) -> str:
-        return dumps(self.to_json())
 
     @classmethod
     def from_json(cls, fields: Fields) -> Event:

@@ -23,6 +23,7 @@ from protocol.fields import Fields, parse_tagged
 from protocol.timestamps import encode_ts
 from protocol.values import JSONValue, RawJSON, dumps
 from protocol.versions import StateVersion
+from protocol.wire import JsonMessage
 
 __all__ = [
     "MISSING",
@@ -125,7 +126,7 @@ class QueryUpdated:
 
 
 @dataclass(frozen=True, slots=True)
-class QueryFailed:
+class QueryFailed(JsonMessage):
     """A query's failure, inside a Transition; ``error_data`` only for app errors."""
 
     query_id: int
@@ -145,9 +146,6 @@ class QueryFailed:
         if self.error_data is not MISSING:
             data["errorData"] = _payload_json(self.error_data)
         return data
-
-    def serialize(self) -> str:
-        return dumps(self.to_json())
 
     @classmethod
     def from_json(cls, fields: Fields) -> QueryFailed:
@@ -251,7 +249,7 @@ class Transition:
 
 
 @dataclass(frozen=True, slots=True)
-class MutationResponse:
+class MutationResponse(JsonMessage):
     """§4.3: a mutation's outcome; success carries the commit ``ts``."""
 
     request_id: int
@@ -281,9 +279,6 @@ class MutationResponse:
             data["errorData"] = _payload_json(self.error_data)
         return data
 
-    def serialize(self) -> str:
-        return dumps(self.to_json())
-
     @classmethod
     def from_json(cls, fields: Fields) -> MutationResponse:
         success = fields.boolean("success")
@@ -298,7 +293,7 @@ class MutationResponse:
 
 
 @dataclass(frozen=True, slots=True)
-class ActionResponse:
+class ActionResponse(JsonMessage):
     """§4.4: an action's outcome (no ts)."""
 
     request_id: int
@@ -319,9 +314,6 @@ class ActionResponse:
             data["errorData"] = _payload_json(self.error_data)
         return data
 
-    def serialize(self) -> str:
-        return dumps(self.to_json())
-
     @classmethod
     def from_json(cls, fields: Fields) -> ActionResponse:
         return cls(
@@ -334,7 +326,7 @@ class ActionResponse:
 
 
 @dataclass(frozen=True, slots=True)
-class AuthError:
+class AuthError(JsonMessage):
     """§4.5: the token was refused or expired; the server closes afterwards."""
 
     error: str
@@ -349,9 +341,6 @@ class AuthError:
             "authUpdateAttempted": self.auth_update_attempted,
         }
 
-    def serialize(self) -> str:
-        return dumps(self.to_json())
-
     @classmethod
     def from_json(cls, fields: Fields) -> AuthError:
         return cls(
@@ -362,16 +351,13 @@ class AuthError:
 
 
 @dataclass(frozen=True, slots=True)
-class FatalError:
+class FatalError(JsonMessage):
     """§4.6: kills a JS client for good; never send it for a recoverable problem."""
 
     error: str
 
     def to_json(self) -> dict[str, JSONValue]:
         return {"type": "FatalError", "error": self.error}
-
-    def serialize(self) -> str:
-        return dumps(self.to_json())
 
     @classmethod
     def from_json(cls, fields: Fields) -> FatalError:
@@ -394,7 +380,7 @@ class Ping:
 
 
 @dataclass(frozen=True, slots=True)
-class TransitionChunk:
+class TransitionChunk(JsonMessage):
     """§4.2: one piece of a large Transition (JS clients only)."""
 
     chunk: str
@@ -410,9 +396,6 @@ class TransitionChunk:
             "totalParts": self.total_parts,
             "transitionId": self.transition_id,
         }
-
-    def serialize(self) -> str:
-        return dumps(self.to_json())
 
     @classmethod
     def from_json(cls, fields: Fields) -> TransitionChunk:
