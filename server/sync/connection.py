@@ -115,6 +115,7 @@ class SyncConnection:
         "_queries",
         "_removed",
         "_responses",
+        "_settled",
         "_tasks",
         "_waiter",
         "_woken",
@@ -155,6 +156,7 @@ class SyncConnection:
         self._mutations: list[tuple[Mutation, asyncio.Future[Committed] | CallResult]] = []
         self._tasks: set[asyncio.Task[None]] | None = None
         self._auth = _Auth()
+        self._settled = AuthState.UNAUTHENTICATED  # the state before a `loading`
         self._dirty = False
         self._expired = False
         self._closed = False
@@ -319,18 +321,34 @@ class SyncConnection:
 
     # -- auth ------------------------------------------------------------
 
-    def _set_auth_state(self, new: AuthState, change: Callable[[], None]) -> None:
+    def _set_auth_state(self, change: Callable[[], None]) -> None:
         old = self.session.auth_state
         change()
         now = self.session.auth_state
-        if now is not old:
-            self.metrics.connections.add(old.value, -1)
-            self.metrics.connections.add(now.value, 1)
-            self.metrics.auth_transitions.inc(now.value)
-            log.info("connection %s auth %s -> %s", self.id, old.value, now.value)
+        if now is old:
+            return
+        self.metrics.connections.add(old.value, -1)
+        self.metrics.connections.add(now.value, 1)
+        self.metrics.auth_transitions.inc(now.value)
+        # Every change is counted and logged; a token refresh that ends where
+        # it began (authenticated -> loading -> authenticated) logs at DEBUG,
+        # so a busy server's log is not two lines per refresh.
+        if now is AuthState.LOADING:
+            quiet = old is AuthState.AUTHENTICATED
+            self._settled = old
+        else:
+            quiet = old is AuthState.LOADING and self._settled is now
+            self._settled = now
+        log.log(
+            logging.DEBUG if quiet else logging.INFO,
+            "connection %s auth %s -> %s",
+            self.id,
+            old.value,
+            now.value,
+        )
 
     async def _on_authenticate(self, msg: Authenticate) -> None:
-        self._set_auth_state(AuthState.LOADING, lambda: self.session.begin_authenticate(msg))
+        self._set_auth_state(lambda: self.session.begin_authenticate(msg))
         if msg.token_type == "None":
             self._adopt_identity(None, None)
             return
@@ -358,10 +376,7 @@ class SyncConnection:
         if expires_at is not None:
             delay = max(0.0, expires_at - time.time())
             auth.timer = asyncio.get_running_loop().call_later(delay, self._on_expiry)
-        self._set_auth_state(
-            AuthState.AUTHENTICATED if identity is not None else AuthState.UNAUTHENTICATED,
-            lambda: self.session.finish_authenticate(identity is not None),
-        )
+        self._set_auth_state(lambda: self.session.finish_authenticate(identity is not None))
         self._mark_dirty()  # every query re-runs under the new identity
 
     def _on_expiry(self) -> None:
@@ -380,7 +395,7 @@ class SyncConnection:
         await self._send(
             AuthErrorMessage(exc.message, self.session.last_sent.identity, attempted).serialize()
         )
-        self._set_auth_state(AuthState.UNAUTHENTICATED, self.session.fail_authenticate)
+        self._set_auth_state(self.session.fail_authenticate)
         raise _Close(1000, "AuthError")
 
     # -- mutations and actions -------------------------------------------
