@@ -14,9 +14,9 @@ import itertools
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from server.asgi import ASGIApp, Receive, Scope, Send, read_body, respond
 from server.config import Config
 from server.errors import LivesyncError
 from server.functions.registry import FunctionRegistry
@@ -31,11 +31,6 @@ __all__ = ["LivesyncApp"]
 
 log = logging.getLogger("livesync.server")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 # JS clients append /api/<version>/sync to whatever URL they were given, so
 # anything ending that way is the sync route (after collapsing "//").
@@ -198,7 +193,7 @@ class LivesyncApp:
                 await _respond(send, _json_error(405, "MethodNotAllowed", "Use POST"), cors)
                 return
             assert self.engine is not None, "startup() has not run"
-            body = await _read_body(receive, self.config.server.max_message_bytes)
+            body = await read_body(receive, self.config.server.max_message_bytes)
             if body is None:
                 reply = _json_error(413, "PayloadTooLarge", "Request body too large")
             else:
@@ -247,30 +242,12 @@ def _cors_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
     return out
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
-
-
 async def _respond(
     send: Send,
     reply: HttpReply,
     extra: list[tuple[bytes, bytes]],
     content_type: str = "application/json",
 ) -> None:
-    body = reply.body.encode()
-    headers = [
-        (b"content-type", content_type.encode()),
-        (b"content-length", str(len(body)).encode()),
-    ]
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers + extra})
-    await send({"type": "http.response.body", "body": body})
+    await respond(
+        send, reply.status, reply.body.encode(), [(b"content-type", content_type.encode()), *extra]
+    )

@@ -15,7 +15,7 @@ import logging
 import secrets
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import httpx
 import uvicorn
 
+from server.asgi import Receive, Scope, Send, read_body, respond
 from server.auth.keys import DEFAULT_GRACE_SECONDS, KeyStore
 from server.errors import ConfigError, IssuerUnavailable
 
@@ -40,10 +41,6 @@ __all__ = [
 
 logger = logging.getLogger("livesync.auth.dev_issuer")
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 DEFAULT_PORT = 3211
 DEFAULT_KEYS_DIR = Path(".livesync/dev-issuer-keys")
@@ -137,8 +134,11 @@ class DevIssuer:
         return self.keys.sign(claims)
 
     async def _token(self, receive: Receive, send: Send) -> None:
+        raw = await read_body(receive, _MAX_BODY)
         try:
-            body = json.loads(await _read_body(receive))
+            if raw is None:
+                raise ValueError("body: too large")
+            body = json.loads(raw)
             if not isinstance(body, dict):
                 raise ConfigError("body: must be a JSON object")
             token = self.mint(body)
@@ -159,20 +159,6 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > _MAX_BODY:
-            raise ValueError("body: too large")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
-
-
 async def _respond_json(
     send: Send, status: int, body: Any, headers: list[tuple[bytes, bytes]] | None = None
 ) -> None:
@@ -189,9 +175,7 @@ async def _respond(
         (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
         (b"access-control-allow-headers", b"content-type"),
     ]
-    all_headers = [*cors, *(headers or []), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": status, "headers": all_headers})
-    await send({"type": "http.response.body", "body": body})
+    await respond(send, status, body, [*cors, *(headers or [])])
 
 
 # --- functions the CLI wraps --------------------------------------------------
