@@ -109,3 +109,47 @@ def test_oidc_exp_has_no_leeway() -> None:
     dead = jwt.encode({**CLAIMS, "exp": NOW}, key, algorithm="EdDSA", headers={"kid": "ed"})
     with pytest.raises(TokenExpired):
         _verify(dead, keys)
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _compact(header: object, payload: object, signature: bytes = b"sig") -> str:
+    import json
+
+    return ".".join(
+        [_b64(json.dumps(header).encode()), _b64(json.dumps(payload).encode()), _b64(signature)]
+    )
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "a.b",  # two segments
+        _compact({"alg": "RS256"}, {"iss": "x"}) + ".extra",  # four
+        "e30.e30.c!g",  # not base64url
+        "e31.e30.c2ln",  # "{}" with stray bits in the last character: not canonical
+        _compact(["not", "an", "object"], {"iss": "x"}),
+        _compact({"alg": "RS256"}, "payload"),
+        _compact({"alg": "RS256", "kid": 7}, {"iss": "x"}),
+        _compact({"alg": "RS256", "crit": ["exp"]}, {"iss": "x"}),
+        _compact({"alg": "RS256", "b64": False}, {"iss": "x"}),
+    ],
+)
+def test_malformed_compact_tokens_are_refused_before_any_key_lookup(token: str) -> None:
+    with pytest.raises(TokenInvalid) as refused:
+        read_unverified(token, 16384)
+    assert refused.value.message == MALFORMED
+
+
+def test_padded_segments_are_read_like_unpadded_ones() -> None:
+    token = _compact({"alg": "RS256", "kid": "k"}, {"iss": "https://i.example", "aud": "convex"})
+    head, payload, sig = token.split(".")
+    padded = ".".join(s + "=" * (-len(s) % 4) for s in (head, payload, sig))
+    for candidate in (token, padded):
+        read = read_unverified(candidate, 16384)
+        assert read.kid == "k" and read.iss == "https://i.example" and read.aud == ("convex",)
+        assert read.signature == b"sig"
