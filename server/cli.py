@@ -14,7 +14,8 @@ from typing import Any
 
 import uvicorn
 
-from server.app import ASGIApp, LivesyncApp
+from server.app import LivesyncApp
+from server.asgi import ASGIApp
 from server.config import AuthConfig, Config, load_config
 from server.errors import LivesyncError
 
