@@ -4,8 +4,7 @@
 //
 // Run as `node <script> <deployment url> <issuer url>`.
 
-import { ConvexClient } from "convex/browser";
-import { within } from "./harness.mjs";
+import { newClient, within } from "./harness.mjs";
 
 export const issuerUrl = process.argv[3];
 if (!issuerUrl) {
@@ -13,18 +12,11 @@ if (!issuerUrl) {
   process.exit(64);
 }
 
-const stderrLogger = {
-  log: (...args) => console.error(...args),
-  warn: (...args) => console.error(...args),
-  error: (...args) => console.error(...args),
-  logVerbose: (...args) => console.error(...args),
-};
-
+// Tracked apart from harness's list so a script can close them mid-scenario.
 const authClients = [];
 
-// A client whose options (e.g. authRefreshTokenLeewaySeconds) the script picks.
-export function newAuthClient(url, options = {}) {
-  const client = new ConvexClient(url, { unsavedChangesWarning: false, logger: stderrLogger, ...options });
+export function newAuthClient(options = {}) {
+  const client = newClient(options);
   authClients.push(client);
   return client;
 }

@@ -2,11 +2,11 @@
 // two signed-in users each see only their own messages; a signed-out client
 // gets the query's "Not authenticated" error.
 import { anyApi } from "convex/server";
-import { check, describeError, emit, run, Subscription, url } from "./harness.mjs";
+import { check, describeError, emit, run, Subscription } from "./harness.mjs";
 import { AuthChanges, closeAuthClients, issuerUrl, newAuthClient, TokenFetcher } from "./auth_common.mjs";
 
 async function signIn(name) {
-  const client = newAuthClient(url);
+  const client = newAuthClient();
   const changes = new AuthChanges();
   const fetcher = new TokenFetcher(issuerUrl, { sub: `user_${name}`, email: `${name}@example.com`, ttl: 600 });
   client.setAuth(fetcher.fetch, changes.onChange);
@@ -24,7 +24,7 @@ await run(async () => {
       alice: new Subscription(alice, anyApi.messages.getForCurrentUser, {}, "alice"),
       bob: new Subscription(bob, anyApi.messages.getForCurrentUser, {}, "bob"),
     };
-    const anonymous = newAuthClient(url);
+    const anonymous = newAuthClient();
     const refused = new Subscription(anonymous, anyApi.messages.getForCurrentUser, {}, "anonymous");
 
     await alice.mutation(anyApi.messages.send, { channel: "general", body: "from alice 1" });

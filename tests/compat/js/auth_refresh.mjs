@@ -5,14 +5,14 @@
 // With the default 10 s leeway a 10 s token gives 0 s: a tight refetch loop.
 // A 5 s leeway gives a refresh every 5 s, each well before the token expires.
 import { anyApi } from "convex/server";
-import { check, emit, run, Subscription, url } from "./harness.mjs";
+import { check, emit, run, Subscription } from "./harness.mjs";
 import { AuthChanges, closeAuthClients, issuerUrl, newAuthClient, TokenFetcher } from "./auth_common.mjs";
 
 const REFRESHES = 2;
 
 await run(async () => {
   try {
-    const client = newAuthClient(url, { authRefreshTokenLeewaySeconds: 5 });
+    const client = newAuthClient({ authRefreshTokenLeewaySeconds: 5 });
     const fetcher = new TokenFetcher(issuerUrl, { sub: "user_1", ttl: 10 });
     const changes = new AuthChanges();
     client.setAuth(fetcher.fetch, changes.onChange);

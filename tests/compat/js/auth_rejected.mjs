@@ -3,14 +3,14 @@
 //
 // argv[4] is a second dev issuer that the server does not trust.
 import { anyApi } from "convex/server";
-import { check, emit, run, Subscription, url } from "./harness.mjs";
+import { check, emit, run, Subscription } from "./harness.mjs";
 import { AuthChanges, closeAuthClients, mintToken, newAuthClient, TokenFetcher } from "./auth_common.mjs";
 
 const stranger = process.argv[4];
 
 await run(async () => {
   try {
-    const client = newAuthClient(url);
+    const client = newAuthClient();
     const fetcher = new TokenFetcher(null, null, () => mintToken(stranger, { sub: "mallory", ttl: 60 }));
     const changes = new AuthChanges();
     client.setAuth(fetcher.fetch, changes.onChange);

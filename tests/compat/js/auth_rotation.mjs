@@ -6,7 +6,7 @@
 // argv[4], argv[5]: token ttl and the client's refresh leeway, in seconds.
 import { createInterface } from "node:readline";
 import { anyApi } from "convex/server";
-import { check, emit, run, Subscription, url } from "./harness.mjs";
+import { check, emit, run, Subscription } from "./harness.mjs";
 import { AuthChanges, closeAuthClients, issuerUrl, newAuthClient, TokenFetcher } from "./auth_common.mjs";
 
 const ttl = Number(process.argv[4]);
@@ -15,7 +15,7 @@ const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
 await run(async () => {
   try {
-    const client = newAuthClient(url, { authRefreshTokenLeewaySeconds: leeway });
+    const client = newAuthClient({ authRefreshTokenLeewaySeconds: leeway });
     const fetcher = new TokenFetcher(issuerUrl, { sub: "user_1", ttl });
     const changes = new AuthChanges();
     client.setAuth(fetcher.fetch, changes.onChange);

@@ -23,8 +23,9 @@ const stderrLogger = {
 
 const clients = [];
 
-export function newClient() {
-  const client = new ConvexClient(url, { unsavedChangesWarning: false, logger: stderrLogger });
+// `options` (e.g. authRefreshTokenLeewaySeconds) go to the client unchanged.
+export function newClient(options = {}) {
+  const client = new ConvexClient(url, { unsavedChangesWarning: false, logger: stderrLogger, ...options });
   clients.push(client);
   return client;
 }
