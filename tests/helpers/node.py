@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NODE_TIMEOUT", "NodeResult", "NodeScriptError", "node_binary", "run_node_script"]
+__all__ = [
+    "NODE_TIMEOUT",
+    "NodeResult",
+    "NodeScriptError",
+    "json_object",
+    "node_binary",
+    "run_node_script",
+]
 
 NODE_TIMEOUT = 60.0
 
@@ -100,7 +107,7 @@ def _parse(returncode: int, stdout: str, stderr: str) -> NodeResult:
     events: list[dict[str, Any]] = []
     other: list[str] = []
     for line in stdout.splitlines():
-        parsed = _json_object(line)
+        parsed = json_object(line)
         if parsed is None:
             # The convex client prints its own log lines to stdout too.
             other.append(line)
@@ -109,7 +116,8 @@ def _parse(returncode: int, stdout: str, stderr: str) -> NodeResult:
     return NodeResult(returncode, tuple(events), tuple(other), stderr)
 
 
-def _json_object(line: str) -> dict[str, Any] | None:
+def json_object(line: str) -> dict[str, Any] | None:
+    """A JSON-object line of a script's stdout, or None for anything else."""
     if not line.startswith("{"):
         return None
     try:

@@ -8,7 +8,6 @@ line on the script's stdin. Every wait has a deadline.
 
 from __future__ import annotations
 
-import json
 import os
 import queue
 import subprocess
@@ -17,7 +16,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from tests.helpers.node import NODE_TIMEOUT, NodeResult, NodeScriptError, node_binary
+from tests.helpers.node import (
+    NODE_TIMEOUT,
+    NodeResult,
+    NodeScriptError,
+    json_object as _event,
+    node_binary,
+)
 
 __all__ = ["run_node_dialog"]
 
@@ -97,13 +102,3 @@ def _pump(stream: IO[str] | None, lines: queue.Queue[str | None]) -> None:
 def _collect(stream: IO[str] | None, into: list[str]) -> None:
     if stream is not None:
         into.extend(stream)
-
-
-def _event(line: str) -> dict[str, Any] | None:
-    if not line.startswith("{"):
-        return None
-    try:
-        value = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    return value if isinstance(value, dict) else None
