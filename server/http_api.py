@@ -18,7 +18,8 @@ from protocol.errors import ProtocolError
 from protocol.paths import canonicalize_udf_path
 from protocol.values import decode_args
 from server.errors import AuthError, IssuerUnavailable
-from server.sync.engine import CallResult, Engine, call_result
+from server.functions.runner import SERVER_ERROR
+from server.sync.engine import SERVER_ERROR_RESULT, CallResult, Engine, call_result
 
 __all__ = ["HttpReply", "handle_function_call"]
 
@@ -44,7 +45,7 @@ def _reply(result: CallResult) -> HttpReply:
         return HttpReply(200, f'{{"status":"success","value":{value},"logLines":{log_lines}}}')
     parts = [
         '"status":"error"',
-        f'"errorMessage":{json.dumps(result.error_message or "Server Error")}',
+        f'"errorMessage":{json.dumps(result.error_message or SERVER_ERROR)}',
         f'"logLines":{log_lines}',
     ]
     if result.error_data_json is not None:
@@ -86,4 +87,4 @@ async def handle_function_call(
         return _reply(call_result(await engine.runner.run_query(path, args, identity, snapshot)))
     except Exception:
         log.exception("HTTP %s %s failed", kind, path)
-        return _reply(CallResult(False, None, "Server Error", None, ()))
+        return _reply(SERVER_ERROR_RESULT)

@@ -30,7 +30,7 @@ from server.functions.readset import ReadSet
 from server.functions.registry import FunctionRegistry, RegisteredFunction
 from server.store.base import Commit, Snapshot, Store, Transaction
 
-__all__ = ["NO_DATA", "FunctionRunner", "MutationFailed", "Outcome"]
+__all__ = ["NO_DATA", "SERVER_ERROR", "FunctionRunner", "MutationFailed", "Outcome"]
 
 logger = logging.getLogger("livesync.functions")
 

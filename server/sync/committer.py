@@ -30,7 +30,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from server.functions.readset import ReadSet
-from server.functions.runner import NO_DATA, FunctionRunner, MutationFailed, Outcome
+from server.functions.runner import (
+    NO_DATA,
+    SERVER_ERROR,
+    FunctionRunner,
+    MutationFailed,
+    Outcome,
+)
 from server.metrics import Metrics
 from server.store.base import Commit, Store, Transaction
 
@@ -192,4 +198,4 @@ def _resolve(pending: _Pending, committed: Committed) -> None:
 
 
 def _server_error() -> Outcome:
-    return Outcome(None, "Server Error", NO_DATA, (), ReadSet(), False)
+    return Outcome(None, SERVER_ERROR, NO_DATA, (), ReadSet(), False)

@@ -45,9 +45,11 @@ from protocol.session import AuthState, QuerySpec, ServerSession
 from protocol.values import canonical_json, decode_args
 from server.config import ServerConfig
 from server.errors import AuthError, IssuerUnavailable, TokenExpired
+from server.functions.runner import SERVER_ERROR
 from server.metrics import Metrics
 from server.sync.committer import Committed
 from server.sync.engine import (
+    SERVER_ERROR_RESULT,
     CallResult,
     Engine,
     Execution,
@@ -64,7 +66,6 @@ log = logging.getLogger("livesync.sync")
 # cut off: a well-behaved client never gets near this.
 _MAX_INBOX = 4096
 _QUERY_CONCURRENCY = 20
-_SERVER_ERROR = "Server Error"
 
 
 class Transport(Protocol):
@@ -442,7 +443,7 @@ class SyncConnection:
             return committed_result(pending.result())
         except Exception:
             log.exception("connection %s: mutation failed", self.id)
-            return CallResult(False, None, _SERVER_ERROR, None, ())
+            return SERVER_ERROR_RESULT
 
     async def _run_action(self, msg: Action, identity: Any) -> None:
         async def act(path: str, args: dict[str, Any], ident: Any, _rid: int) -> CallResult:
@@ -475,7 +476,7 @@ class SyncConnection:
             return await run(path, args, identity, msg.request_id)
         except Exception:
             log.exception("connection %s: %s %s failed", self.id, type(msg).__name__, path)
-            return CallResult(False, None, _SERVER_ERROR, None, ())
+            return SERVER_ERROR_RESULT
 
     # -- transitions -----------------------------------------------------
 
@@ -517,7 +518,7 @@ class SyncConnection:
         ex = q.execution
         if ex is None or not ex.valid_at(ts):
             return True
-        return ex.key.identity not in ("*", self._auth.key)
+        return not ex.serves(self._auth.key)
 
     def _key(self, q: _Query) -> QueryKey:
         return QueryKey(q.spec.udf_path, q.args_json, self._auth.key)
@@ -546,7 +547,7 @@ class SyncConnection:
                     ex = await self.engine.execute(key, q.args, self._auth.identity, ts, q.listener)
         except Exception:
             log.exception("connection %s: query %s failed", self.id, key.path)
-            q.error = _SERVER_ERROR
+            q.error = SERVER_ERROR
             q.sent_digest = None
             return
         self._adopt(q, ex)
@@ -569,7 +570,7 @@ class SyncConnection:
             return QueryUpdated(spec.query_id, ex.value_json, outcome.log_lines, spec.journal)
         return QueryFailed(
             spec.query_id,
-            outcome.error_message or _SERVER_ERROR,
+            outcome.error_message or SERVER_ERROR,
             outcome.log_lines,
             spec.journal,
             ex.error_data_json if ex.error_data_json is not None else MISSING,

@@ -26,13 +26,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocol.values import RawJSON, canonical_json, dumps, encode
-from server.functions.runner import NO_DATA, FunctionRunner, Outcome
+from server.functions.runner import NO_DATA, SERVER_ERROR, FunctionRunner, Outcome
 from server.metrics import Metrics
 from server.store.base import Commit, IndexKeyChange, Store
 from server.sync.committer import Committed, Committer
 from server.sync.intervals import IntervalIndex
 
 __all__ = [
+    "ANY_IDENTITY",
+    "SERVER_ERROR_RESULT",
     "CallResult",
     "Engine",
     "Execution",
@@ -46,7 +48,7 @@ log = logging.getLogger("livesync.sync")
 
 # How many recent commits are kept to check executions that raced with them.
 _COMMIT_LOG_SIZE = 4096
-_ANY_IDENTITY = "*"
+ANY_IDENTITY = "*"
 # An invalidated execution with this many subscribers is re-run before they
 # are woken (see Engine._prefetch); a lone subscriber just re-runs it itself.
 _PREFETCH_MIN_LISTENERS = 2
@@ -56,7 +58,7 @@ _PREFETCH_MIN_LISTENERS = 2
 class QueryKey:
     path: str
     args: str  # canonical JSON of the Convex-encoded args
-    identity: str  # identity_key(), or _ANY_IDENTITY when auth was not read
+    identity: str  # identity_key(), or ANY_IDENTITY when auth was not read
 
 
 def identity_key(identity: Any) -> str:
@@ -81,6 +83,10 @@ class Execution:
     refs: int = 0
     listeners: set[Callable[[], None]] = field(default_factory=set)
 
+    def serves(self, identity: str) -> bool:
+        """Whether a connection with `identity_key` `identity` may use this."""
+        return self.key.identity in (ANY_IDENTITY, identity)
+
     def valid_at(self, ts: int) -> bool:
         return self.ts <= ts and (self.invalidated_at is None or self.invalidated_at > ts)
 
@@ -95,6 +101,9 @@ class CallResult:
     error_data_json: RawJSON | None
     log_lines: tuple[str, ...]
     ts: int | None = None
+
+
+SERVER_ERROR_RESULT = CallResult(False, None, SERVER_ERROR, None, ())
 
 
 def committed_result(committed: Committed) -> CallResult:
@@ -166,7 +175,7 @@ class Engine:
 
     def cached(self, key: QueryKey, ts: int) -> Execution | None:
         """A shared execution usable at `ts`, trying the identity-free key first."""
-        for k in (QueryKey(key.path, key.args, _ANY_IDENTITY), key):
+        for k in (QueryKey(key.path, key.args, ANY_IDENTITY), key):
             ex = self._cache.get(k)
             if ex is not None and ex.valid_at(ts):
                 if ex.invalidated_at is None and ex not in self._intervals:
@@ -210,7 +219,7 @@ class Engine:
             ex = await asyncio.shield(other)
         except Exception:
             return None
-        return ex if ex.key.identity == _ANY_IDENTITY else None
+        return ex if ex.key.identity == ANY_IDENTITY else None
 
     async def _run(self, key: QueryKey, args: dict[str, Any], identity: Any, ts: int) -> Execution:
         fut: asyncio.Future[Execution] = asyncio.get_running_loop().create_future()
@@ -220,7 +229,7 @@ class Engine:
         try:
             outcome = await self.runner.run_query(key.path, args, identity, self.store.snapshot(ts))
             self.metrics.query_executions.inc(key.path)
-            shared = key if outcome.used_auth else QueryKey(key.path, key.args, _ANY_IDENTITY)
+            shared = key if outcome.used_auth else QueryKey(key.path, key.args, ANY_IDENTITY)
             ex = _build_execution(shared, ts, outcome)
             ex.args, ex.identity = args, identity
             current = self._cache.get(shared)
