@@ -1,10 +1,11 @@
 """The ASGI application: one port for the sync WebSocket, the HTTP function
 API, health and metrics (and, in dev mode, the dev issuer).
 
-Run by uvicorn with `ws="websockets-sansio"`; users can also mount it in
-their own ASGI app. Start-up (the ASGI lifespan) loads the functions, opens
-the store and builds the engine, so a broken config fails before the port is
-listening.
+Run by uvicorn with `server.websocket.LivesyncWebSocketProtocol` (uvicorn's
+sans-I/O protocol plus a direct-send extension); users can also mount it in
+their own ASGI app, where it falls back to awaiting `send`. Start-up (the
+ASGI lifespan) loads the functions, opens the store and builds the engine, so
+a broken config fails before the port is listening.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from server.metrics import Metrics
 from server.store import open_store
 from server.sync.connection import SyncConnection
 from server.sync.engine import Engine
+from server.websocket import EXTENSION, Direct
 
 __all__ = ["LivesyncApp"]
 
@@ -42,8 +44,18 @@ _FUNCTION_PATHS = {"/api/query": "query", "/api/mutation": "mutation", "/api/act
 
 
 class _AsgiTransport:
-    def __init__(self, send: Send) -> None:
+    __slots__ = ("_direct", "_send")
+
+    def __init__(self, send: Send, direct: Direct | None) -> None:
         self._send = send
+        self._direct = direct
+
+    def ready(self) -> bool:
+        return self._direct is not None and self._direct.ready()
+
+    def send_now(self, text: str) -> None:
+        assert self._direct is not None
+        self._direct.send_text(text)
 
     async def send_text(self, text: str) -> None:
         await self._send({"type": "websocket.send", "text": text})
@@ -149,17 +161,20 @@ class LivesyncApp:
         if message["type"] != "websocket.connect":
             return
         await send({"type": "websocket.accept"})
+        direct: Direct | None = (scope.get("extensions") or {}).get(EXTENSION)
         conn = SyncConnection(
             self.engine,
             self._authenticate,
             self.config.server,
-            _AsgiTransport(send),
+            _AsgiTransport(send, direct),
             next(self._conn_ids),
             self.metrics,
         )
         task = asyncio.get_running_loop().create_task(conn.run())
         self._connections.add(task)
         task.add_done_callback(self._connections.discard)
+        if direct is not None:
+            direct.deliver_to(conn.feed)  # then only a disconnect comes through receive()
         try:
             while not task.done():
                 message = await receive()

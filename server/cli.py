@@ -18,6 +18,7 @@ from server.app import LivesyncApp
 from server.asgi import ASGIApp
 from server.config import AuthConfig, Config, load_config
 from server.errors import LivesyncError
+from server.websocket import LivesyncWebSocketProtocol
 
 __all__ = ["main", "serve"]
 
@@ -64,7 +65,7 @@ async def serve(
     app = LivesyncApp(config, mounts=mounts)
     uv_config = uvicorn.Config(
         app,
-        ws="websockets-sansio",
+        ws=LivesyncWebSocketProtocol,
         ws_max_size=config.server.max_message_bytes,
         ws_per_message_deflate=True,
         lifespan="on",

@@ -71,6 +71,10 @@ class Metrics:
             "livesync_invalidations_total", "Query executions invalidated by commits"
         )
         self.transitions = Counter("livesync_transitions_total", "Transitions sent")
+        self.inline_transitions = Counter(
+            "livesync_inline_transitions_total",
+            "Transitions written by the invalidating commit's own pass, no task woken",
+        )
         self.protocol_errors = Counter(
             "livesync_protocol_errors_total", "Connections closed for protocol errors"
         )
@@ -84,6 +88,7 @@ class Metrics:
             self.mutations,
             self.invalidations,
             self.transitions,
+            self.inline_transitions,
             self.protocol_errors,
         ):
             lines += metric.render()

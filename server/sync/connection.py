@@ -69,6 +69,12 @@ _QUERY_CONCURRENCY = 20
 
 
 class Transport(Protocol):
+    def ready(self) -> bool:
+        """Whether `send_now` may be called: the socket takes a frame at once."""
+        ...
+
+    def send_now(self, text: str) -> None: ...
+
     async def send_text(self, text: str) -> None: ...
 
     async def close(self, code: int, reason: str) -> None: ...
@@ -265,7 +271,10 @@ class SyncConnection:
 
     async def _send(self, text: str) -> None:
         self._last_send = time.monotonic()
-        await self.transport.send_text(text)
+        if self.transport.ready():
+            self.transport.send_now(text)
+        else:
+            await self.transport.send_text(text)
 
     # -- incoming messages -----------------------------------------------
 
@@ -313,7 +322,7 @@ class SyncConnection:
         self._mark_dirty()
 
     def _new_query(self, spec: QuerySpec) -> _Query:
-        listener = functools.partial(SyncConnection._mark_dirty, self)
+        listener = functools.partial(SyncConnection._on_invalidated, self)
         try:
             args = decode_args(spec.args_raw)
         except ValueDecodeError as exc:
@@ -479,6 +488,43 @@ class SyncConnection:
             return SERVER_ERROR_RESULT
 
     # -- transitions -----------------------------------------------------
+
+    def _on_invalidated(self) -> None:
+        if not self._push_now():
+            self._mark_dirty()
+
+    def _push_now(self) -> bool:
+        """Send the Transition for an invalidation inline, without waking the
+        loop, when that is all there is to do: the loop is idle, no mutation
+        answer is owed, the socket takes a frame now, and every stale query
+        has a result the engine already computed (it re-runs a popular query
+        once before waking its subscribers). Otherwise the loop does it."""
+        if self._waiter is None or self._woken or self._mutations or not self.transport.ready():
+            return False
+        expires_at = self._auth.expires_at
+        if expires_at is not None and time.time() >= expires_at:
+            return False
+        ts = max(self.engine.published_ts, self.session.last_sent.ts)
+        fresh: list[tuple[_Query, Execution]] = []
+        for q in self._queries.values():
+            if self._needs_run(q, ts):
+                ex = self.engine.cached(self._key(q), ts) if q.args is not None else None
+                if ex is None:
+                    return False
+                fresh.append((q, ex))
+        mods: list[StateModification] = []
+        for q, ex in fresh:
+            self.engine.retain(ex, q.listener)
+            self._adopt(q, ex)
+            mod = self._modification(q)
+            if mod is not None:
+                mods.append(mod)
+        transition = self.session.build_transition(ts, mods, server_ts=time.time_ns())
+        self._last_send = time.monotonic()
+        self.transport.send_now(transition.serialize())
+        self.metrics.transitions.inc()
+        self.metrics.inline_transitions.inc()
+        return True
 
     async def _send_transition(self) -> None:
         self._dirty = False

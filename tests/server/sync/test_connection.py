@@ -16,7 +16,6 @@ import base64
 import contextlib
 import json
 import re
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -26,13 +25,14 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from server.app import LivesyncApp
 from server.config import Config, DatabaseConfig, FunctionsConfig, ServerConfig
+from server.websocket import LivesyncWebSocketProtocol
+from tests.helpers.asgi_server import serve_asgi
 from tests.helpers.server import StartServer
 
 __all__: list[str] = []
@@ -54,32 +54,26 @@ def ts_value(encoded: str) -> int:
 # -- an in-process server ------------------------------------------------------
 
 
-class _SignallingServer(uvicorn.Server):
-    """uvicorn.Server that sets an event once it accepts connections (or gave up)."""
-
-    def __init__(self, config: uvicorn.Config, ready: asyncio.Event) -> None:
-        super().__init__(config)
-        self._ready = ready
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        try:
-            await super().startup(sockets=sockets)
-        finally:
-            self._ready.set()
-
-
 @dataclass(frozen=True, slots=True)
 class Served:
     app: LivesyncApp
     url: str
+    ws: str  # a key of WS_PROTOCOLS
 
     @property
     def ws_url(self) -> str:
         return self.url.replace("http://", "ws://") + "/api/sync"
 
 
+# The CLI's protocol (with the direct-send extension), and plain uvicorn's,
+# which is what an app mounted under another server sees: both must behave.
+WS_PROTOCOLS = {"livesync": LivesyncWebSocketProtocol, "uvicorn": "websockets-sansio"}
+
+
 @contextlib.asynccontextmanager
-async def serving(db_path: Path, **server_options: Any) -> AsyncIterator[Served]:
+async def serving(
+    db_path: Path, ws: str = "livesync", **server_options: Any
+) -> AsyncIterator[Served]:
     """Serve the test functions on an ephemeral port with these `[server]` options."""
     config = Config(
         server=ServerConfig(**server_options),
@@ -87,33 +81,14 @@ async def serving(db_path: Path, **server_options: Any) -> AsyncIterator[Served]
         database=DatabaseConfig(f"sqlite:///{db_path}"),
     )
     app = LivesyncApp(config)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    uv_config = uvicorn.Config(
-        app,
-        ws="websockets-sansio",
-        ws_max_size=config.server.max_message_bytes,
-        lifespan="on",
-        log_level="warning",
-        log_config=None,
-    )
-    ready = asyncio.Event()
-    server = _SignallingServer(uv_config, ready)
-    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
-    try:
-        await asyncio.wait_for(ready.wait(), TIMEOUT)
-        assert server.started, "the in-process server did not start"
-        yield Served(app, f"http://127.0.0.1:{port}")
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, TIMEOUT)
-        sock.close()
+    options = {"ws": WS_PROTOCOLS[ws], "ws_max_size": config.server.max_message_bytes}
+    async with serve_asgi(app, lifespan="on", **options) as url:
+        yield Served(app, url, ws)
 
 
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[Served]:
-    async with serving(tmp_path / "livesync.db") as s:
+@pytest.fixture(params=sorted(WS_PROTOCOLS))
+async def served(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIterator[Served]:
+    async with serving(tmp_path / "livesync.db", request.param) as s:
         yield s
 
 
@@ -323,6 +298,10 @@ async def test_write_to_one_channel_reruns_only_its_shared_query(served: Served)
             assert query_mods(await peer.barrier(), query_id) == []
 
         assert await executions(served.url, "messages:list") == 3
+        # Idle subscribers of a re-run query get their Transition written in
+        # the commit's own pass when the server offers direct sends.
+        inline = served.app.metrics.inline_transitions.get()
+        assert inline == (3 if served.ws == "livesync" else 0)
 
 
 async def test_one_commit_to_two_ranges_arrives_in_one_transition(served: Served) -> None:
