@@ -130,13 +130,35 @@ class ServerSession:
         """
         try:
             message = parse_client_message(text)
+        except RemoteProtocolError:
+            self.phase = Phase.CLOSED
+            raise
+        self.accept(message)
+        return message
+
+    def accept(self, message: ClientMessage) -> None:
+        """Advance the phase for an already parsed message.
+
+        Raises:
+            RemoteProtocolError: the message is not allowed now; the session
+                is then CLOSED.
+        """
+        try:
             self.phase = self._next_phase(type(message))
         except RemoteProtocolError:
             self.phase = Phase.CLOSED
             raise
         if isinstance(message, Connect):
             self.session_id = message.session_id
-        return message
+
+    def authenticate_allowed(self, msg: Authenticate) -> bool:
+        """Whether `accept(msg)` and then `begin_authenticate(msg)` would both
+        succeed, checked without changing anything."""
+        return (
+            (self.phase, Authenticate) in TRANSITIONS
+            and self.auth_state is not AuthState.LOADING
+            and msg.base_version == self.identity_version
+        )
 
     def _next_phase(self, kind: type[ClientMessage]) -> Phase:
         next_phase = TRANSITIONS.get((self.phase, kind))

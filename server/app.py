@@ -164,7 +164,7 @@ class LivesyncApp:
         direct: Direct | None = (scope.get("extensions") or {}).get(EXTENSION)
         conn = SyncConnection(
             self.engine,
-            self._authenticate,
+            self.authenticator,
             self.config.server,
             _AsgiTransport(send, direct),
             next(self._conn_ids),

@@ -12,12 +12,11 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 
 from server.auth.identity import UserIdentity
-from server.auth.jwks import KeyCache, KeyCachePolicy, KeySource
+from server.auth.jwks import CachedKey, KeyCache, KeyCachePolicy, KeySource
 from server.auth.providers import (
     CustomJwtProvider,
     OidcProvider,
@@ -46,6 +45,14 @@ DEFAULT_MAX_TOKEN_BYTES = 16384
 class AuthResult:
     identity: UserIdentity
     expires_at: float  # the token's exp, seconds since epoch
+
+
+@dataclass(frozen=True, slots=True)
+class _Route:
+    unverified: UnverifiedToken
+    provider: Provider
+    source: KeySource
+    kid: str | None
 
 
 class Authenticator:
@@ -77,36 +84,53 @@ class Authenticator:
         logger.debug("token accepted for issuer %s", result.identity.issuer)
         return result
 
+    def authenticate_now(self, token: str) -> AuthResult | None:
+        """The result, when the token is valid and its issuer's keys are cached
+        and fresh; None otherwise, with nothing logged. The caller then uses
+        `authenticate`, which fetches, decides and logs. Lets a connection
+        accept a token without a task switch in the common case."""
+        try:
+            route = self._route(token)
+            keys = self.keys.cached(route.source, route.kid)
+            if keys is None:
+                return None
+            result = self._verify(token, route, keys)
+        except AuthError:
+            return None
+        logger.debug("token accepted for issuer %s", result.identity.issuer)
+        return result
+
     async def _authenticate(self, token: str) -> AuthResult:
+        route = self._route(token)
+        keys = await self.keys.keys(route.source, route.kid)
+        return self._verify(token, route, keys)
+
+    def _route(self, token: str) -> _Route:
+        """Pick the provider by the unverified iss/aud, and where its keys live."""
         unverified = read_unverified(token, self._max_token_bytes)
         provider = find_provider(self.providers, unverified.iss, unverified.aud)
         if provider is None:
             raise TokenInvalid(self._no_provider_message())
-        if isinstance(provider, OidcProvider):
-            claims = await self._verify_oidc(token, unverified, provider)
-        else:
-            claims = await self._verify_custom(token, unverified, provider)
-        identity = UserIdentity.from_claims(claims, provider)
-        return AuthResult(identity=identity, expires_at=float(claims["exp"]))
-
-    async def _verify_oidc(
-        self, token: str, unverified: UnverifiedToken, provider: OidcProvider
-    ) -> dict[str, Any]:
+        if isinstance(provider, CustomJwtProvider):
+            kid = check_custom_header(unverified, provider)
+            source = KeySource(issuer=provider.issuer, jwks=provider.jwks)
+            return _Route(unverified, provider, source, kid)
         check_oidc_shape(unverified)
         # Discovery uses the token's raw iss and the document must name exactly it;
         # only the two slash spellings of the configured domain may reach the network.
         base = provider.domain.rstrip("/")
         if unverified.iss not in (base, base + "/"):
             raise TokenInvalid(f"Auth provider discovery of {unverified.iss} failed")
-        keys = await self.keys.keys(KeySource(issuer=unverified.iss), unverified.kid)
-        return verify_oidc(token, unverified, provider, keys, self._clock())
+        return _Route(unverified, provider, KeySource(issuer=unverified.iss), unverified.kid)
 
-    async def _verify_custom(
-        self, token: str, unverified: UnverifiedToken, provider: CustomJwtProvider
-    ) -> dict[str, Any]:
-        kid = check_custom_header(unverified, provider)
-        keys = await self.keys.keys(KeySource(issuer=provider.issuer, jwks=provider.jwks), kid)
-        return verify_custom(token, unverified, provider, keys, self._clock())
+    def _verify(self, token: str, route: _Route, keys: tuple[CachedKey, ...]) -> AuthResult:
+        provider = route.provider
+        if isinstance(provider, OidcProvider):
+            claims = verify_oidc(token, route.unverified, provider, keys, self._clock())
+        else:
+            claims = verify_custom(token, route.unverified, provider, keys, self._clock())
+        identity = UserIdentity.from_claims(claims, provider)
+        return AuthResult(identity=identity, expires_at=float(claims["exp"]))
 
     def _no_provider_message(self) -> str:
         if not self.providers:

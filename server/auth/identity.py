@@ -101,7 +101,7 @@ class UserIdentity:
             return cls(**base, custom_claims=MappingProxyType(custom))
         typed = _typed_standard_claims(claims)
         custom = {
-            k: copy.deepcopy(v)
+            k: _copied(v)
             for k, v in claims.items()
             if k not in _OIDC_HIDDEN and k not in STANDARD_CLAIMS
         }
@@ -118,7 +118,8 @@ class UserIdentity:
             value = getattr(self, attribute)
             if value is not None:
                 out[json_name] = value
-        out.update(copy.deepcopy(dict(self.custom_claims)))
+        for key, value in self.custom_claims.items():
+            out[key] = _copied(value)
         return out
 
     def __getitem__(self, key: str) -> Any:
@@ -177,5 +178,11 @@ def _flatten(claims: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
         if isinstance(value, Mapping):
             flat.update(_flatten(value, f"{name}."))
         else:
-            flat[name] = copy.deepcopy(value)
+            flat[name] = _copied(value)
     return flat
+
+
+def _copied(value: Any) -> Any:
+    # Claims are JSON: only arrays and objects are mutable, and a deepcopy of
+    # a string or number costs more than all the rest of building the dict.
+    return copy.deepcopy(value) if isinstance(value, list | dict) else value

@@ -90,6 +90,7 @@ class CachedKey:
 @dataclass(slots=True)
 class _Entry:
     keys: tuple[CachedKey, ...] = ()
+    by_kid: dict[str, tuple[CachedKey, ...]] = field(default_factory=dict)
     fresh_until: float = float("-inf")
     last_attempt: float = float("-inf")
     last_kid_refetch: float = float("-inf")  # last fetch an unknown kid triggered
@@ -97,7 +98,15 @@ class _Entry:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def with_kid(self, kid: str | None) -> tuple[CachedKey, ...]:
-        return self.keys if kid is None else tuple(k for k in self.keys if k.kid == kid)
+        return self.keys if kid is None else self.by_kid.get(kid, ())
+
+    def set_keys(self, keys: tuple[CachedKey, ...]) -> None:
+        self.keys = keys
+        by_kid: dict[str, tuple[CachedKey, ...]] = {}
+        for key in keys:
+            if key.kid is not None:
+                by_kid[key.kid] = (*by_kid.get(key.kid, ()), key)
+        self.by_kid = by_kid
 
 
 class KeyCache:
@@ -114,6 +123,14 @@ class KeyCache:
         self._clock = clock
         self.policy = policy or KeyCachePolicy()
         self._entries: dict[KeySource, _Entry] = {}
+
+    def cached(self, source: KeySource, kid: str | None) -> tuple[CachedKey, ...] | None:
+        """Keys of `source` matching `kid` from a fresh cached set; None when
+        only `keys()` can answer (nothing fresh, or no such key)."""
+        entry = self._entries.get(source)
+        if entry is None or self._clock() >= entry.fresh_until:
+            return None
+        return entry.with_kid(kid) or None
 
     async def keys(self, source: KeySource, kid: str | None) -> tuple[CachedKey, ...]:
         """Keys of `source` matching `kid` (all keys when kid is None); may be empty."""
@@ -166,7 +183,7 @@ class KeyCache:
                 logger.warning("keeping cached keys of %s: refresh failed", source.issuer)
                 return
             raise
-        entry.keys = keys
+        entry.set_keys(keys)
         entry.last_failed = False
         entry.fresh_until = self._clock() + ttl
         logger.info("fetched %d keys of %s (fresh for %.0f s)", len(keys), source.issuer, ttl)

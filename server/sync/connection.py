@@ -22,8 +22,9 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from protocol.client_messages import parse_client_message
 from protocol.errors import ProtocolError, RemoteProtocolError, ValueDecodeError
 from protocol.messages import (
     MISSING,
@@ -57,6 +58,9 @@ from server.sync.engine import (
     committed_result,
     identity_key,
 )
+
+if TYPE_CHECKING:
+    from server.auth.authenticator import Authenticator
 
 __all__ = ["SyncConnection", "Transport"]
 
@@ -112,7 +116,7 @@ class SyncConnection:
     # Thousands of these stay alive at once: slots keep each one small.
     __slots__ = (
         "_auth",
-        "_authenticate",
+        "_authenticator",
         "_closed",
         "_dirty",
         "_expired",
@@ -137,14 +141,14 @@ class SyncConnection:
     def __init__(
         self,
         engine: Engine,
-        authenticate: Callable[[str], Awaitable[Any]] | None,
+        authenticator: Authenticator | None,
         config: ServerConfig,
         transport: Transport,
         conn_id: int,
         metrics: Metrics,
     ) -> None:
         self.engine = engine
-        self._authenticate = authenticate
+        self._authenticator = authenticator
         self.config = config
         self.transport = transport
         self.id = conn_id
@@ -174,6 +178,8 @@ class SyncConnection:
 
     def feed(self, frame: str | bytes) -> None:
         """Queue one received frame (called by the transport's reader)."""
+        if self._idle() and self._authenticate_inline(frame):
+            return
         if len(self._inbox) >= _MAX_INBOX:
             self._inbox = [b"\x00overflow"]
         else:
@@ -210,6 +216,10 @@ class SyncConnection:
             await self._close(1011, "InternalServerError")
         finally:
             self._teardown()
+
+    def _idle(self) -> bool:
+        # Parked in _wait_for_work with nothing queued: the loop owes nothing.
+        return self._waiter is not None and not self._woken and not self._inbox
 
     def _wake_up(self) -> None:
         self._woken = True
@@ -353,21 +363,22 @@ class SyncConnection:
             logging.DEBUG if quiet else logging.INFO,
             "connection %s auth %s -> %s",
             self.id,
-            old.value,
-            now.value,
+            old,
+            now,
         )
 
     async def _on_authenticate(self, msg: Authenticate) -> None:
         self._set_auth_state(lambda: self.session.begin_authenticate(msg))
         if msg.token_type == "None":
             self._adopt_identity(None, None)
+            self._mark_dirty()
             return
         try:
             if msg.token_type != "User" or msg.value is None:
                 raise AuthError("Admin keys are not supported by livesync")
-            if self._authenticate is None:
+            if self._authenticator is None:
                 raise AuthError("No auth provider found matching the given token")
-            result = await self._authenticate(msg.value)
+            result = await self._authenticator.authenticate(msg.value)
         except IssuerUnavailable as exc:
             log.warning("connection %s: %s", self.id, exc.message)
             raise _Close(1013, "IssuerUnavailable: retry later") from None
@@ -375,6 +386,38 @@ class SyncConnection:
             await self._auth_failed(exc, True)
             return
         self._adopt_identity(result.identity, result.expires_at)
+        self._mark_dirty()  # every query re-runs under the new identity
+
+    def _authenticate_inline(self, frame: str | bytes) -> bool:
+        """Accept an Authenticate on the spot, from the reader's callback, when
+        the loop is idle, the token is valid and its keys are cached: then no
+        task is woken, and the Transition goes out at once if no query needs a
+        run under the new identity. Anything else (another message, a refusal,
+        a key fetch) is left to the loop, which decides it and reports."""
+        if self._authenticator is None or not isinstance(frame, str):
+            return False
+        if '"Authenticate"' not in frame:
+            return False
+        try:
+            msg = parse_client_message(frame)
+        except ProtocolError:
+            return False
+        if (
+            not isinstance(msg, Authenticate)
+            or msg.token_type != "User"
+            or msg.value is None
+            or not self.session.authenticate_allowed(msg)
+        ):
+            return False
+        result = self._authenticator.authenticate_now(msg.value)
+        if result is None:
+            return False
+        self.session.accept(msg)
+        self._set_auth_state(lambda: self.session.begin_authenticate(msg))
+        self._adopt_identity(result.identity, result.expires_at)
+        if not self._push_now():
+            self._mark_dirty()
+        return True
 
     def _adopt_identity(self, identity: Any, expires_at: float | None) -> None:
         auth = self._auth
@@ -387,7 +430,6 @@ class SyncConnection:
             delay = max(0.0, expires_at - time.time())
             auth.timer = asyncio.get_running_loop().call_later(delay, self._on_expiry)
         self._set_auth_state(lambda: self.session.finish_authenticate(identity is not None))
-        self._mark_dirty()  # every query re-runs under the new identity
 
     def _on_expiry(self) -> None:
         self._expired = True

@@ -217,6 +217,26 @@ def test_an_authenticate_with_a_stale_base_version_is_refused() -> None:
     assert session.auth_state is AuthState.UNAUTHENTICATED
 
 
+def test_authenticate_allowed_predicts_accept_and_begin_without_changing_state() -> None:
+    fresh = ServerSession()
+    assert not fresh.authenticate_allowed(Authenticate(0, "User", "jwt"))  # before Connect
+    session = open_session()
+    assert not session.authenticate_allowed(Authenticate(1, "User", "jwt"))  # stale base
+    msg = Authenticate(0, "User", "jwt")
+    assert session.authenticate_allowed(msg)
+    assert (session.phase, session.auth_state) == (Phase.OPEN, AuthState.UNAUTHENTICATED)
+    session.accept(msg)
+    session.begin_authenticate(msg)
+    assert not session.authenticate_allowed(Authenticate(0, "User", "jwt"))  # still loading
+
+
+def test_accept_advances_the_phase_of_a_parsed_message_or_closes() -> None:
+    session = ServerSession()
+    with pytest.raises(RemoteProtocolError, match="not allowed"):
+        session.accept(Authenticate(0, "User", "jwt"))
+    assert session.phase is Phase.CLOSED
+
+
 def test_overlapping_or_unmatched_auth_calls_are_local_errors() -> None:
     session = open_session()
     with pytest.raises(LocalProtocolError, match="without begin_authenticate"):

@@ -170,6 +170,24 @@ async def test_oidc_keys_are_discovered_once_then_served_from_cache(setup: Setup
     assert setup.http.take() == []
 
 
+async def test_authenticate_now_answers_only_from_fresh_cached_keys(setup: Setup) -> None:
+    token = setup.oidc.sign(setup.oidc.claims(sub="now"))
+    assert setup.auth.authenticate_now(token) is None  # nothing cached: no fetch either
+    assert setup.http.take() == []
+    await setup.auth.authenticate(token)
+    setup.http.take()
+    result = setup.auth.authenticate_now(token)
+    assert result is not None
+    assert result.identity.subject == "now"
+    expired = setup.oidc.sign(setup.oidc.claims(exp=int(setup.clock.now) - 60))
+    assert setup.auth.authenticate_now(expired) is None  # refused: left to authenticate()
+    other = jwt.encode(setup.oidc.claims(), _other_key(), algorithm="RS256", headers={"kid": "x"})
+    assert setup.auth.authenticate_now(other) is None  # unknown kid: only a fetch can tell
+    setup.clock.advance(3601)  # past the cache's ceiling: stale keys need a fetch
+    assert setup.auth.authenticate_now(setup.oidc.sign(setup.oidc.claims())) is None
+    assert setup.http.take() == []
+
+
 async def test_concurrent_first_tokens_share_one_fetch(setup: Setup) -> None:
     token = setup.custom.sign(setup.custom_claims())
     await asyncio.gather(*(setup.auth.authenticate(token) for _ in range(5)))

@@ -51,7 +51,9 @@ def _metrics(server: LivesyncServer) -> dict[str, float]:
     found = {}
     for line in text.splitlines():
         match = re.match(
-            r"^(livesync_(?:connections|auth_transitions_total)\{[^}]*\}) (\S+)$", line
+            r"^(livesync_(?:connections\{[^}]*\}|auth_transitions_total\{[^}]*\}"
+            r"|inline_transitions_total)) (\S+)$",
+            line,
         )
         if match:
             found[match.group(1)] = float(match.group(2))
@@ -99,6 +101,7 @@ async def test_refresh_with_the_same_identity_bumps_identity_and_resends_nothing
     while set(_updates(first)) != {0, 1}:
         first = await sock.next_of("Transition")
 
+    inline = _metrics(server).get("livesync_inline_transitions_total", 0.0)
     await sock.authenticate(issuer.token("user_1"))  # a fresh token for the same user
     refreshed = await sock.next_of("Transition")
     assert identity_version(refreshed) == (1, 2)
@@ -106,6 +109,9 @@ async def test_refresh_with_the_same_identity_bumps_identity_and_resends_nothing
     assert refreshed["startVersion"] == first["endVersion"] | {
         "ts": refreshed["startVersion"]["ts"]
     }
+    # Keys cached and nothing to re-run: the reader accepted the token and
+    # wrote this Transition itself, without waking the connection's loop.
+    assert _metrics(server)["livesync_inline_transitions_total"] == inline + 1
     await sock.close()
 
 
