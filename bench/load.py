@@ -17,8 +17,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import Any
+from urllib.parse import urlsplit
 
-import websockets
+from websockets.client import ClientProtocol
+from websockets.frames import Opcode
+from websockets.http11 import Response
+from websockets.uri import parse_uri
 
 __all__ = ["ClientPlan", "Event", "LoadClient", "Pool"]
 
@@ -49,6 +53,82 @@ class Event:
     failed: bool = False  # a QueryFailed, AuthError or FatalError
 
 
+class _WebSocket(asyncio.Protocol):
+    """A lean WebSocket client: websockets' sans-I/O `ClientProtocol` on an
+    asyncio transport, calling back per message. The asyncio client of the
+    same library costs several times more Python per frame, and two workers
+    of those could not keep a fast server busy: the load would measure
+    itself. No compression is offered, like the official Python client."""
+
+    def __init__(self, url: str, on_message: Callable[[int, str | bytes], None]) -> None:
+        self._protocol = ClientProtocol(parse_uri(url), max_size=None)
+        self._on_message = on_message
+        self._transport: asyncio.Transport | None = None
+        self._parts: list[bytes] = []
+        self._text = True
+        self.opened: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        self._protocol.send_request(self._protocol.connect())
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        t_ns = time.monotonic_ns()
+        self._protocol.receive_data(data)
+        for event in self._protocol.events_received():
+            if isinstance(event, Response):
+                if self._protocol.handshake_exc is not None:
+                    self._fail(f"handshake failed: {self._protocol.handshake_exc}")
+                elif not self.opened.done():
+                    self.opened.set_result(None)
+            elif event.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+                if event.opcode is not Opcode.CONT:
+                    self._text = event.opcode is Opcode.TEXT
+                self._parts.append(event.data)
+                if event.fin:
+                    raw = b"".join(self._parts)
+                    self._parts = []
+                    self._on_message(t_ns, raw.decode() if self._text else raw)
+            elif event.opcode is Opcode.CLOSE:
+                close = self._protocol.close_rcvd
+                self._fail(
+                    f"closed: {close.code if close else 1005} {close.reason if close else ''}"
+                )
+        self._flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._fail(f"connection lost: {exc}")
+
+    def send(self, text: str) -> None:
+        self._protocol.send_text(text.encode())
+        self._flush()
+
+    def close(self) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            try:
+                self._protocol.send_close(1000)
+                self._flush()
+            finally:
+                self._transport.close()
+
+    def _flush(self) -> None:
+        assert self._transport is not None
+        for chunk in self._protocol.data_to_send():
+            if chunk:
+                self._transport.write(chunk)
+            elif self._transport.can_write_eof():
+                self._transport.write_eof()
+
+    def _fail(self, reason: str) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(RuntimeError(reason))
+        if not self.closed.done():
+            self.closed.set_result(reason)
+
+
 class LoadClient:
     """A WebSocket speaking just enough of one protocol to be subscribed and timed."""
 
@@ -58,49 +138,47 @@ class LoadClient:
         self.error: str | None = None
         self._on_event = on_event
         self._ready = asyncio.Event()
-        self._ws: Any = None
-        self._task: asyncio.Task[None] | None = None
+        self._ws: _WebSocket | None = None
 
     async def open(self) -> None:
-        self._ws = await websockets.connect(
-            self.plan.url,
-            compression=None,  # as the official Python client; the server may still offer it
-            ping_interval=None,
-            max_size=None,
-            open_timeout=OPEN_TIMEOUT,
+        url = urlsplit(self.plan.url)
+        loop = asyncio.get_running_loop()
+        _, self._ws = await asyncio.wait_for(
+            loop.create_connection(
+                lambda: _WebSocket(self.plan.url, self._on_message), url.hostname, url.port
+            ),
+            OPEN_TIMEOUT,
         )
+        await asyncio.wait_for(self._ws.opened, OPEN_TIMEOUT)
+        self._ws.closed.add_done_callback(self._on_closed)
         if self.plan.kind != "socketio":  # socket.io frames wait for the namespace ack
             for frame in self.plan.init:
-                await self._ws.send(frame)
-        self._task = asyncio.create_task(self._read())
+                self._ws.send(frame)
         await asyncio.wait_for(self._ready.wait(), OPEN_TIMEOUT)
         if self.error is not None:
             raise RuntimeError(f"load client failed to get ready: {self.error}")
 
     async def send(self, frame: str) -> int:
+        assert self._ws is not None
         t_ns = time.monotonic_ns()
-        await self._ws.send(frame)
+        self._ws.send(frame)
         return t_ns
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
         if self._ws is not None:
-            await self._ws.close()
+            self._ws.close()
 
-    async def _read(self) -> None:
-        try:
-            async for raw in self._ws:
-                t_ns = time.monotonic_ns()
-                if self.plan.kind == "convex":
-                    self._on_convex(t_ns, raw)
-                elif self.plan.kind == "socketio":
-                    await self._on_socketio(t_ns, raw)
-                else:
-                    self._record(t_ns, Event(t_ns, len(raw)))
-        except websockets.ConnectionClosed as closed:
-            self.error = self.error or f"closed: {closed}"
-            self._ready.set()
+    def _on_closed(self, closed: asyncio.Future[str]) -> None:
+        self.error = self.error or closed.result()
+        self._ready.set()
+
+    def _on_message(self, t_ns: int, raw: str | bytes) -> None:
+        if self.plan.kind == "convex":
+            self._on_convex(t_ns, raw)
+        elif self.plan.kind == "socketio":
+            self._on_socketio(t_ns, raw)
+        else:
+            self._record(t_ns, Event(t_ns, len(raw)))
 
     def _record(self, t_ns: int, event: Event) -> None:
         if not self._ready.is_set():
@@ -130,15 +208,16 @@ class LoadClient:
                 return
         self._record(t_ns, event)
 
-    async def _on_socketio(self, t_ns: int, raw: str | bytes) -> None:
+    def _on_socketio(self, t_ns: int, raw: str | bytes) -> None:
+        assert self._ws is not None
         text = raw if isinstance(raw, str) else raw.decode()
         if text == "2":  # Engine.IO ping: answer or the server drops us
-            await self._ws.send("3")
+            self._ws.send("3")
         elif text.startswith("0"):  # Engine.IO open: join the default namespace
-            await self._ws.send("40")
+            self._ws.send("40")
         elif text.startswith("40"):
             for frame in self.plan.init:
-                await self._ws.send(frame)
+                self._ws.send(frame)
         elif text.startswith("42"):
             self._record(t_ns, Event(t_ns, len(text)))
 
