@@ -541,7 +541,7 @@ class SyncConnection:
         answer is owed, the socket takes a frame now, and every stale query
         has a result the engine already computed (it re-runs a popular query
         once before waking its subscribers). Otherwise the loop does it."""
-        if self._waiter is None or self._woken or self._mutations or not self.transport.ready():
+        if not self._idle() or self._mutations or not self.transport.ready():
             return False
         expires_at = self._auth.expires_at
         if expires_at is not None and time.time() >= expires_at:
