@@ -134,11 +134,12 @@ class KeyCache:
 
     async def keys(self, source: KeySource, kid: str | None) -> tuple[CachedKey, ...]:
         """Keys of `source` matching `kid` (all keys when kid is None); may be empty."""
-        entry = self._entries.setdefault(source, _Entry())
-        found = entry.with_kid(kid)
-        fresh = self._clock() < entry.fresh_until
-        if fresh and (found or not self._may_fetch(entry, unknown_kid=True)):
+        found = self.cached(source, kid)
+        if found is not None:
             return found
+        entry = self._entries.setdefault(source, _Entry())
+        if self._clock() < entry.fresh_until and not self._may_fetch(entry, unknown_kid=True):
+            return ()  # fresh, no such key, and an unknown-kid refetch is cooling down
         async with entry.lock:
             # Another task may have refreshed the entry while we waited.
             found = entry.with_kid(kid)

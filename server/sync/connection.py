@@ -435,9 +435,12 @@ class SyncConnection:
         self._expired = True
         self._wake_up()
 
-    def _check_expiry(self) -> None:
+    def _token_expired(self) -> bool:
         expires_at = self._auth.expires_at
-        if expires_at is not None and time.time() >= expires_at:
+        return expires_at is not None and time.time() >= expires_at
+
+    def _check_expiry(self) -> None:
+        if self._token_expired():
             self._expired = True
             self._wake_up()
             raise _Expired
@@ -543,8 +546,7 @@ class SyncConnection:
         once before waking its subscribers). Otherwise the loop does it."""
         if not self._idle() or self._mutations or not self.transport.ready():
             return False
-        expires_at = self._auth.expires_at
-        if expires_at is not None and time.time() >= expires_at:
+        if self._token_expired():
             return False
         ts = max(self.engine.published_ts, self.session.last_sent.ts)
         fresh: list[tuple[_Query, Execution]] = []
