@@ -21,6 +21,8 @@ __all__ = ["run_selective"]
 
 RATE = 200.0  # mutations per second
 EXECUTIONS = "livesync_query_executions_total"
+GC_PASSES = "livesync_gc_collections_total"
+GC_MAX = "livesync_gc_pause_max_seconds"
 LABEL = 'path="users:get"'
 
 
@@ -51,6 +53,7 @@ async def run_selective(settings: Settings) -> list[Figure]:
         ]
         await workers.open(plans)
         before = proc.metric(EXECUTIONS, LABEL)
+        full_before = proc.metric(GC_PASSES, 'generation="2"')
         async with mutator(authed_plan(proc, proc.token("writer"))) as writer:
             sent = await _send_paced(writer.send, users)
             expected: dict[int, int] = {}
@@ -59,6 +62,8 @@ async def run_selective(settings: Settings) -> list[Figure]:
             await workers.wait(expected, timeout=120)
         events = await workers.collect()
         executions = proc.metric(EXECUTIONS, LABEL) - before
+        full_passes = proc.metric(GC_PASSES, 'generation="2"') - full_before
+        young_max = max(proc.metric(GC_MAX, f'generation="{g}"') for g in (0, 1))
     latencies, wrong = _match(users, sent, events)
     stray = sum(len(evs) for i, evs in events.items() if i not in expected)
     name = f"{clients} clients, {len(users)} mutations at {RATE:g}/s"
@@ -73,6 +78,8 @@ async def run_selective(settings: Settings) -> list[Figure]:
         ),
         Figure("selective", "updates to clients whose user did not change", stray, "frames"),
         Figure("selective", "updates carrying the wrong value", wrong, "frames"),
+        Figure("selective", "full GC passes while mutating", full_passes, ""),
+        Figure("selective", "longest young GC pause since start", young_max * 1000, "ms"),
         at_most("selective", "update latency p50", percentile(latencies, 50), "ms", 5),
         at_most("selective", "update latency p99", percentile(latencies, 99), "ms", 25),
     ]

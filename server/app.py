@@ -22,6 +22,7 @@ from server.config import Config
 from server.errors import LivesyncError
 from server.functions.registry import FunctionRegistry
 from server.functions.runner import FunctionRunner
+from server.gcpolicy import GcPolicy
 from server.http_api import HttpReply, handle_function_call
 from server.metrics import Metrics
 from server.store import open_store
@@ -76,6 +77,7 @@ class LivesyncApp:
         self._conn_ids = itertools.count(1)
         self._connections: set[asyncio.Task[None]] = set()
         self._vacuum: asyncio.Task[None] | None = None
+        self._gc = GcPolicy(config.server.gc_full_interval, self.metrics)
 
     async def startup(self) -> None:
         registry = FunctionRegistry.load(self.config.functions.dir)
@@ -87,6 +89,7 @@ class LivesyncApp:
 
             self.authenticator = Authenticator(self.config.auth.providers)
         self._vacuum = asyncio.get_running_loop().create_task(self._vacuum_history())
+        self._gc.start()
         log.info("functions loaded from %s: %d", self.config.functions.dir, len(registry.paths()))
 
     async def _vacuum_history(self) -> None:
@@ -101,6 +104,7 @@ class LivesyncApp:
                     log.exception("vacuum failed")
 
     async def shutdown(self) -> None:
+        self._gc.stop()
         if self._vacuum is not None:
             self._vacuum.cancel()
         for task in list(self._connections):

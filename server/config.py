@@ -44,6 +44,10 @@ class ServerConfig:
     ping_interval: float = 15.0
     # Mutations waiting on one connection before it is closed as overloaded.
     max_pending_mutations: int = 1000
+    # Seconds between full garbage-collection passes, which the server then
+    # schedules instead of CPython (see server/gcpolicy.py); 0 leaves
+    # CPython's own policy, with a full pass at every quarter of heap growth.
+    gc_full_interval: float = 300.0
 
 
 DEFAULT_FUNCTIONS_DIR = "examples/chat/functions"
@@ -186,6 +190,9 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         ping_interval=_typed(srv, "server", "ping_interval", float, defaults.ping_interval),
         max_pending_mutations=_typed(
             srv, "server", "max_pending_mutations", int, defaults.max_pending_mutations
+        ),
+        gc_full_interval=_typed(
+            srv, "server", "gc_full_interval", float, defaults.gc_full_interval
         ),
     )
     fn = _section(data, "functions", {"dir"})

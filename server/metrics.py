@@ -42,6 +42,9 @@ class Gauge(_Metric):
     def add(self, label: str, amount: float) -> None:
         self.values[label] += amount
 
+    def set(self, label: str, value: float) -> None:
+        self.values[label] = value
+
 
 def _samples(name: str, label: str, values: dict[str, float]) -> list[str]:
     if not label:
@@ -75,6 +78,17 @@ class Metrics:
             "livesync_inline_transitions_total",
             "Transitions written by the invalidating commit's own pass, no task woken",
         )
+        self.gc_collections = Counter(
+            "livesync_gc_collections_total", "Cyclic garbage collections", "generation"
+        )
+        self.gc_pause_seconds = Counter(
+            "livesync_gc_pause_seconds_total",
+            "Time the event loop stood still in garbage collections",
+            "generation",
+        )
+        self.gc_pause_max = Gauge(
+            "livesync_gc_pause_max_seconds", "Longest single collection", "generation"
+        )
         self.protocol_errors = Counter(
             "livesync_protocol_errors_total", "Connections closed for protocol errors"
         )
@@ -89,6 +103,9 @@ class Metrics:
             self.invalidations,
             self.transitions,
             self.inline_transitions,
+            self.gc_collections,
+            self.gc_pause_seconds,
+            self.gc_pause_max,
             self.protocol_errors,
         ):
             lines += metric.render()

@@ -68,3 +68,16 @@ def test_repository_config_loads(tmp_path: Path) -> None:
     cfg = load_config(Path(__file__).parents[2] / "config.toml", env={})
     assert cfg.server.port == 3210
     assert cfg.functions.dir.name == "functions"
+
+
+def test_gc_full_interval_takes_an_integer_or_a_float(tmp_path: Path) -> None:
+    assert (
+        load_config(write(tmp_path, "[server]\ngc_full_interval = 0\n")).server.gc_full_interval
+        == 0.0
+    )
+    assert (
+        load_config(write(tmp_path, "[server]\ngc_full_interval = 2.5\n")).server.gc_full_interval
+        == 2.5
+    )
+    with pytest.raises(ConfigError, match="server.gc_full_interval"):
+        load_config(write(tmp_path, '[server]\ngc_full_interval = "often"\n'))

@@ -1,0 +1,133 @@
+"""The collector policy: who starts full passes, and what every pass costs."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from server.gcpolicy import GcPolicy
+from server.metrics import Metrics
+
+TIMEOUT = 10.0
+
+
+@pytest.fixture
+def policies() -> Iterator[list[GcPolicy]]:
+    """Policies made by a test, stopped afterwards even when it fails."""
+    made: list[GcPolicy] = []
+    yield made
+    for policy in reversed(made):
+        policy.stop()
+
+
+def full_passes(metrics: Metrics) -> float:
+    return metrics.gc_collections.get("2")
+
+
+def grow_long_lived_heap() -> list[list[Any]]:
+    """Allocate more new containers than the heap already tracks, kept alive."""
+    keep: list[list[Any]] = []
+    for _ in range(2 * len(gc.get_objects()) + 100_000):
+        keep.append([])
+    return keep
+
+
+async def test_every_collection_is_counted_and_timed(policies: list[GcPolicy]) -> None:
+    metrics = Metrics()
+    policies.append(policy := GcPolicy(0, metrics))
+    policy.start()
+    gc.collect(0)
+    assert metrics.gc_collections.get("0") >= 1
+    assert metrics.gc_pause_seconds.get("0") > 0
+    assert 0 < metrics.gc_pause_max.get("0") <= metrics.gc_pause_seconds.get("0")
+    assert 'livesync_gc_pause_max_seconds{generation="0"}' in metrics.render()
+
+
+async def test_without_a_schedule_cpython_starts_full_passes_as_the_heap_grows(
+    policies: list[GcPolicy],
+) -> None:
+    metrics = Metrics()
+    policies.append(policy := GcPolicy(0, metrics))
+    policy.start()
+    keep = grow_long_lived_heap()
+    assert full_passes(metrics) >= 1
+    del keep
+
+
+async def test_with_a_schedule_the_heap_grows_without_a_full_pass(
+    policies: list[GcPolicy],
+) -> None:
+    metrics = Metrics()
+    policies.append(policy := GcPolicy(3600, metrics))
+    policy.start()
+    keep = grow_long_lived_heap()
+    assert full_passes(metrics) == 0
+    assert metrics.gc_collections.get("0") > 0  # young passes still run
+    del keep
+
+
+async def test_the_scheduled_full_pass_runs_and_frees_old_cycles(
+    policies: list[GcPolicy],
+) -> None:
+    loop = asyncio.get_running_loop()
+    ran = asyncio.Event()
+
+    def on_collect(phase: str, info: dict[str, Any]) -> None:
+        if phase == "stop" and info["generation"] == 2:
+            loop.call_soon(ran.set)
+
+    metrics = Metrics()
+    policies.append(policy := GcPolicy(0.05, metrics))
+    policy.start()
+
+    class Node:
+        pass
+
+    node = Node()
+    node.self = node  # type: ignore[attr-defined]
+    gc.collect(1)  # promote the cycle past the young generations
+    gc.collect(1)
+    ref = weakref.ref(node)
+    del node
+    gc.callbacks.append(on_collect)
+    try:
+        await asyncio.wait_for(ran.wait(), TIMEOUT)
+    finally:
+        gc.callbacks.remove(on_collect)
+    assert ref() is None
+    assert full_passes(metrics) >= 1
+
+
+async def test_startup_objects_are_frozen_and_stop_restores_cpython(
+    policies: list[GcPolicy],
+) -> None:
+    before = gc.get_threshold()
+    policy = GcPolicy(3600, Metrics())
+    policies.append(policy)
+    policy.start()
+    assert gc.get_freeze_count() > 0
+    assert gc.get_threshold()[:2] == before[:2]
+    assert gc.get_threshold()[2] > 1_000_000
+    policy.stop()
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
+
+
+async def test_only_the_first_policy_in_a_process_owns_the_collector(
+    policies: list[GcPolicy],
+) -> None:
+    before = gc.get_threshold()
+    first, second = GcPolicy(3600, Metrics()), GcPolicy(3600, Metrics())
+    policies.extend([first, second])
+    first.start()
+    owned = gc.get_threshold()
+    second.start()
+    second.stop()
+    assert gc.get_threshold() == owned
+    first.stop()
+    assert gc.get_threshold() == before
