@@ -190,6 +190,7 @@ class LivesyncApp:
         finally:
             conn.disconnected()
             await asyncio.gather(task, return_exceptions=True)
+            self._gc.connection_closed(len(self._connections))
 
     # -- HTTP --------------------------------------------------------------
 

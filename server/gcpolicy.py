@@ -12,9 +12,11 @@ With `[server] gc_full_interval` > 0 the server schedules full passes itself:
 what is alive once the app has started (modules, functions, the registry) is
 frozen out of every pass, CPython never starts a full pass on its own, and one
 runs every `gc_full_interval` seconds. The price is that cyclic garbage which
-outlived the young generations waits for that pass: a long-lived connection
-that closes is such garbage, because asyncio transports and their protocols
-reference each other. With 0, CPython's own policy stays.
+outlived the young generations waits for that pass. A closed long-lived
+connection leaves a little (websockets' parser and asyncio's transport each
+refer to themselves; our own objects are freed by reference counting), so a
+pass also runs once as many connections have closed since the last one as
+are open, and at least `CHURN_FLOOR`. With 0, CPython's own policy stays.
 
 Either way every collection is timed into the metrics, so an operator can
 see what the collector costs.
@@ -30,12 +32,14 @@ from typing import Any
 
 from server.metrics import Metrics
 
-__all__ = ["GcPolicy"]
+__all__ = ["CHURN_FLOOR", "GcPolicy"]
 
 log = logging.getLogger("livesync.gc")
 
 # gen2's threshold counts gen1 collections; this many never happen.
 _NEVER = 2**31 - 1
+
+CHURN_FLOOR = 1000
 
 # One policy owns the process's collector settings at a time (tests start
 # several apps in one process); the others only observe.
@@ -51,6 +55,7 @@ class GcPolicy:
         self._started = 0.0
         self._saved: tuple[int, int, int] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._closed = 0  # connections closed since the last full pass
 
     def start(self) -> None:
         global _owner
@@ -76,11 +81,22 @@ class GcPolicy:
         gc.set_threshold(*self._saved)
         gc.unfreeze()
 
+    def connection_closed(self, still_open: int) -> None:
+        if _owner is not self:
+            return
+        self._closed += 1
+        if self._closed >= max(CHURN_FLOOR, still_open):
+            self._collect("connection churn")
+
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.full_interval)
-            found = gc.collect()
-            log.debug("scheduled full collection found %d objects", found)
+            self._collect("schedule")
+
+    def _collect(self, why: str) -> None:
+        self._closed = 0
+        found = gc.collect()
+        log.debug("full collection (%s) found %d objects", why, found)
 
     def _observe(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":

@@ -97,6 +97,16 @@ class LivesyncWebSocketProtocol(WebSocketsSansIOProtocol):
         if scope is not None:
             scope["extensions"][EXTENSION] = Direct(self)
 
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        # Drop the references that make this protocol, the extension and the
+        # app's connection a cycle, so they go by reference counting rather
+        # than waiting for a full GC pass (see server/gcpolicy.py).
+        self.receiver = None
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"].pop(EXTENSION, None)
+
     def send_receive_event_to_app(self) -> None:
         receiver = self.receiver
         if receiver is None or self.close_sent:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from server.gcpolicy import GcPolicy
+from server.gcpolicy import CHURN_FLOOR, GcPolicy
 from server.metrics import Metrics
 
 TIMEOUT = 10.0
@@ -131,3 +131,21 @@ async def test_only_the_first_policy_in_a_process_owns_the_collector(
     assert gc.get_threshold() == owned
     first.stop()
     assert gc.get_threshold() == before
+
+
+async def test_connection_churn_brings_the_full_pass_forward(policies: list[GcPolicy]) -> None:
+    metrics = Metrics()
+    policies.append(policy := GcPolicy(3600, metrics))
+    policy.start()
+    for _ in range(CHURN_FLOOR - 1):
+        policy.connection_closed(still_open=0)
+    assert full_passes(metrics) == 0
+    policy.connection_closed(still_open=0)
+    assert full_passes(metrics) == 1
+    # With more connections open than the floor, as many must close first.
+    for _ in range(2 * CHURN_FLOOR):
+        policy.connection_closed(still_open=3 * CHURN_FLOOR)
+    assert full_passes(metrics) == 1
+    for _ in range(CHURN_FLOOR):
+        policy.connection_closed(still_open=3 * CHURN_FLOOR)
+    assert full_passes(metrics) == 2

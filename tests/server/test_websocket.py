@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from typing import Any
 
 import websockets
@@ -118,3 +120,46 @@ async def test_a_receiver_gets_queued_messages_first_then_the_rest_in_order() ->
         await asyncio.wait_for(done.wait(), TIMEOUT)
         writer.close()
     assert received == ["one", "two", "three", "websocket.disconnect"]
+
+
+class _Sink:
+    def __init__(self) -> None:
+        self.got: list[str | bytes] = []
+
+    def take(self, message: str | bytes) -> None:
+        self.got.append(message)
+
+
+class _Deliverer:
+    """An ASGI app that takes messages by callback into a `_Sink` it lets go of."""
+
+    def __init__(self) -> None:
+        self.sink: weakref.ref[_Sink] | None = None
+        self.got: list[str | bytes] = []
+        self.done = asyncio.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            return
+        await receive()
+        await send({"type": "websocket.accept"})
+        sink = _Sink()
+        self.sink, self.got = weakref.ref(sink), sink.got
+        scope["extensions"][EXTENSION].deliver_to(sink.take)
+        while (await receive())["type"] != "websocket.disconnect":
+            pass
+        self.done.set()
+
+
+async def test_a_closed_socket_frees_its_receiver_without_a_gc_pass() -> None:
+    app = _Deliverer()
+    gc.disable()
+    try:
+        async with serve_asgi(app, ws=LivesyncWebSocketProtocol, lifespan="off") as url:
+            async with websockets.connect(url.replace("http", "ws", 1) + "/") as ws:
+                await ws.send("hello")
+            await asyncio.wait_for(app.done.wait(), TIMEOUT)
+        assert app.got == ["hello"]
+        assert app.sink is not None and app.sink() is None
+    finally:
+        gc.enable()
