@@ -140,10 +140,11 @@ class UserIdentity:
 def _typed_standard_claims(claims: Mapping[str, Any]) -> dict[str, Any]:
     """Map present standard claims to attribute values (claim types already checked)."""
     typed: dict[str, Any] = {}
-    for claim, (attribute, _) in STANDARD_CLAIMS.items():
-        value = claims.get(claim)
-        if value is None:
+    for claim, value in claims.items():
+        names = STANDARD_CLAIMS.get(claim)
+        if names is None or value is None:
             continue
+        attribute = names[0]
         if claim == "address":
             value = value.get("formatted") if isinstance(value, Mapping) else None
         elif claim == "updated_at":

@@ -424,7 +424,13 @@ class SyncConnection:
         if auth.timer is not None:
             auth.timer.cancel()
             auth.timer = None
-        auth.identity, auth.key, auth.expires_at = identity, identity_key(identity), expires_at
+        # A refresh usually names the same user: keep the key, not re-serialize.
+        key = (
+            auth.key
+            if identity is not None and identity == auth.identity
+            else identity_key(identity)
+        )
+        auth.identity, auth.key, auth.expires_at = identity, key, expires_at
         self._expired = False
         if expires_at is not None:
             delay = max(0.0, expires_at - time.time())
