@@ -122,6 +122,7 @@ class SyncConnection:
         "_expired",
         "_inbox",
         "_last_send",
+        "_loop",
         "_mutations",
         "_queries",
         "_removed",
@@ -172,6 +173,8 @@ class SyncConnection:
         self._expired = False
         self._closed = False
         self._last_send = time.monotonic()
+        # Kept: in 3.11 every get_running_loop() costs a getpid() system call.
+        self._loop = asyncio.get_running_loop()
         self.metrics.connections.add(self.session.auth_state.value, 1)
 
     # -- feeding ---------------------------------------------------------
@@ -235,7 +238,7 @@ class SyncConnection:
             if idle >= self.config.ping_interval:
                 await self._send(Ping().serialize())
                 idle = 0.0
-            loop = asyncio.get_running_loop()
+            loop = self._loop
             self._waiter = loop.create_future()
             timer = loop.call_later(self.config.ping_interval - idle, self._wake_up)
             try:
@@ -273,7 +276,7 @@ class SyncConnection:
         self.metrics.connections.add(self.session.auth_state.value, -1)
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
+        task = self._loop.create_task(coro)
         if self._tasks is None:
             self._tasks = set()
         self._tasks.add(task)
@@ -421,9 +424,6 @@ class SyncConnection:
 
     def _adopt_identity(self, identity: Any, expires_at: float | None) -> None:
         auth = self._auth
-        if auth.timer is not None:
-            auth.timer.cancel()
-            auth.timer = None
         # A refresh usually names the same user: keep the key, not re-serialize.
         key = (
             auth.key
@@ -432,12 +432,31 @@ class SyncConnection:
         )
         auth.identity, auth.key, auth.expires_at = identity, key, expires_at
         self._expired = False
-        if expires_at is not None:
-            delay = max(0.0, expires_at - time.time())
-            auth.timer = asyncio.get_running_loop().call_later(delay, self._on_expiry)
+        self._arm_expiry()
         self._set_auth_state(lambda: self.session.finish_authenticate(identity is not None))
 
+    def _arm_expiry(self) -> None:
+        """One timer, due at or before the token's exp. A refresh to a later
+        exp keeps it: when it fires early it re-arms, so a connection that
+        refreshes every minute leaves no cancelled timers in the loop's heap."""
+        auth = self._auth
+        if auth.expires_at is None:
+            if auth.timer is not None:
+                auth.timer.cancel()
+                auth.timer = None
+            return
+        when = self._loop.time() + max(0.0, auth.expires_at - time.time())
+        if auth.timer is not None:
+            if auth.timer.when() <= when:
+                return
+            auth.timer.cancel()
+        auth.timer = self._loop.call_at(when, self._on_expiry)
+
     def _on_expiry(self) -> None:
+        self._auth.timer = None
+        if not self._token_expired():
+            self._arm_expiry()
+            return
         self._expired = True
         self._wake_up()
 

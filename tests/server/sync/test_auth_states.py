@@ -138,6 +138,25 @@ async def test_token_expiring_mid_session_gets_auth_error_at_exp_and_a_close(
     assert code is not None
 
 
+async def test_a_refresh_moves_the_expiry_to_the_new_tokens_exp(
+    server: LivesyncServer, issuer: ThreadedIssuer
+) -> None:
+    first, second = issuer.token("user_1", ttl=2), issuer.token("user_1", ttl=4)
+    exp = jwt.decode(second, options={"verify_signature": False})["exp"]
+    sock = await _socket(server)
+    await sock.authenticate(first)
+    assert (await sock.next_of("Transition"))["endVersion"]["identity"] == 1
+    await sock.authenticate(second)
+    assert (await sock.next_of("Transition"))["endVersion"]["identity"] == 2
+
+    # The first token's timer fires at its exp, finds the second in force and
+    # re-arms; the error comes at the second token's exp.
+    error = await sock.next_of("AuthError")
+    assert time.time() >= exp - 0.05
+    assert error["baseVersion"] == 2 and error["authUpdateAttempted"] is False
+    await sock.close()
+
+
 async def test_mutation_after_exp_gets_auth_error_and_never_runs(
     server: LivesyncServer, issuer: ThreadedIssuer
 ) -> None:
