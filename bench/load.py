@@ -143,12 +143,16 @@ class LoadClient:
     async def open(self) -> None:
         url = urlsplit(self.plan.url)
         loop = asyncio.get_running_loop()
-        _, self._ws = await asyncio.wait_for(
-            loop.create_connection(
-                lambda: _WebSocket(self.plan.url, self._on_message), url.hostname, url.port
-            ),
-            OPEN_TIMEOUT,
-        )
+
+        def made() -> _WebSocket:
+            # Set here, not from create_connection's result: a server that
+            # speaks first (Engine.IO's open packet) can be read before that
+            # coroutine resumes, and the reply needs the socket.
+            self._ws = _WebSocket(self.plan.url, self._on_message)
+            return self._ws
+
+        await asyncio.wait_for(loop.create_connection(made, url.hostname, url.port), OPEN_TIMEOUT)
+        assert self._ws is not None
         await asyncio.wait_for(self._ws.opened, OPEN_TIMEOUT)
         self._ws.closed.add_done_callback(self._on_closed)
         if self.plan.kind != "socketio":  # socket.io frames wait for the namespace ack
