@@ -4,11 +4,11 @@ The rules and client-visible messages follow Convex (see docs/auth.md §3):
 OIDC tokens accept RS256/EdDSA, zero exp leeway, exactly the configured
 audience; custom JWTs need a `kid`, the configured alg (RS256/ES256), 5 s of
 leeway on exp/nbf/iat. `none` and every HS* are refused before any key is
-touched, so an RSA public key can never be used as an HMAC secret. PyJWT
-reads the token once (its segment checks are per character, so a second and
-third read cost more than the RSA verify) and we verify the signature with
-its algorithm object: its time checks read the wall clock, ours the injected
-one.
+touched, so an RSA public key can never be used as an HMAC secret. The
+token is read here (PyJWT's reader checks each character in Python, which
+cost more than the RSA check); signatures are checked through
+`cryptography` for RS256 and PyJWT's algorithm objects otherwise; the time
+checks are ours, against the injected clock (PyJWT's read the wall clock).
 """
 
 from __future__ import annotations
