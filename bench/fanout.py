@@ -3,12 +3,15 @@
 N clients hold one subscription; one trigger; we time from the trigger's
 send until the last client has read its update, per round, and report the
 median round. The bare baseline broadcasts a frame of the size livesync sent.
+Both systems stay up side by side and their rounds alternate, so a stretch
+where the machine is slow or fast falls on both alike.
 """
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
 from bench import wire
 from bench.harness import Settings, authed_plan, mutator, pool, server
@@ -18,28 +21,26 @@ from bench.report import Figure, at_most, print_figure
 __all__ = ["run_fanout", "run_peer"]
 
 Trigger = Callable[[int], Awaitable[int]]
+Side = tuple[Pool, Trigger]
+Baseline = Callable[[Settings, int, int], AbstractAsyncContextManager[Side]]
 
 
-async def _rounds(workers: Pool, trigger: Trigger, rounds: int) -> tuple[list[float], int]:
-    """Milliseconds from trigger to last delivery, per round (after one warm-up round)."""
-    times: list[float] = []
-    size = 0
-    for round_no in range(rounds + 1):
-        t0 = await trigger(round_no)
-        await workers.wait_all(1, timeout=120)
-        events = await workers.collect()
-        if len(events) != workers.size:
-            raise RuntimeError(f"{workers.size - len(events)} clients missed round {round_no}")
-        first = [evs[0] for evs in events.values()]
-        if any(e.failed for e in first):
-            raise RuntimeError("a subscriber got a failed update")
-        size = max(e.size for e in first)
-        if round_no:  # round 0 warms caches and the first patch path
-            times.append((max(e.t_ns for e in first) - t0) / 1e6)
-    return times, size
+async def _round(side: Side, round_no: int) -> tuple[float, int]:
+    """Milliseconds from trigger to last delivery, and the largest frame."""
+    workers, trigger = side
+    t0 = await trigger(round_no)
+    await workers.wait_all(1, timeout=120)
+    events = await workers.collect()
+    if len(events) != workers.size:
+        raise RuntimeError(f"{workers.size - len(events)} clients missed round {round_no}")
+    first = [evs[0] for evs in events.values()]
+    if any(e.failed for e in first):
+        raise RuntimeError("a subscriber got a failed update")
+    return (max(e.t_ns for e in first) - t0) / 1e6, max(e.size for e in first)
 
 
-async def _livesync(settings: Settings, clients: int, rounds: int) -> tuple[list[float], int]:
+@asynccontextmanager
+async def _livesync(settings: Settings, clients: int) -> AsyncIterator[Side]:
     async with server(settings) as proc, pool(settings) as workers:
         tokens = [proc.token(f"user{i}") for i in range(clients)]
         await workers.open([authed_plan(proc, t, "counter:get") for t in tokens])
@@ -48,10 +49,11 @@ async def _livesync(settings: Settings, clients: int, rounds: int) -> tuple[list
             async def bump(i: int) -> int:
                 return await writer.send(wire.mutation(i, "counter:bump", {}))
 
-            return await _rounds(workers, bump, rounds)
+            yield workers, bump
 
 
-async def _bare(settings: Settings, clients: int, rounds: int, size: int) -> list[float]:
+@asynccontextmanager
+async def _bare(settings: Settings, clients: int, size: int) -> AsyncIterator[Side]:
     async with server(settings, "ws") as proc, pool(settings) as workers:
         plan = ClientPlan(proc.ws_url, "raw", ("hello",))
         await workers.open([plan] * clients)
@@ -60,10 +62,11 @@ async def _bare(settings: Settings, clients: int, rounds: int, size: int) -> lis
             async def bump(_: int) -> int:
                 return await writer.send(f"bump {size}")
 
-            return (await _rounds(workers, bump, rounds))[0]
+            yield workers, bump
 
 
-async def _socketio(settings: Settings, clients: int, rounds: int, size: int) -> list[float]:
+@asynccontextmanager
+async def _socketio(settings: Settings, clients: int, size: int) -> AsyncIterator[Side]:
     async with server(settings, "socketio") as proc, pool(settings) as workers:
         url = proc.url.replace("http", "ws", 1) + "/socket.io/?EIO=4&transport=websocket"
         plan = ClientPlan(url, "socketio", ('42["join"]',))
@@ -75,17 +78,30 @@ async def _socketio(settings: Settings, clients: int, rounds: int, size: int) ->
             async def bump(_: int) -> int:
                 return await writer.send(f'42["bump",{payload}]')
 
-            return (await _rounds(workers, bump, rounds))[0]
+            yield workers, bump
 
 
-def _sizes(settings: Settings) -> tuple[int, int]:
-    return settings.size(200, 1000), settings.size(3, 10)
+async def _alternate(
+    settings: Settings, baseline: Baseline
+) -> tuple[list[float], list[float], int, int]:
+    """Per-round times of livesync and the baseline (after a warm-up round
+    each, which also fills caches and the first patch path), the frame size
+    and the client count."""
+    clients, rounds = settings.size(200, 1000), settings.size(3, 10)
+    live: list[float] = []
+    other: list[float] = []
+    async with _livesync(settings, clients) as live_side:
+        _, size = await _round(live_side, 0)
+        async with baseline(settings, clients, size) as other_side:
+            await _round(other_side, 0)
+            for round_no in range(1, rounds + 1):
+                live.append((await _round(live_side, round_no))[0])
+                other.append((await _round(other_side, round_no))[0])
+    return live, other, size, clients
 
 
 async def run_fanout(settings: Settings) -> list[Figure]:
-    clients, rounds = _sizes(settings)
-    live, size = await _livesync(settings, clients, rounds)
-    bare = await _bare(settings, clients, rounds, size)
+    live, bare, size, clients = await _alternate(settings, _bare)
     name = f"{clients} clients, {size} B frame"
     figures = [
         Figure("fanout", f"livesync last-delivery median ({name})", statistics.median(live), "ms"),
@@ -103,9 +119,7 @@ async def run_fanout(settings: Settings) -> list[Figure]:
 
 
 async def run_peer(settings: Settings) -> list[Figure]:
-    clients, rounds = _sizes(settings)
-    live, size = await _livesync(settings, clients, rounds)
-    peer = await _socketio(settings, clients, rounds, size)
+    live, peer, _, clients = await _alternate(settings, _socketio)
     figures = [
         Figure(
             "peer",

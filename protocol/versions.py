@@ -29,6 +29,17 @@ class StateVersion:
 
     def __post_init__(self) -> None:
         # The Rust client reads querySet and identity as u32 and ts as i63.
+        # Checked with exact types first: one is built for every Transition.
+        q, i, ts = self.query_set, self.identity, self.ts
+        if (
+            type(q) is int
+            and type(i) is int
+            and type(ts) is int
+            and 0 <= q <= _U32_MAX
+            and 0 <= i <= _U32_MAX
+            and 0 <= ts <= MAX_TS
+        ):
+            return
         for name, value, top in (
             ("query_set", self.query_set, _U32_MAX),
             ("identity", self.identity, _U32_MAX),

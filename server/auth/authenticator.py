@@ -12,10 +12,11 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import httpx
 
-from server.auth.identity import UserIdentity
+from server.auth.identity import IdentityCache, UserIdentity
 from server.auth.jwks import CachedKey, KeyCache, KeyCachePolicy, KeySource
 from server.auth.providers import (
     CustomJwtProvider,
@@ -47,8 +48,7 @@ class AuthResult:
     expires_at: float  # the token's exp, seconds since epoch
 
 
-@dataclass(frozen=True, slots=True)
-class _Route:
+class _Route(NamedTuple):
     unverified: UnverifiedToken
     provider: Provider
     source: KeySource
@@ -73,6 +73,15 @@ class Authenticator:
         self._clock = clock
         self._max_token_bytes = max_token_bytes
         self.keys = KeyCache(self._http, clock=clock, policy=policy)
+        self._identities = IdentityCache()
+        # An OIDC token's iss must be its provider's domain with or without
+        # the trailing slash: two key sources per provider, made once.
+        self._oidc_sources = {
+            iss: KeySource(issuer=iss)
+            for p in self.providers
+            if isinstance(p, OidcProvider)
+            for iss in (p.domain.rstrip("/"), p.domain.rstrip("/") + "/")
+        }
 
     async def authenticate(self, token: str) -> AuthResult:
         """Raises TokenInvalid / TokenExpired / IssuerUnavailable (all AuthError)."""
@@ -121,7 +130,8 @@ class Authenticator:
         base = provider.domain.rstrip("/")
         if unverified.iss not in (base, base + "/"):
             raise TokenInvalid(f"Auth provider discovery of {unverified.iss} failed")
-        return _Route(unverified, provider, KeySource(issuer=unverified.iss), unverified.kid)
+        source = self._oidc_sources[unverified.iss]
+        return _Route(unverified, provider, source, unverified.kid)
 
     def _verify(self, token: str, route: _Route, keys: tuple[CachedKey, ...]) -> AuthResult:
         provider = route.provider
@@ -129,8 +139,8 @@ class Authenticator:
             claims = verify_oidc(token, route.unverified, provider, keys, self._clock())
         else:
             claims = verify_custom(token, route.unverified, provider, keys, self._clock())
-        identity = UserIdentity.from_claims(claims, provider)
-        return AuthResult(identity=identity, expires_at=float(claims["exp"]))
+        identity = self._identities.identity(claims, provider)
+        return AuthResult(identity, float(claims["exp"]))
 
     def _no_provider_message(self) -> str:
         if not self.providers:

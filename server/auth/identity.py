@@ -19,7 +19,7 @@ from typing import Any
 
 from server.auth.providers import CustomJwtProvider, Provider
 
-__all__ = ["STANDARD_CLAIMS", "UserIdentity", "rfc3339"]
+__all__ = ["STANDARD_CLAIMS", "IdentityCache", "UserIdentity", "rfc3339"]
 
 # JWT claim name -> (attribute name, camelCase JSON name), per Convex's mapping.
 STANDARD_CLAIMS: Mapping[str, tuple[str, str]] = MappingProxyType(
@@ -135,6 +135,41 @@ class UserIdentity:
     def __repr__(self) -> str:
         # Short on purpose: identities end up in logs, claims may be personal data.
         return f"UserIdentity(token_identifier={self.token_identifier!r})"
+
+
+class IdentityCache:
+    """Identities by provider and visible claims, so a user who refreshes
+    every minute gets the same object back: building one takes a call per
+    field, and comparing two equal ones is then `is`. Only claims sets whose
+    visible values are all strings are kept (no mutable values shared, and
+    no `True == 1` confusion); at most `limit`, cleared when full."""
+
+    __slots__ = ("_by_claims", "_limit")
+
+    def __init__(self, limit: int = 4096) -> None:
+        self._by_claims: dict[tuple[Any, ...], UserIdentity] = {}
+        self._limit = limit
+
+    def __len__(self) -> int:
+        return len(self._by_claims)
+
+    def identity(self, claims: Mapping[str, Any], provider: Provider) -> UserIdentity:
+        """The identity `claims` (already verified) give under `provider`."""
+        hidden = _CUSTOM_HIDDEN if isinstance(provider, CustomJwtProvider) else _OIDC_HIDDEN
+        # The provider by id: the cache belongs to the authenticator holding it.
+        key: list[Any] = [id(provider), claims["iss"], claims["sub"]]
+        for name, value in claims.items():
+            if name not in hidden:
+                if type(value) is not str:
+                    return UserIdentity.from_claims(claims, provider)
+                key += (name, value)
+        frozen = tuple(key)
+        found = self._by_claims.get(frozen)
+        if found is None:
+            if len(self._by_claims) >= self._limit:
+                self._by_claims.clear()
+            found = self._by_claims[frozen] = UserIdentity.from_claims(claims, provider)
+        return found
 
 
 def _typed_standard_claims(claims: Mapping[str, Any]) -> dict[str, Any]:

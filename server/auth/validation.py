@@ -16,11 +16,9 @@ from __future__ import annotations
 import binascii
 import json
 import math
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
+from typing import Any, NamedTuple
 
 import jwt
 from cryptography.exceptions import InvalidSignature
@@ -80,9 +78,11 @@ def unknown_kid(kid: str) -> str:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class UnverifiedToken:
-    """Header and payload read without checking anything but their syntax."""
+class UnverifiedToken(NamedTuple):
+    """Header and payload read without checking anything but their syntax.
+
+    A named tuple rather than a frozen dataclass: one is built per token,
+    and a tuple is built in one step instead of a call per field."""
 
     header: Mapping[str, Any]
     payload: Mapping[str, Any]
@@ -105,7 +105,7 @@ def read_unverified(token: str, max_bytes: int) -> UnverifiedToken:
     """Decode without verifying, only to route the token to a provider."""
     if not isinstance(token, str):  # straight from client JSON, so check
         raise TokenInvalid(MALFORMED)
-    size = len(token.encode("utf-8", "surrogatepass"))
+    size = len(token) if token.isascii() else len(token.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
         raise TokenInvalid(f"Token is too large: {size} bytes (the limit is {max_bytes}).")
     try:
@@ -116,32 +116,29 @@ def read_unverified(token: str, max_bytes: int) -> UnverifiedToken:
     if not isinstance(iss, str) or not iss:
         raise TokenInvalid(MISSING_ISS)
     return UnverifiedToken(
-        header=header,
-        payload=payload,
-        iss=iss,
-        aud=_audiences(payload),
-        signing_input=token.rpartition(".")[0].encode("utf-8"),
-        signature=signature,
+        header,
+        payload,
+        iss,
+        _audiences(payload),
+        token.rpartition(".")[0].encode("utf-8"),
+        signature,
     )
-
-
-# Compact JWS segments: base64url, optionally padded (some issuers pad).
-_SEGMENT = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
 
 def _split(token: str) -> tuple[Mapping[str, Any], dict[str, Any], bytes]:
     """Header, payload and signature of a compact JWS, strictly decoded.
 
     PyJWT's own reader checks each character in Python, which cost more than
-    the RSA check itself; a regex and a canonical round trip refuse the same
-    inputs. Tokens with `crit` or an unencoded payload (`b64: false`) are
-    refused: no provider issues them and nothing here would honour them.
+    the RSA check itself; the strict C decoder and a canonical check refuse
+    the same inputs. Tokens with `crit` or an unencoded payload (`b64: false`)
+    are refused: no provider issues them and nothing here would honour them.
     """
     segments = token.split(".")
     if len(segments) != 3:
         raise ValueError("a JWS has three segments")
     header = _header(segments[0])
-    payload = json.loads(_b64url(segments[1]))
+    # RFC 7519 payloads are UTF-8; a strict decode refuses anything else.
+    payload = json.loads(_b64url(segments[1]).decode("utf-8"))
     signature = _b64url(segments[2])
     if not isinstance(payload, dict):
         raise ValueError("header and payload must be JSON objects")
@@ -159,7 +156,7 @@ def _header(segment: str) -> Mapping[str, Any]:
     header = _HEADERS.get(segment)
     if header is not None:
         return header
-    decoded = json.loads(_b64url(segment))
+    decoded = json.loads(_b64url(segment).decode("utf-8"))
     if not isinstance(decoded, dict):
         raise ValueError("header and payload must be JSON objects")
     if "kid" in decoded and not isinstance(decoded["kid"], str):
@@ -177,20 +174,26 @@ def _header(segment: str) -> Mapping[str, Any]:
 # characters that do.
 _CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
+_PADDING = ("", "", "==", "=")  # by the unpadded length mod 4 (1 is never valid)
 
 
 def _b64url(segment: str) -> bytes:
+    """Base64url with optional padding, refusing what a canonical encoder
+    would not write. '+' and '/' are refused before translating, so the
+    strict decoder's alphabet check covers the rest."""
     stripped = segment.rstrip("=")
     rest = len(stripped) % 4
     if (
-        not _SEGMENT.fullmatch(segment)
-        or rest == 1
-        or (stripped != segment and len(segment) % 4)
+        rest == 1
+        or (stripped != segment and (len(segment) % 4 or len(segment) - len(stripped) > 2))
         or (rest and stripped[-1] not in _CANONICAL_LAST[rest])
+        or "+" in stripped
+        or "/" in stripped
+        or not stripped.isascii()
     ):
         raise ValueError("not base64url")
-    padded = (stripped + "=" * (-len(stripped) % 4)).encode("ascii")
-    return binascii.a2b_base64(padded.translate(_TO_STANDARD))
+    text = (stripped + _PADDING[rest]).encode("ascii").translate(_TO_STANDARD)
+    return binascii.a2b_base64(text, strict_mode=True)
 
 
 def _audiences(payload: Mapping[str, Any]) -> tuple[str, ...]:
@@ -347,7 +350,7 @@ def _verify_signature(
     """Only the signature, over the segments `read_unverified` already split."""
     public_key = key.jwk.key
     try:
-        if alg == "RS256" and isinstance(public_key, RSAPublicKey):
+        if alg == "RS256" and _is_rsa_public(public_key):
             # What PyJWT's RSAAlgorithm.verify does, minus two objects a call.
             valid = _verify_rs256(public_key, token.signing_input, token.signature)
         else:
@@ -364,6 +367,18 @@ def _verify_signature(
 
 _PKCS1V15 = padding.PKCS1v15()
 _SHA256 = hashes.SHA256()
+# isinstance against an ABC walks its registry each time; the answer per
+# concrete key type never changes.
+_RSA_PUBLIC: dict[type, bool] = {}
+
+
+def _is_rsa_public(key: object) -> bool:
+    kind = type(key)
+    known = _RSA_PUBLIC.get(kind)
+    if known is None:
+        known = _RSA_PUBLIC[kind] = isinstance(key, RSAPublicKey)
+    return known
+
 
 
 def _verify_rs256(public_key: RSAPublicKey, signed: bytes, signature: bytes) -> bool:

@@ -344,14 +344,14 @@ class SyncConnection:
 
     # -- auth ------------------------------------------------------------
 
-    def _set_auth_state(self, change: Callable[[], None]) -> None:
-        old = self.session.auth_state
-        change()
+    def _auth_state_moved(self, old: AuthState) -> None:
+        """Count and log the session's move from `old` to its current state."""
         now = self.session.auth_state
         if now is old:
             return
-        self.metrics.connections.add(old.value, -1)
-        self.metrics.connections.add(now.value, 1)
+        gauge = self.metrics.connections
+        gauge.add(old.value, -1)
+        gauge.add(now.value, 1)
         self.metrics.auth_transitions.inc(now.value)
         # Every change is counted and logged; a token refresh that ends where
         # it began (authenticated -> loading -> authenticated) logs at DEBUG,
@@ -362,16 +362,14 @@ class SyncConnection:
         else:
             quiet = old is AuthState.LOADING and self._settled is now
             self._settled = now
-        log.log(
-            logging.DEBUG if quiet else logging.INFO,
-            "connection %s auth %s -> %s",
-            self.id,
-            old,
-            now,
-        )
+        level = logging.DEBUG if quiet else logging.INFO
+        if log.isEnabledFor(level):
+            log.log(level, "connection %s auth %s -> %s", self.id, old, now)
 
     async def _on_authenticate(self, msg: Authenticate) -> None:
-        self._set_auth_state(lambda: self.session.begin_authenticate(msg))
+        old = self.session.auth_state
+        self.session.begin_authenticate(msg)
+        self._auth_state_moved(old)
         if msg.token_type == "None":
             self._adopt_identity(None, None)
             self._mark_dirty()
@@ -416,7 +414,9 @@ class SyncConnection:
         if result is None:
             return False
         self.session.accept(msg)
-        self._set_auth_state(lambda: self.session.begin_authenticate(msg))
+        old = self.session.auth_state
+        self.session.begin_authenticate(msg)
+        self._auth_state_moved(old)
         self._adopt_identity(result.identity, result.expires_at)
         if not self._push_now():
             self._mark_dirty()
@@ -425,15 +425,13 @@ class SyncConnection:
     def _adopt_identity(self, identity: Any, expires_at: float | None) -> None:
         auth = self._auth
         # A refresh usually names the same user: keep the key, not re-serialize.
-        key = (
-            auth.key
-            if identity is not None and identity == auth.identity
-            else identity_key(identity)
-        )
+        same = identity is not None and (identity is auth.identity or identity == auth.identity)
+        key = auth.key if same else identity_key(identity)
         auth.identity, auth.key, auth.expires_at = identity, key, expires_at
         self._expired = False
         self._arm_expiry()
-        self._set_auth_state(lambda: self.session.finish_authenticate(identity is not None))
+        self.session.finish_authenticate(identity is not None)
+        self._auth_state_moved(AuthState.LOADING)
 
     def _arm_expiry(self) -> None:
         """One timer, due at or before the token's exp. A refresh to a later
@@ -475,7 +473,9 @@ class SyncConnection:
         await self._send(
             AuthErrorMessage(exc.message, self.session.last_sent.identity, attempted).serialize()
         )
-        self._set_auth_state(self.session.fail_authenticate)
+        old = self.session.auth_state
+        self.session.fail_authenticate()
+        self._auth_state_moved(old)
         raise _Close(1000, "AuthError")
 
     # -- mutations and actions -------------------------------------------

@@ -1,4 +1,4 @@
-"""The `livesync.send_now` extension on a real uvicorn socket."""
+"""The `livesync.direct` extension and the outbox on a real uvicorn socket."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from server.websocket import EXTENSION, LivesyncWebSocketProtocol
+from server.websocket import EXTENSION, OUTBOX_BATCH, LivesyncWebSocketProtocol, Outbox
 from tests.helpers.asgi_server import serve_asgi
 
 TIMEOUT = 10.0
@@ -163,3 +163,65 @@ async def test_a_closed_socket_frees_its_receiver_without_a_gc_pass() -> None:
         assert app.sink is not None and app.sink() is None
     finally:
         gc.enable()
+
+
+class _Broadcaster:
+    """Once `sockets` are open, sends each three direct frames in one pass of
+    the loop, then an awaited one, then closes."""
+
+    def __init__(self, sockets: int) -> None:
+        self.sockets = sockets
+        self.directs: list[Any] = []
+        self.all_open = asyncio.Event()
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            return
+        await receive()
+        await send({"type": "websocket.accept"})
+        index = len(self.directs)
+        self.directs.append(scope["extensions"][EXTENSION])
+        if len(self.directs) == self.sockets:
+            for i, direct in enumerate(self.directs):
+                for k in range(3):
+                    direct.send_text(f"{i}:{k}")
+            self.all_open.set()
+        await self.all_open.wait()
+        await send({"type": "websocket.send", "text": f"{index}:end"})
+        await send({"type": "websocket.close", "code": 1000, "reason": ""})
+
+
+async def test_direct_frames_of_one_pass_reach_every_socket_in_the_order_sent() -> None:
+    sockets = 2 * OUTBOX_BATCH + 3  # two full runs and a partial one
+    app = _Broadcaster(sockets)
+    async with serve_asgi(app, ws=LivesyncWebSocketProtocol, lifespan="off") as url:
+        got = await asyncio.gather(*(_frames(url) for _ in range(sockets)))
+    by_index = sorted(got, key=lambda frames: int(frames[0].split(":")[0]))
+    assert by_index == [[f"{i}:0", f"{i}:1", f"{i}:2", f"{i}:end"] for i in range(sockets)]
+
+
+class _Pending:
+    def __init__(self, name: int, log: list[int], last: asyncio.Future[None] | None) -> None:
+        self.name, self.log, self.last = name, log, last
+
+    def flush_pending(self) -> None:
+        self.log.append(self.name)
+        if self.last is not None:
+            self.last.set_result(None)
+
+
+async def test_the_outbox_writes_a_full_run_at_once_and_the_rest_at_the_next_pass() -> None:
+    loop = asyncio.get_running_loop()
+    outbox = Outbox(loop)
+    written: list[int] = []
+    for n in range(OUTBOX_BATCH):
+        outbox.add(_Pending(n, written, None))  # type: ignore[arg-type]
+    assert written == list(range(OUTBOX_BATCH))  # the run was written when it filled
+
+    last: asyncio.Future[None] = loop.create_future()
+    outbox.add(_Pending(100, written, None))  # type: ignore[arg-type]
+    outbox.add(_Pending(101, written, last))  # type: ignore[arg-type]
+    assert written == list(range(OUTBOX_BATCH))  # a partial run waits for the next pass
+    await asyncio.wait_for(last, TIMEOUT)
+    assert written[OUTBOX_BATCH:] == [100, 101]
+    assert Outbox.of(loop) is Outbox.of(loop)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.auth.identity import UserIdentity
+from server.auth.identity import IdentityCache, UserIdentity
 from server.auth.providers import CustomJwtProvider, OidcProvider
 
 OIDC = OidcProvider("https://clerk.example.com", "convex")
@@ -95,3 +95,36 @@ def test_identities_compare_and_hash_by_value_and_json_is_a_copy() -> None:
     a.to_json()["o"]["id"] = "mutated"
     assert a.get("o") == {"id": "org"}
     assert "org" not in repr(a)
+
+
+def test_the_cache_returns_one_identity_for_a_users_refreshed_tokens() -> None:
+    cache = IdentityCache()
+    first = cache.identity({**BASE, "email": "a@example.com", "jti": "1"}, OIDC)
+    refreshed = {**BASE, "email": "a@example.com", "exp": 62, "iat": 61, "jti": "2"}
+    assert cache.identity(refreshed, OIDC) is first
+    assert first == UserIdentity.from_claims(refreshed, OIDC)
+    assert cache.identity({**BASE, "email": "b@example.com"}, OIDC).email == "b@example.com"
+    assert cache.identity({**BASE, "sub": "user_2"}, OIDC).subject == "user_2"
+
+
+def test_the_cache_keeps_providers_and_json_types_apart() -> None:
+    cache = IdentityCache()
+    claims = {**BASE, "iss": "https://issuer.example.com", "email": "a@example.com"}
+    assert cache.identity(claims, OIDC).email == "a@example.com"  # typed under OIDC...
+    assert cache.identity(claims, CUSTOM).email is None  # ...a custom claim otherwise
+    # True == 1 in Python, but not in JSON: values that are not strings are never cached.
+    as_bool = cache.identity({**claims, "admin": True}, CUSTOM)
+    as_number = cache.identity({**claims, "admin": 1}, CUSTOM)
+    assert as_bool.custom_claims["admin"] is True
+    assert as_number.custom_claims["admin"] == 1 and as_number.custom_claims["admin"] is not True
+    roles = cache.identity({**claims, "roles": ["a"]}, CUSTOM)
+    assert roles is not cache.identity({**claims, "roles": ["a"]}, CUSTOM)  # no shared lists
+
+
+def test_the_cache_is_bounded() -> None:
+    cache = IdentityCache(limit=2)
+    kept = cache.identity({**BASE, "sub": "u0"}, OIDC)
+    cache.identity({**BASE, "sub": "u1"}, OIDC)
+    cache.identity({**BASE, "sub": "u2"}, OIDC)  # full: cleared, then this one kept
+    assert cache.identity({**BASE, "sub": "u0"}, OIDC) is not kept
+    assert len(cache) <= 2
