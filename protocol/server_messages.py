@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
@@ -41,6 +41,8 @@ __all__ = [
     "Transition",
     "TransitionChunk",
     "parse_server_message",
+    "transition_text",
+    "version_text",
 ]
 
 
@@ -81,11 +83,39 @@ def _error_data(fields: Fields) -> Payload | Missing:
     return fields.data["errorData"] if fields.has("errorData") else MISSING
 
 
-def _version_text(version: StateVersion) -> str:
+def version_text(version: StateVersion) -> str:
+    """A StateVersion's wire form, as text."""
     return (
         f'{{"querySet":{version.query_set:d},"identity":{version.identity:d},'
         f'"ts":"{encode_ts(version.ts)}"}}'
     )
+
+
+def transition_text(
+    start: str,
+    end: str,
+    modifications: Sequence[StateModification],
+    *,
+    client_clock_skew: int | None = None,
+    server_ts: int | None = None,
+) -> str:
+    """A Transition's wire form from its versions' texts (see `version_text`)."""
+    parts = [
+        '{"type":"Transition","startVersion":',
+        start,
+        ',"endVersion":',
+        end,
+        ',"modifications":[',
+        ",".join(m.serialize() for m in modifications),
+        "]",
+    ]
+    # Both must be integers: the Rust client refuses floats here.
+    if client_clock_skew is not None:
+        parts.append(f',"clientClockSkew":{client_clock_skew:d}')
+    if server_ts is not None:
+        parts.append(f',"serverTs":{server_ts:d}')
+    parts.append("}")
+    return "".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,22 +243,13 @@ class Transition:
         return data
 
     def serialize(self) -> str:
-        parts = [
-            '{"type":"Transition","startVersion":',
-            _version_text(self.start_version),
-            ',"endVersion":',
-            _version_text(self.end_version),
-            ',"modifications":[',
-            ",".join(m.serialize() for m in self.modifications),
-            "]",
-        ]
-        # Both must be integers: the Rust client refuses floats here.
-        if self.client_clock_skew is not None:
-            parts.append(f',"clientClockSkew":{self.client_clock_skew:d}')
-        if self.server_ts is not None:
-            parts.append(f',"serverTs":{self.server_ts:d}')
-        parts.append("}")
-        return "".join(parts)
+        return transition_text(
+            version_text(self.start_version),
+            version_text(self.end_version),
+            self.modifications,
+            client_clock_skew=self.client_clock_skew,
+            server_ts=self.server_ts,
+        )
 
     @classmethod
     def from_json(cls, fields: Fields) -> Transition:

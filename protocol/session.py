@@ -48,7 +48,13 @@ from protocol.client_messages import (
 )
 from protocol.errors import LocalProtocolError, RemoteProtocolError
 from protocol.paths import canonicalize_udf_path
-from protocol.server_messages import AuthError, StateModification, Transition
+from protocol.server_messages import (
+    AuthError,
+    StateModification,
+    Transition,
+    transition_text,
+    version_text,
+)
 from protocol.values import JSONValue
 from protocol.versions import StateVersion
 
@@ -119,6 +125,7 @@ class ServerSession:
         self.query_set_version = 0
         self.identity_version = 0
         self.last_sent = StateVersion.initial()
+        self._last_sent_text: str | None = None  # version_text(last_sent), once made
         self.queries: dict[int, QuerySpec] = {}
 
     def receive(self, text: str | bytes) -> ClientMessage:
@@ -248,20 +255,45 @@ class ServerSession:
         Raises:
             LocalProtocolError: ``ts`` is older than the last Transition's.
         """
-        if ts < self.last_sent.ts:
-            raise LocalProtocolError(
-                f"Transition ts {ts} would go back from the last sent ts {self.last_sent.ts}"
-            )
-        end = StateVersion(self.query_set_version, self.identity_version, ts)
-        transition = Transition(
-            start_version=self.last_sent,
+        start = self.last_sent
+        end = self._advance(ts)
+        return Transition(
+            start_version=start,
             end_version=end,
             modifications=tuple(modifications),
             client_clock_skew=client_clock_skew,
             server_ts=server_ts,
         )
+
+    def transition_text(
+        self,
+        ts: int,
+        modifications: Sequence[StateModification],
+        *,
+        server_ts: int | None = None,
+    ) -> str:
+        """`build_transition(...).serialize()` without the message object, and
+        with the start version's text kept from the previous Transition: a
+        commit does this once per subscriber.
+
+        Raises:
+            LocalProtocolError: ``ts`` is older than the last Transition's.
+        """
+        start = self._last_sent_text or version_text(self.last_sent)
+        end = self._advance(ts)
+        end_text = self._last_sent_text = version_text(end)
+        return transition_text(start, end_text, modifications, server_ts=server_ts)
+
+    def _advance(self, ts: int) -> StateVersion:
+        """Record the next Transition's end version as sent."""
+        if ts < self.last_sent.ts:
+            raise LocalProtocolError(
+                f"Transition ts {ts} would go back from the last sent ts {self.last_sent.ts}"
+            )
+        end = StateVersion(self.query_set_version, self.identity_version, ts)
         self.last_sent = end
-        return transition
+        self._last_sent_text = None
+        return end
 
     def close(self) -> None:
         """Mark the connection closed; later frames are refused."""

@@ -380,7 +380,6 @@ def _is_rsa_public(key: object) -> bool:
     return known
 
 
-
 def _verify_rs256(public_key: RSAPublicKey, signed: bytes, signature: bytes) -> bool:
     try:
         public_key.verify(signature, signed, _PKCS1V15, _SHA256)

@@ -588,9 +588,9 @@ class SyncConnection:
             mod = self._modification(q)
             if mod is not None:
                 mods.append(mod)
-        transition = self.session.build_transition(ts, mods, server_ts=time.time_ns())
+        text = self.session.transition_text(ts, mods, server_ts=time.time_ns())
         self._last_send = time.monotonic()
-        self.transport.send_now(transition.serialize())
+        self.transport.send_now(text)
         self.metrics.transitions.inc()
         self.metrics.inline_transitions.inc()
         return True
@@ -623,8 +623,7 @@ class SyncConnection:
             return
         for response in responses:
             await self._send(response.serialize())
-        transition = self.session.build_transition(ts, mods, server_ts=time.time_ns())
-        await self._send(transition.serialize())
+        await self._send(self.session.transition_text(ts, mods, server_ts=time.time_ns()))
         self.metrics.transitions.inc()
 
     def _needs_run(self, q: _Query, ts: int) -> bool:

@@ -23,7 +23,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from protocol.values import RawJSON, canonical_json, dumps, encode
 from server.functions.runner import NO_DATA, SERVER_ERROR, FunctionRunner, Outcome
@@ -54,11 +54,17 @@ ANY_IDENTITY = "*"
 _PREFETCH_MIN_LISTENERS = 2
 
 
-@dataclass(frozen=True, slots=True)
-class QueryKey:
+class QueryKey(NamedTuple):
+    """A named tuple: one is looked up per subscriber per commit, and a
+    tuple's hash costs no Python call."""
+
     path: str
     args: str  # canonical JSON of the Convex-encoded args
     identity: str  # identity_key(), or ANY_IDENTITY when auth was not read
+
+    def shared(self) -> QueryKey:
+        """The key of a run that did not read auth, which serves any identity."""
+        return QueryKey(self.path, self.args, ANY_IDENTITY)
 
 
 def identity_key(identity: Any) -> str:
@@ -175,7 +181,7 @@ class Engine:
 
     def cached(self, key: QueryKey, ts: int) -> Execution | None:
         """A shared execution usable at `ts`, trying the identity-free key first."""
-        for k in (QueryKey(key.path, key.args, ANY_IDENTITY), key):
+        for k in (key.shared(), key):
             ex = self._cache.get(k)
             if ex is not None and ex.valid_at(ts):
                 if ex.invalidated_at is None and ex not in self._intervals:
@@ -229,7 +235,7 @@ class Engine:
         try:
             outcome = await self.runner.run_query(key.path, args, identity, self.store.snapshot(ts))
             self.metrics.query_executions.inc(key.path)
-            shared = key if outcome.used_auth else QueryKey(key.path, key.args, ANY_IDENTITY)
+            shared = key if outcome.used_auth else key.shared()
             ex = _build_execution(shared, ts, outcome)
             ex.args, ex.identity = args, identity
             current = self._cache.get(shared)

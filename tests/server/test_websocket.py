@@ -225,3 +225,35 @@ async def test_the_outbox_writes_a_full_run_at_once_and_the_rest_at_the_next_pas
     await asyncio.wait_for(last, TIMEOUT)
     assert written[OUTBOX_BATCH:] == [100, 101]
     assert Outbox.of(loop) is Outbox.of(loop)
+
+
+class _Sizes:
+    """Sends one direct frame of each length class, then closes."""
+
+    texts = ["", "a" * 125, "b" * 126, "é" * 40_000, "c" * 65_535, "d" * 65_536, "e" * 70_000]
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "websocket":
+            return
+        await receive()
+        await send({"type": "websocket.accept"})
+        direct = scope["extensions"][EXTENSION]
+        for text in self.texts:
+            direct.send_text(text)
+        await send({"type": "websocket.close", "code": 1000, "reason": ""})
+
+
+async def test_direct_frames_of_every_length_arrive_whole_with_and_without_compression() -> None:
+    app = _Sizes()
+    async with serve_asgi(app, ws=LivesyncWebSocketProtocol, lifespan="off") as url:
+        uri = url.replace("http", "ws", 1) + "/"
+        for compression in (None, "deflate"):
+            got: list[str] = []
+            async with websockets.connect(uri, compression=compression, max_size=None) as ws:
+                assert bool(ws.protocol.extensions) is (compression is not None)
+                try:
+                    while True:
+                        got.append(str(await asyncio.wait_for(ws.recv(), TIMEOUT)))
+                except ConnectionClosed:
+                    pass
+            assert got == app.texts
