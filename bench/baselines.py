@@ -25,7 +25,7 @@ ROOM = "everyone"
 
 
 async def _ws_server() -> None:
-    """Bare broadcast: `hello` gets `ok`; `bump N` sends N bytes to every other socket."""
+    """Bare broadcast: `hello` gets `ok`; `bump FRAME` sends FRAME to every other socket."""
     peers: set[ServerConnection] = set()
 
     async def handler(ws: ServerConnection) -> None:
@@ -33,8 +33,7 @@ async def _ws_server() -> None:
         try:
             async for message in ws:
                 if isinstance(message, str) and message.startswith("bump "):
-                    frame = "x" * int(message.split()[1])
-                    broadcast(peers - {ws}, frame)
+                    broadcast(peers - {ws}, message[len("bump ") :])
                 else:
                     await ws.send("ok")
         finally:

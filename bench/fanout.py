@@ -2,7 +2,8 @@
 
 N clients hold one subscription; one trigger; we time from the trigger's
 send until the last client has read its update, per round, and report the
-median round. The bare baseline broadcasts a frame of the size livesync sent.
+median round. The bare baseline broadcasts a Transition-shaped frame of the
+size livesync sent, which its clients decode as livesync's decode theirs.
 Both systems stay up side by side and their rounds alternate, so a stretch
 where the machine is slow or fast falls on both alike.
 """
@@ -54,13 +55,14 @@ async def _livesync(settings: Settings, clients: int) -> AsyncIterator[Side]:
 
 @asynccontextmanager
 async def _bare(settings: Settings, clients: int, size: int) -> AsyncIterator[Side]:
+    frame = wire.transition_like(size)
     async with server(settings, "ws") as proc, pool(settings) as workers:
         plan = ClientPlan(proc.ws_url, "raw", ("hello",))
         await workers.open([plan] * clients)
         async with mutator(plan) as writer:
 
             async def bump(_: int) -> int:
-                return await writer.send(f"bump {size}")
+                return await writer.send(f"bump {frame}")
 
             yield workers, bump
 

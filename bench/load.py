@@ -181,6 +181,10 @@ class LoadClient:
             self._on_convex(t_ns, raw)
         elif self.plan.kind == "socketio":
             self._on_socketio(t_ns, raw)
+        elif raw[:20] == '{"type":"Transition"':
+            # A baseline's Transition-shaped frame: decoded as livesync's are,
+            # so both sides' clients do the same work per update.
+            self._record(t_ns, _transition_event(t_ns, raw, json.loads(raw)))
         else:
             self._record(t_ns, Event(t_ns, len(raw)))
 
@@ -200,11 +204,8 @@ class LoadClient:
             return
         if kind != "Transition":
             return
+        event = _transition_event(t_ns, raw, msg)
         end = msg["endVersion"]
-        mods = msg["modifications"]
-        failed = any(m["type"] == "QueryFailed" for m in mods)
-        values = tuple((m["queryId"], m["value"]) for m in mods if m["type"] == "QueryUpdated")
-        event = Event(t_ns, len(raw), end["identity"], values, failed)
         if not self._ready.is_set():
             if end["querySet"] < self.plan.ready_query_set:
                 return
@@ -224,6 +225,13 @@ class LoadClient:
                 self._ws.send(frame)
         elif text.startswith("42"):
             self._record(t_ns, Event(t_ns, len(text)))
+
+
+def _transition_event(t_ns: int, raw: str | bytes, msg: dict[str, Any]) -> Event:
+    mods = msg["modifications"]
+    failed = any(m["type"] == "QueryFailed" for m in mods)
+    values = tuple((m["queryId"], m["value"]) for m in mods if m["type"] == "QueryUpdated")
+    return Event(t_ns, len(raw), msg["endVersion"]["identity"], values, failed)
 
 
 class _Worker:

@@ -16,6 +16,7 @@ __all__ = [
     "dumps",
     "mutation",
     "subscribe",
+    "transition_like",
 ]
 
 
@@ -56,3 +57,20 @@ def subscribe(udf_path: str, args: dict[str, Any], query_id: int = 0) -> str:
 
 def mutation(request_id: int, udf_path: str, args: dict[str, Any]) -> str:
     return dumps({"type": "Mutation", "requestId": request_id, "udfPath": udf_path, "args": [args]})
+
+
+def transition_like(size: int) -> str:
+    """A Transition-shaped frame of exactly `size` bytes (padded in its value),
+    for the bare baseline to broadcast: its clients then parse the same shape
+    livesync's do."""
+    version = {"querySet": 1, "identity": 1, "ts": "AAAAAAAAAAA="}
+    update = {"type": "QueryUpdated", "queryId": 0, "value": "", "logLines": [], "journal": None}
+    frame = {
+        "type": "Transition",
+        "startVersion": version,
+        "endVersion": version,
+        "modifications": [update],
+        "serverTs": 0,
+    }
+    update["value"] = "x" * max(0, size - len(dumps(frame)))
+    return dumps(frame)

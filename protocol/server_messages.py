@@ -100,22 +100,14 @@ def transition_text(
     server_ts: int | None = None,
 ) -> str:
     """A Transition's wire form from its versions' texts (see `version_text`)."""
-    parts = [
-        '{"type":"Transition","startVersion":',
-        start,
-        ',"endVersion":',
-        end,
-        ',"modifications":[',
-        ",".join(m.serialize() for m in modifications),
-        "]",
-    ]
+    mods = ",".join([m.serialize() for m in modifications])
     # Both must be integers: the Rust client refuses floats here.
-    if client_clock_skew is not None:
-        parts.append(f',"clientClockSkew":{client_clock_skew:d}')
-    if server_ts is not None:
-        parts.append(f',"serverTs":{server_ts:d}')
-    parts.append("}")
-    return "".join(parts)
+    skew = "" if client_clock_skew is None else f',"clientClockSkew":{client_clock_skew:d}'
+    stamp = "" if server_ts is None else f',"serverTs":{server_ts:d}'
+    return (
+        f'{{"type":"Transition","startVersion":{start},"endVersion":{end},'
+        f'"modifications":[{mods}]{skew}{stamp}}}'
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,6 +50,7 @@ from server.functions.runner import SERVER_ERROR
 from server.metrics import Metrics
 from server.sync.committer import Committed
 from server.sync.engine import (
+    ANY_IDENTITY,
     SERVER_ERROR_RESULT,
     CallResult,
     Engine,
@@ -70,6 +71,7 @@ log = logging.getLogger("livesync.sync")
 # cut off: a well-behaved client never gets near this.
 _MAX_INBOX = 4096
 _QUERY_CONCURRENCY = 20
+_NO_KEY = QueryKey("", "", ANY_IDENTITY)  # a query whose args could not be decoded never runs
 
 
 class Transport(Protocol):
@@ -95,9 +97,9 @@ class _Close(Exception):
 class _Query:
     spec: QuerySpec
     args: dict[str, Any] | None
-    args_json: str
     error: str | None  # set when the args could not be decoded
     listener: Callable[[], None]
+    shared_key: QueryKey  # its key as run without reading auth; see Engine.cached_for
     execution: Execution | None = None
     sent_digest: bytes | None = None
 
@@ -339,8 +341,9 @@ class SyncConnection:
         try:
             args = decode_args(spec.args_raw)
         except ValueDecodeError as exc:
-            return _Query(spec, None, "", f"Invalid arguments: {exc}", listener)
-        return _Query(spec, args, canonical_json(spec.args_raw), None, listener)
+            return _Query(spec, None, f"Invalid arguments: {exc}", listener, _NO_KEY)
+        shared = QueryKey(spec.udf_path, canonical_json(spec.args_raw), ANY_IDENTITY)
+        return _Query(spec, args, None, listener, shared)
 
     # -- auth ------------------------------------------------------------
 
@@ -577,7 +580,11 @@ class SyncConnection:
         fresh: list[tuple[_Query, Execution]] = []
         for q in self._queries.values():
             if self._needs_run(q, ts):
-                ex = self.engine.cached(self._key(q), ts) if q.args is not None else None
+                ex = (
+                    self.engine.cached_for(q.shared_key, self._auth.key, ts)
+                    if q.args is not None
+                    else None
+                )
                 if ex is None:
                     return False
                 fresh.append((q, ex))
@@ -635,7 +642,7 @@ class SyncConnection:
         return not ex.serves(self._auth.key)
 
     def _key(self, q: _Query) -> QueryKey:
-        return QueryKey(q.spec.udf_path, q.args_json, self._auth.key)
+        return QueryKey(q.shared_key.path, q.shared_key.args, self._auth.key)
 
     def _adopt_cached(self, q: _Query, ts: int) -> bool:
         ex = self.engine.cached(self._key(q), ts)

@@ -181,15 +181,25 @@ class Engine:
 
     def cached(self, key: QueryKey, ts: int) -> Execution | None:
         """A shared execution usable at `ts`, trying the identity-free key first."""
-        for k in (key.shared(), key):
-            ex = self._cache.get(k)
-            if ex is not None and ex.valid_at(ts):
-                if ex.invalidated_at is None and ex not in self._intervals:
-                    self._check_missed_commits(ex)
-                    if not ex.valid_at(ts):
-                        continue
-                return ex
-        return None
+        return self.cached_for(key.shared(), key.identity, ts)
+
+    def cached_for(self, shared: QueryKey, identity: str, ts: int) -> Execution | None:
+        """`cached` for a query's identity-free key, which a subscriber keeps,
+        and its identity key: the per-identity key is only made when needed."""
+        ex = self._usable(shared, ts)
+        if ex is None:
+            ex = self._usable(QueryKey(shared.path, shared.args, identity), ts)
+        return ex
+
+    def _usable(self, key: QueryKey, ts: int) -> Execution | None:
+        ex = self._cache.get(key)
+        if ex is None or not ex.valid_at(ts):
+            return None
+        if ex.invalidated_at is None and ex not in self._intervals:
+            self._check_missed_commits(ex)
+            if not ex.valid_at(ts):
+                return None
+        return ex
 
     async def execute(
         self,
