@@ -13,31 +13,36 @@ from __future__ import annotations
 import statistics
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 
 from bench import wire
 from bench.harness import Settings, authed_plan, mutator, pool, server
 from bench.load import ClientPlan, Pool
+from bench.procs import cpu_ms
 from bench.report import Figure, at_most, print_figure
 
 __all__ = ["run_fanout", "run_peer"]
 
 Trigger = Callable[[int], Awaitable[int]]
-Side = tuple[Pool, Trigger]
+Side = tuple[Pool, Trigger, int]  # the clients, what triggers a round, the server's pid
 Baseline = Callable[[Settings, int, int], AbstractAsyncContextManager[Side]]
 
 
-async def _round(side: Side, round_no: int) -> tuple[float, int]:
-    """Milliseconds from trigger to last delivery, and the largest frame."""
-    workers, trigger = side
+async def _round(side: Side, round_no: int) -> tuple[float, float, int]:
+    """Milliseconds from trigger to last delivery, the server's CPU
+    milliseconds in that time, and the largest frame."""
+    workers, trigger, pid = side
+    cpu = cpu_ms(pid)
     t0 = await trigger(round_no)
     await workers.wait_all(1, timeout=120)
+    cpu = cpu_ms(pid) - cpu
     events = await workers.collect()
     if len(events) != workers.size:
         raise RuntimeError(f"{workers.size - len(events)} clients missed round {round_no}")
     first = [evs[0] for evs in events.values()]
     if any(e.failed for e in first):
         raise RuntimeError("a subscriber got a failed update")
-    return (max(e.t_ns for e in first) - t0) / 1e6, max(e.size for e in first)
+    return (max(e.t_ns for e in first) - t0) / 1e6, cpu, max(e.size for e in first)
 
 
 @asynccontextmanager
@@ -50,7 +55,7 @@ async def _livesync(settings: Settings, clients: int) -> AsyncIterator[Side]:
             async def bump(i: int) -> int:
                 return await writer.send(wire.mutation(i, "counter:bump", {}))
 
-            yield workers, bump
+            yield workers, bump, proc.pid
 
 
 @asynccontextmanager
@@ -64,7 +69,7 @@ async def _bare(settings: Settings, clients: int, size: int) -> AsyncIterator[Si
             async def bump(_: int) -> int:
                 return await writer.send(f"bump {frame}")
 
-            yield workers, bump
+            yield workers, bump, proc.pid
 
 
 @asynccontextmanager
@@ -80,61 +85,73 @@ async def _socketio(settings: Settings, clients: int, size: int) -> AsyncIterato
             async def bump(_: int) -> int:
                 return await writer.send(f'42["bump",{payload}]')
 
-            yield workers, bump
+            yield workers, bump, proc.pid
 
 
-async def _alternate(
-    settings: Settings, baseline: Baseline
-) -> tuple[list[float], list[float], int, int]:
-    """Per-round times of livesync and the baseline (after a warm-up round
-    each, which also fills caches and the first patch path), the frame size
-    and the client count."""
+@dataclass(frozen=True, slots=True)
+class _Compared:
+    live: list[float]  # ms to the last delivery, per round
+    other: list[float]
+    live_cpu: list[float]  # the server's CPU ms, per round
+    other_cpu: list[float]
+    size: int
+    clients: int
+
+
+async def _alternate(settings: Settings, baseline: Baseline) -> _Compared:
+    """Rounds of livesync and the baseline, alternating, after a warm-up
+    round each (which also fills caches and the first patch path)."""
     clients, rounds = settings.size(200, 1000), settings.size(3, 10)
-    live: list[float] = []
-    other: list[float] = []
     async with _livesync(settings, clients) as live_side:
-        _, size = await _round(live_side, 0)
+        _, _, size = await _round(live_side, 0)
+        out = _Compared([], [], [], [], size, clients)
         async with baseline(settings, clients, size) as other_side:
             await _round(other_side, 0)
             for round_no in range(1, rounds + 1):
-                live.append((await _round(live_side, round_no))[0])
-                other.append((await _round(other_side, round_no))[0])
-    return live, other, size, clients
+                for side, times, cpus in (
+                    (live_side, out.live, out.live_cpu),
+                    (other_side, out.other, out.other_cpu),
+                ):
+                    ms, cpu, _ = await _round(side, round_no)
+                    times.append(ms)
+                    cpus.append(cpu)
+    return out
+
+
+def _cpu_figures(scenario: str, name: str, compared: _Compared) -> list[Figure]:
+    live, other = statistics.median(compared.live_cpu), statistics.median(compared.other_cpu)
+    return [
+        Figure(scenario, "server CPU per round, livesync median", live, "ms"),
+        Figure(scenario, f"server CPU per round, {name} median", other, "ms"),
+        Figure(scenario, f"server CPU ratio livesync / {name}", live / other, "x"),
+    ]
 
 
 async def run_fanout(settings: Settings) -> list[Figure]:
-    live, bare, size, clients = await _alternate(settings, _bare)
-    name = f"{clients} clients, {size} B frame"
+    c = await _alternate(settings, _bare)
+    live, bare = statistics.median(c.live), statistics.median(c.other)
     figures = [
-        Figure("fanout", f"livesync last-delivery median ({name})", statistics.median(live), "ms"),
-        Figure("fanout", "livesync last-delivery max", max(live), "ms"),
-        Figure("fanout", "bare websockets broadcast median", statistics.median(bare), "ms"),
-        at_most(
+        Figure(
             "fanout",
-            "ratio livesync / bare",
-            statistics.median(live) / statistics.median(bare),
-            "x",
-            1.5,
+            f"livesync last-delivery median ({c.clients} clients, {c.size} B frame)",
+            live,
+            "ms",
         ),
+        Figure("fanout", "livesync last-delivery max", max(c.live), "ms"),
+        Figure("fanout", "bare websockets broadcast median", bare, "ms"),
+        at_most("fanout", "ratio livesync / bare", live / bare, "x", 1.5),
+        *_cpu_figures("fanout", "bare", c),
     ]
     return [print_figure(f) for f in figures]
 
 
 async def run_peer(settings: Settings) -> list[Figure]:
-    live, peer, _, clients = await _alternate(settings, _socketio)
+    c = await _alternate(settings, _socketio)
+    live, peer = statistics.median(c.live), statistics.median(c.other)
     figures = [
-        Figure(
-            "peer",
-            f"livesync last-delivery median ({clients} clients)",
-            statistics.median(live),
-            "ms",
-        ),
-        Figure("peer", "python-socketio room broadcast median", statistics.median(peer), "ms"),
-        Figure(
-            "peer",
-            "ratio socketio / livesync",
-            statistics.median(peer) / statistics.median(live),
-            "x",
-        ),
+        Figure("peer", f"livesync last-delivery median ({c.clients} clients)", live, "ms"),
+        Figure("peer", "python-socketio room broadcast median", peer, "ms"),
+        Figure("peer", "ratio socketio / livesync", peer / live, "x"),
+        *_cpu_figures("peer", "socketio", c),
     ]
     return [print_figure(f) for f in figures]

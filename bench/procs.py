@@ -23,6 +23,7 @@ from server.auth.keys import KeyStore
 __all__ = [
     "FUNCTIONS_DIR",
     "Proc",
+    "cpu_ms",
     "raise_fd_limit",
     "rss_kb",
     "start_baseline",
@@ -89,6 +90,11 @@ def raise_fd_limit() -> int:
     if soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return hard
+
+
+def cpu_ms(pid: int) -> float:
+    """CPU time a process has run so far, from /proc/<pid>/schedstat (ns)."""
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e6
 
 
 def rss_kb(pid: int) -> int:
