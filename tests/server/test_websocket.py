@@ -42,6 +42,15 @@ class _Probe:
         self.done.set()
 
 
+async def _accepted(scope: Any, receive: Any, send: Any) -> bool:
+    """Accept a WebSocket scope; False for any other (lifespan, HTTP)."""
+    if scope["type"] != "websocket":
+        return False
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    return True
+
+
 async def _frames(url: str) -> list[str]:
     got: list[str] = []
     async with websockets.connect(url.replace("http", "ws", 1) + "/") as ws:
@@ -88,10 +97,8 @@ async def test_a_receiver_gets_queued_messages_first_then_the_rest_in_order() ->
     done = asyncio.Event()
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "websocket":
+        if not await _accepted(scope, receive, send):
             return
-        await receive()  # websocket.connect
-        await send({"type": "websocket.accept"})
         first = await receive()
         received.append(first["text"])
         # "two" came in the same TCP segment as "one", so it already waits in
@@ -139,10 +146,8 @@ class _Deliverer:
         self.done = asyncio.Event()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "websocket":
+        if not await _accepted(scope, receive, send):
             return
-        await receive()
-        await send({"type": "websocket.accept"})
         sink = _Sink()
         self.sink, self.got = weakref.ref(sink), sink.got
         scope["extensions"][EXTENSION].deliver_to(sink.take)
@@ -175,10 +180,8 @@ class _Broadcaster:
         self.all_open = asyncio.Event()
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "websocket":
+        if not await _accepted(scope, receive, send):
             return
-        await receive()
-        await send({"type": "websocket.accept"})
         index = len(self.directs)
         self.directs.append(scope["extensions"][EXTENSION])
         if len(self.directs) == self.sockets:
@@ -233,10 +236,8 @@ class _Sizes:
     texts = ["", "a" * 125, "b" * 126, "é" * 40_000, "c" * 65_535, "d" * 65_536, "e" * 70_000]
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "websocket":
+        if not await _accepted(scope, receive, send):
             return
-        await receive()
-        await send({"type": "websocket.accept"})
         direct = scope["extensions"][EXTENSION]
         for text in self.texts:
             direct.send_text(text)
