@@ -15,6 +15,7 @@ import itertools
 import json
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from server.asgi import ASGIApp, Receive, Scope, Send, read_body, respond
@@ -44,19 +45,27 @@ _VACUUM_INTERVAL_S = 60.0
 _FUNCTION_PATHS = {"/api/query": "query", "/api/mutation": "mutation", "/api/action": "action"}
 
 
+def _never() -> bool:
+    return False
+
+
+def _no_direct_sends(text: str) -> None:
+    raise RuntimeError("send_now without the livesync.direct extension")
+
+
 class _AsgiTransport:
-    __slots__ = ("_direct", "_send")
+    """A connection's transport. `ready` and `send_now` are the extension's
+    own bound methods when it is there (a commit calls both once per
+    subscriber), and refuse otherwise."""
+
+    __slots__ = ("_send", "ready", "send_now")
 
     def __init__(self, send: Send, direct: Direct | None) -> None:
         self._send = send
-        self._direct = direct
-
-    def ready(self) -> bool:
-        return self._direct is not None and self._direct.ready()
-
-    def send_now(self, text: str) -> None:
-        assert self._direct is not None
-        self._direct.send_text(text)
+        self.ready: Callable[[], bool] = direct.ready if direct is not None else _never
+        self.send_now: Callable[[str], None] = (
+            direct.send_text if direct is not None else _no_direct_sends
+        )
 
     async def send_text(self, text: str) -> None:
         await self._send({"type": "websocket.send", "text": text})
