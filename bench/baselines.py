@@ -47,16 +47,16 @@ async def _ws_server() -> None:
 
 def _socketio_server() -> None:
     """python-socketio's room broadcast under uvicorn, the stack livesync runs on."""
-    import socketio  # only the peer scenario needs it: see bench/requirements.txt
+    import socketio  # type: ignore[import-untyped]  # only the peer scenario needs it
 
     sio = socketio.AsyncServer(async_mode="asgi", cors_allowed_origins="*")
 
-    @sio.on("join")
+    @sio.on("join")  # type: ignore[untyped-decorator]
     async def join(sid: str, _data: Any = None) -> None:
         await sio.enter_room(sid, ROOM)
         await sio.emit("joined", {}, to=sid)
 
-    @sio.on("bump")
+    @sio.on("bump")  # type: ignore[untyped-decorator]
     async def bump(sid: str, size: int) -> None:
         await sio.emit("update", "x" * int(size), room=ROOM, skip_sid=sid)
 

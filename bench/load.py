@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.client import ClientProtocol
-from websockets.frames import Opcode
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
@@ -84,10 +84,12 @@ class _WebSocket(asyncio.Protocol):
                     self._fail(f"handshake failed: {self._protocol.handshake_exc}")
                 elif not self.opened.done():
                     self.opened.set_result(None)
+            elif not isinstance(event, Frame):
+                continue  # a client is never sent a Request
             elif event.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
                 if event.opcode is not Opcode.CONT:
                     self._text = event.opcode is Opcode.TEXT
-                self._parts.append(event.data)
+                self._parts.append(bytes(event.data))
                 if event.fin:
                     raw = b"".join(self._parts)
                     self._parts = []
@@ -151,6 +153,7 @@ class LoadClient:
             self._ws = _WebSocket(self.plan.url, self._on_message)
             return self._ws
 
+        assert url.hostname is not None and url.port is not None, self.plan.url
         await asyncio.wait_for(loop.create_connection(made, url.hostname, url.port), OPEN_TIMEOUT)
         assert self._ws is not None
         await asyncio.wait_for(self._ws.opened, OPEN_TIMEOUT)

@@ -21,6 +21,6 @@ async def bump(ctx: Any) -> float:
     if doc is None:
         await ctx.db.insert("counters", {"n": 1.0})
         return 1.0
-    n = doc["n"] + 1
+    n: float = doc["n"] + 1
     await ctx.db.patch(doc["_id"], {"n": n})
     return n

@@ -25,7 +25,7 @@ async def bump(ctx: Any, user: str) -> float:
     if doc is None:
         await ctx.db.insert("scores", {"user": user, "n": 1.0})
         return 1.0
-    n = doc["n"] + 1
+    n: float = doc["n"] + 1
     await ctx.db.patch(doc["_id"], {"n": n})
     return n
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests.helpers.ci import skip_or_fail
 from tests.helpers.server import REPO_ROOT, LivesyncServer
 
 __all__ = [
@@ -41,18 +42,11 @@ CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 INSTALL_TIMEOUT = 300.0
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
-
-
 def require(missing: list[str]) -> None:
     """Skip (locally) or fail (under CI) when something the browser tests need is missing."""
     if not missing:
         return
-    reason = "; ".join(missing)
-    if _in_ci():
-        pytest.fail(f"CI is set but the browser tests cannot run: {reason}")
-    pytest.skip(reason)
+    skip_or_fail("the browser tests cannot run: " + "; ".join(missing))
 
 
 @pytest.fixture(scope="session")

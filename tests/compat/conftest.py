@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.ci import skip_or_fail
 from tests.helpers.node import node_binary
 
 __all__ = ["node_ready"]
 
 COMPAT_DIR = Path(__file__).resolve().parent
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
 
 
 @pytest.fixture(scope="session")
@@ -28,7 +24,4 @@ def node_ready() -> None:
         missing.append("tests/compat/node_modules is missing (run `npm ci` in tests/compat)")
     if not missing:
         return
-    reason = "; ".join(missing)
-    if _in_ci():
-        pytest.fail(f"CI is set but the JS compat tests cannot run: {reason}")
-    pytest.skip(reason)
+    skip_or_fail("the JS compat tests cannot run: " + "; ".join(missing))
