@@ -19,8 +19,9 @@ The session owns the version chain the clients check (convex-protocol.md §5):
 * ``identity_version`` counts accepted ``Authenticate`` messages;
   :meth:`begin_authenticate` requires ``baseVersion`` to equal it, and
   :meth:`finish_authenticate` bumps it once the token has been judged.
-* :meth:`build_transition` is the only way to make a ``Transition``: it starts
-  at ``last_sent``, ends at the current versions and the given ``ts``, and
+* :meth:`build_transition` (a ``Transition``) and :meth:`transition_text`
+  (its wire text) are the only ways to make one: each starts at
+  ``last_sent``, ends at the current versions and the given ``ts``, and
   refuses to go back in time. A broken chain crashes Node clients, so it
   lives here and nowhere else.
 

@@ -283,4 +283,29 @@ def test_a_transition_may_not_go_back_in_time() -> None:
     session.build_transition(500, ())
     with pytest.raises(LocalProtocolError, match="ts 499 would go back from the last sent ts 500"):
         session.build_transition(499, ())
+    with pytest.raises(LocalProtocolError, match="ts 499 would go back from the last sent ts 500"):
+        session.transition_text(499, ())
     assert session.last_sent.ts == 500
+
+
+def test_transition_text_is_the_built_transition_serialized_along_the_chain() -> None:
+    built, texted = open_session(), open_session()
+    texts: list[tuple[str, str]] = []
+
+    def step(ts: int, mods: list[QueryUpdated | QueryRemoved], server_ts: int) -> None:
+        expected = built.build_transition(ts, mods, server_ts=server_ts).serialize()
+        texts.append((texted.transition_text(ts, mods, server_ts=server_ts), expected))
+
+    for session in (built, texted):
+        session.apply_modify_query_set(ModifyQuerySet(0, 1, (add(0),)))
+    step(100, [QueryUpdated(0, [1])], 7)
+    step(100, [], 8)  # nothing changed: the start text kept from the last one must still be right
+    for session in (built, texted):
+        session.begin_authenticate(Authenticate(0, "User", "jwt"))
+        session.finish_authenticate(True)
+    built.build_transition(150, [])  # a Transition built as an object in between...
+    texted.build_transition(150, [])
+    step(250, [QueryRemoved(0)], 9)  # ...starts the next text at its end
+    for text, expected in texts:
+        assert text == expected
+    assert texted.last_sent == built.last_sent == StateVersion(1, 1, 250)
