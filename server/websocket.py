@@ -51,7 +51,7 @@ class Direct:
         self._protocol = protocol
 
     def ready(self) -> bool:
-        """True when `send` would write at once: open, accepted, not closing,
+        """True when `send_text` may be called: open, accepted, not closing,
         and the transport's buffer below its high-water mark."""
         p = self._protocol
         return (

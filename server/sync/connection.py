@@ -369,10 +369,13 @@ class SyncConnection:
         if log.isEnabledFor(level):
             log.log(level, "connection %s auth %s -> %s", self.id, old, now)
 
-    async def _on_authenticate(self, msg: Authenticate) -> None:
+    def _begin_authenticate(self, msg: Authenticate) -> None:
         old = self.session.auth_state
         self.session.begin_authenticate(msg)
         self._auth_state_moved(old)
+
+    async def _on_authenticate(self, msg: Authenticate) -> None:
+        self._begin_authenticate(msg)
         if msg.token_type == "None":
             self._adopt_identity(None, None)
             self._mark_dirty()
@@ -417,9 +420,7 @@ class SyncConnection:
         if result is None:
             return False
         self.session.accept(msg)
-        old = self.session.auth_state
-        self.session.begin_authenticate(msg)
-        self._auth_state_moved(old)
+        self._begin_authenticate(msg)
         self._adopt_identity(result.identity, result.expires_at)
         if not self._push_now():
             self._mark_dirty()
@@ -580,11 +581,7 @@ class SyncConnection:
         fresh: list[tuple[_Query, Execution]] = []
         for q in self._queries.values():
             if self._needs_run(q, ts):
-                ex = (
-                    self.engine.cached_for(q.shared_key, self._auth.key, ts)
-                    if q.args is not None
-                    else None
-                )
+                ex = self._cached(q, ts)
                 if ex is None:
                     return False
                 fresh.append((q, ex))
@@ -644,8 +641,14 @@ class SyncConnection:
     def _key(self, q: _Query) -> QueryKey:
         return QueryKey(q.shared_key.path, q.shared_key.args, self._auth.key)
 
+    def _cached(self, q: _Query, ts: int) -> Execution | None:
+        """A result another subscriber's run left for `q` at `ts`, if any."""
+        if q.args is None:
+            return None
+        return self.engine.cached_for(q.shared_key, self._auth.key, ts)
+
     def _adopt_cached(self, q: _Query, ts: int) -> bool:
-        ex = self.engine.cached(self._key(q), ts)
+        ex = self._cached(q, ts)
         if ex is None:
             return False
         self.engine.retain(ex, q.listener)
