@@ -17,6 +17,7 @@ from client.errors import (
 from client.subscription import Subscription
 from client.sync_client import SyncClient, SyncSubscription
 from client.tokens import AuthState
+from protocol.values import Int64
 
 __all__ = [
     "AppError",
@@ -27,6 +28,7 @@ __all__ = [
     "ClientError",
     "ConnectionLost",
     "FunctionError",
+    "Int64",
     "RequestTimeout",
     "ServerProtocolError",
     "Subscription",

@@ -56,6 +56,7 @@ from protocol.session import (
 )
 from protocol.timestamps import MAX_TS, decode_ts, encode_ts
 from protocol.values import (
+    Int64,
     JSONValue,
     RawJSON,
     Value,
@@ -81,6 +82,7 @@ __all__ = [
     "Connect",
     "Event",
     "FatalError",
+    "Int64",
     "JSONValue",
     "LocalProtocolError",
     "Missing",

@@ -7,17 +7,23 @@ Python mapping, which round-trips through ``encode``/``decode``:
     ===========================  ==========================================
     ``None``                     ``null``
     ``bool``                     ``true`` / ``false``
-    ``int``                      ``{"$integer": b64(8-byte LE two's complement)}``
-    ``float`` (finite, not -0)   JSON number
+    ``int`` (|n| <= 2**53)       JSON number (float64)
+    ``float`` (finite, not -0)   JSON number (float64)
     ``float`` NaN, ±Inf, -0.0    ``{"$float": b64(8-byte LE IEEE 754)}``
+    ``Int64``                    ``{"$integer": b64(8-byte LE two's complement)}``
     ``str``                      string
     ``bytes``                    ``{"$bytes": standard base64}``
     ``list`` / ``tuple``         array (always decodes to ``list``)
     ``dict[str, ...]``           object
     ===========================  ==========================================
 
-A JSON number always decodes to ``float``: the JS client writes ``5`` for
-5.0 and the Python client writes ``5.0``, and both mean float64.
+A plain ``int`` is a float64, as in the official Python client, so
+``len(rows)`` reaches JS as a ``number``; one that float64 cannot hold
+exactly is refused rather than rounded. ``Int64`` (an ``int`` subclass) is
+the int64 type, a JS ``bigint``. A JSON number is a float64 either way (the
+JS client writes ``5`` for 5.0, the Python client ``5.0``); it decodes to
+``int`` when it is integral and within 2**53 (so ``count + 1`` and
+``range(n)`` work), else to ``float``. -0.0 stays a ``float``.
 
 Object keys must be ASCII 32-126, at most 1024 characters, and must not start
 with ``$``. The JS client throws on any other key while applying a Transition,
@@ -39,6 +45,8 @@ from protocol.errors import ValueDecodeError, ValueEncodeError
 __all__ = [
     "MAX_DEPTH",
     "MAX_KEY_LENGTH",
+    "MAX_SAFE_INTEGER",
+    "Int64",
     "JSONValue",
     "RawJSON",
     "Value",
@@ -55,7 +63,7 @@ __all__ = [
 Value: TypeAlias = (
     None
     | bool
-    | int
+    | int  # Int64 included
     | float
     | str
     | bytes
@@ -74,9 +82,37 @@ MAX_KEY_LENGTH = 1024
 MAX_DEPTH = 64
 """Deepest nesting accepted; guards the recursion against hostile input and cycles."""
 
+MAX_SAFE_INTEGER = 2**53
+"""Largest magnitude up to which every ``int`` is exactly a float64."""
+
 _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 _DOUBLE = struct.Struct("<d")
+
+
+class Int64(int):
+    """A Convex int64 (a JS ``bigint``): ``{"$integer": ...}`` on the wire.
+
+    A plain ``int`` is a float64; wrap a value in ``Int64`` to send or store a
+    64-bit integer. Arithmetic gives plain ``int`` back, as for any ``int``
+    subclass: wrap the result again to keep it an int64.
+
+    Raises:
+        ValueError: the value is outside the signed 64-bit range.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, value: object = 0) -> Int64:
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError(f"Int64 needs a whole number, got {value!r}")
+        number = super().__new__(cls, value)  # type: ignore[call-overload]
+        if not _INT64_MIN <= number <= _INT64_MAX:
+            raise ValueError(f"{int(number)} is outside the signed 64-bit range of Int64")
+        return number  # type: ignore[no-any-return]
+
+    def __repr__(self) -> str:
+        return f"Int64({int(self)})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +159,8 @@ def _encode(value: object, depth: int) -> JSONValue:
     if isinstance(value, float):
         return _encode_float(value)
     if isinstance(value, int):
+        if type(value) is int and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return value
         return _encode_int(value)
     if depth >= MAX_DEPTH:
         raise ValueEncodeError(f"value is nested deeper than {MAX_DEPTH} levels")
@@ -142,8 +180,12 @@ def _encode_float(value: float) -> JSONValue:
 
 
 def _encode_int(value: int) -> JSONValue:
-    if not _INT64_MIN <= value <= _INT64_MAX:
-        raise ValueEncodeError(f"int {value} is outside the signed 64-bit range")
+    if not isinstance(value, Int64):
+        # Rounding it would change the number silently.
+        raise ValueEncodeError(
+            f"int {value} cannot be represented exactly as a float64 (|n| > 2**53); "
+            f"use Int64({value}) to send a 64-bit integer"
+        )
     raw = value.to_bytes(8, "little", signed=True)
     return {"$integer": base64.b64encode(raw).decode("ascii")}
 
@@ -205,11 +247,23 @@ def _decode(value: object, depth: int) -> Value:
     raise ValueDecodeError(f"{type(value).__name__} is not a JSON value")
 
 
-def _decode_number(value: int | float) -> float:
-    try:
-        return float(value)
-    except OverflowError:
-        raise ValueDecodeError("JSON number is too large for a float64") from None
+def _decode_number(value: int | float) -> int | float:
+    # Integral float64s come back as int (see the module docstring).
+    if type(value) is int:
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return value
+        try:
+            return float(value)  # beyond 2**53 no integral float comes back as int
+        except OverflowError:
+            raise ValueDecodeError("JSON number is too large for a float64") from None
+    number = float(value)
+    if (
+        number.is_integer()
+        and -MAX_SAFE_INTEGER <= number <= MAX_SAFE_INTEGER
+        and (number or math.copysign(1.0, number) > 0)
+    ):
+        return int(number)
+    return number
 
 
 def _decode_array(items: list[object], depth: int) -> Value:
@@ -242,7 +296,7 @@ def _decode_object(obj: dict[object, object], depth: int) -> Value:
 
 def _decode_special(tag: str, payload: object) -> Value:
     if tag == "$integer":
-        return int.from_bytes(_eight_bytes(tag, payload), "little", signed=True)
+        return Int64(int.from_bytes(_eight_bytes(tag, payload), "little", signed=True))
     if tag == "$float":
         return _decode_special_float(_eight_bytes(tag, payload))
     if tag == "$bytes":

@@ -5,6 +5,7 @@ from server import query, mutation, action, v, AppError, define_schema, define_t
 
 from __future__ import annotations
 
+from protocol.values import Int64
 from server.auth.identity import UserIdentity
 from server.errors import AppError
 from server.functions.decorators import action, mutation, query
@@ -13,6 +14,7 @@ from server.functions.validators import v
 
 __all__ = [
     "AppError",
+    "Int64",
     "UserIdentity",
     "action",
     "define_schema",

@@ -309,7 +309,7 @@ class DatabaseWriter(DatabaseReader):
         if not isinstance(table, str) or not table or table.startswith("_"):
             raise FunctionError(f"Invalid table name {table!r}")
         _check_document(doc)
-        self._validate(table, doc)
+        doc = self._validate(table, doc)
         doc_id = await self._tx.insert(table, doc)
         self._catalog.note(table)
         return doc_id
@@ -319,15 +319,15 @@ class DatabaseWriter(DatabaseReader):
         old = await self._existing(id, "patch")
         _check_document(fields)
         merged = {**_user_fields(old), **_user_fields(fields)}
-        self._validate_id(id, merged)
-        await self._tx.patch(id, fields)
+        checked = self._validate_id(id, merged)
+        await self._tx.patch(id, {name: checked.get(name, value) for name, value in fields.items()})
 
     async def replace(self, id: str, doc: Mapping[str, Any]) -> None:
         """Replace every user field of the document with `doc`."""
         await self._existing(id, "replace")
         _check_document(doc)
-        self._validate_id(id, _user_fields(doc))
-        await self._tx.replace(id, doc)
+        checked = self._validate_id(id, _user_fields(doc))
+        await self._tx.replace(id, {**doc, **checked})
 
     async def delete(self, id: str) -> None:
         await self._existing(id, "delete")
@@ -341,17 +341,19 @@ class DatabaseWriter(DatabaseReader):
             raise DocumentNotFound(f"{verb.capitalize()} on nonexistent document ID {id}")
         return doc
 
-    def _validate(self, table: str, doc: Mapping[str, Any]) -> None:
-        if self._schema is not None:
-            self._schema.validate_document(table, _user_fields(doc))
-
-    def _validate_id(self, id: str, doc: Mapping[str, Any]) -> None:
+    # Both return the document as the schema has it stored (`v.int64()`
+    # fields as Int64).
+    def _validate(self, table: str, doc: Mapping[str, Any]) -> Mapping[str, Any]:
         if self._schema is None:
-            return
-        for table in self._schema.tables:
-            if id_matches_table(id, table):
-                self._schema.validate_document(table, doc)
-                return
+            return doc
+        return {**doc, **self._schema.validate_document(table, _user_fields(doc))}
+
+    def _validate_id(self, id: str, doc: Mapping[str, Any]) -> Mapping[str, Any]:
+        if self._schema is not None:
+            for table in self._schema.tables:
+                if id_matches_table(id, table):
+                    return self._schema.validate_document(table, doc)
+        return doc
 
 
 def _user_fields(doc: Mapping[str, Any]) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from protocol.values import Int64
 from server.errors import FunctionError
 from server.store.keys import MISSING_FIELD, encode_value
 
@@ -110,14 +111,17 @@ class _Arithmetic(Expression):
 
     def evaluate(self, doc: Mapping[str, Any]) -> Any:
         a, b = self.left.evaluate(doc), self.right.evaluate(doc)
-        if not _same_number_type(a, b):
+        kind = _number_kind(a)
+        if kind is None or kind != _number_kind(b):
             raise FunctionError(
-                f"q.{self.name}() needs two numbers of one type (both float or both int64), "
+                f"q.{self.name}() needs two numbers of one type (both float64 or both Int64), "
                 f"got {type(a).__name__} and {type(b).__name__}"
             )
-        if isinstance(a, int) and b == 0 and self.name in ("div", "mod"):
+        if kind == "float64":
+            return self.apply(float(a), float(b))
+        if b == 0 and self.name in ("div", "mod"):
             raise FunctionError(f"q.{self.name}(): int64 division by zero")
-        return self.apply(a, b)
+        return Int64(_wrap_int64(self.apply(a, b)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,9 +130,10 @@ class _Negate(Expression):
 
     def evaluate(self, doc: Mapping[str, Any]) -> Any:
         value = self.operand.evaluate(doc)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        kind = _number_kind(value)
+        if kind is None:
             raise FunctionError(f"q.neg() needs a number, got {type(value).__name__}")
-        return -value
+        return Int64(_wrap_int64(-value)) if kind == "int64" else -float(value)
 
 
 def _truth(value: Any) -> bool:
@@ -136,12 +141,18 @@ def _truth(value: Any) -> bool:
     return value is True
 
 
-def _same_number_type(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return False
-    return (isinstance(a, float) and isinstance(b, float)) or (
-        isinstance(a, int) and isinstance(b, int)
-    )
+def _number_kind(value: Any) -> str | None:
+    """ "int64", "float64" (a float or a plain int), or None for a non-number."""
+    if isinstance(value, Int64):
+        return "int64"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return "float64"
+    return None
+
+
+def _wrap_int64(value: int) -> int:
+    # int64 arithmetic wraps around, as in Rust and BigInt.asIntN(64, ...).
+    return (value + 2**63) % 2**64 - 2**63
 
 
 def _wrap(value: Any) -> Expression:
@@ -204,7 +215,7 @@ class FilterBuilder:
 
 
 def _divide(a: Any, b: Any) -> Any:
-    if isinstance(a, float):
+    if not isinstance(a, Int64):
         return _float_divide(a, b)
     # int64 division truncates toward zero, as in JS BigInt and Rust.
     quotient = abs(a) // abs(b)
@@ -213,7 +224,7 @@ def _divide(a: Any, b: Any) -> Any:
 
 def _remainder(a: Any, b: Any) -> Any:
     # Sign follows the dividend (JS `%`), unlike Python's `%`.
-    return a - b * _divide(a, b) if isinstance(a, int) else _float_remainder(a, b)
+    return a - b * _divide(a, b) if isinstance(a, Int64) else _float_remainder(a, b)
 
 
 def _float_divide(a: float, b: float) -> float:

@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from protocol.errors import ValueEncodeError
 from protocol.values import dumps, encode
-from server.errors import AppError, FunctionError, ReturnValueError, StoreError
+from server.errors import AppError, ArgumentError, FunctionError, ReturnValueError, StoreError
 from server.functions.context import ActionCtx, Auth, MutationCtx, QueryCtx
 from server.functions.database import DatabaseReader, DatabaseWriter, ReadBudget, TableCatalog
 from server.functions.decorators import FunctionKind
@@ -210,7 +210,7 @@ class FunctionRunner:
             function = self._registry.lookup(path, kind)
             with capture_logs(collector):
                 value = await _call(function, make_ctx(), args)
-            _check_result(function, value)
+            value = _check_result(function, value)
         except AppError as exc:
             return _failure(
                 f"Uncaught ConvexError: {_app_error_text(exc)}",
@@ -234,14 +234,17 @@ async def _call(function: RegisteredFunction, ctx: Any, args: Any) -> Any:
     if not isinstance(args, dict):
         raise FunctionError(f"Arguments of {function.path} must be an object, got {args!r}")
     if function.args_validator is not None:
-        function.args_validator.validate(args)
+        try:
+            args = function.args_validator.validate(args)
+        except ArgumentError as exc:
+            raise ArgumentError(f"ArgumentValidationError: {exc}") from None
     return await function.handler(ctx, **args)
 
 
-def _check_result(function: RegisteredFunction, value: Any) -> None:
+def _check_result(function: RegisteredFunction, value: Any) -> Any:
     if function.returns_validator is not None:
         try:
-            function.returns_validator.validate(value)
+            value = function.returns_validator.validate(value)
         except FunctionError as exc:
             raise ReturnValueError(f"Return value of {function.path} is invalid: {exc}") from None
     try:
@@ -250,6 +253,7 @@ def _check_result(function: RegisteredFunction, value: Any) -> None:
         raise ReturnValueError(
             f"Return value of {function.path} is not a valid Convex value: {exc}"
         ) from None
+    return value
 
 
 def _failure(

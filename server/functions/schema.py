@@ -110,24 +110,27 @@ class Schema:
             return system
         return self._index_fields.get(f"{table}.{index}")
 
-    def validate_document(self, table: str, doc: Mapping[str, Any]) -> None:
-        """Raise `SchemaError` if `doc` (user fields only) breaks the schema."""
+    def validate_document(self, table: str, doc: Mapping[str, Any]) -> Mapping[str, Any]:
+        """`doc` (user fields only) as stored (`v.int64()` fields as `Int64`);
+        raises `SchemaError` if it breaks the schema."""
         definition = self.tables.get(table)
         if definition is None:
             if self.strict_tables:
                 raise SchemaError(
                     f"Table {table!r} is not in the schema, and the schema allows no other tables"
                 )
-            return
+            return doc
         if not self.schema_validation or definition.document is None:
-            return
+            return doc
         user_fields = {key: value for key, value in doc.items() if not key.startswith("_")}
         try:
-            definition.document.validate(user_fields, "")
+            checked = definition.document.validate(user_fields, "")
         except ArgumentError as exc:
             raise SchemaError(
-                f"Document in table {table!r} does not match the schema: {exc}"
+                f"Failed to insert or update a document in table {table!r} because it does not "
+                f"match the schema: {exc}"
             ) from None
+        return doc if checked is user_fields else {**doc, **checked}
 
 
 def _with_creation_time(fields: tuple[str, ...]) -> tuple[str, ...]:

@@ -4,10 +4,13 @@ App code builds them through the `v` namespace::
 
     v.object({"channel": v.string(), "limit": v.optional(v.float64())})
 
-`validator.validate(value, path="")` raises `ArgumentError` naming the path
-of the first bad value, the value and what was expected. Python values map
-to Convex types as everywhere in livesync: None, bool, int (int64), float
-(float64), str, bytes, list, dict.
+`validator.validate(value, path="")` returns the value as the function
+should see it, or raises `ArgumentError` naming the path of the first bad
+value, the value (as JSON) and what was expected, in Convex's wording.
+Python values map to Convex types as everywhere in livesync: None, bool,
+int and float (float64), `Int64` (int64), str, bytes, list, dict. The one
+conversion: `v.int64()` takes a plain `int` from Python code and hands back
+an `Int64`, so the value is stored and sent as an int64.
 
 `validator.to_json()` describes a validator in Convex's JSON form, for
 codegen and introspection:
@@ -16,18 +19,21 @@ codegen and introspection:
     {"type": "id", "tableName": T}
     {"type": "literal", "value": V}
     {"type": "array", "value": <item>}
+    {"type": "record", "keys": <key>, "values": {"fieldType": <v>, "optional": false}}
     {"type": "union", "value": [<member>, ...]}
     {"type": "object", "value": {field: {"fieldType": <v>, "optional": bool}}}
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from protocol.values import MAX_SAFE_INTEGER, Int64, check_object_key
 from server.errors import ArgumentError
 from server.store.ids import id_matches_table
 
@@ -43,6 +49,7 @@ __all__ = [
     "NumberValidator",
     "ObjectValidator",
     "OptionalValidator",
+    "RecordValidator",
     "StringValidator",
     "UnionValidator",
     "Validator",
@@ -57,29 +64,67 @@ _SHOW_LIMIT = 120
 
 
 def show_value(value: Any) -> str:
-    """A short, JSON-like rendering of a value for error messages."""
-    try:
-        text = json.dumps(value, default=_show_default, allow_nan=True)
-    except (TypeError, ValueError):
-        text = repr(value)
-    if isinstance(value, float) and math.isfinite(value) and "." not in text and "e" not in text:
-        text += ".0"  # keep floats recognisable as float64 (5.0, not 5)
+    """A short rendering of a value as Convex JSON for error messages: 5 not
+    5.0, an int64 as `5n` (the JS literal), bytes as `{"$bytes": ...}`."""
+    parts: list[str] = []
+    _show_into(parts, value, 0)
+    text = "".join(parts)
     return text if len(text) <= _SHOW_LIMIT else text[: _SHOW_LIMIT - 3] + "..."
 
 
-def _show_default(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return f"<{len(value)} bytes>"
-    if isinstance(value, tuple):
-        return list(value)
-    raise TypeError(type(value).__name__)
+def _show_into(parts: list[str], value: Any, depth: int) -> None:
+    if sum(map(len, parts)) > _SHOW_LIMIT or depth > 16:
+        parts.append("...")  # the rest would be cut off anyway
+    elif value is None or isinstance(value, (bool, str)):
+        parts.append(json.dumps(value, ensure_ascii=False))
+    elif isinstance(value, Int64):
+        parts.append(f"{int(value)}n")
+    elif isinstance(value, int):
+        parts.append(str(value))
+    elif isinstance(value, float):
+        parts.append(_show_float(value))
+    elif isinstance(value, bytes):
+        parts.append(f'{{"$bytes":"{base64.b64encode(value).decode("ascii")}"}}')
+    elif isinstance(value, (list, tuple)):
+        parts.append("[")
+        for index, item in enumerate(value):
+            parts.append("," if index else "")
+            _show_into(parts, item, depth + 1)
+        parts.append("]")
+    elif isinstance(value, Mapping):
+        parts.append("{")
+        for index, (key, item) in enumerate(value.items()):
+            parts.append(("," if index else "") + json.dumps(str(key), ensure_ascii=False) + ":")
+            _show_into(parts, item, depth + 1)
+        parts.append("}")
+    else:
+        parts.append(repr(value))
+
+
+def _show_float(value: float) -> str:
+    # As JS prints a number: 5 for 5.0, NaN and Infinity by name.
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "Infinity" if value > 0 else "-Infinity"
+    if (
+        value.is_integer()
+        and abs(value) <= MAX_SAFE_INTEGER
+        and (value or math.copysign(1, value) > 0)
+    ):
+        return str(int(value))
+    return repr(value)
 
 
 def _mismatch(value: Any, path: str, validator: Validator) -> ArgumentError:
     return ArgumentError(
-        "Value does not match validator. "
-        f"Path: {path or '(root)'}. Value: {show_value(value)}. Validator: {validator!r}"
+        f"Value does not match validator.{_path_line(path)}\n"
+        f"Value: {show_value(value)}\nValidator: {validator!r}"
     )
+
+
+def _path_line(path: str) -> str:
+    return f"\nPath: {path}" if path else ""
 
 
 class Validator:
@@ -91,9 +136,10 @@ class Validator:
     def is_optional(self) -> bool:
         return False
 
-    def validate(self, value: Any, path: str = "") -> None:
-        """Raise `ArgumentError` if `value` does not match."""
-        self._check(value, path)
+    def validate(self, value: Any, path: str = "") -> Any:
+        """`value` as the function sees it; raises `ArgumentError` if it does
+        not match."""
+        return self._check(value, path)
 
     def matches(self, value: Any) -> bool:
         try:
@@ -102,7 +148,7 @@ class Validator:
             return False
         return True
 
-    def _check(self, value: Any, path: str) -> None:
+    def _check(self, value: Any, path: str) -> Any:
         raise NotImplementedError
 
     def to_json(self) -> dict[str, Any]:
@@ -122,9 +168,10 @@ class _Simple(Validator):
     def _ok(self, value: Any) -> bool:
         raise NotImplementedError
 
-    def _check(self, value: Any, path: str) -> None:
+    def _check(self, value: Any, path: str) -> Any:
         if not self._ok(value):
             raise _mismatch(value, path, self)
+        return value
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -139,16 +186,22 @@ class StringValidator(_Simple):
         return {"type": "string"}
 
 
+def _is_float64(value: Any) -> bool:
+    """A float, or a plain int (a float64 that happens to be whole)."""
+    return isinstance(value, float) or (
+        type(value) is int and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+    )
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class NumberValidator(_Simple):
-    """Convex `number` is float64: a Python float. Clients always send
-    numbers as floats, so an int here means an int64 and is refused."""
+    """Convex `number` (float64): a float or a plain int; never an `Int64`."""
 
     def _name(self) -> str:
-        return "number"
+        return "float64"
 
     def _ok(self, value: Any) -> bool:
-        return isinstance(value, float)
+        return _is_float64(value)
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "number"}
@@ -156,15 +209,18 @@ class NumberValidator(_Simple):
 
 @dataclass(frozen=True, slots=True, repr=False)
 class Int64Validator(_Simple):
+    """Convex `int64`: an `Int64`, or a plain int from Python code, which
+    becomes an `Int64`."""
+
     def _name(self) -> str:
         return "int64"
 
-    def _ok(self, value: Any) -> bool:
-        return (
-            isinstance(value, int)
-            and not isinstance(value, bool)
-            and _INT64_MIN <= value <= _INT64_MAX
-        )
+    def _check(self, value: Any, path: str) -> Any:
+        if isinstance(value, Int64):
+            return value
+        if type(value) is int and _INT64_MIN <= value <= _INT64_MAX:
+            return Int64(value)
+        raise _mismatch(value, path, self)
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "bigint"}
@@ -225,9 +281,10 @@ class IdValidator(Validator):
     def __repr__(self) -> str:
         return f'v.id("{self.table}")'
 
-    def _check(self, value: Any, path: str) -> None:
+    def _check(self, value: Any, path: str) -> Any:
         if not id_matches_table(value, self.table):
             raise _mismatch(value, path, self)
+        return value
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "id", "tableName": self.table}
@@ -240,10 +297,17 @@ class LiteralValidator(Validator):
     def __repr__(self) -> str:
         return f"v.literal({show_value(self.value)})"
 
-    def _check(self, value: Any, path: str) -> None:
-        # Type first: 1 == 1.0 == True in Python, but they are three Convex values.
-        if type(value) is not type(self.value) or value != self.value:
+    def _check(self, value: Any, path: str) -> Any:
+        # By Convex type first: True == 1 == Int64(1) in Python, but they are
+        # three Convex values; 1 and 1.0 are one float64.
+        expected = self.value
+        if _is_float64(expected):
+            same = _is_float64(value) and value == expected
+        else:
+            same = type(value) is type(expected) and value == expected
+        if not same:
             raise _mismatch(value, path, self)
+        return value
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "literal", "value": self.value}
@@ -262,8 +326,8 @@ class OptionalValidator(Validator):
     def __repr__(self) -> str:
         return f"v.optional({self.inner!r})"
 
-    def _check(self, value: Any, path: str) -> None:
-        self.inner._check(value, path)
+    def _check(self, value: Any, path: str) -> Any:
+        return self.inner._check(value, path)
 
     def to_json(self) -> dict[str, Any]:
         return self.inner.to_json()
@@ -276,14 +340,19 @@ class ArrayValidator(Validator):
     def __repr__(self) -> str:
         return f"v.array({self.item!r})"
 
-    def _check(self, value: Any, path: str) -> None:
+    def _check(self, value: Any, path: str) -> Any:
         if not isinstance(value, list):
             raise _mismatch(value, path, self)
-        for index, item in enumerate(value):
-            self.item._check(item, f"{path}[{index}]")
+        checked = [self.item._check(item, f"{path}[{index}]") for index, item in enumerate(value)]
+        return value if _same_items(checked, value) else checked
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "array", "value": self.item.to_json()}
+
+
+def _same_items(checked: list[Any], original: list[Any]) -> bool:
+    # Hand back the caller's own object when nothing was converted.
+    return all(a is b for a, b in zip(checked, original, strict=True))
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -291,26 +360,33 @@ class ObjectValidator(Validator):
     fields: Mapping[str, Validator]
 
     def __repr__(self) -> str:
-        inner = ", ".join(f'"{name}": {field!r}' for name, field in self.fields.items())
+        inner = ", ".join(f"{name}: {field!r}" for name, field in self.fields.items())
         return f"v.object({{{inner}}})"
 
-    def _check(self, value: Any, path: str) -> None:
+    def _check(self, value: Any, path: str) -> Any:
         if not isinstance(value, dict):
             raise _mismatch(value, path, self)
+        converted: dict[str, Any] | None = None
         for name, field in self.fields.items():
             if name in value:
-                field._check(value[name], f"{path}.{name}")
+                item = value[name]
+                checked = field._check(item, f"{path}.{name}")
+                if checked is not item:
+                    converted = converted if converted is not None else dict(value)
+                    converted[name] = checked
             elif not field.is_optional:
                 raise ArgumentError(
-                    f"Object is missing the required field `{name}`. "
-                    f"Path: {path or '(root)'}. Value: {show_value(value)}. Validator: {self!r}"
+                    f"Object is missing the required field `{name}`. Consider wrapping the "
+                    f"field validator in `v.optional(...)` if this is expected.{_path_line(path)}"
+                    f"\n\nObject: {show_value(value)}\nValidator: {self!r}"
                 )
         for name in value:
             if name not in self.fields:
                 raise ArgumentError(
-                    f"Object contains extra field `{name}` that is not in the validator. "
-                    f"Path: {path or '(root)'}. Value: {show_value(value)}. Validator: {self!r}"
+                    f"Object contains extra field `{name}` that is not in the validator."
+                    f"{_path_line(path)}\n\nObject: {show_value(value)}\nValidator: {self!r}"
                 )
+        return value if converted is None else converted
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -323,15 +399,53 @@ class ObjectValidator(Validator):
 
 
 @dataclass(frozen=True, slots=True, repr=False)
+class RecordValidator(Validator):
+    """An object used as a map: every key matches `keys` (a string, an id or
+    a union of string literals), every value matches `values`."""
+
+    keys: Validator
+    values: Validator
+
+    def __repr__(self) -> str:
+        return f"v.record({self.keys!r}, {self.values!r})"
+
+    def _check(self, value: Any, path: str) -> Any:
+        if not isinstance(value, dict):
+            raise _mismatch(value, path, self)
+        converted: dict[str, Any] | None = None
+        for key, item in value.items():
+            problem = check_object_key(key)
+            if problem is not None:
+                raise _mismatch(value, path, self)
+            self.keys._check(key, f"{path}.{key}")
+            checked = self.values._check(item, f"{path}.{key}")
+            if checked is not item:
+                converted = converted if converted is not None else dict(value)
+                converted[key] = checked
+        return value if converted is None else converted
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "type": "record",
+            "keys": self.keys.to_json(),
+            "values": {"fieldType": self.values.to_json(), "optional": False},
+        }
+
+
+@dataclass(frozen=True, slots=True, repr=False)
 class UnionValidator(Validator):
     members: tuple[Validator, ...]
 
     def __repr__(self) -> str:
         return f"v.union({', '.join(repr(member) for member in self.members)})"
 
-    def _check(self, value: Any, path: str) -> None:
-        if not any(member.matches(value) for member in self.members):
-            raise _mismatch(value, path, self)
+    def _check(self, value: Any, path: str) -> Any:
+        for member in self.members:
+            try:
+                return member._check(value, path)
+            except ArgumentError:
+                continue
+        raise _mismatch(value, path, self)
 
     def to_json(self) -> dict[str, Any]:
         return {"type": "union", "value": [member.to_json() for member in self.members]}
@@ -403,8 +517,28 @@ class _Namespace:
         return ObjectValidator(checked)
 
     @staticmethod
+    def record(keys: Validator, values: Validator) -> Validator:
+        if not _is_key_validator(_require(keys)):
+            raise TypeError(
+                "v.record() keys must be v.string(), v.id(table) or a union of string "
+                f"literals, not {keys!r}"
+            )
+        return RecordValidator(keys, _require(values))
+
+    @staticmethod
     def union(*members: Validator) -> Validator:
         return UnionValidator(tuple(_require(member) for member in members))
+
+
+def _is_key_validator(validator: Validator) -> bool:
+    # Object keys are strings, so only string-typed validators can describe them.
+    if isinstance(validator, (StringValidator, IdValidator)):
+        return True
+    if isinstance(validator, LiteralValidator):
+        return isinstance(validator.value, str)
+    if isinstance(validator, UnionValidator):
+        return all(_is_key_validator(member) for member in validator.members)
+    return False
 
 
 def _require(value: Any) -> Validator:

@@ -4,7 +4,10 @@ Comparing two encodings as byte strings gives the Convex order of the values:
 
     missing field < null < int64 < float64 < boolean < string < bytes < array < object
 
-and, within a type, the natural order: integers numerically, floats by IEEE
+A plain `int` is a float64 and encodes as the float it equals, so 5 and
+5.0 are one key; only `Int64` takes the int64 tag.
+
+Within a type, the natural order: integers numerically, floats by IEEE
 total order (-0.0 < 0.0, NaN last), strings by their UTF-8 bytes, bytes
 lexicographically, arrays and objects element by element (objects as their
 `(field, value)` pairs sorted by field name).
@@ -26,6 +29,8 @@ import math
 import struct
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
+
+from protocol.values import MAX_SAFE_INTEGER, Int64
 
 __all__ = [
     "MISSING_FIELD",
@@ -155,9 +160,14 @@ def _encode_into(out: bytearray, value: Any) -> None:
     elif isinstance(value, float):
         out += _FLOAT
         out += _U64.pack(_float_bits(value))
-    elif isinstance(value, int):
+    elif isinstance(value, Int64):
         out += _INT
         out += _U64.pack(_int_bits(value))
+    elif isinstance(value, int):
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise ValueError(f"int {value} cannot be represented exactly as a float64")
+        out += _FLOAT
+        out += _U64.pack(_float_bits(float(value)))
     elif isinstance(value, (bytes, bytearray, memoryview)):
         out += _BYTES
         _escape_into(out, bytes(value))

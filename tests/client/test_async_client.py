@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from client import AppError, Client, ClientClosed, FunctionError
+from client import AppError, Client, ClientClosed, FunctionError, Int64
 
 TIMEOUT = 20.0
 
@@ -53,9 +53,23 @@ async def test_failed_query_raises_function_error_and_subscription_survives(serv
 
 
 async def test_action_round_trips_int64_and_bytes(server):
-    value = {"big": 2**63 - 1, "small": -(2**63), "raw": b"\x00\x01\xff", "f": 1.5}
+    value = {
+        "big": Int64(2**63 - 1),
+        "small": Int64(-(2**63)),
+        "raw": b"\x00\x01\xff",
+        "f": 1.5,
+        "n": 3,
+    }
     async with Client(server.url) as c:
-        assert await c.action("notes:echo", {"value": value}) == value
+        echoed = await c.action("notes:echo", {"value": value})
+    assert echoed == value
+    assert {key: type(item) for key, item in echoed.items()} == {
+        "big": Int64,
+        "small": Int64,
+        "raw": bytes,
+        "f": float,
+        "n": int,
+    }
 
 
 async def test_identical_subscriptions_share_one_result_stream(server):

@@ -7,6 +7,8 @@ import pytest
 from protocol.errors import ValueDecodeError, ValueEncodeError
 from protocol.values import (
     MAX_DEPTH,
+    MAX_SAFE_INTEGER,
+    Int64,
     RawJSON,
     Value,
     canonical_json,
@@ -24,18 +26,24 @@ ROUND_TRIPS: list[tuple[Value, object]] = [
     (False, False),
     ("héllo", "héllo"),
     (1.5, 1.5),
-    (5, {"$integer": "BQAAAAAAAAA="}),
-    (-1, {"$integer": "//////////8="}),
-    (2**63 - 1, {"$integer": "/////////38="}),
-    (-(2**63), {"$integer": "AAAAAAAAAIA="}),
-    (1099511627776, {"$integer": "AAAAAAABAAA="}),
+    (5, 5),
+    (-1, -1),
+    (2**53, 2**53),
+    (Int64(5), {"$integer": "BQAAAAAAAAA="}),
+    (Int64(-1), {"$integer": "//////////8="}),
+    (Int64(2**63 - 1), {"$integer": "/////////38="}),
+    (Int64(-(2**63)), {"$integer": "AAAAAAAAAIA="}),
+    (Int64(1099511627776), {"$integer": "AAAAAAABAAA="}),
     (b"\x01\x02\x03", {"$bytes": "AQID"}),
     (b"", {"$bytes": ""}),
     (math.inf, {"$float": "AAAAAAAA8H8="}),
     (-math.inf, {"$float": "AAAAAAAA8P8="}),
     (-0.0, {"$float": "AAAAAAAAAIA="}),
     ([1.0, [b"x", None]], [1.0, [{"$bytes": "eA=="}, None]]),
-    ({"a": {"b": [True, {"c": 2}]}}, {"a": {"b": [True, {"c": {"$integer": "AgAAAAAAAAA="}}]}}),
+    (
+        {"a": {"b": [True, {"c": Int64(2), "d": 2}]}},
+        {"a": {"b": [True, {"c": {"$integer": "AgAAAAAAAAA="}, "d": 2}]}},
+    ),
     ({}, {}),
     ({"": 1.0, "~ key": 2.0}, {"": 1.0, "~ key": 2.0}),
 ]
@@ -65,17 +73,48 @@ def test_tuples_encode_as_arrays_and_decode_as_lists() -> None:
     assert decode(encode((1, "a"))) == [1, "a"]
 
 
-def test_json_numbers_always_decode_to_float() -> None:
-    # The JS client writes 5 for 5.0; the Python client writes 5.0.
-    assert decode(5) == 5.0
-    assert type(decode(5)) is float
-    assert type(decode(5.0)) is float
+@pytest.mark.parametrize("wire", [5, 5.0])
+def test_integral_json_numbers_decode_to_int(wire: float) -> None:
+    # The JS client writes 5 for 5.0, the Python client 5.0: both are float64
+    # 5, handed to functions as an int so `count + 1` and `range(n)` work.
+    assert decode(wire) == 5
+    assert type(decode(wire)) is int
 
 
-@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 10**30])
-def test_ints_outside_int64_are_refused(value: int) -> None:
-    with pytest.raises(ValueEncodeError, match="signed 64-bit"):
-        encode(value)
+@pytest.mark.parametrize("wire", [2.5, 1e300, -1e20, float(2**53 + 2)])
+def test_fractional_and_huge_json_numbers_decode_to_float(wire: float) -> None:
+    assert type(decode(wire)) is float
+    assert decode(wire) == wire
+
+
+def test_an_integer_json_number_beyond_2_53_is_a_float64() -> None:
+    # JS writes 1e20 as 100000000000000000000; it is a float64, not an int64.
+    assert decode(10**20) == 1e20
+    assert type(decode(10**20)) is float
+
+
+def test_a_plain_int_is_a_float64_on_the_wire() -> None:
+    assert dumps(encode({"count": 5})) == '{"count":5}'
+    assert encode(-MAX_SAFE_INTEGER) == -MAX_SAFE_INTEGER
+
+
+@pytest.mark.parametrize("value", [2**53 + 1, -(2**53) - 1, 2**63, 10**30])
+def test_an_int_float64_cannot_hold_exactly_is_refused_and_points_to_int64(value: int) -> None:
+    with pytest.raises(ValueEncodeError, match=rf"int {value} cannot be represented.*Int64"):
+        encode({"n": value})
+
+
+def test_int64_is_an_int_that_keeps_its_type_through_the_codec() -> None:
+    value = Int64(7)
+    assert isinstance(value, int) and value == 7 and value + 1 == 8
+    assert repr(value) == "Int64(7)"
+    assert type(decode(encode([value]))[0]) is Int64  # type: ignore[index]
+
+
+@pytest.mark.parametrize("value", [2**63, -(2**63) - 1, 10**30, 1.5])
+def test_int64_refuses_values_outside_its_range(value: float) -> None:
+    with pytest.raises(ValueError):
+        Int64(value)
 
 
 @pytest.mark.parametrize(
@@ -156,7 +195,7 @@ def test_a_self_referencing_list_is_refused_instead_of_recursing_forever() -> No
 
 
 def test_args_encode_as_a_one_element_array() -> None:
-    assert encode_args({"x": 1}) == [{"x": {"$integer": "AQAAAAAAAAA="}}]
+    assert encode_args({"x": Int64(1), "y": 1}) == [{"x": {"$integer": "AQAAAAAAAAA="}, "y": 1}]
     with pytest.raises(ValueEncodeError, match="must be a dict"):
         encode_args([1])  # type: ignore[arg-type]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from protocol.values import Int64
 from server.errors import ConfigError, SchemaError, StoreError
 from server.store.base import IndexDef
 from server.store.catalog import (
@@ -83,7 +84,7 @@ def test_replace_and_patch_accept_unchanged_system_fields_only() -> None:
 
 
 def test_documents_round_trip_int64_bytes_and_special_floats() -> None:
-    doc = {"_id": "i", "n": -(2**63), "b": b"\x00", "f": float("-inf"), "z": -0.0}
+    doc = {"_id": "i", "n": Int64(-(2**63)), "b": b"\x00", "f": float("-inf"), "z": -0.0}
     loaded = load_document(dump_document(doc))
     assert loaded == doc and isinstance(loaded["n"], int)
     assert str(loaded["z"]) == "-0.0"

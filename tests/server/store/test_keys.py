@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from protocol.values import Int64
 from server.store.keys import (
     MISSING_FIELD,
     doc_field_values,
@@ -20,7 +21,18 @@ from server.store.keys import (
     successor,
 )
 
-_RANK = {type(None): 1, int: 2, float: 3, bool: 4, str: 5, bytes: 6, list: 7, dict: 8}
+# A plain int is a float64, so it ranks (and compares) as the float it equals.
+_RANK = {
+    type(None): 1,
+    Int64: 2,
+    int: 3,
+    float: 3,
+    bool: 4,
+    str: 5,
+    bytes: 6,
+    list: 7,
+    dict: 8,
+}
 
 
 def _rank(value: Any) -> int:
@@ -32,8 +44,8 @@ def reference_compare(a: Any, b: Any) -> int:
     ra, rb = _rank(a), _rank(b)
     if ra != rb:
         return -1 if ra < rb else 1
-    if isinstance(a, float):
-        return _compare_floats(a, b)
+    if type(a) in (int, float):
+        return _compare_floats(float(a), float(b))
     if isinstance(a, str):
         return _cmp(a.encode(), b.encode())
     if isinstance(a, list):
@@ -65,14 +77,28 @@ def _cmp(a: Any, b: Any) -> int:
 
 def random_value(rng: random.Random, depth: int = 0) -> Any:
     kind = rng.choice(
-        ["null", "int", "float", "bool", "str", "bytes", "list", "dict"][: 8 if depth < 2 else 6]
+        ["null", "int", "float", "bool", "str", "bytes", "number", "list", "dict"][
+            : 9 if depth < 2 else 7
+        ]
     )
     if kind == "null":
         return None
     if kind == "int":
-        return rng.choice(
-            [0, 1, -1, 2**63 - 1, -(2**63), rng.randint(-(2**63), 2**63 - 1), rng.randint(-5, 5)]
+        return Int64(
+            rng.choice(
+                [
+                    0,
+                    1,
+                    -1,
+                    2**63 - 1,
+                    -(2**63),
+                    rng.randint(-(2**63), 2**63 - 1),
+                    rng.randint(-5, 5),
+                ]
+            )
         )
+    if kind == "number":
+        return rng.choice([0, 1, -1, 2**53, -(2**53), rng.randint(-(2**53), 2**53)])
     if kind == "float":
         special = [0.0, -0.0, math.inf, -math.inf, math.nan, 5e-324, -5e-324, 1.0, -1.0]
         return rng.choice(
@@ -121,8 +147,8 @@ def test_types_sort_in_convex_order() -> None:
     ordered = [
         MISSING_FIELD,
         None,
-        -(2**63),
-        2**63 - 1,
+        Int64(-(2**63)),
+        Int64(2**63 - 1),
         -math.inf,
         math.nan,
         False,
@@ -141,9 +167,15 @@ def test_negative_zero_sorts_before_zero_and_nan_after_infinity() -> None:
     assert encode_value(-math.nan) == encode_value(math.nan)
 
 
-def test_int_and_float_of_equal_magnitude_are_different_keys() -> None:
-    assert encode_value(1) < encode_value(0.5)
+def test_int64_and_float_of_equal_magnitude_are_different_keys() -> None:
+    assert encode_value(Int64(1)) < encode_value(0.5)
     assert encode_value(True) != encode_value(1)
+
+
+def test_a_plain_int_is_the_same_key_as_the_float_it_equals() -> None:
+    assert encode_value(5) == encode_value(5.0)
+    assert encode_value(-(2**53)) == encode_value(float(-(2**53)))
+    assert encode_value(0.5) < encode_value(1) < encode_value(1.5)
 
 
 def test_string_is_before_its_extensions_even_with_nul() -> None:
@@ -206,4 +238,4 @@ def test_non_convex_values_are_refused() -> None:
     with pytest.raises(TypeError):
         encode_value(object())
     with pytest.raises(ValueError):
-        encode_value(2**63)
+        encode_value(2**53 + 1)  # a float64 cannot hold it exactly

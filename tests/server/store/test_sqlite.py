@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from protocol.values import Int64
 from server.errors import ConfigError, DocumentNotFound, SchemaError
 from server.store.base import IndexDef, IndexKeyChange, Order, Snapshot, Transaction
 from server.store.keys import MISSING_FIELD, encode_tuple, index_key, prefix_end
@@ -47,7 +48,8 @@ async def channel(snap: Snapshot, name: str, order: Order = "asc") -> list[dict[
 async def test_insert_then_get_returns_document(store: SqliteStore) -> None:
     value = {
         "channel": "a",
-        "n": 2**62,
+        "n": Int64(2**62),
+        "count": 5,
         "raw": b"\x00\xff",
         "f": 1.5,
         "nested": {"x": [None, True]},
@@ -55,7 +57,7 @@ async def test_insert_then_get_returns_document(store: SqliteStore) -> None:
     doc_id, commit = await store.write(lambda tx: tx.insert("messages", value))
     doc = await store.snapshot().get(doc_id)
     assert doc == {"_id": doc_id, "_creationTime": commit.ts / 1_000_000, **value}
-    assert isinstance(doc["n"], int) and isinstance(doc["f"], float)
+    assert type(doc["n"]) is Int64 and type(doc["f"]) is float and type(doc["count"]) is int
 
 
 async def test_get_of_unknown_id_returns_none(store: SqliteStore) -> None:

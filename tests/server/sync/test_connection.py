@@ -516,8 +516,8 @@ async def test_bad_frame_closes_only_its_connection_with_a_clear_reason(
         pytest.param(
             "messages:send",
             {"channel": 5, "body": "x"},
-            "Value does not match validator. Path: .channel.",
-            "Value does not match validator. Path: .channel.",
+            "ArgumentValidationError: Value does not match validator.\nPath: .channel\n",
+            "ArgumentValidationError: Value does not match validator.\nPath: .channel\n",
             id="invalid-args",
         ),
         pytest.param(
