@@ -21,6 +21,7 @@ from typing import Any
 from server.asgi import ASGIApp, Receive, Scope, Send, read_body, respond
 from server.config import Config
 from server.errors import LivesyncError
+from server.functions.legacy_numbers import convert_legacy_numbers
 from server.functions.registry import FunctionRegistry
 from server.functions.runner import FunctionRunner
 from server.gcpolicy import GcPolicy
@@ -91,7 +92,7 @@ class LivesyncApp:
     async def startup(self) -> None:
         registry = FunctionRegistry.load(self.config.functions.dir)
         store = open_store(self.config.database.url)
-        await store.open(registry.index_defs())
+        await store.open(registry.index_defs(), convert_legacy_numbers(registry.schema))
         self.engine = Engine(store, FunctionRunner(registry, store), self.metrics)
         if self.config.auth.providers:
             from server.auth.authenticator import Authenticator

@@ -23,6 +23,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from protocol.values import Int64
 from server.config import load_config
 from server.errors import LivesyncError
 from server.functions.registry import FunctionRegistry, RegisteredFunction, camel_case
@@ -61,13 +62,16 @@ def validator_to_ts(description: Mapping[str, Any]) -> str:
         return " | ".join(dict.fromkeys(members)) or "never"
     if kind == "object":
         return _object_to_ts(description["value"])
+    if kind == "record":
+        keys = validator_to_ts(description["keys"])
+        return f"Record<{keys}, {validator_to_ts(description['values']['fieldType'])}>"
     raise LivesyncError(f"codegen: unknown validator type {kind!r}")
 
 
 def _literal_to_ts(value: Any) -> str:
-    # A Python int is a Convex int64, which the JS client hands over as a bigint.
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value}n"
+    # An Int64 reaches the JS client as a bigint; a plain int is a number.
+    if isinstance(value, Int64):
+        return f"{int(value)}n"
     return json.dumps(value)
 
 

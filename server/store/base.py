@@ -32,6 +32,7 @@ __all__ = [
     "Document",
     "IndexDef",
     "IndexKeyChange",
+    "LegacyNumbers",
     "Order",
     "Snapshot",
     "Store",
@@ -40,6 +41,11 @@ __all__ = [
 ]
 
 Document = dict[str, Any]
+
+LegacyNumbers = Callable[[str, Mapping[str, Any]], Mapping[str, Any]]
+"""`(table, document) -> document` with the int64s a store written before
+plain ints became float64 holds turned into float64s where the app's schema
+allows (`server.functions.legacy_numbers`)."""
 """A document: Convex values (see protocol.values) plus `_id` (str) and
 `_creationTime` (float, ms since the epoch)."""
 
@@ -135,9 +141,12 @@ class Store(Protocol):
     def latest_ts(self) -> int:
         """The timestamp of the newest durable commit (0 for an empty store)."""
 
-    async def open(self, indexes: Sequence[IndexDef]) -> None:
+    async def open(
+        self, indexes: Sequence[IndexDef], legacy_numbers: LegacyNumbers | None = None
+    ) -> None:
         """Create or migrate the schema, backfill indexes that are new since
-        the last start, and load `latest_ts`."""
+        the last start, convert numbers stored in an older format with
+        `legacy_numbers`, and load `latest_ts`."""
 
     async def close(self) -> None: ...
 

@@ -30,7 +30,16 @@ import aiosqlite
 
 from server.errors import ConfigError, DocumentNotFound, StoreError
 from server.store import sqlite_ops as ops
-from server.store.base import Commit, Document, IndexDef, IndexKeyChange, Order, Transaction, Write
+from server.store.base import (
+    Commit,
+    Document,
+    IndexDef,
+    IndexKeyChange,
+    LegacyNumbers,
+    Order,
+    Transaction,
+    Write,
+)
 from server.store.catalog import (
     IndexCatalog,
     check_table_name,
@@ -103,21 +112,23 @@ class SqliteStore:
         """The indexes in force since `open`."""
         return self._catalog
 
-    async def open(self, indexes: Sequence[IndexDef]) -> None:
+    async def open(
+        self, indexes: Sequence[IndexDef], legacy_numbers: LegacyNumbers | None = None
+    ) -> None:
         catalog = IndexCatalog(indexes)
         self._writer = await self._connect(writer=True)
         try:
-            await self._prepare(catalog)
+            await self._prepare(catalog, legacy_numbers)
         except BaseException:
             # Close the connections' threads, or they keep the process alive.
             await self.close()
             raise
         _log.info("store.opened path=%s latest_ts=%d", self._path, self._latest_ts)
 
-    async def _prepare(self, catalog: IndexCatalog) -> None:
+    async def _prepare(self, catalog: IndexCatalog, legacy_numbers: LegacyNumbers | None) -> None:
         assert self._writer is not None
         await _run(self._writer, ops.create_schema)
-        self._latest_ts, stored = await _run(self._writer, ops.load_meta)
+        self._latest_ts, stored, value_format = await _run(self._writer, ops.load_meta)
         # Inserts of one transaction step _creationTime by 1 us from its ts; a
         # millisecond of headroom covers any transaction before the restart.
         self._creation_floor = self._latest_ts + 1_000_000 if self._latest_ts else 0
@@ -126,6 +137,9 @@ class SqliteStore:
             added, removed = await _run(self._writer, ops.migrate_indexes, previous, catalog)
             if added or removed:
                 _log.info("store.indexes.migrated added=%s removed=%s", added, removed)
+        if value_format < ops.VALUE_FORMAT:
+            rewritten = await _run(self._writer, ops.upgrade_numbers, catalog, legacy_numbers)
+            _log.info("store.values.upgraded format=%d rewritten=%d", ops.VALUE_FORMAT, rewritten)
         self._catalog = catalog
         await self._open_readers()
 

@@ -12,7 +12,8 @@ Tables (multi-version: rows are only ever added, except by vacuum):
                                                   deleted=1 marks a deletion
     index_entries(idx, key, ts, doc_id, deleted)  one row per index key change;
                                                   deleted=1 is a tombstone
-    meta(name, value)                             latest_ts, indexes
+    meta(name, value)                             latest_ts, indexes,
+                                                  value_format
     mutation_results(session_id, request_id, ts, result)
 
 The value at snapshot `T` of a document (or of an index key) is its newest row
@@ -25,10 +26,11 @@ half way with SQLITE_BUSY.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
-from typing import Literal
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
 
-from server.store.catalog import IndexCatalog, load_document
+from server.errors import StoreError
+from server.store.catalog import IndexCatalog, dump_document, load_document
 
 __all__ = [
     "DocRow",
@@ -43,6 +45,7 @@ __all__ = [
     "get_mutation_result",
     "load_meta",
     "migrate_indexes",
+    "upgrade_numbers",
     "read_page",
     "rollback",
     "vacuum",
@@ -133,10 +136,68 @@ def create_schema(conn: sqlite3.Connection) -> None:
     conn.executescript(_SCHEMA)
 
 
-def load_meta(conn: sqlite3.Connection) -> tuple[int, str | None]:
-    """`(latest_ts, indexes JSON)` as stored by the last commit and start."""
+def load_meta(conn: sqlite3.Connection) -> tuple[int, str | None, int]:
+    """`(latest_ts, indexes JSON, value format)` as stored by the last commit
+    and start; a file from before `value_format` existed is format 1."""
     meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
-    return int(meta.get("latest_ts", 0)), meta.get("indexes")
+    return int(meta.get("latest_ts", 0)), meta.get("indexes"), int(meta.get("value_format", 1))
+
+
+VALUE_FORMAT = 2
+"""1: a Python int was stored as int64. 2: a plain int is a float64, `Int64`
+an int64 (`server.functions.legacy_numbers`)."""
+
+
+def upgrade_numbers(
+    conn: sqlite3.Connection,
+    catalog: IndexCatalog,
+    convert: Callable[[str, Mapping[str, Any]], Mapping[str, Any]] | None,
+) -> int:
+    """Rewrite every stored document version whose int64s `convert` turns
+    into float64s, and move its index entries to the new keys, in one
+    transaction; then record `VALUE_FORMAT`. Returns the versions rewritten.
+
+    Raises:
+        StoreError: there is something to convert but no `convert`.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        rewritten = 0
+        rows = conn.execute(
+            "SELECT id, ts, tbl, value FROM documents"
+            " WHERE deleted = 0 AND instr(value, '\"$integer\"') > 0"
+        ).fetchall()
+        if rows and convert is None:
+            raise StoreError(
+                "This database holds numbers in the format of an older livesync; "
+                "open it with `livesync serve` once to convert them"
+            )
+        for doc_id, ts, table, value in rows:
+            assert convert is not None
+            old = load_document(value)
+            new_value = dump_document(dict(convert(table, old)))
+            if new_value == value:
+                continue
+            conn.execute(
+                "UPDATE documents SET value = ? WHERE id = ? AND ts = ?", (new_value, doc_id, ts)
+            )
+            new = load_document(new_value)
+            for (index, old_key), (_, new_key) in zip(
+                catalog.keys(table, old), catalog.keys(table, new), strict=True
+            ):
+                if old_key != new_key:
+                    # The entry (or tombstone) a version wrote under its old key.
+                    conn.execute(
+                        "UPDATE index_entries SET key = ? WHERE idx = ? AND key = ? AND doc_id = ?",
+                        (new_key, index, old_key, doc_id),
+                    )
+            rewritten += 1
+        conn.execute(_SET_META, ("value_format", VALUE_FORMAT))
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+    return rewritten
 
 
 def get_document(conn: sqlite3.Connection, doc_id: str, ts: int) -> tuple[str, str] | None:

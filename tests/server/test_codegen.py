@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from protocol.values import Int64
 from server.codegen import codegen_main, render_api_dts, render_api_js, validator_to_ts
 from server.functions.registry import FunctionRegistry
 from server.functions.validators import v
@@ -25,7 +26,9 @@ CHAT_FUNCTIONS = Path(__file__).resolve().parents[2] / "examples" / "chat" / "fu
         (v.any(), "any"),
         (v.id("messages"), 'Id<"messages">'),
         (v.literal("a"), '"a"'),
-        (v.literal(3), "3n"),
+        (v.literal(3), "3"),
+        (v.literal(Int64(3)), "3n"),
+        (v.record(v.string(), v.number()), "Record<string, number>"),
         (v.literal(2.5), "2.5"),
         (v.literal(True), "true"),
         (v.array(v.string()), "Array<string>"),

@@ -31,7 +31,7 @@ def test_read_page_takes_the_newest_entry_per_key_at_the_snapshot(conn: sqlite3.
         (b"k2", 0, '{"v":3}'),
     ]
     assert ops.read_page(conn, "t.i", b"", b"k2", 3, "desc", 10) == [(b"k1", 1, None)]
-    assert ops.load_meta(conn) == (3, None)
+    assert ops.load_meta(conn) == (3, None, 1)
 
 
 def test_commit_failure_rolls_back_everything(conn: sqlite3.Connection) -> None:
@@ -40,7 +40,7 @@ def test_commit_failure_rolls_back_everything(conn: sqlite3.Connection) -> None:
         ops.commit(conn, True, [("d0", 1, "t", "{}", 0)], [], [bad_row], 1)  # type: ignore[list-item]
     assert not conn.in_transaction
     assert conn.execute("SELECT COUNT(*) FROM documents").fetchone() == (0,)
-    assert ops.load_meta(conn) == (0, None)
+    assert ops.load_meta(conn) == (0, None, 1)
 
 
 def test_configure_refuses_an_unknown_synchronous_mode(conn: sqlite3.Connection) -> None:
