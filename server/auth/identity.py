@@ -10,13 +10,13 @@ key, which is why time-varying claims (exp, iat, nbf, jti, fva) are dropped.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any
 
+from protocol.values import MAX_SAFE_INTEGER
 from server.auth.providers import CustomJwtProvider, Provider
 
 __all__ = ["STANDARD_CLAIMS", "IdentityCache", "UserIdentity", "rfc3339"]
@@ -219,6 +219,13 @@ def _flatten(claims: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _copied(value: Any) -> Any:
-    # Claims are JSON: only arrays and objects are mutable, and a deepcopy of
-    # a string or number costs more than all the rest of building the dict.
-    return copy.deepcopy(value) if isinstance(value, list | dict) else value
+    """A fresh copy of a claim's JSON value. A JSON number is a float64 (as
+    JS reads the token), so an int beyond 2**53 becomes the float it rounds
+    to; within that range a plain int already is one."""
+    if type(value) is int:
+        return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else float(value)
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    return value

@@ -53,7 +53,7 @@ def test_app_error_arrives_as_convex_error_with_data(start_server: StartServer) 
     for name in ("query_error", "mutation_error"):
         event = result.one(name)
         assert event["isConvexError"], event
-        assert event["data"] == {"code": {"$bigint": "1"}}, event
+        assert event["data"] == {"code": 1, "big": {"$bigint": "7"}}, event
 
 
 def test_int64_and_bytes_round_trip_unchanged(start_server: StartServer) -> None:
@@ -62,16 +62,18 @@ def test_int64_and_bytes_round_trip_unchanged(start_server: StartServer) -> None
     assert stored["value"]["min"] == {"$bigint": str(-(2**63))}
     assert stored["value"]["max"] == {"$bigint": str(2**63 - 1)}
     assert stored["value"]["bytes"] == {"$bytes": [0, 1, 127, 128, 255]}
-    # The server saw Python int, bytes and float, as DESIGN.md promises app code.
+    # The server saw Int64 for bigints and int for a whole number, as the
+    # README's value table promises app code.
     assert stored["types"] == {
-        "min": "int",
-        "max": "int",
-        "zero": "int",
-        "minusOne": "int",
+        "min": "Int64",
+        "max": "Int64",
+        "zero": "Int64",
+        "minusOne": "Int64",
         "bytes": "bytes",
         "emptyBytes": "bytes",
         "float": "float",
-        "list": ["int", "float", "str"],
+        "whole": "int",
+        "list": ["Int64", "float", "str", "int"],
     }
     assert result.one("queried")["value"] == stored["value"]
 

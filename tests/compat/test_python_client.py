@@ -103,15 +103,18 @@ def test_convex_int64_and_bytes_round_trip_unchanged(server_url: str) -> None:
         "zero": ConvexInt64(0),
         "bytes": b"\x00\x01\x7f\x80\xff",
         "float": 1.5,
+        "whole": 3,
     }
     result = client.mutation("roundtrip:store", {"value": value})
     assert result["value"] == value
+    # The client sends every int as a float64 (3.0); the function gets an int.
     assert result["types"] == {
-        "min": "int",
-        "max": "int",
-        "zero": "int",
+        "min": "Int64",
+        "max": "Int64",
+        "zero": "Int64",
         "bytes": "bytes",
         "float": "float",
+        "whole": "int",
     }
     assert client.query("roundtrip:latest") == value
 
@@ -120,7 +123,7 @@ def test_app_error_arrives_as_convex_error_with_data(server_url: str) -> None:
     client = ConvexClient(server_url)
     with pytest.raises(ConvexError) as raised:
         client.query("failures:app_error")
-    assert raised.value.data == {"code": ConvexInt64(1)}
+    assert raised.value.data == {"code": 1.0, "big": ConvexInt64(7)}
 
 
 async def test_client_resubscribes_after_server_restart_and_keeps_receiving_updates(

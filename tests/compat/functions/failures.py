@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from server import AppError, mutation, query
+from server import AppError, Int64, mutation, query
 
 __all__ = ["app_error", "app_error_mutation", "crash", "refuse"]
 
@@ -19,13 +19,14 @@ async def refuse(ctx: Any) -> None:
 
 @query()
 async def app_error(ctx: Any) -> None:
-    """Fails with structured data the client receives as ConvexError.data."""
-    raise AppError({"code": 1})
+    """Fails with structured data the client receives as ConvexError.data:
+    a plain int (a number) and an Int64 (a bigint)."""
+    raise AppError({"code": 1, "big": Int64(7)})
 
 
 @mutation()
 async def app_error_mutation(ctx: Any) -> None:
-    raise AppError({"code": 1})
+    raise AppError({"code": 1, "big": Int64(7)})
 
 
 @query()

@@ -4,8 +4,8 @@ import { anyApi } from "convex/server";
 import { check, describeError, emit, newClient, run, Subscription } from "./harness.mjs";
 
 function hasCodeOne(error) {
-  // Python int is Convex int64, which the client decodes as a bigint.
-  return error.isConvexError && error.data !== null && error.data.code === 1n;
+  // A Python int is a float64 (a JS number); an Int64 is a bigint.
+  return error.isConvexError && error.data !== null && error.data.code === 1 && error.data.big === 7n;
 }
 
 await run(async () => {
@@ -13,7 +13,7 @@ await run(async () => {
   const failing = new Subscription(client, anyApi.failures.app_error, {}, "app_error");
   const fromQuery = describeError(await failing.error("the query's ConvexError"));
   emit("query_error", { ...fromQuery, codeType: typeof fromQuery.data?.code });
-  check(hasCodeOne(fromQuery), "the query failed with ConvexError data {code: 1n}", fromQuery);
+  check(hasCodeOne(fromQuery), "the query failed with ConvexError data {code: 1, big: 7n}", fromQuery);
 
   let fromMutation = null;
   try {
@@ -23,5 +23,5 @@ await run(async () => {
   }
   emit("mutation_error", fromMutation ?? { resolved: true });
   check(fromMutation !== null, "the mutation rejected");
-  check(hasCodeOne(fromMutation), "the mutation failed with ConvexError data {code: 1n}", fromMutation);
+  check(hasCodeOne(fromMutation), "the mutation failed with ConvexError data {code: 1, big: 7n}", fromMutation);
 });

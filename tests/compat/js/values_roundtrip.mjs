@@ -1,5 +1,5 @@
-// int64 (bigint) and bytes (ArrayBuffer) survive a mutation and a query
-// unchanged, including the int64 extremes.
+// int64 (bigint), bytes (ArrayBuffer) and numbers survive a mutation and a
+// query unchanged, including the int64 extremes.
 import { anyApi } from "convex/server";
 import { check, emit, newClient, run, sameValue, Subscription } from "./harness.mjs";
 
@@ -11,7 +11,8 @@ const value = {
   bytes: Uint8Array.from([0, 1, 127, 128, 255]).buffer,
   emptyBytes: new ArrayBuffer(0),
   float: 1.5,
-  list: [1n, 2.5, "x"],
+  whole: 3,
+  list: [1n, 2.5, "x", 4],
 };
 
 await run(async () => {
@@ -26,7 +27,10 @@ await run(async () => {
   const seen = await latest.value((v) => v !== null, "the stored value");
   emit("queried", { value: seen });
   check(sameValue(seen, value), "the query returned the value unchanged", { seen });
-  check(typeof seen.max === "bigint" && seen.bytes instanceof ArrayBuffer, "types are preserved");
+  check(
+    typeof seen.max === "bigint" && seen.bytes instanceof ArrayBuffer && typeof seen.whole === "number",
+    "types are preserved",
+  );
 
   const again = await client.query(anyApi.roundtrip.latest, {});
   check(sameValue(again, value), "a one-shot query returns it unchanged too", { again });

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from protocol.values import dumps, encode
 from server.auth.identity import IdentityCache, UserIdentity
 from server.auth.providers import CustomJwtProvider, OidcProvider
 
@@ -128,3 +129,12 @@ def test_the_cache_is_bounded() -> None:
     cache.identity({**BASE, "sub": "u2"}, OIDC)  # full: cleared, then this one kept
     assert cache.identity({**BASE, "sub": "u0"}, OIDC) is not kept
     assert len(cache) <= 2
+
+
+def test_integer_claims_are_float64_numbers_as_js_reads_them() -> None:
+    claims = {**BASE, "age": 42, "big": 2**60, "nested": {"ids": [1, 2**54 + 1]}}
+    data = UserIdentity.from_claims(claims, OIDC).to_json()
+    assert encode(data["age"]) == 42  # a number on the wire, not {"$integer": ...}
+    assert type(data["big"]) is float and data["big"] == float(2**60)
+    assert data["nested"] == {"ids": [1, float(2**54)]}
+    assert dumps(encode(data))  # every claim has a wire form
