@@ -25,7 +25,7 @@ from server.functions.legacy_numbers import convert_legacy_numbers
 from server.functions.registry import FunctionRegistry
 from server.functions.runner import FunctionRunner
 from server.gcpolicy import GcPolicy
-from server.http_api import HttpReply, handle_function_call
+from server.http_api import API_ROUTES, HttpReply, handle_api_call, json_error
 from server.metrics import Metrics
 from server.store import open_store
 from server.sync.connection import SyncConnection
@@ -40,10 +40,10 @@ log = logging.getLogger("livesync.server")
 # JS clients append /api/<version>/sync to whatever URL they were given, so
 # anything ending that way is the sync route (after collapsing "//").
 _SYNC_PATH = re.compile(r"(^|/)api/([^/]+/)?sync$")
-# History older than this is vacuumed; no query runs anywhere near this long.
+# History older than this is vacuumed. Reads go at most http_api.MAX_SNAPSHOT_AGE_NS
+# back (/api/query_at_ts), and no query runs anywhere near the difference.
 HISTORY_RETENTION_NS = 300 * 10**9
 _VACUUM_INTERVAL_S = 60.0
-_FUNCTION_PATHS = {"/api/query": "query", "/api/mutation": "mutation", "/api/action": "action"}
 
 
 def _never() -> bool:
@@ -218,17 +218,17 @@ class LivesyncApp:
         elif path == "/metrics" and method == "GET":
             reply = HttpReply(200, self.metrics.render())
             await _respond(send, reply, cors, content_type="text/plain; version=0.0.4")
-        elif path in _FUNCTION_PATHS:
+        elif path in API_ROUTES:
             if method != "POST":
-                await _respond(send, _json_error(405, "MethodNotAllowed", "Use POST"), cors)
+                await _respond(send, json_error(405, "MethodNotAllowed", "Use POST"), cors)
                 return
             assert self.engine is not None, "startup() has not run"
             body = await read_body(receive, self.config.server.max_message_bytes)
             if body is None:
-                reply = _json_error(413, "PayloadTooLarge", "Request body too large")
+                reply = json_error(413, "PayloadTooLarge", "Request body too large")
             else:
-                reply = await handle_function_call(
-                    _FUNCTION_PATHS[path],  # type: ignore[arg-type]
+                reply = await handle_api_call(
+                    path,
                     body,
                     headers.get("authorization"),
                     self.engine,
@@ -236,7 +236,7 @@ class LivesyncApp:
                 )
             await _respond(send, reply, cors)
         else:
-            await _respond(send, _json_error(404, "NotFound", f"No route for {path}"), cors)
+            await _respond(send, json_error(404, "NotFound", f"No route for {path}"), cors)
 
 
 async def _refuse_websocket(scope: Scope, send: Send, path: str) -> None:
@@ -245,14 +245,10 @@ async def _refuse_websocket(scope: Scope, send: Send, path: str) -> None:
     if "websocket.http.response" not in (scope.get("extensions") or {}):
         await send({"type": "websocket.close", "code": 4040, "reason": "NotFound"})
         return
-    body = _json_error(404, "NotFound", f"No route for {path}").body.encode()
+    body = json_error(404, "NotFound", f"No route for {path}").body.encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "websocket.http.response.start", "status": 404, "headers": headers})
     await send({"type": "websocket.http.response.body", "body": body})
-
-
-def _json_error(status: int, code: str, message: str) -> HttpReply:
-    return HttpReply(status, json.dumps({"code": code, "message": message}))
 
 
 def _cors_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:

@@ -1,10 +1,22 @@
-"""POST /api/query, /api/mutation, /api/action: the HTTP function API.
+"""The HTTP function API: the `/api/...` routes `ConvexHttpClient` POSTs to.
 
-The body is what `ConvexHttpClient` sends: `{"path", "args", "format"}` with
-args a one-element array or a bare object. Function outcomes are HTTP 200
-with `{"status": "success" | "error", ...}`, as the real server answers;
-malformed requests get 400 and refused tokens 401, each with a JSON
-`{"code", "message"}` body, which is what the Python client expects.
+    route              body                          runs
+    /api/query         {"path", "args", "format"}    a query at the latest commit
+    /api/mutation      the same                      a mutation
+    /api/action        the same                      an action
+    /api/function      the same + "componentPath"?   `path` as whatever kind it is
+    /api/query_ts      none                          nothing: {"ts": <latest commit>}
+    /api/query_at_ts   the same + "ts"               a query at snapshot `ts`
+
+`ts` is the wire timestamp (base64 of the u64's 8 little-endian bytes), as
+the real server sends it; `ConvexHttpClient.consistentQuery` gets one from
+/api/query_ts and runs every later query of that client at it. Args are a
+one-element array or a bare object. Every route goes through one parse,
+one authentication and one dispatch. Function outcomes are HTTP 200 with
+`{"status": "success" | "error", ...}`, as the real server answers; a
+malformed request gets 400, a refused token 401, each with a JSON
+`{"code", "message"}` body, which is what both official clients read (the
+JS client throws an `Error` with the body as its message).
 """
 
 from __future__ import annotations
@@ -12,20 +24,36 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final
 
 from protocol.errors import ProtocolError
 from protocol.paths import canonicalize_udf_path
+from protocol.timestamps import decode_ts, encode_ts
 from protocol.values import decode_args
-from server.errors import AuthError, IssuerUnavailable
+from server.errors import AuthError, FunctionNotFound, IssuerUnavailable
+from server.functions.decorators import FunctionKind
 from server.functions.runner import SERVER_ERROR
 from server.sync.engine import SERVER_ERROR_RESULT, CallResult, Engine, call_result
 
-__all__ = ["HttpReply", "handle_function_call"]
+__all__ = ["API_ROUTES", "MAX_SNAPSHOT_AGE_NS", "HttpReply", "handle_api_call", "json_error"]
 
 log = logging.getLogger("livesync.http")
 
-Kind = Literal["query", "mutation", "action"]
+# The kind each route runs; None: the kind of the function named.
+_ROUTE_KINDS: Final[dict[str, FunctionKind | None]] = {
+    "/api/query": "query",
+    "/api/mutation": "mutation",
+    "/api/action": "action",
+    "/api/function": None,
+    "/api/query_at_ts": "query",
+}
+_QUERY_TS = "/api/query_ts"
+API_ROUTES: Final = frozenset({*_ROUTE_KINDS, _QUERY_TS})
+
+MAX_SNAPSHOT_AGE_NS: Final = 60 * 10**9
+"""How far behind the latest commit /api/query_at_ts may read. The server
+keeps longer history than this (`app.HISTORY_RETENTION_NS`), so a query
+admitted at the edge still finds its snapshot intact while it runs."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +62,86 @@ class HttpReply:
     body: str
 
 
-def _error(status: int, code: str, message: str) -> HttpReply:
+def json_error(status: int, code: str, message: str) -> HttpReply:
+    """A non-2xx reply with the `{"code", "message"}` body the clients read."""
     return HttpReply(status, json.dumps({"code": code, "message": message}))
+
+
+class _Refused(Exception):
+    """The request is refused before any function runs."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.reply = json_error(status, code, message)
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    path: str
+    args: dict[str, Any]
+    ts: int | None  # the snapshot asked for; None: the latest
+
+
+def _parse(route: str, body: bytes) -> _Call:
+    try:
+        request = json.loads(body)
+        if not isinstance(request, dict) or not isinstance(request.get("path"), str):
+            raise _Refused(400, "BadJsonBody", 'Expected a JSON object with a string "path"')
+        path = canonicalize_udf_path(request["path"])
+        args = decode_args(request.get("args", {}))
+        ts = _requested_ts(request) if route == "/api/query_at_ts" else None
+    except (ValueError, ProtocolError) as exc:
+        raise _Refused(400, "BadJsonBody", f"Invalid request body: {exc}") from None
+    if request.get("componentPath") not in (None, ""):
+        # Components are not supported: only the root app's functions exist.
+        raise _Refused(400, "BadJsonBody", f"Unknown componentPath {request['componentPath']!r}")
+    return _Call(path, args, ts)
+
+
+def _requested_ts(request: dict[str, Any]) -> int:
+    text = request.get("ts")
+    if not isinstance(text, str):
+        raise _Refused(400, "BadJsonBody", 'Expected a string "ts" from /api/query_ts')
+    return decode_ts(text)
+
+
+async def _identity(authorization: str | None, authenticate: Any) -> object | None:
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _Refused(401, "Unauthenticated", "Authorization header must be 'Bearer <token>'")
+    if authenticate is None:
+        raise _Refused(401, "Unauthenticated", "No auth provider found matching the given token")
+    try:
+        identity: object = (await authenticate(token.strip())).identity
+    except IssuerUnavailable as exc:
+        raise _Refused(503, "IssuerUnavailable", exc.message) from None
+    except AuthError as exc:
+        raise _Refused(401, "Unauthenticated", exc.message) from None
+    return identity
+
+
+def _snapshot_ts(requested: int | None, engine: Engine) -> int:
+    latest = engine.published_ts
+    if requested is None:
+        return latest
+    if requested > latest:
+        raise _Refused(
+            400,
+            "TimestampInFuture",
+            f"Timestamp {requested} is after the latest commit {latest}; "
+            "use a timestamp from /api/query_ts",
+        )
+    if latest - requested > MAX_SNAPSHOT_AGE_NS:
+        raise _Refused(
+            400,
+            "TimestampTooOld",
+            f"Timestamp {requested} is more than {MAX_SNAPSHOT_AGE_NS // 10**9} s older "
+            f"than the latest commit {latest}; its history may be gone. Get a new "
+            "timestamp from /api/query_ts (a new ConvexHttpClient)",
+        )
+    return requested
 
 
 def _reply(result: CallResult) -> HttpReply:
@@ -53,38 +159,33 @@ def _reply(result: CallResult) -> HttpReply:
     return HttpReply(200, "{" + ",".join(parts) + "}")
 
 
-async def handle_function_call(
-    kind: Kind, body: bytes, authorization: str | None, engine: Engine, authenticate: Any
+async def handle_api_call(
+    route: str, body: bytes, authorization: str | None, engine: Engine, authenticate: Any
 ) -> HttpReply:
-    """Run one function call from an HTTP request."""
+    """Answer one POST to `route` (one of `API_ROUTES`)."""
+    if route == _QUERY_TS:
+        # The newest published commit: a snapshot every reader can already see.
+        return HttpReply(200, json.dumps({"ts": encode_ts(engine.published_ts)}))
     try:
-        request = json.loads(body)
-        if not isinstance(request, dict) or not isinstance(request.get("path"), str):
-            return _error(400, "BadJsonBody", 'Expected a JSON object with a string "path"')
-        path = canonicalize_udf_path(request["path"])
-        args = decode_args(request.get("args", {}))
-    except (ValueError, ProtocolError) as exc:
-        return _error(400, "BadJsonBody", f"Invalid request body: {exc}")
-    identity = None
-    if authorization:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            return _error(401, "Unauthenticated", "Authorization header must be 'Bearer <token>'")
-        if authenticate is None:
-            return _error(401, "Unauthenticated", "No auth provider found matching the given token")
+        call = _parse(route, body)
+        identity = await _identity(authorization, authenticate)
+        ts = _snapshot_ts(call.ts, engine)
+    except _Refused as refused:
+        return refused.reply
+    kind = _ROUTE_KINDS[route]
+    if kind is None:
         try:
-            identity = (await authenticate(token.strip())).identity
-        except IssuerUnavailable as exc:
-            return _error(503, "IssuerUnavailable", exc.message)
-        except AuthError as exc:
-            return _error(401, "Unauthenticated", exc.message)
+            kind = engine.runner.registry.lookup(call.path).kind
+        except FunctionNotFound as exc:
+            return _reply(CallResult(False, None, str(exc), None, ()))
     try:
         if kind == "mutation":
-            return _reply(await engine.mutate(path, args, identity, None))
+            return _reply(await engine.mutate(call.path, call.args, identity, None))
         if kind == "action":
-            return _reply(await engine.run_action(path, args, identity))
-        snapshot = engine.store.snapshot(engine.published_ts)
-        return _reply(call_result(await engine.runner.run_query(path, args, identity, snapshot)))
+            return _reply(await engine.run_action(call.path, call.args, identity))
+        snapshot = engine.store.snapshot(ts)
+        outcome = await engine.runner.run_query(call.path, call.args, identity, snapshot)
+        return _reply(call_result(outcome))
     except Exception:
-        log.exception("HTTP %s %s failed", kind, path)
+        log.exception("HTTP %s %s failed", route, call.path)
         return _reply(SERVER_ERROR_RESULT)

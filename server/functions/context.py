@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
+from server.errors import FunctionError
 from server.functions.database import DatabaseReader, DatabaseWriter
 
 __all__ = ["ActionCtx", "Auth", "MutationCtx", "QueryCtx"]
@@ -32,16 +33,31 @@ class Auth:
         return self._identity
 
 
+async def _actions_only(ctx: object, path: str, args: dict[str, Any] | None = None) -> NoReturn:
+    # A message the caller sees, where a missing attribute would only reach
+    # them as "Server Error". Convex offers runAction in actions alone: queries
+    # and mutations are transactions, which must not wait on side effects.
+    kind = "query" if isinstance(ctx, QueryCtx) else "mutation"
+    raise FunctionError(
+        f"ctx.run_action({path!r}) called from a {kind}: only actions can run actions "
+        "(call it from the client or from an action)"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class QueryCtx:
     db: DatabaseReader
     auth: Auth
+
+    run_action = _actions_only
 
 
 @dataclass(frozen=True, slots=True)
 class MutationCtx:
     db: DatabaseWriter
     auth: Auth
+
+    run_action = _actions_only
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +68,7 @@ class ActionCtx:
     auth: Auth
     _run_query: RunFunction
     _run_mutation: RunFunction
+    _run_action: RunFunction
 
     async def run_query(self, path: str, args: dict[str, Any] | None = None) -> Any:
         """Run the query at `path` at the latest snapshot; returns its value
@@ -62,3 +79,8 @@ class ActionCtx:
         """Run the mutation at `path` in its own transaction; returns its value
         or raises its error."""
         return await self._run_mutation(path, args)
+
+    async def run_action(self, path: str, args: dict[str, Any] | None = None) -> Any:
+        """Run the action at `path` with the same identity and wait for it;
+        returns its value or raises its error."""
+        return await self._run_action(path, args)

@@ -30,11 +30,21 @@ from server.functions.readset import ReadSet
 from server.functions.registry import FunctionRegistry, RegisteredFunction
 from server.store.base import Commit, Snapshot, Store, Transaction
 
-__all__ = ["NO_DATA", "SERVER_ERROR", "FunctionRunner", "MutationFailed", "Outcome"]
+__all__ = [
+    "MAX_ACTION_DEPTH",
+    "NO_DATA",
+    "SERVER_ERROR",
+    "FunctionRunner",
+    "MutationFailed",
+    "Outcome",
+]
 
 logger = logging.getLogger("livesync.functions")
 
 SERVER_ERROR = "Server Error"
+# Actions nested through ctx.run_action, the outermost counted: a cap that
+# turns runaway recursion into a clear error, not a RecursionError.
+MAX_ACTION_DEPTH = 16
 
 
 class _NoData:
@@ -173,11 +183,13 @@ class FunctionRunner:
         identity: object | None,
         *,
         mutate: Callable[[str, dict[str, Any], object | None], Awaitable[Outcome]] | None = None,
+        depth: int = 0,
     ) -> Outcome:
-        """Run the action at `path`; its `ctx.run_query` / `ctx.run_mutation`
-        run with the same identity, each in its own snapshot or transaction.
-        `mutate`, when given, runs those mutations instead of `run_mutation`,
-        so the sync layer can serialize and publish their commits."""
+        """Run the action at `path`; its `ctx.run_query` / `ctx.run_mutation` /
+        `ctx.run_action` run with the same identity, each in its own snapshot,
+        transaction or action. `mutate`, when given, runs those mutations
+        instead of `run_mutation`, so the sync layer can serialize and publish
+        their commits. `depth` counts the actions this one runs inside."""
         auth = Auth(identity)
 
         async def run_query(query_path: str, query_args: dict[str, Any] | None) -> Any:
@@ -191,8 +203,19 @@ class FunctionRunner:
             outcome, _ = await self.run_mutation(mutation_path, mutation_args or {}, identity)
             return _unwrap(outcome)
 
+        async def run_action(action_path: str, action_args: dict[str, Any] | None) -> Any:
+            if depth + 1 >= MAX_ACTION_DEPTH:
+                raise FunctionError(
+                    f"ctx.run_action({action_path!r}) would nest actions "
+                    f"{MAX_ACTION_DEPTH} deep; is an action calling itself?"
+                )
+            outcome = await self.run_action(
+                action_path, action_args or {}, identity, mutate=mutate, depth=depth + 1
+            )
+            return _unwrap(outcome)
+
         def make_ctx() -> ActionCtx:
-            return ActionCtx(auth, run_query, run_mutation)
+            return ActionCtx(auth, run_query, run_mutation, run_action)
 
         return await self._execute(path, "action", args, make_ctx, ReadSet(), auth)
 

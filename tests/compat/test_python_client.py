@@ -146,3 +146,13 @@ async def test_client_resubscribes_after_server_restart_and_keeps_receiving_upda
         subscription, lambda rows: "after restart" in bodies(rows), timeout=RECONNECT_WAIT
     )
     assert bodies(rows) == ["before restart", "after restart"]
+
+
+def test_action_runs_a_nested_action_and_relays_its_app_error(server_url: str) -> None:
+    client = ConvexClient(server_url)
+    result = client.action("actions:add_note_nested", {"body": "nested"})
+    assert result["count"] == 1.0
+    assert bodies(client.query("notes:list")) == ["nested"]
+    with pytest.raises(ConvexError) as raised:
+        client.action("actions:relay_refusal")
+    assert raised.value.data == {"reason": "refused by the inner action"}

@@ -4,7 +4,7 @@
 // Every script is run as `node <script> <deployment url>`. It prints one JSON
 // object per line ({"event": ...}) and exits 0 only if what it saw was right.
 
-import { ConvexClient } from "convex/browser";
+import { ConvexClient, ConvexHttpClient } from "convex/browser";
 import { ConvexError } from "convex/values";
 
 export const url = process.argv[2];
@@ -28,6 +28,12 @@ export function newClient(options = {}) {
   const client = new ConvexClient(url, { unsavedChangesWarning: false, logger: stderrLogger, ...options });
   clients.push(client);
   return client;
+}
+
+// An HTTP client: stateless apart from its auth and its consistentQuery ts,
+// so there is nothing to close.
+export function newHttpClient(options = {}) {
+  return new ConvexHttpClient(url, { logger: stderrLogger, ...options });
 }
 
 export function emit(event, fields = {}) {

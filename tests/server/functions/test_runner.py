@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from server.functions.runner import NO_DATA
+from server.functions.runner import MAX_ACTION_DEPTH, NO_DATA
 
 APP = {
     "schema.py": """
@@ -70,6 +70,63 @@ APP = {
         @action()
         async def nested_failure(ctx):
             await ctx.run_mutation("notes:add_then_fail", {"text": "x"})
+
+        @action(args={"text": v.string()})
+        async def add_and_count_twice(ctx, text):
+            print("outer starts")
+            first = await ctx.run_action("notes:add_and_count", {"text": text})
+            second = await ctx.run_action("notes:add_and_count", {"text": text + "!"})
+            return [first, second]
+
+        @action()
+        async def identity_action(ctx):
+            print("inner runs")
+            return await ctx.auth.get_user_identity()
+
+        @action()
+        async def identity_via_action(ctx):
+            return await ctx.run_action("notes:identity_action")
+
+        @action()
+        async def refuse_action(ctx):
+            raise AppError({"why": "inner action"})
+
+        @action()
+        async def relay_refusal(ctx):
+            try:
+                await ctx.run_action("notes:refuse_action")
+            except AppError as exc:
+                return {"caught": exc.data}
+
+        @action()
+        async def relay_refusal_uncaught(ctx):
+            print("relaying")
+            return await ctx.run_action("notes:refuse_action")
+
+        @action()
+        async def relay_crash(ctx):
+            return await ctx.run_action("notes:nested_failure_crash")
+
+        @action()
+        async def nested_failure_crash(ctx):
+            raise RuntimeError("inner secret")
+
+        @action()
+        async def call_query_as_action(ctx):
+            return await ctx.run_action("notes:count")
+
+        @action()
+        async def forever(ctx):
+            return await ctx.run_action("notes:forever")
+
+        @query()
+        async def run_action_in_query(ctx):
+            return await ctx.run_action("notes:identity_action")
+
+        @mutation()
+        async def run_action_in_mutation(ctx):
+            await ctx.db.insert("notes", {"text": "must roll back"})
+            return await ctx.run_action("notes:identity_action")
     """,
 }
 
@@ -179,3 +236,61 @@ async def test_action_sees_nested_app_error_data(runner):
     result = await runner.run_action("notes:nested_failure", {}, None)
     assert result.error_data == {"code": 1, "text": "x"}
     assert "[LOG] about to fail" in result.log_lines
+
+
+async def test_run_action_returns_the_nested_actions_value_and_joins_its_logs(runner):
+    result = await runner.run_action("notes:add_and_count_twice", {"text": "n"}, None)
+    assert result.ok, result.error_message
+    assert result.value == [1, 2]  # each nested action saw its own mutation committed
+    assert result.log_lines[0] == "[LOG] outer starts"
+    assert (await query(runner, "notes:count")).value == 2
+
+
+async def test_run_action_runs_with_the_callers_identity(runner):
+    identity = {"subject": "user1"}
+    result = await runner.run_action("notes:identity_via_action", {}, identity)
+    assert result.value == identity
+    assert result.log_lines == ("[LOG] inner runs",)
+    anonymous = await runner.run_action("notes:identity_via_action", {}, None)
+    assert anonymous.ok and anonymous.value is None
+
+
+async def test_run_action_raises_the_nested_app_error_with_its_data(runner):
+    caught = await runner.run_action("notes:relay_refusal", {}, None)
+    assert caught.value == {"caught": {"why": "inner action"}}
+    # Uncaught, it fails the outer action with the same data and message.
+    relayed = await runner.run_action("notes:relay_refusal_uncaught", {}, None)
+    assert relayed.error_data == {"why": "inner action"}
+    assert relayed.error_message == 'Uncaught ConvexError: {"why":"inner action"}'
+    assert relayed.log_lines == ("[LOG] relaying",)
+
+
+async def test_a_crashing_nested_action_stays_hidden(runner):
+    result = await runner.run_action("notes:relay_crash", {}, None)
+    assert result.error_message == "Server Error"
+    assert result.error_data is NO_DATA
+
+
+async def test_run_action_on_a_query_says_what_it_is(runner):
+    result = await runner.run_action("notes:call_query_as_action", {}, None)
+    assert result.error_message == (
+        "Trying to execute notes:count as Action, but it is defined as Query."
+    )
+
+
+async def test_runaway_action_recursion_is_a_clear_error(runner):
+    result = await runner.run_action("notes:forever", {}, None)
+    assert not result.ok
+    assert f"would nest actions {MAX_ACTION_DEPTH} deep" in result.error_message
+
+
+async def test_run_action_is_refused_in_queries_and_mutations(runner):
+    in_query = await query(runner, "notes:run_action_in_query")
+    assert in_query.error_message == (
+        "ctx.run_action('notes:identity_action') called from a query: only actions "
+        "can run actions (call it from the client or from an action)"
+    )
+    outcome, commit = await runner.run_mutation("notes:run_action_in_mutation", {}, None)
+    assert commit is None
+    assert "called from a mutation: only actions can run actions" in outcome.error_message
+    assert (await query(runner, "notes:count")).value == 0
