@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from protocol.values import Int64
 from server.errors import DocumentNotFound, FunctionError, LimitExceeded, SchemaError
 from server.functions.database import DatabaseReader, DatabaseWriter, ReadBudget, TableCatalog
 from server.functions.readset import ReadSet
@@ -224,3 +225,30 @@ async def test_patch_of_missing_document_is_document_not_found(store):
 
     with pytest.raises(DocumentNotFound, match="nonexistent document"):
         await store.write(twice)
+
+
+async def test_int64_fields_given_plain_ints_are_stored_as_int64(tmp_path: Path):
+    schema = define_schema(
+        {"counters": define_table({"n": v.int64(), "f": v.number(), "tags": v.array(v.int64())})}
+    )
+    store = SqliteStore(tmp_path / "counters.sqlite")
+    await store.open(schema.index_defs())
+    try:
+
+        async def write(tx):
+            db = DatabaseWriter(tx, ReadSet(), schema=schema)
+            doc_id = await db.insert("counters", {"n": 1, "f": 2, "tags": [3]})
+            await db.patch(doc_id, {"n": 4})
+            inserted = await db.insert("counters", {"n": 0, "f": 0.5, "tags": []})
+            await db.replace(inserted, {"n": 5, "f": 1, "tags": [6, Int64(7)]})
+            return doc_id, inserted
+
+        (patched_id, replaced_id), _ = await store.write(write)
+        patched = await store.snapshot().get(patched_id)
+        replaced = await store.snapshot().get(replaced_id)
+    finally:
+        await store.close()
+    assert patched is not None and replaced is not None
+    assert (patched["n"], type(patched["n"]), type(patched["f"])) == (4, Int64, int)
+    assert type(patched["tags"][0]) is Int64
+    assert [type(x) for x in replaced["tags"]] == [Int64, Int64] and type(replaced["n"]) is Int64
