@@ -344,9 +344,7 @@ class SyncConnection:
             args = decode_args(spec.args_raw)
         except ValueDecodeError as exc:
             return _Query(spec, None, f"Invalid arguments: {exc}", listener, _NO_KEY)
-        shared = QueryKey(
-            spec.udf_path, canonical_json(spec.args_raw), ANY_IDENTITY, spec.journal
-        )
+        shared = QueryKey(spec.udf_path, canonical_json(spec.args_raw), ANY_IDENTITY, spec.journal)
         return _Query(spec, args, None, listener, shared)
 
     # -- auth ------------------------------------------------------------

@@ -19,7 +19,9 @@ async def add(ctx: Any, rank: float, label: str) -> str:
 @mutation(args={"label": v.string()})
 async def remove(ctx: Any, label: str) -> None:
     """Delete every item called `label`."""
-    for item in await ctx.db.query("items").filter(lambda q: q.eq(q.field("label"), label)).collect():
+    for item in (
+        await ctx.db.query("items").filter(lambda q: q.eq(q.field("label"), label)).collect()
+    ):
         await ctx.db.delete(item["_id"])
 
 

@@ -301,9 +301,7 @@ async def test_a_page_grown_past_twice_its_size_recommends_a_split_in_the_middle
     assert grown.result["pageStatus"] == "SplitRecommended"
     split = grown.result["splitCursor"]
     # The client's two halves: [cursor, split] and [split, continueCursor].
-    low = await run_page(
-        store, {"numItems": 2, "cursor": None, "endCursor": split}, order="desc"
-    )
+    low = await run_page(store, {"numItems": 2, "cursor": None, "endCursor": split}, order="desc")
     high = await run_page(
         store,
         {"numItems": 2, "cursor": split, "endCursor": grown.result["continueCursor"]},
