@@ -92,7 +92,7 @@ pagination_opts_validator = v.object(
         "maximumBytesRead": v.optional(v.number()),
     }
 )
-paginationOptsValidator = pagination_opts_validator  # Convex's name, for ported code  # noqa: N816
+paginationOptsValidator = pagination_opts_validator  # noqa: N816 (Convex's name, for ported code)
 
 
 def _whole(options: Mapping[str, Any], name: str, low: int, high: int | None) -> int | None:
