@@ -9,6 +9,7 @@ from protocol.values import Int64
 from server.auth.identity import UserIdentity
 from server.errors import AppError
 from server.functions.decorators import action, mutation, query
+from server.functions.pagination import pagination_opts_validator, paginationOptsValidator
 from server.functions.schema import define_schema, define_table
 from server.functions.validators import v
 
@@ -20,6 +21,8 @@ __all__ = [
     "define_schema",
     "define_table",
     "mutation",
+    "paginationOptsValidator",
+    "pagination_opts_validator",
     "query",
     "v",
 ]

@@ -12,13 +12,24 @@ fresh copies, so app code may modify them freely.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from protocol.errors import ValueEncodeError
-from protocol.values import encode
+from protocol.values import dumps, encode
 from server.errors import DocumentNotFound, FunctionError, LimitExceeded, SchemaError
 from server.functions.filters import Expression, FilterBuilder, compile_filter
-from server.functions.pagination import PaginationOptions, encode_cursor
+from server.functions.pagination import (
+    DEFAULT_MAX_ROWS_READ,
+    END,
+    End,
+    PageJournal,
+    PaginationOptions,
+    Position,
+    decode_cursor,
+    encode_cursor,
+    invalid_cursor,
+)
 from server.functions.ranges import KeyInterval, interval_for
 from server.functions.readset import ReadSet
 from server.functions.schema import Schema, system_index_fields
@@ -93,12 +104,14 @@ class DatabaseReader:
         schema: Schema | None = None,
         catalog: TableCatalog | None = None,
         budget: ReadBudget | None = None,
+        journal: PageJournal | None = None,
     ) -> None:
         self._snapshot = snapshot
         self._read_set = read_set
         self._schema = schema
         self._catalog = catalog if catalog is not None else TableCatalog()
         self._budget = budget if budget is not None else ReadBudget()
+        self._journal = journal if journal is not None else PageJournal()
 
     async def get(self, table_or_id: str, id: str | None = None) -> Document | None:
         """The document with this id, or None. `get(id)` or `get(table, id)`."""
@@ -176,6 +189,52 @@ class DatabaseReader:
             self._record(index, interval, order, last, exhausted)
         return kept, last, exhausted
 
+    async def _scan_page(
+        self,
+        index: str,
+        interval: KeyInterval,
+        order: Order,
+        keep: Callable[[Document], bool],
+        limit: int | None,
+        row_limit: int,
+        byte_limit: int | None,
+    ) -> PageScan:
+        """`_scan` for a page: also stops (`cut`) before a row past `row_limit`
+        rows or once `byte_limit` bytes were read (always reading at least one
+        row, so a split always makes progress), and keeps every key read."""
+        scan = PageScan()
+        # Stay inside the execution's budget: a grown page is cut, not failed.
+        row_limit = max(1, min(row_limit, self._budget.limit - self._budget.scanned))
+        if limit == 0 or interval.is_empty:
+            scan.exhausted = interval.is_empty
+            return scan
+        rows: AsyncIterator[tuple[bytes, Document]] = self._snapshot.scan(
+            index, interval.start, interval.end, order
+        )
+        keys = scan.keys
+        try:
+            async for key, doc in rows:
+                if keys and (
+                    len(keys) >= row_limit
+                    or (byte_limit is not None and scan.bytes_read >= byte_limit)
+                ):
+                    scan.cut = True
+                    break
+                keys.append(key)
+                self._budget.charge()
+                if byte_limit is not None:
+                    scan.bytes_read += len(dumps(encode(doc)))
+                if keep(doc):
+                    scan.docs.append(fresh_copy(doc))
+                    if limit is not None and len(scan.docs) >= limit:
+                        break
+            else:
+                scan.exhausted = True
+        finally:
+            await _close(rows)
+            self._record(index, interval, order, keys[-1] if keys else None, scan.exhausted)
+        return scan
+
     def _record(
         self, index: str, interval: KeyInterval, order: Order, last: bytes | None, done: bool
     ) -> None:
@@ -187,6 +246,17 @@ class DatabaseReader:
             self._read_set.add(index, interval.start, successor(last))
         else:
             self._read_set.add(index, last, interval.end)
+
+
+@dataclass(slots=True)
+class PageScan:
+    """What `_scan_page` read."""
+
+    docs: list[Document] = field(default_factory=list)
+    keys: list[bytes] = field(default_factory=list)  # every row read, in scan order
+    exhausted: bool = False  # the interval ran out
+    cut: bool = False  # a row or byte limit stopped the scan first
+    bytes_read: int = 0
 
 
 async def _close(rows: AsyncIterator[Any]) -> None:
@@ -252,20 +322,86 @@ class QueryBuilder:
         return docs[0] if docs else None
 
     async def paginate(self, options: Mapping[str, Any]) -> dict[str, Any]:
-        """`{"page": [...], "isDone": bool, "continueCursor": str}` for the page
-        after `options["cursor"]` (None: the first page)."""
+        """One page: `{"page", "isDone", "continueCursor"}`, plus `splitCursor`
+        and `pageStatus` when the page should be split (see pagination.py).
+
+        Without an end (no `endCursor`, no journal from an earlier run) the
+        page is the next `numItems` documents after `cursor`, and its end is
+        pinned in the journal; with one, it is every document up to that end.
+        """
         opts = PaginationOptions.parse(options)
-        interval = self._interval()
-        if opts.cursor is not None:
-            if self._direction == "asc":
-                interval = KeyInterval(max(interval.start, successor(opts.cursor)), interval.end)
-            else:
-                end = opts.cursor if interval.end is None else min(interval.end, opts.cursor)
-                interval = KeyInterval(interval.start, end)
-        docs, last, exhausted = await self._run(opts.num_items, interval)
-        # Nothing consumed: the next page starts where this one did.
-        cursor = encode_cursor(last if last is not None else opts.cursor)
-        return {"page": docs, "isDone": exhausted, "continueCursor": cursor}
+        pinned_text = self._db._journal.begin()
+        if opts.end_cursor is not None:
+            pinned_text = opts.end_cursor  # the client's split pages name their end
+        index = f"{self._table}.{self._index}"
+        start = decode_cursor(opts.cursor, index)
+        pinned = pinned_text is not None
+        end: Position = decode_cursor(pinned_text, index) if pinned else END
+        row_limit = opts.maximum_rows_read or max(DEFAULT_MAX_ROWS_READ, opts.num_items)
+        byte_limit = opts.maximum_bytes_read
+        scan = await self._db._scan_page(
+            index,
+            self._page_interval(start, end),
+            self._direction,
+            self._keep(),
+            None if pinned else opts.num_items,
+            row_limit,
+            byte_limit,
+        )
+        if not pinned:
+            if scan.exhausted:
+                end = END
+            elif scan.keys:
+                end = scan.keys[-1]
+            else:  # numItems 0: an empty page that ends where it starts
+                end = start
+        continue_cursor = encode_cursor(end, index)
+        self._db._journal.pin(continue_cursor)
+        result: dict[str, Any] = {
+            "page": scan.docs,
+            "isDone": isinstance(end, End),
+            "continueCursor": continue_cursor,
+        }
+        status = None
+        if pinned and scan.cut:
+            status = "SplitRequired"  # a partial page: the client must split it
+        elif pinned and len(scan.keys) >= 2:
+            grown = len(scan.docs) > 2 * max(opts.num_items, 1)
+            heavy = len(scan.keys) > row_limit * 3 // 4 or (
+                byte_limit is not None and scan.bytes_read > byte_limit * 3 // 4
+            )
+            if grown or heavy:
+                status = "SplitRecommended"
+        if status is not None:
+            # The middle of what was read: both halves are smaller than this page.
+            split = scan.keys[max(0, len(scan.keys) // 2 - 1)]
+            result["splitCursor"] = encode_cursor(split, index)
+            result["pageStatus"] = status
+        return result
+
+    def _page_interval(self, start: Position, end: Position) -> KeyInterval:
+        """The part of the query's range after `start` up to and including `end`."""
+        base = self._interval()
+        empty = KeyInterval(base.start, base.start)
+        if isinstance(start, End) or end is None:
+            return empty
+        if isinstance(start, bytes) and isinstance(end, bytes):
+            backwards = end < start if self._direction == "asc" else end > start
+            if backwards:
+                raise invalid_cursor("endCursor lies before cursor")
+        low, high = base.start, base.end
+        if self._direction == "asc":
+            if isinstance(start, bytes):
+                low = max(low, successor(start))
+            if isinstance(end, bytes):
+                high = successor(end) if high is None else min(high, successor(end))
+        else:
+            if isinstance(start, bytes):
+                high = start if high is None else min(high, start)
+            if isinstance(end, bytes):
+                low = max(low, end)
+        interval = KeyInterval(low, high)
+        return empty if interval.is_empty else interval
 
     @property
     def _direction(self) -> Order:
@@ -275,16 +411,19 @@ class QueryBuilder:
         fields = self._db._index_fields(self._table, self._index)
         return interval_for(f"{self._table}.{self._index}", fields, self._range)
 
-    async def _run(
-        self, limit: int | None, interval: KeyInterval
-    ) -> tuple[list[Document], bytes | None, bool]:
+    def _keep(self) -> Callable[[Document], bool]:
         filters = self._filters
 
         def keep(doc: Document) -> bool:
             return all(expression.evaluate(doc) is True for expression in filters)
 
+        return keep
+
+    async def _run(
+        self, limit: int | None, interval: KeyInterval
+    ) -> tuple[list[Document], bytes | None, bool]:
         return await self._db._scan(
-            f"{self._table}.{self._index}", interval, self._direction, keep, limit
+            f"{self._table}.{self._index}", interval, self._direction, self._keep(), limit
         )
 
 
@@ -300,8 +439,11 @@ class DatabaseWriter(DatabaseReader):
         schema: Schema | None = None,
         catalog: TableCatalog | None = None,
         budget: ReadBudget | None = None,
+        journal: PageJournal | None = None,
     ) -> None:
-        super().__init__(transaction, read_set, schema=schema, catalog=catalog, budget=budget)
+        super().__init__(
+            transaction, read_set, schema=schema, catalog=catalog, budget=budget, journal=journal
+        )
         self._tx = transaction
 
     async def insert(self, table: str, doc: Mapping[str, Any]) -> str:

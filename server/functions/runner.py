@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from protocol.errors import ValueEncodeError
@@ -26,6 +26,7 @@ from server.functions.context import ActionCtx, Auth, MutationCtx, QueryCtx
 from server.functions.database import DatabaseReader, DatabaseWriter, ReadBudget, TableCatalog
 from server.functions.decorators import FunctionKind
 from server.functions.logs import LogCollector, capture_logs, current_collector
+from server.functions.pagination import PageJournal
 from server.functions.readset import ReadSet
 from server.functions.registry import FunctionRegistry, RegisteredFunction
 from server.store.base import Commit, Snapshot, Store, Transaction
@@ -69,6 +70,7 @@ class Outcome:
     log_lines: tuple[str, ...]
     read_set: ReadSet
     used_auth: bool
+    journal: str | None = None  # a query's journal (its pinned page end), for the next run
 
     @property
     def ok(self) -> bool:
@@ -98,11 +100,18 @@ class FunctionRunner:
         return self._registry
 
     async def run_query(
-        self, path: str, args: dict[str, Any], identity: object | None, snapshot: Snapshot
+        self,
+        path: str,
+        args: dict[str, Any],
+        identity: object | None,
+        snapshot: Snapshot,
+        journal: str | None = None,
     ) -> Outcome:
-        """Run the query at `path` against `snapshot`."""
+        """Run the query at `path` against `snapshot`, replaying `journal`
+        (from an earlier run of the same subscription)."""
         read_set = ReadSet()
         auth = Auth(identity)
+        page_journal = PageJournal(journal)
 
         def make_ctx() -> QueryCtx:
             db = DatabaseReader(
@@ -111,10 +120,12 @@ class FunctionRunner:
                 schema=self._registry.schema,
                 catalog=self._catalog,
                 budget=ReadBudget(),
+                journal=page_journal,
             )
             return QueryCtx(db, auth)
 
-        return await self._execute(path, "query", args, make_ctx, read_set, auth)
+        outcome = await self._execute(path, "query", args, make_ctx, read_set, auth)
+        return replace(outcome, journal=page_journal.result)
 
     async def run_mutation(
         self,

@@ -99,7 +99,9 @@ class _Query:
     args: dict[str, Any] | None
     error: str | None  # set when the args could not be decoded
     listener: Callable[[], None]
-    shared_key: QueryKey  # its key as run without reading auth; see Engine.cached_for
+    # Its key as run without reading auth (see Engine.cached_for), with the
+    # journal its next run replays: the Add's, then the latest result's.
+    shared_key: QueryKey
     execution: Execution | None = None
     sent_digest: bytes | None = None
 
@@ -342,7 +344,7 @@ class SyncConnection:
             args = decode_args(spec.args_raw)
         except ValueDecodeError as exc:
             return _Query(spec, None, f"Invalid arguments: {exc}", listener, _NO_KEY)
-        shared = QueryKey(spec.udf_path, canonical_json(spec.args_raw), ANY_IDENTITY)
+        shared = QueryKey(spec.udf_path, canonical_json(spec.args_raw), ANY_IDENTITY, spec.journal)
         return _Query(spec, args, None, listener, shared)
 
     # -- auth ------------------------------------------------------------
@@ -639,7 +641,8 @@ class SyncConnection:
         return not ex.serves(self._auth.key)
 
     def _key(self, q: _Query) -> QueryKey:
-        return QueryKey(q.shared_key.path, q.shared_key.args, self._auth.key)
+        shared = q.shared_key
+        return QueryKey(shared.path, shared.args, self._auth.key, shared.journal)
 
     def _cached(self, q: _Query, ts: int) -> Execution | None:
         """A result another subscriber's run left for `q` at `ts`, if any."""
@@ -659,6 +662,10 @@ class SyncConnection:
         if q.execution is not None:
             self.engine.release(q.execution, q.listener)
         q.execution = ex
+        # A paginated page pins its end on its first run: later runs replay it.
+        journal = ex.outcome.journal
+        if journal != q.shared_key.journal:
+            q.shared_key = q.shared_key._replace(journal=journal)
 
     async def _refresh(self, q: _Query, ts: int, limit: asyncio.Semaphore | None) -> None:
         assert q.args is not None
@@ -691,12 +698,12 @@ class SyncConnection:
         outcome = ex.outcome
         if outcome.ok:
             assert ex.value_json is not None
-            return QueryUpdated(spec.query_id, ex.value_json, outcome.log_lines, spec.journal)
+            return QueryUpdated(spec.query_id, ex.value_json, outcome.log_lines, outcome.journal)
         return QueryFailed(
             spec.query_id,
             outcome.error_message or SERVER_ERROR,
             outcome.log_lines,
-            spec.journal,
+            outcome.journal,
             ex.error_data_json if ex.error_data_json is not None else MISSING,
         )
 

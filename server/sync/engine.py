@@ -61,10 +61,13 @@ class QueryKey(NamedTuple):
     path: str
     args: str  # canonical JSON of the Convex-encoded args
     identity: str  # identity_key(), or ANY_IDENTITY when auth was not read
+    # The journal the run replays (a paginated page's pinned end): runs with
+    # different journals read different ranges, so they never share.
+    journal: str | None = None
 
     def shared(self) -> QueryKey:
         """The key of a run that did not read auth, which serves any identity."""
-        return QueryKey(self.path, self.args, ANY_IDENTITY)
+        return QueryKey(self.path, self.args, ANY_IDENTITY, self.journal)
 
 
 def identity_key(identity: Any) -> str:
@@ -95,6 +98,11 @@ class Execution:
 
     def valid_at(self, ts: int) -> bool:
         return self.ts <= ts and (self.invalidated_at is None or self.invalidated_at > ts)
+
+    def next_key(self) -> QueryKey:
+        """The key its subscribers re-run it under: with the journal it produced."""
+        journal = self.outcome.journal
+        return self.key if journal == self.key.journal else self.key._replace(journal=journal)
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,8 +176,10 @@ class Engine:
         self.published_ts = store.latest_ts
         self._intervals: IntervalIndex[Execution] = IntervalIndex()
         self._cache: dict[QueryKey, Execution] = {}
-        # (path, args, ts) -> identity -> the run under way
-        self._inflight: dict[tuple[str, str, int], dict[str, asyncio.Future[Execution]]] = {}
+        # (path, args, journal, ts) -> identity -> the run under way
+        self._inflight: dict[
+            tuple[str, str, str | None, int], dict[str, asyncio.Future[Execution]]
+        ] = {}
         # Only (ts, keys): the documents of old commits are not kept alive.
         self._commits: deque[tuple[int, tuple[IndexKeyChange, ...]]] = deque(
             maxlen=_COMMIT_LOG_SIZE
@@ -188,7 +198,7 @@ class Engine:
         and its identity key: the per-identity key is only made when needed."""
         ex = self._usable(shared, ts)
         if ex is None:
-            ex = self._usable(QueryKey(shared.path, shared.args, identity), ts)
+            ex = self._usable(QueryKey(shared.path, shared.args, identity, shared.journal), ts)
         return ex
 
     def _usable(self, key: QueryKey, ts: int) -> Execution | None:
@@ -224,7 +234,7 @@ class Engine:
         the same identity, or, failing that, another identity's run, whose
         result is shared only if it turns out not to have read ctx.auth (which
         is known only when it finishes). Errors of other runs are not ours."""
-        flights = self._inflight.get((key.path, key.args, ts))
+        flights = self._inflight.get((key.path, key.args, key.journal, ts))
         if not flights:
             return None
         own = flights.get(key.identity)
@@ -239,11 +249,13 @@ class Engine:
 
     async def _run(self, key: QueryKey, args: dict[str, Any], identity: Any, ts: int) -> Execution:
         fut: asyncio.Future[Execution] = asyncio.get_running_loop().create_future()
-        flight_key = (key.path, key.args, ts)
+        flight_key = (key.path, key.args, key.journal, ts)
         flights = self._inflight.setdefault(flight_key, {})
         flights[key.identity] = fut
         try:
-            outcome = await self.runner.run_query(key.path, args, identity, self.store.snapshot(ts))
+            outcome = await self.runner.run_query(
+                key.path, args, identity, self.store.snapshot(ts), key.journal
+            )
             self.metrics.query_executions.inc(key.path)
             shared = key if outcome.used_auth else key.shared()
             ex = _build_execution(shared, ts, outcome)
@@ -337,12 +349,13 @@ class Engine:
     async def _prefetch(self, old: Execution, ts: int) -> None:
         """Re-run a popular invalidated query once, then wake its subscribers:
         each adopts the new result without waiting on the run separately."""
+        key = old.next_key()
         try:
             if (
-                self.cached(old.key, ts) is None
-                and (old.key.path, old.key.args, ts) not in self._inflight
+                self.cached(key, ts) is None
+                and (key.path, key.args, key.journal, ts) not in self._inflight
             ):
-                await self._run(old.key, old.args, old.identity, ts)
+                await self._run(key, old.args, old.identity, ts)
         except Exception:
             log.debug("prefetch of %s failed; subscribers will re-run it", old.key.path)
         finally:

@@ -135,3 +135,37 @@ def _tsc(tsc: Path, project: Path) -> subprocess.CompletedProcess[str]:
         timeout=120,
         check=False,
     )
+
+
+@pytest.mark.usefixtures("browser_ready")
+def test_paginated_history_stays_contiguous_as_messages_are_sent_and_deleted(
+    app_url: str, dev_server: DevServer
+) -> None:
+    result = _drive("pages", app_url, dev_server)
+
+    steps = {event["step"]: event["shown"] for event in result.named("history")}
+    assert steps["first_page"] == ["m07", "m06", "m05"]
+    assert steps["two_pages"] == ["m07", "m06", "m05", "m04", "m03", "m02"]
+    # usePaginatedQuery's pages grow and shrink in place: m05, the last row of
+    # page 1, is not pushed out by m08; deleting m06 shows no row twice.
+    assert steps["sent_into_page_1"] == ["m08", "m07", "m06", "m05", "m04", "m03", "m02"]
+    assert steps["deleted_from_page_1"] == ["m08", "m07", "m05", "m04", "m03", "m02"]
+    assert steps["deleted_page_2_end"] == ["m08", "m07", "m05", "m04", "m03"]
+    assert steps["last_page"] == ["m08", "m07", "m05", "m04", "m03", "m01"]
+    grown = ["m12", "m11", "m10", "m09", "m08", "m07", "m05", "m04", "m03", "m01"]
+    assert steps["grown_page_1"] == grown
+    assert steps["deleted_after_split"] == [body for body in grown if body != "m11"]
+
+    seen = result.one("history_seen")
+    # Page 1 (7 rows, asked for 3) was split: two page queries, the first
+    # from the start to the split cursor, the second from there to page 1's end.
+    first, second = seen["splitAdds"][:2]
+    assert first["cursor"] is None and first["endCursor"] == second["cursor"]
+    assert second["endCursor"] not in (None, second["cursor"])
+
+    # No list the page ever rendered repeated a message or broke the order.
+    lists = seen["lists"]
+    assert len(lists) >= 7
+    for shown in lists:
+        assert len(set(shown)) == len(shown), shown
+        assert shown == sorted(shown, reverse=True), shown

@@ -1,15 +1,16 @@
-"""Chat messages: send, read a channel, read by author, read your own."""
+"""Chat messages: send, delete, read a channel (whole or page by page), read by
+author, read your own."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from server import AppError, mutation, query, v
+from server import AppError, mutation, pagination_opts_validator, query, v
 
 # Bound before `list` below shadows the builtin in this module.
 Rows = list[dict[str, Any]]
 
-__all__ = ["get_for_current_user", "list", "list_by_author", "send"]
+__all__ = ["get_for_current_user", "list", "list_by_author", "list_paginated", "remove", "send"]
 
 PAGE = 50
 
@@ -30,6 +31,30 @@ async def list(ctx: Any, channel: str) -> Rows:
         .with_index("by_channel", lambda q: q.eq("channel", channel))
         .order("desc")
         .take(PAGE)
+    )
+
+
+@mutation(args={"id": v.id("messages")})
+async def remove(ctx: Any, id: str) -> None:
+    """Delete a message; only its author may."""
+    identity = await ctx.auth.get_user_identity()
+    message = await ctx.db.get(id)
+    if message is None:
+        return
+    if identity is None or message["author"] != identity.email:
+        raise AppError("Only the author can delete a message")
+    await ctx.db.delete(id)
+
+
+# `paginationOpts` is the argument name the official clients send.
+@query(args={"channel": v.string(), "paginationOpts": pagination_opts_validator})
+async def list_paginated(ctx: Any, channel: str, paginationOpts: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+    """`channel` newest first, one page at a time (for `usePaginatedQuery`)."""
+    return await (
+        ctx.db.query("messages")
+        .with_index("by_channel", lambda q: q.eq("channel", channel))
+        .order("desc")
+        .paginate(paginationOpts)
     )
 
 

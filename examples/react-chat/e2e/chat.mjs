@@ -3,7 +3,8 @@
 //   node e2e/chat.mjs SCENARIO APP_URL BACKEND_URL [SCREENSHOT]
 //
 // SCENARIO is "chat" (auth states, own messages, two users, live channel,
-// sign-out) or "refresh" (short-lived tokens refreshed while updates flow).
+// sign-out), "refresh" (short-lived tokens refreshed while updates flow) or
+// "pages" (the paginated history while messages are sent and deleted).
 // Prints one JSON object per observation; tests/browser asserts on them.
 // Every wait is for an element or request, with a timeout, never for time.
 import { chromium } from "playwright-core";
@@ -149,10 +150,135 @@ async function refresh(browser, rounds) {
   });
 }
 
+// Every distinct list the paginated history showed, in order.
+function recordHistory() {
+  window.__history = [];
+  const snapshot = () => {
+    const list = document.querySelector("[data-testid=history] ul");
+    if (!list) return;
+    const now = [...list.querySelectorAll(".body")].map((el) => el.textContent);
+    const last = window.__history.at(-1);
+    if (!last || JSON.stringify(last) !== JSON.stringify(now)) window.__history.push(now);
+  };
+  new MutationObserver(snapshot).observe(document, {
+    childList: true,
+    subtree: true,
+    characterData: true,
+  });
+}
+
+const historyBodies = (page) => bodies(page, "history");
+
+// Wait until the history shows exactly `expected` with `status`; report it.
+async function expectHistory(page, step, expected, status) {
+  try {
+    await page.waitForFunction(
+      ([want, wantStatus]) => {
+        const box = document.querySelector("[data-testid=history]");
+        const now = [...(box?.querySelectorAll("li .body") ?? [])].map((el) => el.textContent);
+        return box?.dataset.status === wantStatus && JSON.stringify(now) === JSON.stringify(want);
+      },
+      [expected, status],
+    );
+  } catch (error) {
+    emit("history_mismatch", {
+      step,
+      expected,
+      status,
+      shown: await historyBodies(page),
+      shownStatus: await page.getByTestId("history").getAttribute("data-status"),
+    });
+    throw error;
+  }
+  emit("history", { step, shown: await historyBodies(page), status });
+}
+
+async function pages(browser) {
+  // Dana posts seven messages, then opens the app again: the history loads
+  // page by page from the newest.
+  const seeder = await openPage(browser);
+  await signIn(seeder, "dana");
+  for (let n = 1; n <= 7; n++) {
+    await send(seeder, `m0${n}`);
+    await waitForBody(seeder, "channel", `m0${n}`);
+  }
+  await seeder.context().close();
+
+  const page = await openPage(browser);
+  await page.addInitScript(recordHistory);
+  // The split shows on the wire: the hook subscribes to two pages named by
+  // endCursor, each with its own pinned end.
+  const splitAdds = [];
+  let splitSeen;
+  const split = new Promise((resolve) => (splitSeen = resolve));
+  page.on("websocket", (socket) =>
+    socket.on("framesent", ({ payload }) => {
+      if (typeof payload !== "string" || !payload.includes('"ModifyQuerySet"')) return;
+      for (const mod of JSON.parse(payload).modifications) {
+        if (mod.type === "Add" && mod.args[0]?.paginationOpts?.endCursor != null) {
+          splitAdds.push(mod.args[0].paginationOpts);
+          if (splitAdds.length >= 2) splitSeen();
+        }
+      }
+    }),
+  );
+  await page.reload();
+  await page.waitForSelector("[data-state=unauthenticated]");
+  await signIn(page, "dana");
+  await expectHistory(page, "first_page", ["m07", "m06", "m05"], "CanLoadMore");
+  await page.getByRole("button", { name: "Load more" }).click();
+  await expectHistory(page, "two_pages", ["m07", "m06", "m05", "m04", "m03", "m02"], "CanLoadMore");
+
+  // Sent into page 1: it grows, and m05 (its last row) stays.
+  await send(page, "m08");
+  await expectHistory(
+    page,
+    "sent_into_page_1",
+    ["m08", "m07", "m06", "m05", "m04", "m03", "m02"],
+    "CanLoadMore",
+  );
+  // Deleted from page 1: it shrinks, and no row of page 2 shows twice.
+  await page.getByRole("button", { name: "Delete m06" }).click();
+  await expectHistory(
+    page,
+    "deleted_from_page_1",
+    ["m08", "m07", "m05", "m04", "m03", "m02"],
+    "CanLoadMore",
+  );
+  // Deleted at the end of page 2: the next page still starts after it.
+  await page.getByRole("button", { name: "Delete m02" }).click();
+  await expectHistory(page, "deleted_page_2_end", ["m08", "m07", "m05", "m04", "m03"], "CanLoadMore");
+  await page.getByRole("button", { name: "Load more" }).click();
+  await expectHistory(page, "last_page", ["m08", "m07", "m05", "m04", "m03", "m01"], "Exhausted");
+  // Page 1 grows past twice its size: the hook splits it in two, and the
+  // list is unchanged.
+  for (const body of ["m09", "m10", "m11", "m12"]) {
+    await send(page, body);
+    await waitForBody(page, "history", body);
+  }
+  let timer;
+  await Promise.race([
+    split,
+    new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new Error("no split page subscribed")), TIMEOUT);
+    }),
+  ]).finally(() => clearTimeout(timer));
+  const grown = ["m12", "m11", "m10", "m09", "m08", "m07", "m05", "m04", "m03", "m01"];
+  await expectHistory(page, "grown_page_1", grown, "Exhausted");
+  // A delete inside the first half of the split page.
+  await page.getByRole("button", { name: "Delete m11" }).click();
+  await expectHistory(page, "deleted_after_split", grown.filter((b) => b !== "m11"), "Exhausted");
+  emit("history_seen", {
+    lists: await page.evaluate(() => window.__history),
+    splitAdds,
+  });
+}
+
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
 try {
   if (scenario === "chat") await chat(browser);
   else if (scenario === "refresh") await refresh(browser, 3);
+  else if (scenario === "pages") await pages(browser);
   else throw new Error(`unknown scenario ${scenario}`);
 } finally {
   await browser.close();

@@ -5,12 +5,14 @@ import {
   Unauthenticated,
   useConvexAuth,
   useMutation,
+  usePaginatedQuery,
   useQuery,
 } from "convex/react";
 import { type FormEvent, useState } from "react";
 import { api, type Doc } from "./generated/api";
 
 const CHANNEL = "general";
+const PAGE_SIZE = 3;
 
 export function App() {
   return (
@@ -71,6 +73,7 @@ function Chat() {
       <div className="columns">
         <MessageList title="Your messages" testId="mine" messages={mine} showAuthor={false} />
         <MessageList title={`#${CHANNEL}`} testId="channel" messages={channel} showAuthor />
+        <History />
       </div>
     </section>
   );
@@ -104,6 +107,50 @@ function MessageList({
           ))}
         </ul>
       )}
+    </div>
+  );
+}
+
+// The channel page by page, newest first, as the Convex pagination docs show
+// it: each loaded page stays live, and grows or shrinks in place as messages
+// are sent or deleted inside it.
+function History() {
+  const { results, status, loadMore } = usePaginatedQuery(
+    api.messages.listPaginated,
+    { channel: CHANNEL },
+    { initialNumItems: PAGE_SIZE },
+  );
+  const remove = useMutation(api.messages.remove);
+  const messages = results as Doc<"messages">[];
+  return (
+    <div data-testid="history" data-status={status}>
+      <h2>History</h2>
+      {status === "LoadingFirstPage" ? (
+        <p>Loading…</p>
+      ) : (
+        <ul>
+          {messages.map((message) => (
+            <li key={message._id}>
+              <span className="body">{message.body}</span>{" "}
+              <button
+                type="button"
+                className="delete"
+                aria-label={`Delete ${message.body}`}
+                onClick={() => void remove({ id: message._id })}
+              >
+                ×
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+      {status === "CanLoadMore" && (
+        <button type="button" onClick={() => loadMore(PAGE_SIZE)}>
+          Load more
+        </button>
+      )}
+      {status === "LoadingMore" && <p>Loading more…</p>}
+      {status === "Exhausted" && <p>No older messages.</p>}
     </div>
   );
 }

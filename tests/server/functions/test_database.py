@@ -125,39 +125,6 @@ async def test_filter_does_not_narrow_the_read_set(store):
     assert reads.contains(BY_TIME, time_key(docs[0]))
 
 
-async def test_paginate_walks_pages_with_stable_cursors(store):
-    await insert_all(store, [{"channel": "a", "body": str(n)} for n in range(5)])
-    db, _ = reader(store)
-    first = await db.query("messages").paginate({"numItems": 2.0, "cursor": None})
-    assert [d["body"] for d in first["page"]] == ["0", "1"]
-    assert first["isDone"] is False
-    again = await db.query("messages").paginate({"numItems": 2, "cursor": None})
-    assert again["continueCursor"] == first["continueCursor"]
-    second = await db.query("messages").paginate({"numItems": 2, "cursor": first["continueCursor"]})
-    assert [d["body"] for d in second["page"]] == ["2", "3"]
-    third = await db.query("messages").paginate({"numItems": 2, "cursor": second["continueCursor"]})
-    assert [d["body"] for d in third["page"]] == ["4"]
-    assert third["isDone"] is True
-
-
-async def test_paginate_desc_continues_backwards(store):
-    await insert_all(store, [{"channel": "a", "body": str(n)} for n in range(3)])
-    db, _ = reader(store)
-    first = await db.query("messages").order("desc").paginate({"numItems": 2, "cursor": None})
-    rest = (
-        await db.query("messages")
-        .order("desc")
-        .paginate({"numItems": 2, "cursor": first["continueCursor"]})
-    )
-    assert [d["body"] for d in first["page"] + rest["page"]] == ["2", "1", "0"]
-
-
-async def test_bad_cursor_is_a_function_error(store):
-    db, _ = reader(store)
-    with pytest.raises(FunctionError, match="cursor"):
-        await db.query("messages").paginate({"numItems": 2, "cursor": "garbage"})
-
-
 async def test_first_unique_and_unknown_index(store):
     await insert_all(store, [{"channel": "a", "body": "x"}, {"channel": "a", "body": "y"}])
     db, _ = reader(store)

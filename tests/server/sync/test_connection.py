@@ -556,6 +556,52 @@ async def test_bad_call_fails_alone_and_the_connection_keeps_working(
     await peer.close()
 
 
+# -- pagination journal -------------------------------------------------------------
+
+
+async def test_a_page_sends_its_journal_and_a_re_add_with_it_keeps_the_pinned_end(
+    served: Served,
+) -> None:
+    writer = await Peer.open(served.ws_url)
+    for body in ("1", "2", "3", "4"):
+        await writer.mutation_result("messages:send", {"channel": "p", "body": body})
+    args = {"channel": "p", "paginationOpts": {"numItems": 2.0, "cursor": None}}
+    peer = await Peer.open(served.ws_url)
+    query_id, first = await peer.subscribe("messages:page", args)
+    assert first["value"]["page"] == ["4", "3"]
+    journal = first["journal"]
+    assert isinstance(journal, str)
+
+    # A row lands inside the page: the live page grows, with the same journal.
+    await writer.mutation_result("messages:send", {"channel": "p", "body": "5"})
+    grown = only(query_mods(await peer.until(lambda m: bool(query_mods([m], query_id))), query_id))
+    assert grown["value"]["page"] == ["5", "4", "3"]
+    assert grown["journal"] == journal
+
+    # A new socket re-adding with that journal (a reconnect) gets the pinned
+    # page; without it, a fresh first page of numItems rows.
+    again = await Peer.open(served.ws_url)
+    version = await again.modify(
+        {
+            "type": "Add",
+            "queryId": 0,
+            "udfPath": "messages:page",
+            "args": [args],
+            "journal": journal,
+        },
+        {"type": "Add", "queryId": 1, "udfPath": "messages:page", "args": [args], "journal": None},
+        {"type": "Add", "queryId": 2, "udfPath": "messages:page", "args": [args], "journal": "x"},
+    )
+    got = await again.until(lambda m: _ends_query_set(m, version))
+    pinned, fresh, bad = (only(query_mods(got, query_id)) for query_id in (0, 1, 2))
+    assert pinned["value"]["page"] == ["5", "4", "3"] and pinned["journal"] == journal
+    assert fresh["value"]["page"] == ["5", "4"] and fresh["journal"] != journal
+    assert bad["type"] == "QueryFailed" and bad["errorMessage"].startswith("InvalidCursor")
+    assert bad["journal"] == "x"
+    for open_peer in (writer, peer, again):
+        await open_peer.close()
+
+
 # -- heartbeat ------------------------------------------------------------------------
 
 

@@ -165,3 +165,37 @@ async def test_queued_mutations_share_commits_and_keep_their_order(engine: Engin
     assert ex.outcome.value == [str(n) for n in range(20)]
     retry = await engine.mutate("notes:add", {"topic": "c", "text": "again"}, None, ("s", 3))
     assert retry.ts == results[3].ts
+
+
+def page_key(journal: str | None) -> QueryKey:
+    args = {"topic": "a", "paginationOpts": {"numItems": 2.0, "cursor": None}}
+    return QueryKey("notes:page", canonical_json(encode_args(args)), "", journal)
+
+
+async def run_page(engine: Engine, journal: str | None, listener: Listener) -> Execution:
+    args = {"topic": "a", "paginationOpts": {"numItems": 2.0, "cursor": None}}
+    return await engine.execute(page_key(journal), args, None, engine.published_ts, listener)
+
+
+async def test_page_runs_share_only_with_the_same_journal_and_rerun_with_the_pinned_end(
+    engine: Engine,
+) -> None:
+    for text in ("1", "2", "3"):
+        await engine.mutate("notes:add", {"topic": "a", "text": text}, None, None)
+    fresh = await run_page(engine, None, Listener())
+    journal = fresh.outcome.journal
+    assert journal is not None and fresh.key.journal is None
+    assert fresh.next_key() == page_key(journal).shared()
+    first, second = Listener(), Listener()
+    pinned = await run_page(engine, journal, first)
+    assert pinned is not fresh  # another journal: another execution
+    assert await run_page(engine, journal, second) is pinned
+    assert engine.metrics.query_executions.get("notes:page") == 2
+    # Newest first, a new row lands in the first page: both subscribers are
+    # woken once, after one re-run that replays the pinned end.
+    await engine.mutate("notes:add", {"topic": "a", "text": "4"}, None, None)
+    await asyncio.wait_for(asyncio.gather(first.called.wait(), second.called.wait()), 5)
+    rerun = engine.cached(page_key(journal), engine.published_ts)
+    assert rerun is not None and rerun.outcome.journal == journal
+    assert [row["text"] for row in rerun.outcome.value["page"]] == ["4", "3", "2"]
+    assert engine.metrics.query_executions.get("notes:page") == 3

@@ -20,6 +20,8 @@ export declare const api: {
     getForCurrentUser: FunctionReference<"query", "public", Record<string, never>, any>,
     list: FunctionReference<"query", "public", { channel: string }, any>,
     listByAuthor: FunctionReference<"query", "public", { author: string }, any>,
+    listPaginated: FunctionReference<"query", "public", { channel: string; paginationOpts: { numItems: number; cursor: string | null; endCursor?: string | null; id?: number; maximumRowsRead?: number; maximumBytesRead?: number } }, any>,
+    remove: FunctionReference<"mutation", "public", { id: Id<"messages"> }, any>,
     send: FunctionReference<"mutation", "public", { channel: string; body: string }, any>,
   },
 };

@@ -10,6 +10,8 @@ export const api = {
     getForCurrentUser: makeFunctionReference("messages:getForCurrentUser"),
     list: makeFunctionReference("messages:list"),
     listByAuthor: makeFunctionReference("messages:listByAuthor"),
+    listPaginated: makeFunctionReference("messages:listPaginated"),
+    remove: makeFunctionReference("messages:remove"),
     send: makeFunctionReference("messages:send"),
   },
 };

@@ -3,7 +3,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from server import AppError, action, mutation, query, v
+from server import AppError, action, mutation, pagination_opts_validator, query, v
 
 
 @mutation(args={"topic": v.string(), "text": v.string()})
@@ -43,3 +43,13 @@ async def gated(ctx: Any, topic: str) -> list[str]:
 async def add_then_fail(ctx: Any, topic: str) -> None:
     await ctx.db.insert("notes", {"topic": topic, "text": "never"})
     raise AppError({"topic": topic})
+
+
+@query(args={"topic": v.string(), "paginationOpts": pagination_opts_validator})
+async def page(ctx: Any, topic: str, paginationOpts: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+    return await (
+        ctx.db.query("notes")
+        .with_index("by_topic", lambda q: q.eq("topic", topic))
+        .order("desc")
+        .paginate(paginationOpts)
+    )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from server import AppError, mutation, query, v
+from server import AppError, mutation, pagination_opts_validator, query, v
 
 # Bound before `list` below shadows the builtin in this module.
 Rows = list[dict[str, Any]]
 
-__all__ = ["fail", "list", "send", "send_counted"]
+__all__ = ["fail", "list", "page", "send", "send_counted"]
 
 
 @query(args={"channel": v.string()})
@@ -22,6 +22,18 @@ async def list(ctx: Any, channel: str) -> list[str]:
         .collect()
     )
     return [row["body"] for row in rows]
+
+
+@query(args={"channel": v.string(), "paginationOpts": pagination_opts_validator})
+async def page(ctx: Any, channel: str, paginationOpts: dict[str, Any]) -> dict[str, Any]:  # noqa: N803
+    """One page of `channel`'s bodies, newest first."""
+    result: dict[str, Any] = await (
+        ctx.db.query("messages")
+        .with_index("by_channel", lambda q: q.eq("channel", channel))
+        .order("desc")
+        .paginate(paginationOpts)
+    )
+    return {**result, "page": [row["body"] for row in result["page"]]}
 
 
 @mutation(args={"channel": v.string(), "body": v.string()})
