@@ -54,6 +54,11 @@ def test_js_client_gets_numbers_for_ints_and_bigints_for_int64(
     assert "int 1152921504606846977 cannot be represented exactly" in too_big["message"]
     assert "Int64(1152921504606846977)" in too_big["message"]
     assert ARGUMENT_ERROR in result.one("refused")["message"]
+    record = result.one("record")
+    assert (record["total"], record["names"]) == (3.5, ["ann", "bob"])
+    assert "Path: .scores.bob\nValue: \"x\"\nValidator: v.float64()" in (
+        result.one("bad_record")["message"]
+    )
     claims = result.one("claims")
     assert (claims["age"], claims["ageType"]) == (42, "number")
     assert (claims["seats"], claims["seatsType"]) == (3, "number")
@@ -77,5 +82,11 @@ def test_python_client_gets_floats_for_ints_and_convex_int64_for_int64(
     with pytest.raises(Exception, match="ArgumentValidationError") as refused:
         client.query("numbers:strict", {"channel": 5})
     assert ARGUMENT_ERROR in str(refused.value)
+    assert client.query("numbers:total", {"scores": {"ann": 1, "bob": 2.5}}) == {
+        "total": 3.5,
+        "names": ["ann", "bob"],
+    }
+    with pytest.raises(Exception, match=r"Path: \.scores\.bob"):
+        client.query("numbers:total", {"scores": {"ann": 1, "bob": "x"}})
     claims = client.query("numbers:claims")
     assert claims["age"] == 42.0 and not isinstance(claims["age"], ConvexInt64)

@@ -6,7 +6,7 @@ from typing import Any
 
 from server import Int64, mutation, query, v
 
-__all__ = ["add", "claims", "echo", "strict", "summary", "too_big"]
+__all__ = ["add", "claims", "echo", "strict", "summary", "too_big", "total"]
 
 
 @mutation(args={"label": v.string()})
@@ -53,3 +53,9 @@ async def claims(ctx: Any) -> Any:
     """The caller's identity as the JS client sees it."""
     identity = await ctx.auth.get_user_identity()
     return None if identity is None else identity.to_json()
+
+
+@query(args={"scores": v.record(v.string(), v.number())})
+async def total(ctx: Any, scores: dict[str, Any]) -> dict[str, Any]:
+    """A record argument: an object used as a map of name to number."""
+    return {"total": sum(scores.values()), "names": sorted(scores)}

@@ -48,6 +48,16 @@ await run(async () => {
   }
   emit("refused", refused ?? { resolved: true });
 
+  const total = await client.query(anyApi.numbers.total, { scores: { ann: 1, bob: 2.5 } });
+  emit("record", total);
+  let badRecord = null;
+  try {
+    await client.query(anyApi.numbers.total, { scores: { ann: 1, bob: "x" } });
+  } catch (error) {
+    badRecord = describeError(error);
+  }
+  emit("bad_record", badRecord ?? { resolved: true });
+
   const claims = await client.query(anyApi.numbers.claims, {});
   emit("claims", { age: claims?.age, ageType: typeof claims?.age, seats: claims?.org?.seats ?? null, seatsType: typeof claims?.org?.seats });
 });
