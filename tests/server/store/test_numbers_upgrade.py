@@ -1,6 +1,6 @@
 """A SQLite file written before plain ints became float64 opens and reads right.
 
-`data/numbers-format-1.db` was written by livesync at e14788f (the last
+`fixtures/numbers-format-1.db` was written by livesync at e14788f (the last
 commit with the old mapping) through `SqliteStore`: table `counters`, index
 `counters.by_n`; document "a" inserted as
 `{"name": "a", "n": 5, "big": 2**60, "ratio": 0.5, "tags": [1, 2.5], "keep": 3}`
@@ -24,7 +24,7 @@ from server.functions.validators import v
 from server.store.keys import encode_tuple, prefix_end
 from server.store.sqlite import SqliteStore
 
-OLD_FILE = Path(__file__).parent / "data" / "numbers-format-1.db"
+OLD_FILE = Path(__file__).parent / "fixtures" / "numbers-format-1.db"
 SCHEMA = define_schema(
     {
         "counters": define_table(
