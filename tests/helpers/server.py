@@ -130,6 +130,16 @@ class LivesyncServer:
             proc.stdout.close()
         return proc.returncode
 
+    def kill(self) -> None:
+        """SIGKILL: the process dies mid-whatever, as in a power cut."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.kill()
+        proc.wait(timeout=STOP_TIMEOUT)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
     def restart(self) -> None:
         """Stop, then start again on the same port with the same database file.
 
