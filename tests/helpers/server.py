@@ -84,6 +84,12 @@ class LivesyncServer:
         return f"ws://127.0.0.1:{self.port}/api/sync"
 
     @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise RuntimeError("the server is not running")
+        return self._proc.pid
+
+    @property
     def running(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 

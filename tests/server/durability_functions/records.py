@@ -16,3 +16,19 @@ async def record(ctx: Any, n: int) -> int:
 @query()
 async def all_ns(ctx: Any) -> list[int]:
     return [row["n"] for row in await ctx.db.query("records").collect()]
+
+
+@query(args={"owner": v.string()})
+async def count_of(ctx: Any, owner: str) -> int:
+    """How many rows `owner` has recorded (a full scan: small tables only)."""
+    return len([row for row in await ctx.db.query("records").collect() if row.get("owner") == owner])
+
+
+@mutation(args={"owner": v.string()})
+async def record_for(ctx: Any, owner: str) -> None:
+    await ctx.db.insert("records", {"owner": owner})
+
+
+@query()
+async def crash(ctx: Any) -> None:
+    raise RuntimeError("a function that fails")
