@@ -85,7 +85,9 @@ class LivesyncApp:
         self.engine: Engine | None = None
         self.authenticator: Any = None
         self._conn_ids = itertools.count(1)
-        self._connections: set[asyncio.Task[None]] = set()
+        # Each live connection's task, and the connection (for drain()).
+        self._connections: dict[asyncio.Task[None], SyncConnection] = {}
+        self.draining = False
         self._vacuum: asyncio.Task[None] | None = None
         self._gc = GcPolicy(config.server.gc_full_interval, self.metrics)
 
@@ -112,6 +114,23 @@ class LivesyncApp:
                     await self.engine.store.vacuum_before(horizon)
                 except LivesyncError:
                     log.exception("vacuum failed")
+
+    async def drain(self, grace: float) -> None:
+        """The first step of a shutdown: /health and the HTTP API answer 503,
+        every connection stops taking frames, answers what is in flight and
+        closes with 1012. After `grace` seconds the connections still busy
+        (a long query, a slow action) are cancelled; their sockets are then
+        closed with 1012 by the server."""
+        self.draining = True
+        for conn in self._connections.values():
+            conn.drain()
+        if not self._connections:
+            return
+        done, running = await asyncio.wait(list(self._connections), timeout=grace)
+        log.info("drained %d connection(s); cancelling %d still busy", len(done), len(running))
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
 
     async def shutdown(self) -> None:
         self._gc.stop()
@@ -185,8 +204,10 @@ class LivesyncApp:
             self.metrics,
         )
         task = asyncio.get_running_loop().create_task(conn.run())
-        self._connections.add(task)
-        task.add_done_callback(self._connections.discard)
+        self._connections[task] = conn
+        task.add_done_callback(self._forget)
+        if self.draining:
+            conn.drain()
         if direct is not None:
             direct.deliver_to(conn.feed)  # then only a disconnect comes through receive()
         try:
@@ -202,6 +223,9 @@ class LivesyncApp:
             await asyncio.gather(task, return_exceptions=True)
             self._gc.connection_closed(len(self._connections))
 
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        self._connections.pop(task, None)
+
     # -- HTTP --------------------------------------------------------------
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
@@ -212,9 +236,9 @@ class LivesyncApp:
             await _respond(send, HttpReply(204, ""), cors)
             return
         if path == "/health" and method in ("GET", "HEAD"):
-            ok = self.engine is not None
-            status = json.dumps({"status": "ok" if ok else "starting"})
-            await _respond(send, HttpReply(200 if ok else 503, status), cors)
+            state = "starting" if self.engine is None else "draining" if self.draining else "ok"
+            status = json.dumps({"status": state})
+            await _respond(send, HttpReply(200 if state == "ok" else 503, status), cors)
         elif path == "/metrics" and method == "GET":
             reply = HttpReply(200, self.metrics.render())
             await _respond(send, reply, cors, content_type="text/plain; version=0.0.4")
@@ -224,7 +248,9 @@ class LivesyncApp:
                 return
             assert self.engine is not None, "startup() has not run"
             body = await read_body(receive, self.config.server.max_message_bytes)
-            if body is None:
+            if self.draining:
+                reply = json_error(503, "ServerShuttingDown", "The server is shutting down; retry")
+            elif body is None:
                 reply = json_error(413, "PayloadTooLarge", "Request body too large")
             else:
                 reply = await handle_api_call(

@@ -27,17 +27,32 @@ log = logging.getLogger("livesync.server")
 DEV_ISSUER_PREFIX = "/dev-issuer"
 
 
-class _Server(uvicorn.Server):
-    """uvicorn.Server that tells us when it is accepting connections."""
+# What uvicorn still waits for after the app drained (closing frames to
+# flush, tasks to finish cancelling) before it cancels them outright.
+_AFTER_DRAIN_S = 2
 
-    def __init__(self, config: uvicorn.Config, on_ready: Any) -> None:
+
+class _Server(uvicorn.Server):
+    """uvicorn.Server that tells us when it is accepting connections, and
+    drains the app before uvicorn closes every socket on shutdown."""
+
+    def __init__(self, config: uvicorn.Config, app: LivesyncApp, on_ready: Any) -> None:
         super().__init__(config)
+        self._app = app
         self._on_ready = on_ready
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
         if not self.should_exit:
             self._on_ready()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn would close every WebSocket at once with mutations unanswered:
+        # stop accepting, let the app answer what is in flight, then hand over.
+        for server in self.servers:
+            server.close()
+        await self._app.drain(self._app.config.server.shutdown_grace)
+        await super().shutdown(sockets=sockets)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -69,6 +84,7 @@ async def serve(
         ws_max_size=config.server.max_message_bytes,
         ws_per_message_deflate=True,
         lifespan="on",
+        timeout_graceful_shutdown=_AFTER_DRAIN_S,
         log_level="warning",
         log_config=None,
     )
@@ -77,7 +93,7 @@ async def serve(
     def ready() -> None:
         print(f"livesync: listening on {url}", flush=True)
 
-    server = _Server(uv_config, ready)
+    server = _Server(uv_config, app, ready)
     await server.serve(sockets=[sock])
     if not server.started:
         raise LivesyncError("server failed to start (see the log above)")

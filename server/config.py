@@ -48,6 +48,9 @@ class ServerConfig:
     # schedules instead of CPython (see server/gcpolicy.py); 0 leaves
     # CPython's own policy, with a full pass at every quarter of heap growth.
     gc_full_interval: float = 300.0
+    # Seconds a SIGTERM gives in-flight mutations and actions to be answered
+    # before every socket is closed (1012) and what still runs is cancelled.
+    shutdown_grace: float = 10.0
 
 
 DEFAULT_FUNCTIONS_DIR = "examples/chat/functions"
@@ -194,6 +197,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         gc_full_interval=_typed(
             srv, "server", "gc_full_interval", float, defaults.gc_full_interval
         ),
+        shutdown_grace=_typed(srv, "server", "shutdown_grace", float, defaults.shutdown_grace),
     )
     fn = _section(data, "functions", {"dir"})
     fdir = _typed(fn, "functions", "dir", str, DEFAULT_FUNCTIONS_DIR)

@@ -34,12 +34,14 @@ def start_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Sta
         functions_dir: Path | str,
         *,
         config_extra: str = "",
+        server_extra: str = "",
         env: dict[str, str] | None = None,
     ) -> LivesyncServer:
         server = LivesyncServer(
             Path(functions_dir),
             tmp_path / f"server-{len(servers)}",
             config_extra=config_extra,
+            server_extra=server_extra,
             env=env,
         )
         servers.append(server)

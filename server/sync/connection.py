@@ -123,6 +123,7 @@ class SyncConnection:
         "_authenticator",
         "_closed",
         "_dirty",
+        "_draining",
         "_expired",
         "_inbox",
         "_last_send",
@@ -176,6 +177,7 @@ class SyncConnection:
         self._dirty = False
         self._expired = False
         self._closed = False
+        self._draining = False
         self._last_send = time.monotonic()
         # Kept: in 3.11 every get_running_loop() costs a getpid() system call.
         self._loop = asyncio.get_running_loop()
@@ -204,7 +206,7 @@ class SyncConnection:
         try:
             while not self._closed:
                 await self._wait_for_work()
-                while self._inbox and not self._closed and not self._expired:
+                while self._inbox and not (self._closed or self._expired or self._draining):
                     frames, self._inbox = self._inbox, []
                     for frame in frames:
                         if self._closed or self._expired:
@@ -214,6 +216,8 @@ class SyncConnection:
                     await self._auth_failed(TokenExpired("Convex token identity expired"), False)
                 if self._dirty and not self._closed:
                     await self._send_transition()
+                if self._draining and self._drained():
+                    raise _Close(1012, "ServerShutdown")
         except _Close as close:
             await self._close(close.code, close.reason)
         except asyncio.CancelledError:
@@ -251,6 +255,21 @@ class SyncConnection:
                 timer.cancel()
                 self._waiter = None
         self._woken = False
+
+    def drain(self) -> None:
+        """The server is shutting down: take no new frames (the client
+        re-sends what was not answered when it reconnects), answer the
+        mutations and actions in flight, then close with 1012."""
+        self._draining = True
+        self._wake_up()
+
+    def _drained(self) -> bool:
+        return (
+            not self._mutations
+            and not self._responses
+            and not self._dirty
+            and all(task.done() for task in self._tasks or ())
+        )
 
     def disconnected(self) -> None:
         """The client went away: stop at the next step."""

@@ -45,6 +45,7 @@ class LivesyncServer:
         functions_dir: the app's function modules.
         workdir: a private folder for the config, database and stderr logs.
         config_extra: TOML appended to the generated config (e.g. auth providers).
+        server_extra: `key = value` lines added to its `[server]` table.
         env: extra environment variables for the server process.
     """
 
@@ -54,6 +55,7 @@ class LivesyncServer:
         workdir: Path,
         *,
         config_extra: str = "",
+        server_extra: str = "",
         env: dict[str, str] | None = None,
     ) -> None:
         self.functions_dir = Path(functions_dir).resolve()
@@ -61,6 +63,7 @@ class LivesyncServer:
         self.db_path = workdir / "livesync.db"
         self.config_path = workdir / "config.toml"
         self._config_extra = config_extra
+        self._server_extra = server_extra
         self._env = env or {}
         self._port = 0
         self._proc: subprocess.Popen[str] | None = None
@@ -195,7 +198,7 @@ class LivesyncServer:
         self.config_path.write_text(
             "[server]\n"
             'host = "127.0.0.1"\n'
-            f"port = {self._port}\n\n"
+            f"port = {self._port}\n{self._server_extra}\n"
             "[functions]\n"
             f"dir = {_toml_string(str(self.functions_dir))}\n\n"
             "[database]\n"

@@ -21,7 +21,9 @@ async def all_ns(ctx: Any) -> list[int]:
 @query(args={"owner": v.string()})
 async def count_of(ctx: Any, owner: str) -> int:
     """How many rows `owner` has recorded (a full scan: small tables only)."""
-    return len([row for row in await ctx.db.query("records").collect() if row.get("owner") == owner])
+    return len(
+        [row for row in await ctx.db.query("records").collect() if row.get("owner") == owner]
+    )
 
 
 @mutation(args={"owner": v.string()})
