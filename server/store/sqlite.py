@@ -75,7 +75,8 @@ async def _run(
     try:
         # aiosqlite's queue of thread jobs: one hop for a whole batch of SQL.
         return await conn._execute(lambda: fn(conn._conn, *args))  # type: ignore[no-untyped-call,no-any-return]
-    except (sqlite3.Error, ValueError) as exc:
+    except (sqlite3.Error, ValueError, OverflowError) as exc:
+        # OverflowError: an int past SQLite's 64-bit INTEGER.
         raise StoreError(f"SQLite {fn.__name__} failed: {exc}") from exc
 
 

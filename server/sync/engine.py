@@ -156,7 +156,12 @@ def _digest(outcome: Outcome, value_json: RawJSON | None, data_json: RawJSON | N
 
 def _notify(ex: Execution) -> None:
     for listener in list(ex.listeners):
-        listener()
+        try:
+            listener()
+        except Exception:
+            # One subscriber's failure is its own: the commit is published,
+            # and the committer and the other subscribers must go on.
+            log.exception("a subscriber of %s failed to take an invalidation", ex.key.path)
 
 
 def _build_execution(key: QueryKey, ts: int, outcome: Outcome) -> Execution:
