@@ -48,6 +48,11 @@ class ServerConfig:
     # schedules instead of CPython (see server/gcpolicy.py); 0 leaves
     # CPython's own policy, with a full pass at every quarter of heap growth.
     gc_full_interval: float = 300.0
+    # Seconds a mutation's stored result answers a retry of its (sessionId,
+    # requestId); older results are pruned. The JS client's reconnect backoff
+    # caps near 16 s, so a retry after a dropped socket arrives well within
+    # this; a client offline for longer re-runs its unanswered mutations.
+    mutation_dedup_window: float = 600.0
 
 
 DEFAULT_FUNCTIONS_DIR = "examples/chat/functions"
@@ -194,7 +199,12 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         gc_full_interval=_typed(
             srv, "server", "gc_full_interval", float, defaults.gc_full_interval
         ),
+        mutation_dedup_window=_typed(
+            srv, "server", "mutation_dedup_window", float, defaults.mutation_dedup_window
+        ),
     )
+    if server.mutation_dedup_window <= 0:
+        raise ConfigError("server.mutation_dedup_window: must be a positive number of seconds")
     fn = _section(data, "functions", {"dir"})
     fdir = _typed(fn, "functions", "dir", str, DEFAULT_FUNCTIONS_DIR)
     db = _section(data, "database", {"url"})

@@ -346,6 +346,12 @@ class Engine:
 
         return call_result(await self.runner.run_action(path, args, identity, mutate=mutate))
 
+    async def prune_mutation_results(self, now_ns: int, window_s: float) -> int:
+        """Forget the results of mutations committed more than `window_s`
+        before `now_ns`: a retry within the window still gets its original
+        answer, an older one runs as a new request. Returns how many went."""
+        return await self.store.prune_mutation_results(now_ns - int(window_s * 1e9))
+
     async def close(self) -> None:
         await self.committer.close()
         for task in self._prefetches:

@@ -131,3 +131,39 @@ async def test_a_cancelled_commit_loop_is_reported_dead_and_restarts_on_the_next
     assert engine.committer.dead == "cancelled"
     assert (await asyncio.wait_for(add(engine, "b", None), TIMEOUT)).ts is not None
     assert engine.committer.dead is None
+
+
+class Clock:
+    """The store's commit clock, moved by the test (ns since the epoch)."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000 * 10**9
+
+    def __call__(self) -> int:
+        return self.now
+
+
+async def test_a_retry_within_the_dedup_window_gets_its_result_and_an_older_one_runs_anew(
+    tmp_path: Path,
+) -> None:
+    clock, window = Clock(), 600.0
+    registry = FunctionRegistry.load(FUNCTIONS)
+    store = SqliteStore(tmp_path / "window.db", clock=clock)
+    await store.open(registry.index_defs())
+    engine = Engine(store, FunctionRunner(registry, store), Metrics())
+    try:
+        first = await asyncio.wait_for(add(engine, "once", ("s", 0)), TIMEOUT)
+        assert first.ts is not None
+        clock.now += int((window - 1) * 1e9)
+        assert await engine.prune_mutation_results(clock.now, window) == 0
+        replay = await asyncio.wait_for(add(engine, "once", ("s", 0)), TIMEOUT)
+        assert (replay.ts, replay.outcome) == (first.ts, None)  # answered from the store
+        clock.now += int(2e9)  # now past the window
+        assert await engine.prune_mutation_results(clock.now, window) == 1
+        assert await store.get_mutation_result("s", 0) is None
+        late = await asyncio.wait_for(add(engine, "once", ("s", 0)), TIMEOUT)
+        assert late.outcome is not None and late.ts is not None and late.ts > first.ts
+        assert await texts(engine) == ["once", "once"]
+    finally:
+        await engine.close()
+        await store.close()
