@@ -264,7 +264,6 @@ class LivesyncApp:
         else:
             await _respond(send, json_error(404, "NotFound", f"No route for {path}"), cors)
 
-
     def _health(self) -> HttpReply:
         if self.engine is None:
             return HttpReply(503, json.dumps({"status": "starting"}))
