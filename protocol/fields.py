@@ -9,6 +9,7 @@ Unknown extra fields are ignored, as both official clients do.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from typing import TypeVar, cast
 
@@ -16,7 +17,15 @@ from protocol.errors import RemoteProtocolError
 from protocol.timestamps import decode_ts
 from protocol.values import JSONValue, json_kind
 
-__all__ = ["Fields", "load_object", "parse_tagged"]
+__all__ = ["I64_MAX", "I64_MIN", "U32_MAX", "Fields", "load_object", "parse_tagged"]
+
+U32_MAX = 2**32 - 1
+"""The top of the protocol's small integers (querySet, identity, queryId,
+requestId, connectionCount, baseVersion, newVersion): u32 in the Rust client
+and the real server (convex-protocol.md §2). Refusing more while parsing keeps
+a hostile number away from the session, the committer and SQLite."""
+I64_MAX = 2**63 - 1
+I64_MIN = -(2**63)
 
 _T = TypeVar("_T")
 M = TypeVar("M")
@@ -84,34 +93,44 @@ class Fields:
         """A field of any JSON type; absent reads as None."""
         return self.data.get(name)
 
-    def integer(self, name: str) -> int:
-        """A required non-negative integer (u32/u64 on the wire)."""
+    def integer(self, name: str, top: int = U32_MAX) -> int:
+        """A required integer in ``0..top`` (a u32 unless told otherwise)."""
         value = self.required(name)
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise self.fail(name, f"expected a non-negative integer, got {_show(value)}")
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
+            raise self.fail(
+                name, f"expected a non-negative integer up to {top}, got {_show(value)}"
+            )
         return value
 
-    def optional_int(self, name: str) -> int | None:
-        """A non-negative integer that may be absent or null."""
-        return None if self.data.get(name) is None else self.integer(name)
+    def optional_int(self, name: str, top: int = U32_MAX) -> int | None:
+        """An integer in ``0..top`` that may be absent or null."""
+        return None if self.data.get(name) is None else self.integer(name, top)
 
     def signed_int(self, name: str) -> int | None:
-        """An integer of either sign that may be absent or null (clock skew)."""
+        """An i64 that may be absent or null (clock skew)."""
         value = self.data.get(name)
         if value is None:
             return None
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(name, f"expected an integer, got {_show(value)}")
+        if isinstance(value, bool) or not isinstance(value, int) or not I64_MIN <= value <= I64_MAX:
+            raise self.fail(
+                name, f"expected an integer in {I64_MIN}..{I64_MAX}, got {_show(value)}"
+            )
         return value
 
     def optional_number(self, name: str) -> float | None:
-        """A JSON number (int or float) that may be absent or null."""
+        """A finite JSON number (int or float) that may be absent or null."""
         value = self.data.get(name)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(name, f"expected a number, got {_show(value)}")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int past float64's range
+            number = math.inf
+        if not math.isfinite(number):
+            raise self.fail(name, f"expected a finite number, got {_show(value)}")
+        return number
 
     def boolean(self, name: str) -> bool:
         """A required boolean."""

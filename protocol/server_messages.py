@@ -20,7 +20,7 @@ from typing import Final, TypeAlias
 
 from protocol.errors import LocalProtocolError
 from protocol.fields import Fields, parse_tagged
-from protocol.timestamps import encode_ts
+from protocol.timestamps import MAX_TS, encode_ts
 from protocol.values import JSONValue, RawJSON, dumps
 from protocol.versions import StateVersion
 from protocol.wire import JsonMessage
@@ -257,7 +257,7 @@ class Transition:
                 for index, item in enumerate(fields.array("modifications"))
             ),
             client_clock_skew=fields.signed_int("clientClockSkew"),
-            server_ts=fields.optional_int("serverTs"),
+            server_ts=fields.optional_int("serverTs", MAX_TS),
         )
 
 

@@ -10,13 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from protocol.errors import LocalProtocolError
-from protocol.fields import Fields
+from protocol.fields import U32_MAX as _U32_MAX, Fields
 from protocol.timestamps import MAX_TS, encode_ts
 from protocol.values import JSONValue
 
 __all__ = ["StateVersion"]
-
-_U32_MAX = 2**32 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +63,4 @@ class StateVersion:
             RemoteProtocolError: a field is missing or ill-typed.
         """
         fields = Fields(data, where)
-        query_set = fields.integer("querySet")
-        identity = fields.integer("identity")
-        ts = fields.ts("ts")
-        if query_set > _U32_MAX or identity > _U32_MAX:
-            raise fields.fail("querySet" if query_set > _U32_MAX else "identity", "exceeds u32")
-        return cls(query_set, identity, ts)
+        return cls(fields.integer("querySet"), fields.integer("identity"), fields.ts("ts"))

@@ -15,6 +15,7 @@ import itertools
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +45,8 @@ _SYNC_PATH = re.compile(r"(^|/)api/([^/]+/)?sync$")
 # back (/api/query_at_ts), and no query runs anywhere near the difference.
 HISTORY_RETENTION_NS = 300 * 10**9
 _VACUUM_INTERVAL_S = 60.0
+# Stored mutation results live between `mutation_dedup_window` and this much longer.
+_PRUNE_INTERVAL_S = 60.0
 
 
 def _never() -> bool:
@@ -89,6 +92,7 @@ class LivesyncApp:
         self._connections: dict[asyncio.Task[None], SyncConnection] = {}
         self.draining = False
         self._vacuum: asyncio.Task[None] | None = None
+        self._prune: asyncio.Task[None] | None = None
         self._gc = GcPolicy(config.server.gc_full_interval, self.metrics)
 
     async def startup(self) -> None:
@@ -101,6 +105,7 @@ class LivesyncApp:
 
             self.authenticator = Authenticator(self.config.auth.providers)
         self._vacuum = asyncio.get_running_loop().create_task(self._vacuum_history())
+        self._prune = asyncio.get_running_loop().create_task(self._prune_mutation_results())
         self._gc.start()
         log.info("functions loaded from %s: %d", self.config.functions.dir, len(registry.paths()))
 
@@ -132,10 +137,33 @@ class LivesyncApp:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
 
+    async def _prune_mutation_results(self) -> None:
+        assert self.engine is not None
+        window = self.config.server.mutation_dedup_window
+        while True:
+            await asyncio.sleep(min(_PRUNE_INTERVAL_S, window))
+            try:
+                await self.engine.prune_mutation_results(time.time_ns(), window)
+            except LivesyncError:
+                log.exception("pruning mutation results failed")
+
+    def dead_tasks(self) -> dict[str, str]:
+        """The essential tasks that stopped while the server runs, each with
+        why: `/health` is unhealthy while there is one."""
+        dead: dict[str, str] = {}
+        committer = self.engine.committer.dead if self.engine is not None else None
+        if committer is not None:
+            dead["committer"] = committer
+        for name, task in (("history_vacuum", self._vacuum), ("result_pruning", self._prune)):
+            if task is not None and task.done():
+                dead[name] = "cancelled" if task.cancelled() else repr(task.exception())
+        return dead
+
     async def shutdown(self) -> None:
         self._gc.stop()
-        if self._vacuum is not None:
-            self._vacuum.cancel()
+        for task in (self._vacuum, self._prune):
+            if task is not None:
+                task.cancel()
         for task in list(self._connections):
             task.cancel()
         if self._connections:
@@ -236,9 +264,7 @@ class LivesyncApp:
             await _respond(send, HttpReply(204, ""), cors)
             return
         if path == "/health" and method in ("GET", "HEAD"):
-            state = "starting" if self.engine is None else "draining" if self.draining else "ok"
-            status = json.dumps({"status": state})
-            await _respond(send, HttpReply(200 if state == "ok" else 503, status), cors)
+            await _respond(send, self._health(), cors)
         elif path == "/metrics" and method == "GET":
             reply = HttpReply(200, self.metrics.render())
             await _respond(send, reply, cors, content_type="text/plain; version=0.0.4")
@@ -263,6 +289,17 @@ class LivesyncApp:
             await _respond(send, reply, cors)
         else:
             await _respond(send, json_error(404, "NotFound", f"No route for {path}"), cors)
+
+    def _health(self) -> HttpReply:
+        if self.engine is None:
+            return HttpReply(503, json.dumps({"status": "starting"}))
+        dead = self.dead_tasks()
+        if dead:
+            # Writes or upkeep have stopped: a load balancer should move on.
+            return HttpReply(503, json.dumps({"status": "unhealthy", "dead_tasks": dead}))
+        if self.draining:
+            return HttpReply(503, json.dumps({"status": "draining"}))
+        return HttpReply(200, json.dumps({"status": "ok"}))
 
 
 async def _refuse_websocket(scope: Scope, send: Send, path: str) -> None:

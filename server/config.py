@@ -51,6 +51,11 @@ class ServerConfig:
     # Seconds a SIGTERM gives in-flight mutations and actions to be answered
     # before every socket is closed (1012) and what still runs is cancelled.
     shutdown_grace: float = 10.0
+    # Seconds a mutation's stored result answers a retry of its (sessionId,
+    # requestId); older results are pruned. The JS client's reconnect backoff
+    # caps near 16 s, so a retry after a dropped socket arrives well within
+    # this; a client offline for longer re-runs its unanswered mutations.
+    mutation_dedup_window: float = 600.0
 
 
 DEFAULT_FUNCTIONS_DIR = "examples/chat/functions"
@@ -198,7 +203,12 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
             srv, "server", "gc_full_interval", float, defaults.gc_full_interval
         ),
         shutdown_grace=_typed(srv, "server", "shutdown_grace", float, defaults.shutdown_grace),
+        mutation_dedup_window=_typed(
+            srv, "server", "mutation_dedup_window", float, defaults.mutation_dedup_window
+        ),
     )
+    if server.mutation_dedup_window <= 0:
+        raise ConfigError("server.mutation_dedup_window: must be a positive number of seconds")
     fn = _section(data, "functions", {"dir"})
     fdir = _typed(fn, "functions", "dir", str, DEFAULT_FUNCTIONS_DIR)
     db = _section(data, "database", {"url"})

@@ -166,3 +166,7 @@ class Store(Protocol):
 
     async def get_mutation_result(self, session_id: str, request_id: int) -> tuple[int, str] | None:
         """`(commit_ts, result_json)` of an earlier successful mutation."""
+
+    async def prune_mutation_results(self, before_ts: int) -> int:
+        """Delete the results of mutations committed before `before_ts`;
+        returns how many went."""

@@ -75,7 +75,8 @@ async def _run(
     try:
         # aiosqlite's queue of thread jobs: one hop for a whole batch of SQL.
         return await conn._execute(lambda: fn(conn._conn, *args))  # type: ignore[no-untyped-call,no-any-return]
-    except (sqlite3.Error, ValueError) as exc:
+    except (sqlite3.Error, ValueError, OverflowError) as exc:
+        # OverflowError: an int past SQLite's 64-bit INTEGER.
         raise StoreError(f"SQLite {fn.__name__} failed: {exc}") from exc
 
 
@@ -231,6 +232,16 @@ class SqliteStore:
 
     async def get_mutation_result(self, session_id: str, request_id: int) -> tuple[int, str] | None:
         return await self.read(ops.get_mutation_result, session_id, request_id, self._latest_ts)
+
+    async def prune_mutation_results(self, before_ts: int) -> int:
+        """Delete the results of mutations committed before `before_ts`:
+        retries of those run as new requests. Returns how many went."""
+        async with self._write_lock:
+            if self._writer is None:
+                raise StoreError("The store is not open")
+            deleted = await _run(self._writer, ops.prune_mutation_results, before_ts)
+        _log.info("store.mutation_results.pruned before_ts=%d rows=%d", before_ts, deleted)
+        return deleted
 
     async def vacuum_before(self, ts: int) -> int:
         """Delete history that no snapshot at `ts` or later can see; returns

@@ -45,6 +45,7 @@ __all__ = [
     "get_mutation_result",
     "load_meta",
     "migrate_indexes",
+    "prune_mutation_results",
     "upgrade_numbers",
     "read_page",
     "rollback",
@@ -311,6 +312,20 @@ def _backfill_rows(
         key = keys[index]
         assert key is not None
         yield index, key, ts, doc_id, 0
+
+
+def prune_mutation_results(conn: sqlite3.Connection, before_ts: int) -> int:
+    """Delete the stored mutation results committed before `before_ts` (a
+    full scan: the table only holds one dedup window of results). Returns
+    how many went."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        deleted = conn.execute("DELETE FROM mutation_results WHERE ts < ?", (before_ts,)).rowcount
+        conn.execute("COMMIT")
+    except BaseException:
+        rollback(conn)
+        raise
+    return deleted
 
 
 def vacuum(conn: sqlite3.Connection, ts: int) -> int:

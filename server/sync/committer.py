@@ -18,6 +18,12 @@ Retries of a committed (session id, request id) are answered from the store
 with the original result and ts. Request ids only grow within a session, so a
 request id above the highest this process committed for that session cannot
 be a retry and skips the lookup.
+
+The loop is an error boundary: whatever goes wrong with one request (its
+retry lookup raises, its result cannot be stored) fails that request alone.
+A batch that fails for a reason no mutation owns is run again one mutation
+per transaction, so only the culprit fails; a subscriber that raises while
+being told of a commit is logged, and the commit's futures still resolve.
 """
 
 from __future__ import annotations
@@ -87,7 +93,24 @@ class Committer:
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_request: OrderedDict[str, int] = OrderedDict()
+        self._closed = False
         self.batches = 0
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        """The commit loop, once the first mutation started it."""
+        return self._task
+
+    @property
+    def dead(self) -> str | None:
+        """Why the commit loop stopped while it should run, or None (running,
+        not started yet, or closed). The next `submit` starts it again."""
+        task = self._task
+        if task is None or not task.done() or self._closed:
+            return None
+        if task.cancelled():
+            return "cancelled"
+        return repr(task.exception())
 
     def submit(
         self, path: str, args: dict[str, Any], identity: Any, dedup: tuple[str, int] | None
@@ -102,6 +125,7 @@ class Committer:
         return future
 
     async def close(self) -> None:
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -123,7 +147,15 @@ class Committer:
             if pending.dedup is not None:
                 if pending.dedup in keys:
                     break  # a retry of one in this batch: answer it after the commit
-                if await self._answer_retry(pending):
+                try:
+                    answered = await self._answer_retry(pending)
+                except Exception:
+                    # Left at the head of the queue it would stop every write.
+                    log.exception("retry lookup for %s failed", pending.path)
+                    self._queue.popleft()
+                    self._fail([pending])
+                    continue
+                if answered:
                     self._queue.popleft()
                     continue
                 keys.add(pending.dedup)
@@ -164,18 +196,31 @@ class Committer:
                 await self._commit(batch[: failed.index])
             return
         except Exception:
-            log.exception("commit of %d mutations failed", len(batch))
-            self._metrics.mutations.inc("error", len(batch))
-            for p in batch:
-                _resolve(p, Committed(_server_error(), None))
+            if len(batch) > 1:
+                # No mutation owns this failure: one per transaction finds the culprit.
+                log.warning("commit of %d mutations failed; retrying one by one", len(batch))
+                for p in batch:
+                    await self._commit([p])
+                return
+            log.exception("commit of %s failed", batch[0].path)
+            self._fail(batch)
             return
         self.batches += 1
         self._metrics.mutations.inc("ok", len(batch))
-        self._publish(commit)
+        try:
+            self._publish(commit)
+        except Exception:
+            # The commit is durable: its mutations succeeded whatever fan-out did.
+            log.exception("publishing commit %d failed", commit.ts)
         for p, outcome in zip(batch, outcomes, strict=True):
             if p.dedup is not None:
                 self._remember(*p.dedup)
             _resolve(p, Committed(outcome, commit.ts))
+
+    def _fail(self, batch: list[_Pending]) -> None:
+        self._metrics.mutations.inc("error", len(batch))
+        for p in batch:
+            _resolve(p, Committed(_server_error(), None))
 
     def _remember(self, session: str, request: int) -> None:
         remembered = self._last_request

@@ -72,6 +72,8 @@ log = logging.getLogger("livesync.sync")
 _MAX_INBOX = 4096
 _QUERY_CONCURRENCY = 20
 _NO_KEY = QueryKey("", "", ANY_IDENTITY)  # a query whose args could not be decoded never runs
+# Queued in place of the inbox when a push from the committer's fan-out failed.
+_PUSH_FAILED = b"\x00push-failed"
 
 
 class Transport(Protocol):
@@ -317,6 +319,8 @@ class SyncConnection:
     async def _handle(self, frame: str | bytes) -> None:
         if frame == b"\x00overflow":
             raise _Close(1008, "TooManyMessages: client sent faster than it was served")
+        if frame == _PUSH_FAILED:
+            raise _Close(1011, "InternalServerError")
         try:
             if isinstance(frame, bytes):
                 # Both clients only send text; a binary frame is a client bug to name plainly.
@@ -585,7 +589,16 @@ class SyncConnection:
     # -- transitions -----------------------------------------------------
 
     def _on_invalidated(self) -> None:
-        if not self._push_now():
+        try:
+            pushed = self._push_now()
+        except Exception:
+            # Called from the committer's fan-out: this connection fails
+            # alone (its chain may be half-advanced), from its own loop.
+            log.exception("connection %s: pushing a Transition failed", self.id)
+            self._inbox = [_PUSH_FAILED]
+            self._wake_up()
+            return
+        if not pushed:
             self._mark_dirty()
 
     def _push_now(self) -> bool:

@@ -156,7 +156,12 @@ def _digest(outcome: Outcome, value_json: RawJSON | None, data_json: RawJSON | N
 
 def _notify(ex: Execution) -> None:
     for listener in list(ex.listeners):
-        listener()
+        try:
+            listener()
+        except Exception:
+            # One subscriber's failure is its own: the commit is published,
+            # and the committer and the other subscribers must go on.
+            log.exception("a subscriber of %s failed to take an invalidation", ex.key.path)
 
 
 def _build_execution(key: QueryKey, ts: int, outcome: Outcome) -> Execution:
@@ -340,6 +345,12 @@ class Engine:
             return committed.outcome
 
         return call_result(await self.runner.run_action(path, args, identity, mutate=mutate))
+
+    async def prune_mutation_results(self, now_ns: int, window_s: float) -> int:
+        """Forget the results of mutations committed more than `window_s`
+        before `now_ns`: a retry within the window still gets its original
+        answer, an older one runs as a new request. Returns how many went."""
+        return await self.store.prune_mutation_results(now_ns - int(window_s * 1e9))
 
     async def close(self) -> None:
         await self.committer.close()

@@ -186,3 +186,60 @@ def test_a_token_less_user_authenticate_cannot_be_built_either() -> None:
         Authenticate(0, "User")
     with pytest.raises(LocalProtocolError, match="not valid"):
         Authenticate(0, "Bearer", "x")  # type: ignore[arg-type]
+
+
+# Every small integer of the protocol is a u32 (convex-protocol.md §2): what
+# lies outside is refused while parsing, before it reaches a session, the
+# committer or SQLite (issue 13: a requestId of 2**63 stopped every write).
+U32_FIELDS = [
+    ('{{"type":"Mutation","requestId":{n},"udfPath":"a","args":[{{}}]}}', "Mutation.requestId"),
+    ('{{"type":"Action","requestId":{n},"udfPath":"a","args":[{{}}]}}', "Action.requestId"),
+    (
+        '{{"type":"Connect","sessionId":"s","connectionCount":{n},"lastCloseReason":null}}',
+        "Connect.connectionCount",
+    ),
+    (
+        '{{"type":"ModifyQuerySet","baseVersion":0,"newVersion":{n},"modifications":[]}}',
+        "ModifyQuerySet.newVersion",
+    ),
+    (
+        '{{"type":"ModifyQuerySet","baseVersion":{n},"newVersion":1,"modifications":[]}}',
+        "ModifyQuerySet.baseVersion",
+    ),
+    (
+        '{{"type":"ModifyQuerySet","baseVersion":0,"newVersion":1,"modifications":['
+        '{{"type":"Add","queryId":{n},"udfPath":"q","args":[{{}}]}}]}}',
+        "ModifyQuerySet.modifications[0].queryId",
+    ),
+    (
+        '{{"type":"ModifyQuerySet","baseVersion":0,"newVersion":1,"modifications":['
+        '{{"type":"Remove","queryId":{n}}}]}}',
+        "ModifyQuerySet.modifications[0].queryId",
+    ),
+    ('{{"type":"Authenticate","baseVersion":{n},"tokenType":"None"}}', "Authenticate.baseVersion"),
+]
+
+
+@pytest.mark.parametrize(("template", "field"), U32_FIELDS)
+@pytest.mark.parametrize("n", [2**32, 2**63, 2**64, 10**400])
+def test_a_small_integer_beyond_u32_is_refused_naming_its_field(
+    template: str, field: str, n: int
+) -> None:
+    with pytest.raises(RemoteProtocolError) as refused:
+        parse_client_message(template.format(n=n))
+    assert str(refused.value).startswith(field + ": expected a non-negative integer")
+    assert "4294967295" in str(refused.value)
+
+
+@pytest.mark.parametrize(("template", "field"), U32_FIELDS)
+def test_the_largest_u32_is_accepted_everywhere(template: str, field: str) -> None:
+    message = parse_client_message(template.format(n=2**32 - 1))
+    assert "4294967295" in message.serialize()
+    assert parse_client_message(message.serialize()) == message
+
+
+@pytest.mark.parametrize("value", ["1e400", str(10**400), "-1e400"])
+def test_a_client_ts_too_large_for_a_float_is_refused_clearly(value: str) -> None:
+    frame = f'{{"type":"Connect","sessionId":"s","connectionCount":0,"clientTs":{value}}}'
+    with pytest.raises(RemoteProtocolError, match=r"Connect\.clientTs: expected a finite number"):
+        parse_client_message(frame)

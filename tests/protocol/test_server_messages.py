@@ -227,7 +227,7 @@ END = '"endVersion":{"querySet":0,"identity":0,"ts":"AAAAAAAAAAA="}'
         (
             '{"type":"Transition","startVersion":{"querySet":4294967296,"identity":0,'
             '"ts":"AAAAAAAAAAA="},' + END + ',"modifications":[]}',
-            r"querySet: exceeds u32",
+            r"querySet: expected a non-negative integer up to 4294967295",
         ),
     ],
 )

@@ -81,3 +81,13 @@ def test_gc_full_interval_takes_an_integer_or_a_float(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="server.gc_full_interval"):
         load_config(write(tmp_path, '[server]\ngc_full_interval = "often"\n'))
+
+
+def test_mutation_dedup_window_defaults_to_ten_minutes_and_must_be_positive(
+    tmp_path: Path,
+) -> None:
+    assert load_config(write(tmp_path, "[server]\n")).server.mutation_dedup_window == 600.0
+    window = load_config(write(tmp_path, "[server]\nmutation_dedup_window = 60\n"))
+    assert window.server.mutation_dedup_window == 60.0
+    with pytest.raises(ConfigError, match="server.mutation_dedup_window: must be a positive"):
+        load_config(write(tmp_path, "[server]\nmutation_dedup_window = 0\n"))

@@ -1,0 +1,169 @@
+"""The committer and the fan-out path as error boundaries (issue 13, item 1).
+
+A real SQLite file and the real runner; the failures are real ones (a request
+id SQLite cannot store, a listener that raises), reached by calling the engine
+directly, below the protocol's own check, as a bug elsewhere would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from protocol.values import canonical_json, encode_args
+from server.functions.registry import FunctionRegistry
+from server.functions.runner import SERVER_ERROR, FunctionRunner
+from server.metrics import Metrics
+from server.store.sqlite import SqliteStore
+from server.sync.committer import Committed
+from server.sync.engine import Engine, QueryKey
+
+__all__: list[str] = []
+
+FUNCTIONS = Path(__file__).parent / "engine_functions"
+TIMEOUT = 5.0
+HOSTILE = 2**63  # past SQLite's INTEGER: storing or looking it up raises OverflowError
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
+    registry = FunctionRegistry.load(FUNCTIONS)
+    store = SqliteStore(tmp_path / "committer.db")
+    await store.open(registry.index_defs())
+    engine = Engine(store, FunctionRunner(registry, store), Metrics())
+    yield engine
+    await engine.close()
+    await store.close()
+
+
+def add(engine: Engine, text: str, dedup: tuple[str, int] | None) -> asyncio.Future[Committed]:
+    return engine.submit("notes:add", {"topic": "t", "text": text}, None, dedup)
+
+
+async def texts(engine: Engine, topic: str = "t") -> list[str]:
+    key = QueryKey("notes:by_topic", canonical_json(encode_args({"topic": topic})), "")
+    ex = await engine.execute(key, {"topic": topic}, None, engine.published_ts, lambda: None)
+    return list(ex.outcome.value)
+
+
+def failed_alone(committed: Committed) -> bool:
+    return (
+        committed.ts is None
+        and committed.outcome is not None
+        and committed.outcome.error_message == SERVER_ERROR
+    )
+
+
+async def test_a_request_whose_retry_lookup_raises_fails_alone_and_the_loop_goes_on(
+    engine: Engine,
+) -> None:
+    # A first request of the session: the committer looks the id up.
+    submitted = [add(engine, "a", ("other", 0)), add(engine, "x", ("s", HOSTILE))]
+    submitted.append(add(engine, "b", ("other", 1)))
+    first, hostile, last = await asyncio.wait_for(asyncio.gather(*submitted), TIMEOUT)
+    assert failed_alone(hostile)
+    assert first.ts is not None and last.ts is not None
+    later = await asyncio.wait_for(add(engine, "c", None), TIMEOUT)
+    assert later.ts is not None
+    assert engine.committer.dead is None
+    assert await texts(engine) == ["a", "b", "c"]
+
+
+async def test_a_request_whose_result_cannot_be_stored_fails_alone_not_its_batch(
+    engine: Engine,
+) -> None:
+    # The session committed before: the lookup is skipped, and the id only
+    # breaks the batch's COMMIT, which used to fail every mutation in it.
+    assert (await asyncio.wait_for(add(engine, "s0", ("s", 0)), TIMEOUT)).ts is not None
+    submitted = [add(engine, f"v{n}", ("victim", n)) for n in range(20)]
+    submitted.insert(10, add(engine, "x", ("s", HOSTILE)))
+    results = await asyncio.wait_for(asyncio.gather(*submitted), TIMEOUT)
+    hostile = results.pop(10)
+    assert failed_alone(hostile)
+    assert all(r.ts is not None and r.outcome is not None and r.outcome.ok for r in results)
+    assert await texts(engine) == ["s0", *(f"v{n}" for n in range(20))]
+    # Their results were stored: a retry gets the original ts.
+    retry = await asyncio.wait_for(add(engine, "v3", ("victim", 3)), TIMEOUT)
+    assert retry.ts == results[3].ts
+    assert engine.committer.dead is None
+
+
+async def test_a_listener_that_raises_fails_alone_and_the_commit_is_published(
+    engine: Engine,
+) -> None:
+    def broken() -> None:
+        raise RuntimeError("this subscriber's push failed")
+
+    heard = asyncio.Event()
+    key_t = QueryKey("notes:by_topic", canonical_json(encode_args({"topic": "t"})), "")
+    key_u = QueryKey("notes:by_topic", canonical_json(encode_args({"topic": "u"})), "")
+    await engine.execute(key_t, {"topic": "t"}, None, engine.published_ts, broken)
+    await engine.execute(key_u, {"topic": "u"}, None, engine.published_ts, heard.set)
+    submitted = [
+        add(engine, "a", ("s", 0)),
+        engine.submit("notes:add", {"topic": "u", "text": "b"}, None, ("s", 1)),
+        add(engine, "c", ("s", 2)),
+    ]
+    results = await asyncio.wait_for(asyncio.gather(*submitted), TIMEOUT)
+    assert all(r.outcome is not None and r.outcome.ok for r in results)
+    newest = max(r.ts for r in results if r.ts is not None)
+    assert engine.published_ts == newest  # moved, and to the commit's ts
+    await asyncio.wait_for(heard.wait(), TIMEOUT)  # the other subscriber still heard
+    later = await asyncio.wait_for(add(engine, "d", ("s", 3)), TIMEOUT)
+    assert later.ts is not None and later.ts > newest
+    assert engine.published_ts == later.ts
+    assert engine.committer.dead is None
+    assert await texts(engine) == ["a", "c", "d"]
+
+
+async def test_a_cancelled_commit_loop_is_reported_dead_and_restarts_on_the_next_request(
+    engine: Engine,
+) -> None:
+    assert engine.committer.dead is None  # not started yet is not dead
+    await asyncio.wait_for(add(engine, "a", None), TIMEOUT)
+    task = engine.committer.task
+    assert task is not None
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert engine.committer.dead == "cancelled"
+    assert (await asyncio.wait_for(add(engine, "b", None), TIMEOUT)).ts is not None
+    assert engine.committer.dead is None
+
+
+class Clock:
+    """The store's commit clock, moved by the test (ns since the epoch)."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000 * 10**9
+
+    def __call__(self) -> int:
+        return self.now
+
+
+async def test_a_retry_within_the_dedup_window_gets_its_result_and_an_older_one_runs_anew(
+    tmp_path: Path,
+) -> None:
+    clock, window = Clock(), 600.0
+    registry = FunctionRegistry.load(FUNCTIONS)
+    store = SqliteStore(tmp_path / "window.db", clock=clock)
+    await store.open(registry.index_defs())
+    engine = Engine(store, FunctionRunner(registry, store), Metrics())
+    try:
+        first = await asyncio.wait_for(add(engine, "once", ("s", 0)), TIMEOUT)
+        assert first.ts is not None
+        clock.now += int((window - 1) * 1e9)
+        assert await engine.prune_mutation_results(clock.now, window) == 0
+        replay = await asyncio.wait_for(add(engine, "once", ("s", 0)), TIMEOUT)
+        assert (replay.ts, replay.outcome) == (first.ts, None)  # answered from the store
+        clock.now += int(2e9)  # now past the window
+        assert await engine.prune_mutation_results(clock.now, window) == 1
+        assert await store.get_mutation_result("s", 0) is None
+        late = await asyncio.wait_for(add(engine, "once", ("s", 0)), TIMEOUT)
+        assert late.outcome is not None and late.ts is not None and late.ts > first.ts
+        assert await texts(engine) == ["once", "once"]
+    finally:
+        await engine.close()
+        await store.close()
