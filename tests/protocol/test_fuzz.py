@@ -15,6 +15,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from protocol.client_messages import parse_client_message
+from protocol.fields import U32_MAX
 from protocol.errors import RemoteProtocolError, ValueDecodeError, ValueEncodeError
 from protocol.values import MAX_SAFE_INTEGER, Int64, decode, dumps, encode
 
@@ -142,3 +143,37 @@ def test_any_bytes_or_text_parse_or_are_a_protocol_error(frame: bytes | str) -> 
         parse_client_message(frame)
     except RemoteProtocolError:
         pass
+
+
+@given(
+    st.sampled_from(["requestId", "queryId", "baseVersion", "newVersion"]),
+    st.integers(-(2**70), 2**70),
+)
+def test_protocol_integers_parse_only_within_u32(field: str, n: int) -> None:
+    frames = {
+        "requestId": {"type": "Mutation", "requestId": n, "udfPath": "a:b", "args": [{}]},
+        "queryId": {
+            "type": "ModifyQuerySet",
+            "baseVersion": 0,
+            "newVersion": 1,
+            "modifications": [{"type": "Add", "queryId": n, "udfPath": "a:b", "args": [{}]}],
+        },
+        "baseVersion": {
+            "type": "ModifyQuerySet",
+            "baseVersion": n,
+            "newVersion": 1,
+            "modifications": [],
+        },
+        "newVersion": {
+            "type": "ModifyQuerySet",
+            "baseVersion": 0,
+            "newVersion": n,
+            "modifications": [],
+        },
+    }
+    try:
+        parse_client_message(json.dumps(frames[field]))
+    except RemoteProtocolError:
+        assert not 0 <= n <= U32_MAX
+        return
+    assert 0 <= n <= U32_MAX
