@@ -15,8 +15,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from protocol.client_messages import parse_client_message
-from protocol.fields import U32_MAX
 from protocol.errors import RemoteProtocolError, ValueDecodeError, ValueEncodeError
+from protocol.fields import U32_MAX
 from protocol.values import MAX_SAFE_INTEGER, Int64, decode, dumps, encode
 
 settings.register_profile("ci", max_examples=300, deadline=None)
