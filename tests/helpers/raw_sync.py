@@ -29,8 +29,9 @@ def add_query(query_id: int, udf_path: str, args: dict[str, Any] | None = None) 
 class RawSyncSocket:
     """One sync socket; `open()` connects and sends Connect."""
 
-    def __init__(self, ws_url: str) -> None:
+    def __init__(self, ws_url: str, session_id: str | None = None) -> None:
         self.ws_url = ws_url
+        self.session_id = session_id or str(uuid.uuid4())
         self.received: list[dict[str, Any]] = []
         self._ws: ClientConnection | None = None
         self._query_set = 0
@@ -42,7 +43,7 @@ class RawSyncSocket:
         await self.send(
             {
                 "type": "Connect",
-                "sessionId": str(uuid.uuid4()),
+                "sessionId": self.session_id,
                 "connectionCount": 0,
                 "lastCloseReason": "InitialConnect",
                 "clientTs": 0,
