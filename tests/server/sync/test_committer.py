@@ -8,6 +8,7 @@ directly, below the protocol's own check, as a bug elsewhere would.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,11 +17,13 @@ import pytest
 
 from protocol.values import canonical_json, encode_args
 from server.auth.identity import UserIdentity
+from server.config import ServerConfig
 from server.functions.registry import FunctionRegistry
 from server.functions.runner import SERVER_ERROR, FunctionRunner
 from server.metrics import Metrics
 from server.store.sqlite import SqliteStore
 from server.sync.committer import Committed
+from server.sync.connection import SyncConnection
 from server.sync.engine import Engine, QueryKey
 
 __all__: list[str] = []
@@ -255,3 +258,67 @@ async def test_a_result_stored_before_fingerprints_existed_is_not_handed_out(
         assert await texts(fresh) == ["old"]
     finally:
         await fresh.close()
+
+
+# -- a connection whose push fails -------------------------------------------------
+
+
+class FailingTransport:
+    """A socket that takes frames until told to fail, then raises on send:
+    the I/O edge of a real SyncConnection, recorded."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict[str, object]] = []
+        self.sent = asyncio.Event()
+        self.fail = False
+        self.closed: tuple[int, str] | None = None
+        self.closed_event = asyncio.Event()
+
+    def ready(self) -> bool:
+        return True
+
+    def send_now(self, text: str) -> None:
+        if self.fail:
+            raise ConnectionResetError("the socket went away mid-send")
+        self.frames.append(json.loads(text))
+        self.sent.set()
+
+    async def send_text(self, text: str) -> None:
+        self.send_now(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+        self.closed_event.set()
+
+
+async def test_a_connection_whose_inline_push_fails_closes_alone_with_1011(
+    engine: Engine,
+) -> None:
+    transport = FailingTransport()
+    conn = SyncConnection(engine, None, ServerConfig(), transport, 1, Metrics())
+    task = asyncio.create_task(conn.run())
+    try:
+        conn.feed(json.dumps({"type": "Connect", "sessionId": "s", "connectionCount": 0}))
+        add_t = {"type": "Add", "queryId": 0, "udfPath": "notes:by_topic", "args": [{"topic": "t"}]}
+        modify = {"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1}
+        conn.feed(json.dumps({**modify, "modifications": [add_t]}))
+        await asyncio.wait_for(transport.sent.wait(), TIMEOUT)
+        # A second subscriber makes the engine re-run the query and then push
+        # to the connection inline, from the fan-out.
+        other = asyncio.Event()
+        key_t = QueryKey("notes:by_topic", canonical_json(encode_args({"topic": "t"})), "")
+        await engine.execute(key_t, {"topic": "t"}, None, engine.published_ts, other.set)
+        transport.fail = True
+        result = await asyncio.wait_for(
+            engine.mutate("notes:add", {"topic": "t", "text": "x"}, None, None), TIMEOUT
+        )
+        assert result.ok
+        await asyncio.wait_for(transport.closed_event.wait(), TIMEOUT)
+        assert transport.closed == (1011, "InternalServerError")
+        await asyncio.wait_for(other.wait(), TIMEOUT)  # the other subscriber heard
+        await asyncio.wait_for(task, TIMEOUT)
+        later = await asyncio.wait_for(add(engine, "y", None), TIMEOUT)
+        assert later.ts is not None and engine.committer.dead is None
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
