@@ -128,10 +128,11 @@ class Transaction(Snapshot, Protocol):
         """Delete the document."""
 
     async def record_mutation_result(
-        self, session_id: str, request_id: int, result_json: str
+        self, session_id: str, request_id: int, result_json: str, fingerprint: str | None = None
     ) -> None:
         """Store a mutation's encoded result in this same transaction, for
-        deduplicating a client's retry of (session_id, request_id)."""
+        deduplicating a client's retry of (session_id, request_id), with the
+        `fingerprint` of the call it answers."""
 
 
 class Store(Protocol):
@@ -164,8 +165,11 @@ class Store(Protocol):
         """Delete document versions and index entries that no snapshot at
         `ts` or later can see; returns how many rows went."""
 
-    async def get_mutation_result(self, session_id: str, request_id: int) -> tuple[int, str] | None:
-        """`(commit_ts, result_json)` of an earlier successful mutation."""
+    async def get_mutation_result(
+        self, session_id: str, request_id: int
+    ) -> tuple[int, str, str | None] | None:
+        """`(commit_ts, result_json, fingerprint)` of an earlier successful
+        mutation; the fingerprint is None in rows from before there was one."""
 
     async def prune_mutation_results(self, before_ts: int) -> int:
         """Delete the results of mutations committed before `before_ts`;

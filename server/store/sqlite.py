@@ -230,7 +230,9 @@ class SqliteStore:
         self._latest_ts = commit.ts
         return commit
 
-    async def get_mutation_result(self, session_id: str, request_id: int) -> tuple[int, str] | None:
+    async def get_mutation_result(
+        self, session_id: str, request_id: int
+    ) -> tuple[int, str, str | None] | None:
         return await self.read(ops.get_mutation_result, session_id, request_id, self._latest_ts)
 
     async def prune_mutation_results(self, before_ts: int) -> int:
@@ -365,9 +367,15 @@ class _Transaction(_Snapshot):
         self._record(table, id, old, None)
 
     async def record_mutation_result(
-        self, session_id: str, request_id: int, result_json: str
+        self, session_id: str, request_id: int, result_json: str, fingerprint: str | None = None
     ) -> None:
-        self._results[(session_id, request_id)] = (session_id, request_id, self._ts, result_json)
+        self._results[(session_id, request_id)] = (
+            session_id,
+            request_id,
+            self._ts,
+            result_json,
+            fingerprint,
+        )
 
     async def _existing(self, id: str) -> tuple[str, Document]:
         touched = self._touched.get(id)

@@ -14,7 +14,10 @@ Tables (multi-version: rows are only ever added, except by vacuum):
                                                   deleted=1 is a tombstone
     meta(name, value)                             latest_ts, indexes,
                                                   value_format
-    mutation_results(session_id, request_id, ts, result)
+    mutation_results(session_id, request_id, ts, result, fingerprint)
+                                                  fingerprint: of the call (path,
+                                                  args, caller); NULL in rows an
+                                                  older livesync wrote
 
 The value at snapshot `T` of a document (or of an index key) is its newest row
 with `ts <= T`, unless that row is a deletion. The connections run in
@@ -57,8 +60,8 @@ DocRow = tuple[str, int, str, str | None, int]
 """(id, ts, tbl, value, deleted)"""
 IndexRow = tuple[str, bytes, int, str, int]
 """(idx, key, ts, doc_id, deleted)"""
-ResultRow = tuple[str, int, int, str]
-"""(session_id, request_id, ts, result)"""
+ResultRow = tuple[str, int, int, str, str | None]
+"""(session_id, request_id, ts, result, fingerprint)"""
 PageRow = tuple[bytes, int, str | None]
 """(key, deleted, document value at the snapshot)"""
 
@@ -76,7 +79,7 @@ CREATE TABLE IF NOT EXISTS index_entries (
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS mutation_results (
     session_id TEXT NOT NULL, request_id INTEGER NOT NULL,
-    ts INTEGER NOT NULL, result TEXT NOT NULL,
+    ts INTEGER NOT NULL, result TEXT NOT NULL, fingerprint TEXT,
     PRIMARY KEY (session_id, request_id)
 ) WITHOUT ROWID;
 """
@@ -89,7 +92,10 @@ _GET_DOCUMENT = (
 )
 _INSERT_DOCUMENT = "INSERT OR REPLACE INTO documents VALUES (?, ?, ?, ?, ?)"
 _INSERT_ENTRY = "INSERT OR REPLACE INTO index_entries VALUES (?, ?, ?, ?, ?)"
-_INSERT_RESULT = "INSERT OR REPLACE INTO mutation_results VALUES (?, ?, ?, ?)"
+_INSERT_RESULT = (
+    "INSERT OR REPLACE INTO mutation_results"
+    " (session_id, request_id, ts, result, fingerprint) VALUES (?, ?, ?, ?, ?)"
+)
 _SET_META = "INSERT OR REPLACE INTO meta VALUES (?, ?)"
 
 
@@ -135,6 +141,11 @@ def configure(conn: sqlite3.Connection, synchronous: str, writer: bool) -> None:
 
 def create_schema(conn: sqlite3.Connection) -> None:
     conn.executescript(_SCHEMA)
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(mutation_results)")}
+    if "fingerprint" not in columns:
+        # A file from before results were bound to their call: its rows keep
+        # a NULL fingerprint, which the committer never hands out.
+        conn.execute("ALTER TABLE mutation_results ADD COLUMN fingerprint TEXT")
 
 
 def load_meta(conn: sqlite3.Connection) -> tuple[int, str | None, int]:
@@ -226,13 +237,13 @@ def read_page(
 
 def get_mutation_result(
     conn: sqlite3.Connection, session_id: str, request_id: int, max_ts: int
-) -> tuple[int, str] | None:
+) -> tuple[int, str, str | None] | None:
     row = conn.execute(
-        "SELECT ts, result FROM mutation_results"
+        "SELECT ts, result, fingerprint FROM mutation_results"
         " WHERE session_id = ? AND request_id = ? AND ts <= ?",
         (session_id, request_id, max_ts),
     ).fetchone()
-    return None if row is None else (row[0], row[1])
+    return None if row is None else (row[0], row[1], row[2])
 
 
 def write_rows(

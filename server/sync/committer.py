@@ -19,6 +19,13 @@ with the original result and ts. Request ids only grow within a session, so a
 request id above the highest this process committed for that session cannot
 be a retry and skips the lookup.
 
+A stored result is bound to the call it answers: a fingerprint of the
+canonical path, the canonical args and the caller's token identifier. A
+retry with another fingerprint (someone who learnt the session id, or the
+same client after another user signed in) gets a clear error: never the
+stored result, which is not theirs, and not a new run either, which would
+replace the row and make the owner's own retry run twice.
+
 The loop is an error boundary: whatever goes wrong with one request (its
 retry lookup raises, its result cannot be stored) fails that request alone.
 A batch that fails for a reason no mutation owns is run again one mutation
@@ -29,12 +36,14 @@ being told of a commit is logged, and the commit's futures still resolve.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from protocol.values import canonical_json, dumps, encode
 from server.functions.readset import ReadSet
 from server.functions.runner import (
     NO_DATA,
@@ -70,6 +79,7 @@ class _Pending:
     identity: Any
     dedup: tuple[str, int] | None
     future: asyncio.Future[Committed]
+    fingerprint: str | None = None  # of the call, when it has a dedup key
 
 
 class Committer:
@@ -118,7 +128,8 @@ class Committer:
         """Queue a mutation; it runs after every mutation submitted before it."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Committed] = loop.create_future()
-        self._queue.append(_Pending(path, args, identity, dedup, future))
+        fingerprint = None if dedup is None else _fingerprint(path, args, identity)
+        self._queue.append(_Pending(path, args, identity, dedup, future, fingerprint))
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._run())
         self._ready.set()
@@ -171,7 +182,17 @@ class Committer:
         stored = await self._store.get_mutation_result(session, request)
         if stored is None:
             return False
-        _resolve(pending, Committed(None, stored[0], stored[1]))
+        ts, result_json, fingerprint = stored
+        if fingerprint == pending.fingerprint:
+            _resolve(pending, Committed(None, ts, result_json))
+            return True
+        if fingerprint is None:
+            refusal = "was committed by an earlier server version; its result is not returned"
+        else:
+            refusal = "was already used for another call; its result is not returned"
+        log.info("refused a reuse of request %d of a session for %s", request, pending.path)
+        self._metrics.mutations.inc("error")
+        _resolve(pending, Committed(_error(f"Request {request} of this session {refusal}"), None))
         return True
 
     async def _commit(self, batch: list[_Pending]) -> None:
@@ -179,11 +200,14 @@ class Committer:
             outcomes: list[Outcome] = []
             for index, p in enumerate(batch):
                 try:
-                    outcomes.append(
-                        await self._runner.mutation_body(tx, p.path, p.args, p.identity, p.dedup)
-                    )
+                    outcome = await self._runner.mutation_body(tx, p.path, p.args, p.identity)
                 except MutationFailed as failed:
                     raise _BatchFailed(index, failed.outcome) from None
+                if p.dedup is not None:
+                    # Encodable: the runner checked it.
+                    result_json = dumps(encode(outcome.value))
+                    await tx.record_mutation_result(*p.dedup, result_json, p.fingerprint)
+                outcomes.append(outcome)
             return outcomes
 
         try:
@@ -243,4 +267,16 @@ def _resolve(pending: _Pending, committed: Committed) -> None:
 
 
 def _server_error() -> Outcome:
-    return Outcome(None, SERVER_ERROR, NO_DATA, (), ReadSet(), False)
+    return _error(SERVER_ERROR)
+
+
+def _error(message: str) -> Outcome:
+    return Outcome(None, message, NO_DATA, (), ReadSet(), False)
+
+
+def _fingerprint(path: str, args: dict[str, Any], identity: Any) -> str:
+    """What a stored result is bound to: the call and who made it. The token
+    identifier ("{iss}|{sub}") stays the same across token refreshes."""
+    caller = "" if identity is None else str(identity.token_identifier)
+    text = canonical_json([path, encode(args), caller])
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

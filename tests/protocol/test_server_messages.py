@@ -234,3 +234,30 @@ END = '"endVersion":{"querySet":0,"identity":0,"ts":"AAAAAAAAAAA="}'
 def test_malformed_server_frames_are_refused_with_a_clear_message(frame: str, reason: str) -> None:
     with pytest.raises(RemoteProtocolError, match=reason):
         parse_server_message(frame)
+
+
+@pytest.mark.parametrize(
+    ("frame", "field"),
+    [
+        (
+            '{"type":"MutationResponse","requestId":4294967296,"success":false,"result":"x",'
+            '"logLines":[]}',
+            "MutationResponse.requestId",
+        ),
+        (
+            '{"type":"Transition","startVersion":{"querySet":0,"identity":0,"ts":"AAAAAAAAAAA="},'
+            '"endVersion":{"querySet":0,"identity":0,"ts":"AAAAAAAAAAA="},'
+            '"modifications":[{"type":"QueryRemoved","queryId":4294967296}]}',
+            r"Transition.modifications\[0\].queryId",
+        ),
+        (
+            '{"type":"Transition","startVersion":{"querySet":0,"identity":0,"ts":"AAAAAAAAAAA="},'
+            '"endVersion":{"querySet":0,"identity":0,"ts":"AAAAAAAAAAA="},"modifications":[],'
+            '"serverTs":9223372036854775808}',
+            "Transition.serverTs",
+        ),
+    ],
+)
+def test_server_integers_past_their_wire_range_are_refused(frame: str, field: str) -> None:
+    with pytest.raises(RemoteProtocolError, match=rf"^{field}: expected a non-negative integer"):
+        parse_server_message(frame)

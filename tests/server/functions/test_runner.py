@@ -221,7 +221,7 @@ async def test_successful_mutation_records_its_result_for_dedup(runner):
     outcome, commit = await runner.run_mutation("notes:add", {"text": "a"}, None, dedup=("s1", 7))
     assert outcome.ok
     stored = await runner._store.get_mutation_result("s1", 7)
-    assert stored == (commit.ts, f'"{outcome.value}"')
+    assert stored == (commit.ts, f'"{outcome.value}"', None)
 
 
 async def test_action_runs_mutations_and_queries(runner):

@@ -365,7 +365,7 @@ async def test_mutation_result_is_stored_with_the_commit_ts(store: SqliteStore) 
         await tx.record_mutation_result("session", 3, '{"ok":true}')
 
     _, commit = await store.write(body)
-    assert await store.get_mutation_result("session", 3) == (commit.ts, '{"ok":true}')
+    assert await store.get_mutation_result("session", 3) == (commit.ts, '{"ok":true}', None)
     assert await store.get_mutation_result("session", 4) is None
     assert await store.get_mutation_result("other", 3) is None
 

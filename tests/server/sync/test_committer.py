@@ -8,17 +8,22 @@ directly, below the protocol's own check, as a bug elsewhere would.
 from __future__ import annotations
 
 import asyncio
+import json
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from protocol.values import canonical_json, encode_args
+from server.auth.identity import UserIdentity
+from server.config import ServerConfig
 from server.functions.registry import FunctionRegistry
 from server.functions.runner import SERVER_ERROR, FunctionRunner
 from server.metrics import Metrics
 from server.store.sqlite import SqliteStore
 from server.sync.committer import Committed
+from server.sync.connection import SyncConnection
 from server.sync.engine import Engine, QueryKey
 
 __all__: list[str] = []
@@ -167,3 +172,153 @@ async def test_a_retry_within_the_dedup_window_gets_its_result_and_an_older_one_
     finally:
         await engine.close()
         await store.close()
+
+
+# -- dedup bound to the call (issue 13, item 5) ---------------------------------
+
+
+def user(subject: str) -> UserIdentity:
+    return UserIdentity(f"https://issuer.example|{subject}", subject, "https://issuer.example")
+
+
+def refused_as_reused(committed: Committed) -> bool:
+    outcome = committed.outcome
+    return (
+        committed.ts is None
+        and outcome is not None
+        and outcome.error_message is not None
+        and outcome.error_message.startswith("Request 0 of this session was already used")
+    )
+
+
+async def test_a_replay_of_the_same_call_under_the_same_user_gets_the_stored_result(
+    engine: Engine,
+) -> None:
+    alice = user("alice")
+    first = await asyncio.wait_for(
+        engine.submit("notes:add", {"text": "hi", "topic": "t"}, alice, ("s", 0)), TIMEOUT
+    )
+    # Another token of the same user (a refresh) and the same args in another key order.
+    again = await asyncio.wait_for(
+        engine.submit("notes:add", {"topic": "t", "text": "hi"}, user("alice"), ("s", 0)),
+        TIMEOUT,
+    )
+    assert (again.ts, again.outcome) == (first.ts, None)
+    assert again.stored_json is not None and first.outcome is not None
+    assert await texts(engine) == ["hi"]
+
+
+@pytest.mark.parametrize(
+    ("path", "args", "who"),
+    [
+        pytest.param("notes:add", {"topic": "t", "text": "mine"}, "mallory", id="another-user"),
+        pytest.param("notes:add", {"topic": "t", "text": "other"}, "alice", id="other-args"),
+        pytest.param("notes:add_then_fail", {"topic": "t"}, "alice", id="other-function"),
+        pytest.param("notes:add", {"topic": "t", "text": "mine"}, None, id="signed-out"),
+    ],
+)
+async def test_a_reused_request_id_for_another_call_is_refused_and_reveals_nothing(
+    engine: Engine, path: str, args: dict[str, str], who: str | None
+) -> None:
+    original = await asyncio.wait_for(
+        engine.submit("notes:add", {"topic": "t", "text": "mine"}, user("alice"), ("s", 0)),
+        TIMEOUT,
+    )
+    identity = None if who is None else user(who)
+    reused = await asyncio.wait_for(engine.submit(path, args, identity, ("s", 0)), TIMEOUT)
+    assert refused_as_reused(reused)
+    assert reused.stored_json is None
+    assert await texts(engine) == ["mine"]  # nothing ran
+    # The owner's own retry still gets its answer: the row was not replaced.
+    retry = await asyncio.wait_for(
+        engine.submit("notes:add", {"topic": "t", "text": "mine"}, user("alice"), ("s", 0)),
+        TIMEOUT,
+    )
+    assert retry.ts == original.ts
+
+
+async def test_a_result_stored_before_fingerprints_existed_is_not_handed_out(
+    engine: Engine, tmp_path: Path
+) -> None:
+    original = await asyncio.wait_for(add(engine, "old", ("s", 0)), TIMEOUT)
+    # What an older livesync left: the same row without a fingerprint.
+    with sqlite3.connect(tmp_path / "committer.db") as conn:
+        conn.execute("UPDATE mutation_results SET fingerprint = NULL")
+    await engine.store.close()
+    await engine.store.open(engine.runner.registry.index_defs())
+    fresh = Engine(engine.store, engine.runner, Metrics())
+    try:
+        replay = await asyncio.wait_for(add(fresh, "old", ("s", 0)), TIMEOUT)
+        assert replay.ts is None and replay.outcome is not None
+        assert replay.outcome.error_message == (
+            "Request 0 of this session was committed by an earlier server version;"
+            " its result is not returned"
+        )
+        assert original.ts is not None
+        assert await texts(fresh) == ["old"]
+    finally:
+        await fresh.close()
+
+
+# -- a connection whose push fails -------------------------------------------------
+
+
+class FailingTransport:
+    """A socket that takes frames until told to fail, then raises on send:
+    the I/O edge of a real SyncConnection, recorded."""
+
+    def __init__(self) -> None:
+        self.frames: list[dict[str, object]] = []
+        self.sent = asyncio.Event()
+        self.fail = False
+        self.closed: tuple[int, str] | None = None
+        self.closed_event = asyncio.Event()
+
+    def ready(self) -> bool:
+        return True
+
+    def send_now(self, text: str) -> None:
+        if self.fail:
+            raise ConnectionResetError("the socket went away mid-send")
+        self.frames.append(json.loads(text))
+        self.sent.set()
+
+    async def send_text(self, text: str) -> None:
+        self.send_now(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+        self.closed_event.set()
+
+
+async def test_a_connection_whose_inline_push_fails_closes_alone_with_1011(
+    engine: Engine,
+) -> None:
+    transport = FailingTransport()
+    conn = SyncConnection(engine, None, ServerConfig(), transport, 1, Metrics())
+    task = asyncio.create_task(conn.run())
+    try:
+        conn.feed(json.dumps({"type": "Connect", "sessionId": "s", "connectionCount": 0}))
+        add_t = {"type": "Add", "queryId": 0, "udfPath": "notes:by_topic", "args": [{"topic": "t"}]}
+        modify = {"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1}
+        conn.feed(json.dumps({**modify, "modifications": [add_t]}))
+        await asyncio.wait_for(transport.sent.wait(), TIMEOUT)
+        # A second subscriber makes the engine re-run the query and then push
+        # to the connection inline, from the fan-out.
+        other = asyncio.Event()
+        key_t = QueryKey("notes:by_topic", canonical_json(encode_args({"topic": "t"})), "")
+        await engine.execute(key_t, {"topic": "t"}, None, engine.published_ts, other.set)
+        transport.fail = True
+        result = await asyncio.wait_for(
+            engine.mutate("notes:add", {"topic": "t", "text": "x"}, None, None), TIMEOUT
+        )
+        assert result.ok
+        await asyncio.wait_for(transport.closed_event.wait(), TIMEOUT)
+        assert transport.closed == (1011, "InternalServerError")
+        await asyncio.wait_for(other.wait(), TIMEOUT)  # the other subscriber heard
+        await asyncio.wait_for(task, TIMEOUT)
+        later = await asyncio.wait_for(add(engine, "y", None), TIMEOUT)
+        assert later.ts is not None and engine.committer.dead is None
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)

@@ -163,7 +163,7 @@ async def test_queued_mutations_share_commits_and_keep_their_order(engine: Engin
     assert engine.committer.batches < 20  # grouped
     ex = await subscribe(engine, "c", Listener())
     assert ex.outcome.value == [str(n) for n in range(20)]
-    retry = await engine.mutate("notes:add", {"topic": "c", "text": "again"}, None, ("s", 3))
+    retry = await engine.mutate("notes:add", {"topic": "c", "text": "3"}, None, ("s", 3))
     assert retry.ts == results[3].ts
 
 

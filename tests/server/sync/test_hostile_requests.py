@@ -8,6 +8,7 @@ the hostile frame; the server log must hold no traceback for it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +99,42 @@ async def test_a_new_version_beyond_u32_closes_with_1002_and_logs_no_traceback(
         assert reason.startswith("ProtocolError: ModifyQuerySet.newVersion"), reason
     await _victim_keeps_committing(server, "victim", "after")
     _assert_no_traceback(server)
+
+
+async def test_someone_elses_session_id_gets_a_clear_error_not_their_result(
+    start_server: StartServer,
+) -> None:
+    server = start_server(FUNCTIONS)
+    owner = await RawSyncSocket(server.ws_url).open()
+    await owner.mutation("messages:send", {"channel": "owner", "body": "mine"})
+    original = await owner.next_of("MutationResponse")
+    assert original["success"] is True
+    await owner.close()
+
+    thief = await RawSyncSocket(server.ws_url, session_id=owner.session_id).open()
+    await thief.mutation("messages:send", {"channel": "thief", "body": "theirs"})
+    refused = await thief.next_of("MutationResponse")
+    assert refused["success"] is False
+    assert refused["result"] == (
+        "Request 0 of this session was already used for another call; its result is not returned"
+    )
+    assert original["result"] not in json.dumps(refused)
+    await thief.close()
+
+    # The owner's reconnect replay still gets its own answer, and nothing ran twice.
+    back = await RawSyncSocket(server.ws_url, session_id=owner.session_id).open()
+    await back.mutation("messages:send", {"channel": "owner", "body": "mine"})
+    replay = await back.next_of("MutationResponse")
+    assert (replay["success"], replay["result"], replay["ts"]) == (
+        True,
+        original["result"],
+        original["ts"],
+    )
+    await back.close()
+    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        for channel, rows in (("owner", ["mine"]), ("thief", [])):
+            reply = await http.post(
+                server.url + "/api/query",
+                json={"path": "messages:list", "args": {"channel": channel}},
+            )
+            assert reply.json()["value"] == rows
