@@ -28,7 +28,7 @@ from server.gcpolicy import GcPolicy
 from server.http_api import API_ROUTES, HttpReply, handle_api_call, json_error
 from server.metrics import Metrics
 from server.store import open_store
-from server.sync.connection import SyncConnection
+from server.sync.connection import SyncConnection, TransportClosed
 from server.sync.engine import Engine
 from server.websocket import EXTENSION, Direct
 
@@ -59,17 +59,29 @@ class _AsgiTransport:
     own bound methods when it is there (a commit calls both once per
     subscriber), and refuse otherwise."""
 
-    __slots__ = ("_send", "ready", "send_now")
+    __slots__ = ("_direct", "_send", "ready", "send_now")
 
     def __init__(self, send: Send, direct: Direct | None) -> None:
         self._send = send
+        self._direct = direct
         self.ready: Callable[[], bool] = direct.ready if direct is not None else _never
         self.send_now: Callable[[str], None] = (
             direct.send_text if direct is not None else _no_direct_sends
         )
 
     async def send_text(self, text: str) -> None:
-        await self._send({"type": "websocket.send", "text": text})
+        try:
+            await self._send({"type": "websocket.send", "text": text})
+        except OSError:
+            # ASGI servers raise an OSError subclass (uvicorn's
+            # ClientDisconnected) for a send on a closed connection.
+            raise TransportClosed from None
+        except RuntimeError:
+            # uvicorn refuses a send after the client's close frame was
+            # answered; that too is the client leaving.
+            if self._direct is not None and self._direct.closed():
+                raise TransportClosed from None
+            raise
 
     async def close(self, code: int, reason: str) -> None:
         await self._send({"type": "websocket.close", "code": code, "reason": reason})

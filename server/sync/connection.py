@@ -63,7 +63,7 @@ from server.sync.engine import (
 if TYPE_CHECKING:
     from server.auth.authenticator import Authenticator
 
-__all__ = ["SyncConnection", "Transport"]
+__all__ = ["SyncConnection", "Transport", "TransportClosed"]
 
 log = logging.getLogger("livesync.sync")
 
@@ -74,6 +74,10 @@ _QUERY_CONCURRENCY = 20
 _NO_KEY = QueryKey("", "", ANY_IDENTITY)  # a query whose args could not be decoded never runs
 
 
+class TransportClosed(Exception):
+    """The client went away while a frame was being sent: not an error."""
+
+
 class Transport(Protocol):
     def ready(self) -> bool:
         """Whether `send_now` may be called: the socket takes a frame at once."""
@@ -81,7 +85,9 @@ class Transport(Protocol):
 
     def send_now(self, text: str) -> None: ...
 
-    async def send_text(self, text: str) -> None: ...
+    async def send_text(self, text: str) -> None:
+        """Send one frame; raises `TransportClosed` if the socket is gone."""
+        ...
 
     async def close(self, code: int, reason: str) -> None: ...
 
@@ -216,6 +222,10 @@ class SyncConnection:
                     await self._send_transition()
         except _Close as close:
             await self._close(close.code, close.reason)
+        except TransportClosed:
+            # A client leaving mid-send is routine: nothing left to tell it.
+            log.debug("connection %s: client left while a frame was being sent", self.id)
+            self._closed = True
         except asyncio.CancelledError:
             raise
         except Exception:
