@@ -216,10 +216,30 @@ class LivesyncApp:
 
     # -- HTTP --------------------------------------------------------------
 
+    async def metrics_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """/metrics alone, for the listener `[server] metrics = "HOST:PORT"` names."""
+        if scope["type"] != "http":
+            return
+        if scope.get("path") == "/metrics" and scope["method"] == "GET":
+            await self._metrics(send, [])
+        else:
+            await _respond(send, json_error(404, "NotFound", "Only /metrics is served here"), [])
+
+    async def _metrics(self, send: Send, cors: list[tuple[bytes, bytes]]) -> None:
+        reply = HttpReply(200, self.metrics.render())
+        await _respond(send, reply, cors, content_type="text/plain; version=0.0.4")
+
     async def _http(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         method = scope["method"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        cors = _cors_headers(headers)
+        cors = _cors_headers(headers, self.config.server.cors_origins)
+        if cors is None:
+            # Refused outright, not merely left unreadable: a browser sends
+            # some POSTs without a preflight, and those would still run.
+            origin = headers.get("origin", "")
+            reply = json_error(403, "OriginNotAllowed", f"Origin {origin} is not allowed")
+            await _respond(send, reply, [])
+            return
         if method == "OPTIONS":
             await _respond(send, HttpReply(204, ""), cors)
             return
@@ -227,9 +247,8 @@ class LivesyncApp:
             ok = self.engine is not None
             status = json.dumps({"status": "ok" if ok else "starting"})
             await _respond(send, HttpReply(200 if ok else 503, status), cors)
-        elif path == "/metrics" and method == "GET":
-            reply = HttpReply(200, self.metrics.render())
-            await _respond(send, reply, cors, content_type="text/plain; version=0.0.4")
+        elif path == "/metrics" and method == "GET" and self.config.server.metrics == "public":
+            await self._metrics(send, cors)
         elif path in API_ROUTES:
             if method != "POST":
                 await _respond(send, json_error(405, "MethodNotAllowed", "Use POST"), cors)
@@ -263,17 +282,26 @@ async def _refuse_websocket(scope: Scope, send: Send, path: str) -> None:
     await send({"type": "websocket.http.response.body", "body": body})
 
 
-def _cors_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
-    # Mirror the caller's origin, as the real server does for browser apps.
+def _cors_headers(
+    headers: dict[str, str], allowed: tuple[str, ...]
+) -> list[tuple[bytes, bytes]] | None:
+    """The CORS headers for a request; None when its Origin is not allowed.
+    A listed origin is mirrored with credentials; "*" allows any origin
+    without them (the API takes bearer tokens, not cookies)."""
     origin = headers.get("origin")
     if origin is None:
         return []
-    out = [
-        (b"access-control-allow-origin", origin.encode("latin-1")),
-        (b"access-control-allow-credentials", b"true"),
-        (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
-        (b"vary", b"origin"),
-    ]
+    if origin in allowed:
+        out = [
+            (b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"access-control-allow-credentials", b"true"),
+            (b"vary", b"origin"),
+        ]
+    elif "*" in allowed:
+        out = [(b"access-control-allow-origin", b"*")]
+    else:
+        return None
+    out.append((b"access-control-allow-methods", b"GET, POST, OPTIONS"))
     requested = headers.get("access-control-request-headers")
     if requested:
         out.append((b"access-control-allow-headers", requested.encode("latin-1")))

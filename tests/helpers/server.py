@@ -45,6 +45,7 @@ class LivesyncServer:
         functions_dir: the app's function modules.
         workdir: a private folder for the config, database and stderr logs.
         config_extra: TOML appended to the generated config (e.g. auth providers).
+        server_extra: TOML lines added to its `[server]` table.
         env: extra environment variables for the server process.
     """
 
@@ -55,7 +56,9 @@ class LivesyncServer:
         *,
         config_extra: str = "",
         env: dict[str, str] | None = None,
+        server_extra: str = "",
     ) -> None:
+        self._server_extra = server_extra
         self.functions_dir = Path(functions_dir).resolve()
         self.workdir = workdir
         self.db_path = workdir / "livesync.db"
@@ -138,6 +141,10 @@ class LivesyncServer:
         self.stop()
         self.start()
 
+    def stdout_lines(self) -> list[str]:
+        """What the last start printed up to its listening line."""
+        return list(self._stdout_tail)
+
     def stderr_text(self) -> str:
         """Everything every run of this server wrote to stderr, oldest first."""
         parts = []
@@ -179,7 +186,7 @@ class LivesyncServer:
         self.config_path.write_text(
             "[server]\n"
             'host = "127.0.0.1"\n'
-            f"port = {self._port}\n\n"
+            f"port = {self._port}\n" + self._server_extra + "\n"
             "[functions]\n"
             f"dir = {_toml_string(str(self.functions_dir))}\n\n"
             "[database]\n"
