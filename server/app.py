@@ -109,7 +109,12 @@ class LivesyncApp:
         if self.config.auth.providers:
             from server.auth.authenticator import Authenticator
 
-            self.authenticator = Authenticator(self.config.auth.providers)
+            auth = self.config.auth
+            self.authenticator = Authenticator(
+                auth.providers,
+                clock_leeway=auth.clock_leeway,
+                max_token_lifetime=auth.max_token_lifetime,
+            )
         self._vacuum = asyncio.get_running_loop().create_task(self._vacuum_history())
         self._gc.start()
         log.info("functions loaded from %s: %d", self.config.functions.dir, len(registry.paths()))
