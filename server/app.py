@@ -105,7 +105,8 @@ class LivesyncApp:
         registry = FunctionRegistry.load(self.config.functions.dir)
         store = open_store(self.config.database.url)
         await store.open(registry.index_defs(), convert_legacy_numbers(registry.schema))
-        self.engine = Engine(store, FunctionRunner(registry, store), self.metrics)
+        runner = FunctionRunner(registry, store, self.config.limits)
+        self.engine = Engine(store, runner, self.metrics)
         if self.config.auth.providers:
             from server.auth.authenticator import Authenticator
 
@@ -200,6 +201,7 @@ class LivesyncApp:
             _AsgiTransport(send, direct),
             next(self._conn_ids),
             self.metrics,
+            self.config.limits,
         )
         task = asyncio.get_running_loop().create_task(conn.run())
         self._connections.add(task)
@@ -269,6 +271,7 @@ class LivesyncApp:
                     headers.get("authorization"),
                     self.engine,
                     self._authenticate,
+                    self.config.limits,
                 )
             await _respond(send, reply, cors)
         else:
