@@ -29,7 +29,7 @@ from server.gcpolicy import GcPolicy
 from server.http_api import API_ROUTES, HttpReply, handle_api_call, json_error
 from server.metrics import Metrics
 from server.store import open_store
-from server.sync.connection import SyncConnection
+from server.sync.connection import SyncConnection, TransportClosed
 from server.sync.engine import Engine
 from server.websocket import EXTENSION, Direct
 
@@ -62,17 +62,29 @@ class _AsgiTransport:
     own bound methods when it is there (a commit calls both once per
     subscriber), and refuse otherwise."""
 
-    __slots__ = ("_send", "ready", "send_now")
+    __slots__ = ("_direct", "_send", "ready", "send_now")
 
     def __init__(self, send: Send, direct: Direct | None) -> None:
         self._send = send
+        self._direct = direct
         self.ready: Callable[[], bool] = direct.ready if direct is not None else _never
         self.send_now: Callable[[str], None] = (
             direct.send_text if direct is not None else _no_direct_sends
         )
 
     async def send_text(self, text: str) -> None:
-        await self._send({"type": "websocket.send", "text": text})
+        try:
+            await self._send({"type": "websocket.send", "text": text})
+        except OSError:
+            # ASGI servers raise an OSError subclass (uvicorn's
+            # ClientDisconnected) for a send on a closed connection.
+            raise TransportClosed from None
+        except RuntimeError:
+            # uvicorn refuses a send after the client's close frame was
+            # answered; that too is the client leaving.
+            if self._direct is not None and self._direct.closed():
+                raise TransportClosed from None
+            raise
 
     async def close(self, code: int, reason: str) -> None:
         await self._send({"type": "websocket.close", "code": code, "reason": reason})
@@ -99,11 +111,17 @@ class LivesyncApp:
         registry = FunctionRegistry.load(self.config.functions.dir)
         store = open_store(self.config.database.url)
         await store.open(registry.index_defs(), convert_legacy_numbers(registry.schema))
-        self.engine = Engine(store, FunctionRunner(registry, store), self.metrics)
+        runner = FunctionRunner(registry, store, self.config.limits)
+        self.engine = Engine(store, runner, self.metrics)
         if self.config.auth.providers:
             from server.auth.authenticator import Authenticator
 
-            self.authenticator = Authenticator(self.config.auth.providers)
+            auth = self.config.auth
+            self.authenticator = Authenticator(
+                auth.providers,
+                clock_leeway=auth.clock_leeway,
+                max_token_lifetime=auth.max_token_lifetime,
+            )
         self._vacuum = asyncio.get_running_loop().create_task(self._vacuum_history())
         self._prune = asyncio.get_running_loop().create_task(self._prune_mutation_results())
         self._gc.start()
@@ -230,6 +248,7 @@ class LivesyncApp:
             _AsgiTransport(send, direct),
             next(self._conn_ids),
             self.metrics,
+            self.config.limits,
         )
         task = asyncio.get_running_loop().create_task(conn.run())
         self._connections[task] = conn
@@ -256,18 +275,37 @@ class LivesyncApp:
 
     # -- HTTP --------------------------------------------------------------
 
+    async def metrics_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """/metrics alone, for the listener `[server] metrics = "HOST:PORT"` names."""
+        if scope["type"] != "http":
+            return
+        if scope.get("path") == "/metrics" and scope["method"] == "GET":
+            await self._metrics(send, [])
+        else:
+            await _respond(send, json_error(404, "NotFound", "Only /metrics is served here"), [])
+
+    async def _metrics(self, send: Send, cors: list[tuple[bytes, bytes]]) -> None:
+        reply = HttpReply(200, self.metrics.render())
+        await _respond(send, reply, cors, content_type="text/plain; version=0.0.4")
+
     async def _http(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         method = scope["method"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        cors = _cors_headers(headers)
+        cors = _cors_headers(headers, self.config.server.cors_origins)
+        if cors is None:
+            # Refused outright, not merely left unreadable: a browser sends
+            # some POSTs without a preflight, and those would still run.
+            origin = headers.get("origin", "")
+            reply = json_error(403, "OriginNotAllowed", f"Origin {origin} is not allowed")
+            await _respond(send, reply, [])
+            return
         if method == "OPTIONS":
             await _respond(send, HttpReply(204, ""), cors)
             return
         if path == "/health" and method in ("GET", "HEAD"):
             await _respond(send, self._health(), cors)
-        elif path == "/metrics" and method == "GET":
-            reply = HttpReply(200, self.metrics.render())
-            await _respond(send, reply, cors, content_type="text/plain; version=0.0.4")
+        elif path == "/metrics" and method == "GET" and self.config.server.metrics == "public":
+            await self._metrics(send, cors)
         elif path in API_ROUTES:
             if method != "POST":
                 await _respond(send, json_error(405, "MethodNotAllowed", "Use POST"), cors)
@@ -285,6 +323,7 @@ class LivesyncApp:
                     headers.get("authorization"),
                     self.engine,
                     self._authenticate,
+                    self.config.limits,
                 )
             await _respond(send, reply, cors)
         else:
@@ -314,17 +353,26 @@ async def _refuse_websocket(scope: Scope, send: Send, path: str) -> None:
     await send({"type": "websocket.http.response.body", "body": body})
 
 
-def _cors_headers(headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
-    # Mirror the caller's origin, as the real server does for browser apps.
+def _cors_headers(
+    headers: dict[str, str], allowed: tuple[str, ...]
+) -> list[tuple[bytes, bytes]] | None:
+    """The CORS headers for a request; None when its Origin is not allowed.
+    A listed origin is mirrored with credentials; "*" allows any origin
+    without them (the API takes bearer tokens, not cookies)."""
     origin = headers.get("origin")
     if origin is None:
         return []
-    out = [
-        (b"access-control-allow-origin", origin.encode("latin-1")),
-        (b"access-control-allow-credentials", b"true"),
-        (b"access-control-allow-methods", b"GET, POST, OPTIONS"),
-        (b"vary", b"origin"),
-    ]
+    if origin in allowed:
+        out = [
+            (b"access-control-allow-origin", origin.encode("latin-1")),
+            (b"access-control-allow-credentials", b"true"),
+            (b"vary", b"origin"),
+        ]
+    elif "*" in allowed:
+        out = [(b"access-control-allow-origin", b"*")]
+    else:
+        return None
+    out.append((b"access-control-allow-methods", b"GET, POST, OPTIONS"))
     requested = headers.get("access-control-request-headers")
     if requested:
         out.append((b"access-control-allow-headers", requested.encode("latin-1")))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import socket
 import sys
+from collections.abc import Generator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -94,9 +96,40 @@ async def serve(
         print(f"livesync: listening on {url}", flush=True)
 
     server = _Server(uv_config, app, ready)
-    await server.serve(sockets=[sock])
+    metrics = _metrics_server(app, config)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        if metrics is not None:
+            metrics[0].should_exit = True
+            await metrics[1]
     if not server.started:
         raise LivesyncError("server failed to start (see the log above)")
+
+
+class _MetricsServer(uvicorn.Server):
+    """The `[server] metrics = "HOST:PORT"` listener: stopped by the main
+    server, so it leaves the signal handlers to it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _metrics_server(
+    app: LivesyncApp, config: Config
+) -> tuple[_MetricsServer, asyncio.Task[None]] | None:
+    address = config.server.metrics_address
+    if address is None:
+        return None
+    sock = _bind(*address)
+    uv_config = uvicorn.Config(
+        app.metrics_app, interface="asgi3", lifespan="off", log_level="warning", log_config=None
+    )
+    server = _MetricsServer(uv_config)
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
+    print(f"livesync: metrics on {_url(sock)}/metrics", flush=True)
+    return server, task
 
 
 def _load(args: argparse.Namespace) -> Config:

@@ -24,6 +24,7 @@ __all__ = [
     "Config",
     "DatabaseConfig",
     "FunctionsConfig",
+    "Limits",
     "ServerConfig",
     "expand_env",
     "load_config",
@@ -56,6 +57,43 @@ class ServerConfig:
     # caps near 16 s, so a retry after a dropped socket arrives well within
     # this; a client offline for longer re-runs its unanswered mutations.
     mutation_dedup_window: float = 600.0
+    # Origins browsers may call the HTTP API from. "*" (the default) allows
+    # any origin without credentials: the API authenticates by bearer token,
+    # never by cookie, so credentials are only sent to listed origins.
+    cors_origins: tuple[str, ...] = ("*",)
+    # Where /metrics is served: "public" (this port), "off", or "HOST:PORT"
+    # (a listener of its own, and not on this port; port 0 picks a free one).
+    metrics: str = "public"
+
+    @property
+    def metrics_address(self) -> tuple[str, int] | None:
+        """(host, port) when `metrics` names a listener of its own."""
+        if self.metrics in ("public", "off"):
+            return None
+        host, _, port = self.metrics.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Sizes a client or a function may not exceed, Convex's where it has one.
+
+    Each is refused with an error naming the size and the limit: a document
+    fails its mutation, arguments fail their call, a result fails its query
+    or call, an over-long sessionId closes the socket (1002), an over-long
+    udfPath fails its call, and a ModifyQuerySet that would pass
+    `queries_per_connection` closes the socket (1008)."""
+
+    document_bytes: int = 1 * MiB  # a stored document, as JSON
+    document_depth: int = 16  # nesting of objects and arrays in a document
+    args_bytes: int = 16 * MiB  # a call's arguments, as JSON
+    result_bytes: int = 16 * MiB  # a function's return value, as JSON
+    queries_per_connection: int = 1000
+    session_id_bytes: int = 256  # clients send a 36-character UUID
+    udf_path_bytes: int = 1024
 
 
 DEFAULT_FUNCTIONS_DIR = "examples/chat/functions"
@@ -75,6 +113,11 @@ class DatabaseConfig:
 @dataclass(frozen=True, slots=True)
 class AuthConfig:
     providers: tuple[Any, ...] = ()
+    # Seconds a token's nbf and iat may lie in the future (clock skew), and a
+    # custom JWT's exp in the past; Convex and Clerk both use 5 s.
+    clock_leeway: float = 5.0
+    # Seconds from iat to exp beyond which a token is refused; 0: no maximum.
+    max_token_lifetime: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +128,7 @@ class Config:
     auth: AuthConfig = field(default_factory=AuthConfig)
     # The folder relative paths resolve against.
     base_dir: Path = Path(".")
+    limits: Limits = field(default_factory=Limits)
 
     def with_overrides(
         self,
@@ -182,7 +226,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    unknown = set(raw) - {"server", "functions", "database", "auth"}
+    unknown = set(raw) - {"server", "functions", "database", "auth", "limits"}
     if unknown:
         raise ConfigError(f"{sorted(unknown)[0]}: unknown section")
     data = _expand_tree(raw, "", env)
@@ -206,6 +250,8 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         mutation_dedup_window=_typed(
             srv, "server", "mutation_dedup_window", float, defaults.mutation_dedup_window
         ),
+        cors_origins=_cors_origins(srv, defaults.cors_origins),
+        metrics=_metrics(srv, defaults.metrics),
     )
     if server.mutation_dedup_window <= 0:
         raise ConfigError("server.mutation_dedup_window: must be a positive number of seconds")
@@ -213,14 +259,66 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     fdir = _typed(fn, "functions", "dir", str, DEFAULT_FUNCTIONS_DIR)
     db = _section(data, "database", {"url"})
     url = _typed(db, "database", "url", str, DEFAULT_DATABASE_URL)
-    auth = _section(data, "auth", {"providers"})
+    auth = _section(data, "auth", {"providers", "clock_leeway", "max_token_lifetime"})
     providers_raw = auth.get("providers", [])
     if not isinstance(providers_raw, list):
         raise ConfigError("auth.providers: expected an array of tables")
+    auth_defaults = AuthConfig()
     return Config(
         server=server,
         functions=FunctionsConfig((base / fdir).resolve()),
         database=DatabaseConfig(_resolve_db_url(url, base)),
-        auth=AuthConfig(parse_providers(providers_raw)),
+        auth=AuthConfig(
+            parse_providers(providers_raw),
+            clock_leeway=_non_negative(auth, "auth", "clock_leeway", auth_defaults.clock_leeway),
+            max_token_lifetime=_non_negative(
+                auth, "auth", "max_token_lifetime", auth_defaults.max_token_lifetime
+            ),
+        ),
         base_dir=base,
+        limits=_limits(data),
     )
+
+
+def _non_negative(section: dict[str, Any], name: str, key: str, default: float) -> float:
+    value: float = _typed(section, name, key, float, default)
+    if value < 0:
+        raise ConfigError(f"{name}.{key}: must be 0 or more, got {value!r}")
+    return value
+
+
+def _limits(data: dict[str, Any]) -> Limits:
+    section = _section(data, "limits", set(Limits.__dataclass_fields__))
+    values = {}
+    for key, spec in Limits.__dataclass_fields__.items():
+        value = _typed(section, "limits", key, int, spec.default)
+        if value < 1:
+            raise ConfigError(f"limits.{key}: must be at least 1, got {value!r}")
+        values[key] = value
+    return Limits(**values)
+
+
+def _cors_origins(section: dict[str, Any], default: tuple[str, ...]) -> tuple[str, ...]:
+    value = section.get("cors_origins", list(default))
+    if not isinstance(value, list) or not all(isinstance(o, str) and o for o in value):
+        raise ConfigError(
+            f'server.cors_origins: expected an array of origins like ["https://app.example"]'
+            f' or ["*"], got {value!r}'
+        )
+    for origin in value:
+        if origin != "*" and (origin.endswith("/") or "://" not in origin):
+            raise ConfigError(
+                f"server.cors_origins: {origin!r} is not an origin (scheme://host[:port], "
+                "no path or trailing slash)"
+            )
+    return tuple(value)
+
+
+def _metrics(section: dict[str, Any], default: str) -> str:
+    value: str = _typed(section, "server", "metrics", str, default)
+    if value in ("public", "off"):
+        return value
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise ConfigError(f'server.metrics: expected "public", "off" or "HOST:PORT", got {value!r}')
+    return value

@@ -30,9 +30,11 @@ from protocol.errors import ProtocolError
 from protocol.paths import canonicalize_udf_path
 from protocol.timestamps import decode_ts, encode_ts
 from protocol.values import decode_args
+from server.config import Limits
 from server.errors import AuthError, FunctionNotFound, IssuerUnavailable
 from server.functions.decorators import FunctionKind
 from server.functions.runner import SERVER_ERROR
+from server.limits import args_refusal, path_refusal
 from server.sync.engine import SERVER_ERROR_RESULT, CallResult, Engine, call_result
 
 __all__ = ["API_ROUTES", "MAX_SNAPSHOT_AGE_NS", "HttpReply", "handle_api_call", "json_error"]
@@ -82,11 +84,20 @@ class _Call:
     ts: int | None  # the snapshot asked for; None: the latest
 
 
-def _parse(route: str, body: bytes) -> _Call:
+class _Failed(Exception):
+    """The call fails as a call would (a size limit), before it runs."""
+
+
+def _parse(route: str, body: bytes, limits: Limits) -> _Call:
     try:
         request = json.loads(body)
         if not isinstance(request, dict) or not isinstance(request.get("path"), str):
             raise _Refused(400, "BadJsonBody", 'Expected a JSON object with a string "path"')
+        refusal = path_refusal(request["path"], limits.udf_path_bytes) or args_refusal(
+            request.get("args", {}), len(body), limits.args_bytes
+        )
+        if refusal is not None:
+            raise _Failed(refusal)
         path = canonicalize_udf_path(request["path"])
         args = decode_args(request.get("args", {}))
         ts = _requested_ts(request) if route == "/api/query_at_ts" else None
@@ -160,18 +171,25 @@ def _reply(result: CallResult) -> HttpReply:
 
 
 async def handle_api_call(
-    route: str, body: bytes, authorization: str | None, engine: Engine, authenticate: Any
+    route: str,
+    body: bytes,
+    authorization: str | None,
+    engine: Engine,
+    authenticate: Any,
+    limits: Limits | None = None,
 ) -> HttpReply:
     """Answer one POST to `route` (one of `API_ROUTES`)."""
     if route == _QUERY_TS:
         # The newest published commit: a snapshot every reader can already see.
         return HttpReply(200, json.dumps({"ts": encode_ts(engine.published_ts)}))
     try:
-        call = _parse(route, body)
+        call = _parse(route, body, limits if limits is not None else Limits())
         identity = await _identity(authorization, authenticate)
         ts = _snapshot_ts(call.ts, engine)
     except _Refused as refused:
         return refused.reply
+    except _Failed as failed:
+        return _reply(CallResult(False, None, str(failed), None, ()))
     kind = _ROUTE_KINDS[route]
     if kind is None:
         try:

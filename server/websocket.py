@@ -63,6 +63,11 @@ class Direct:
             and not p.transport.is_closing()
         )
 
+    def closed(self) -> bool:
+        """True once the socket is closing or gone: nothing more can be sent."""
+        p = self._protocol
+        return p.close_sent or p.disconnected or p.transport.is_closing()
+
     def send_text(self, text: str) -> None:
         """Frame `text` now for the outbox to write; only call after `ready()`
         said yes."""

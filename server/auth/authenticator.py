@@ -26,6 +26,7 @@ from server.auth.providers import (
     find_provider,
 )
 from server.auth.validation import (
+    CUSTOM_JWT_LEEWAY,
     UnverifiedToken,
     check_custom_header,
     check_oidc_shape,
@@ -66,8 +67,12 @@ class Authenticator:
         clock: Callable[[], float] = time.time,
         max_token_bytes: int = DEFAULT_MAX_TOKEN_BYTES,
         policy: KeyCachePolicy | None = None,
+        clock_leeway: float = CUSTOM_JWT_LEEWAY,
+        max_token_lifetime: float = 0.0,
     ) -> None:
         self.providers = tuple(providers)
+        self._leeway = clock_leeway
+        self._max_lifetime = max_token_lifetime
         self._owns_http = http is None
         self._http = http if http is not None else httpx.AsyncClient(follow_redirects=True)
         self._clock = clock
@@ -136,9 +141,25 @@ class Authenticator:
     def _verify(self, token: str, route: _Route, keys: tuple[CachedKey, ...]) -> AuthResult:
         provider = route.provider
         if isinstance(provider, OidcProvider):
-            claims = verify_oidc(token, route.unverified, provider, keys, self._clock())
+            claims = verify_oidc(
+                token,
+                route.unverified,
+                provider,
+                keys,
+                self._clock(),
+                self._leeway,
+                self._max_lifetime,
+            )
         else:
-            claims = verify_custom(token, route.unverified, provider, keys, self._clock())
+            claims = verify_custom(
+                token,
+                route.unverified,
+                provider,
+                keys,
+                self._clock(),
+                self._leeway,
+                self._max_lifetime,
+            )
         identity = self._identities.identity(claims, provider)
         return AuthResult(identity, float(claims["exp"]))
 

@@ -3,7 +3,9 @@
 The rules and client-visible messages follow Convex (see docs/auth.md §3):
 OIDC tokens accept RS256/EdDSA, zero exp leeway, exactly the configured
 audience; custom JWTs need a `kid`, the configured alg (RS256/ES256), 5 s of
-leeway on exp/nbf/iat. `none` and every HS* are refused before any key is
+leeway on exp/nbf/iat. Unlike Convex, OIDC tokens also have nbf and iat
+checked, with the same leeway (`[auth] clock_leeway`), as Clerk's own
+verifier does; and both kinds may be held to a maximum lifetime. `none` and every HS* are refused before any key is
 touched, so an RSA public key can never be used as an HMAC secret. The
 token is read here (PyJWT's reader checks each character in Python, which
 cost more than the RSA check); signatures are checked through
@@ -246,9 +248,17 @@ def _check_oidc_header(header: Mapping[str, Any]) -> None:
 
 
 def verify_oidc(
-    raw: str, token: UnverifiedToken, provider: OidcProvider, keys: Sequence[CachedKey], now: float
+    raw: str,
+    token: UnverifiedToken,
+    provider: OidcProvider,
+    keys: Sequence[CachedKey],
+    now: float,
+    leeway: float = CUSTOM_JWT_LEEWAY,
+    max_lifetime: float = 0.0,
 ) -> dict[str, Any]:
-    """Signature, audience, exp (no leeway) and azp; keys already filtered by kid.
+    """Signature, audience, exp (no leeway), nbf and iat (`leeway` seconds
+    early at most), lifetime (`max_lifetime`, 0 for none) and azp; keys
+    already filtered by kid.
 
     `raw` is the token `token` was read from; the checks use `token`'s parts."""
     key = _single_key(keys, token.alg)
@@ -259,6 +269,8 @@ def verify_oidc(
         raise TokenInvalid(OIDC_VERIFY)  # extra audiences are refused, as Convex does
     if math.floor(now) >= claims["exp"]:
         raise TokenExpired(OIDC_VERIFY)
+    _check_not_before(claims, now, leeway)
+    _check_lifetime(claims, max_lifetime)
     _check_azp(claims, provider.authorized_parties)
     return claims
 
@@ -291,6 +303,8 @@ def verify_custom(
     provider: CustomJwtProvider,
     keys: Sequence[CachedKey],
     now: float,
+    leeway: float = CUSTOM_JWT_LEEWAY,
+    max_lifetime: float = 0.0,
 ) -> dict[str, Any]:
     kid = check_custom_header(token, provider)
     usable = [
@@ -306,7 +320,9 @@ def verify_custom(
     if claims["iss"].rstrip("/") != provider.issuer.rstrip("/"):
         raise TokenInvalid(f"Invalid issuer: {claims['iss']} != {provider.issuer}")
     _check_custom_audience(claims, provider.application_id)
-    _check_custom_times(claims, now)
+    _check_custom_expiry(claims, now, leeway)
+    _check_not_before(claims, now, leeway)
+    _check_lifetime(claims, max_lifetime)
     _check_azp(claims, provider.authorized_parties)
     return claims
 
@@ -321,13 +337,21 @@ def _check_custom_audience(claims: Mapping[str, Any], application_id: str | None
         raise TokenInvalid(f"Invalid audience: {application_id} not in {list(audiences)}")
 
 
-def _check_custom_times(claims: Mapping[str, Any], now: float) -> None:
-    # Convex's epsilon: a token may be up to 5 s past exp or before nbf/iat.
-    # Like Convex, the clock is truncated to whole seconds first.
-    now = math.floor(now)
-    late = now - claims["exp"]
-    if late > CUSTOM_JWT_LEEWAY:
+def _check_custom_expiry(claims: Mapping[str, Any], now: float, leeway: float) -> None:
+    # Convex's epsilon: a custom JWT may be up to 5 s past exp. Like Convex,
+    # the clock is truncated to whole seconds first.
+    late = math.floor(now) - claims["exp"]
+    if late > leeway:
         raise TokenExpired(f"Could not validate token: Token expired {int(late)} seconds ago")
+
+
+# --- shared -----------------------------------------------------------------
+
+
+def _check_not_before(claims: Mapping[str, Any], now: float, leeway: float) -> None:
+    """nbf and iat may be at most `leeway` seconds ahead of the (whole-second)
+    clock: a token from the future is forged or from a badly skewed issuer."""
+    now = math.floor(now)
     for claim in ("nbf", "iat"):
         value = claims.get(claim)
         if value is None:
@@ -335,13 +359,22 @@ def _check_custom_times(claims: Mapping[str, Any], now: float) -> None:
         if not _is_number(value):
             raise TokenInvalid(BAD_CLAIMS)
         early = value - now
-        if early > CUSTOM_JWT_LEEWAY:
+        if early > leeway:
             raise TokenInvalid(
                 f"Could not validate token: Token will be valid in {int(early)} seconds"
             )
 
 
-# --- shared -----------------------------------------------------------------
+def _check_lifetime(claims: Mapping[str, Any], max_lifetime: float) -> None:
+    # iat and exp are numbers here: both verifiers checked them first.
+    if max_lifetime <= 0:
+        return
+    lifetime = claims["exp"] - claims["iat"]
+    if lifetime > max_lifetime:
+        raise TokenInvalid(
+            f"Could not validate token: its lifetime (exp - iat) is {int(lifetime)} seconds, "
+            f"more than the {int(max_lifetime)} allowed"
+        )
 
 
 def _verify_signature(

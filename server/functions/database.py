@@ -17,6 +17,7 @@ from typing import Any
 
 from protocol.errors import ValueEncodeError
 from protocol.values import dumps, encode
+from server.config import Limits
 from server.errors import DocumentNotFound, FunctionError, LimitExceeded, SchemaError
 from server.functions.filters import Expression, FilterBuilder, compile_filter
 from server.functions.pagination import (
@@ -33,6 +34,7 @@ from server.functions.pagination import (
 from server.functions.ranges import KeyInterval, interval_for
 from server.functions.readset import ReadSet
 from server.functions.schema import Schema, system_index_fields
+from server.limits import nesting_refusal, size_refusal, text_size
 from server.store.base import Document, Order, Snapshot, Transaction
 from server.store.ids import id_matches_table, is_id
 from server.store.keys import index_key, successor
@@ -440,17 +442,19 @@ class DatabaseWriter(DatabaseReader):
         catalog: TableCatalog | None = None,
         budget: ReadBudget | None = None,
         journal: PageJournal | None = None,
+        limits: Limits | None = None,
     ) -> None:
         super().__init__(
             transaction, read_set, schema=schema, catalog=catalog, budget=budget, journal=journal
         )
         self._tx = transaction
+        self._limits = limits if limits is not None else Limits()
 
     async def insert(self, table: str, doc: Mapping[str, Any]) -> str:
         """Insert `doc` (user fields only) into `table`; returns its `_id`."""
         if not isinstance(table, str) or not table or table.startswith("_"):
             raise FunctionError(f"Invalid table name {table!r}")
-        _check_document(doc)
+        _check_document(doc, self._limits)
         doc = self._validate(table, doc)
         doc_id = await self._tx.insert(table, doc)
         self._catalog.note(table)
@@ -459,15 +463,16 @@ class DatabaseWriter(DatabaseReader):
     async def patch(self, id: str, fields: Mapping[str, Any]) -> None:
         """Shallow-merge `fields` into the document."""
         old = await self._existing(id, "patch")
-        _check_document(fields)
+        _check_document(fields, None)
         merged = {**_user_fields(old), **_user_fields(fields)}
+        _check_document(merged, self._limits)  # what will be stored
         checked = self._validate_id(id, merged)
         await self._tx.patch(id, {name: checked.get(name, value) for name, value in fields.items()})
 
     async def replace(self, id: str, doc: Mapping[str, Any]) -> None:
         """Replace every user field of the document with `doc`."""
         await self._existing(id, "replace")
-        _check_document(doc)
+        _check_document(doc, self._limits)
         checked = self._validate_id(id, _user_fields(doc))
         await self._tx.replace(id, {**doc, **checked})
 
@@ -502,10 +507,18 @@ def _user_fields(doc: Mapping[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in doc.items() if not key.startswith("_")}
 
 
-def _check_document(doc: Any) -> None:
+def _check_document(doc: Any, limits: Limits | None) -> None:
+    """A valid Convex object, within `limits` (None: `doc` is only a patch)."""
     if not isinstance(doc, Mapping):
         raise SchemaError(f"A document must be an object, got {type(doc).__name__}")
     try:
-        encode(dict(doc))
+        encoded = encode(dict(doc))
     except ValueEncodeError as exc:
         raise SchemaError(f"Document is not a valid Convex value: {exc}") from None
+    if limits is None:
+        return
+    refusal = nesting_refusal(dict(doc), limits.document_depth) or size_refusal(
+        "Document is", text_size(dumps(encoded)), limits.document_bytes
+    )
+    if refusal is not None:
+        raise LimitExceeded(refusal)

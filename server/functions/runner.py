@@ -21,7 +21,15 @@ from typing import Any, Final
 
 from protocol.errors import ValueEncodeError
 from protocol.values import dumps, encode
-from server.errors import AppError, ArgumentError, FunctionError, ReturnValueError, StoreError
+from server.config import Limits
+from server.errors import (
+    AppError,
+    ArgumentError,
+    FunctionError,
+    LimitExceeded,
+    ReturnValueError,
+    StoreError,
+)
 from server.functions.context import ActionCtx, Auth, MutationCtx, QueryCtx
 from server.functions.database import DatabaseReader, DatabaseWriter, ReadBudget, TableCatalog
 from server.functions.decorators import FunctionKind
@@ -29,6 +37,7 @@ from server.functions.logs import LogCollector, capture_logs, current_collector
 from server.functions.pagination import PageJournal
 from server.functions.readset import ReadSet
 from server.functions.registry import FunctionRegistry, RegisteredFunction
+from server.limits import size_refusal, text_size
 from server.store.base import Commit, Snapshot, Store, Transaction
 
 __all__ = [
@@ -71,6 +80,9 @@ class Outcome:
     read_set: ReadSet
     used_auth: bool
     journal: str | None = None  # a query's journal (its pinned page end), for the next run
+    # The value as JSON text, made once while checking its size; reused for
+    # the wire and the dedup record.
+    value_json: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -89,9 +101,12 @@ class MutationFailed(Exception):
 class FunctionRunner:
     """Runs the functions of one registry against one store."""
 
-    def __init__(self, registry: FunctionRegistry, store: Store) -> None:
+    def __init__(
+        self, registry: FunctionRegistry, store: Store, limits: Limits | None = None
+    ) -> None:
         self._registry = registry
         self._store = store
+        self._limits = limits if limits is not None else Limits()
         schema = registry.schema
         self._catalog = TableCatalog(tuple(schema.tables) if schema is not None else ())
 
@@ -176,6 +191,7 @@ class FunctionRunner:
                 schema=self._registry.schema,
                 catalog=self._catalog,
                 budget=ReadBudget(),
+                limits=self._limits,
             )
             return MutationCtx(db, auth)
 
@@ -183,8 +199,8 @@ class FunctionRunner:
         if not outcome.ok:
             raise MutationFailed(outcome)
         if dedup is not None:
-            # Encodable: _execute checked it.
-            await tx.record_mutation_result(dedup[0], dedup[1], dumps(encode(outcome.value)))
+            assert outcome.value_json is not None  # _execute made it
+            await tx.record_mutation_result(dedup[0], dedup[1], outcome.value_json)
         return outcome
 
     async def run_action(
@@ -244,7 +260,7 @@ class FunctionRunner:
             function = self._registry.lookup(path, kind)
             with capture_logs(collector):
                 value = await _call(function, make_ctx(), args)
-            value = _check_result(function, value)
+            value, value_json = _check_result(function, value, self._limits.result_bytes)
         except AppError as exc:
             return _failure(
                 f"Uncaught ConvexError: {_app_error_text(exc)}",
@@ -261,7 +277,9 @@ class FunctionRunner:
         except Exception:
             logger.exception("function %s raised", path)
             return _failure(SERVER_ERROR, NO_DATA, collector.lines(), read_set, auth.used)
-        return Outcome(value, None, NO_DATA, collector.lines(), read_set, auth.used)
+        return Outcome(
+            value, None, NO_DATA, collector.lines(), read_set, auth.used, value_json=value_json
+        )
 
 
 async def _call(function: RegisteredFunction, ctx: Any, args: Any) -> Any:
@@ -275,19 +293,23 @@ async def _call(function: RegisteredFunction, ctx: Any, args: Any) -> Any:
     return await function.handler(ctx, **args)
 
 
-def _check_result(function: RegisteredFunction, value: Any) -> Any:
+def _check_result(function: RegisteredFunction, value: Any, limit: int) -> tuple[Any, str]:
+    """The value (as the `returns` validator has it) and its JSON text."""
     if function.returns_validator is not None:
         try:
             value = function.returns_validator.validate(value)
         except FunctionError as exc:
             raise ReturnValueError(f"Return value of {function.path} is invalid: {exc}") from None
     try:
-        encode(value)
+        text = dumps(encode(value))
     except ValueEncodeError as exc:
         raise ReturnValueError(
             f"Return value of {function.path} is not a valid Convex value: {exc}"
         ) from None
-    return value
+    refusal = size_refusal(f"Return value of {function.path} is", text_size(text), limit)
+    if refusal is not None:
+        raise LimitExceeded(refusal)
+    return value, text
 
 
 def _failure(

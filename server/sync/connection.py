@@ -32,21 +32,31 @@ from protocol.messages import (
     ActionResponse,
     Authenticate,
     AuthError as AuthErrorMessage,
+    Connect,
     ModifyQuerySet,
     Mutation,
     MutationResponse,
     Ping,
     QueryFailed,
     QueryRemoved,
+    QuerySetAdd,
     QueryUpdated,
     StateModification,
 )
 from protocol.paths import canonicalize_udf_path
 from protocol.session import AuthState, QuerySpec, ServerSession
 from protocol.values import canonical_json, decode_args
-from server.config import ServerConfig
+from server.config import Limits, ServerConfig
 from server.errors import AuthError, IssuerUnavailable, TokenExpired
 from server.functions.runner import SERVER_ERROR
+from server.limits import (
+    args_refusal,
+    frame_size_bound,
+    path_refusal,
+    session_id_refusal,
+    size_refusal,
+    text_size,
+)
 from server.metrics import Metrics
 from server.sync.committer import Committed
 from server.sync.engine import (
@@ -63,7 +73,7 @@ from server.sync.engine import (
 if TYPE_CHECKING:
     from server.auth.authenticator import Authenticator
 
-__all__ = ["SyncConnection", "Transport"]
+__all__ = ["SyncConnection", "Transport", "TransportClosed"]
 
 log = logging.getLogger("livesync.sync")
 
@@ -76,6 +86,10 @@ _NO_KEY = QueryKey("", "", ANY_IDENTITY)  # a query whose args could not be deco
 _PUSH_FAILED = b"\x00push-failed"
 
 
+class TransportClosed(Exception):
+    """The client went away while a frame was being sent: not an error."""
+
+
 class Transport(Protocol):
     def ready(self) -> bool:
         """Whether `send_now` may be called: the socket takes a frame at once."""
@@ -83,7 +97,9 @@ class Transport(Protocol):
 
     def send_now(self, text: str) -> None: ...
 
-    async def send_text(self, text: str) -> None: ...
+    async def send_text(self, text: str) -> None:
+        """Send one frame; raises `TransportClosed` if the socket is gone."""
+        ...
 
     async def close(self, code: int, reason: str) -> None: ...
 
@@ -141,6 +157,7 @@ class SyncConnection:
         "config",
         "engine",
         "id",
+        "limits",
         "metrics",
         "session",
         "transport",
@@ -154,8 +171,10 @@ class SyncConnection:
         transport: Transport,
         conn_id: int,
         metrics: Metrics,
+        limits: Limits | None = None,
     ) -> None:
         self.engine = engine
+        self.limits = limits if limits is not None else Limits()
         self._authenticator = authenticator
         self.config = config
         self.transport = transport
@@ -222,6 +241,10 @@ class SyncConnection:
                     raise _Close(1012, "ServerShutdown")
         except _Close as close:
             await self._close(close.code, close.reason)
+        except TransportClosed:
+            # A client leaving mid-send is routine: nothing left to tell it.
+            log.debug("connection %s: client left while a frame was being sent", self.id)
+            self._closed = True
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -328,13 +351,18 @@ class SyncConnection:
             msg = self.session.receive(frame)
             if isinstance(msg, ModifyQuerySet):
                 self._modify_query_set(msg)
+            elif isinstance(msg, Connect):
+                refusal = session_id_refusal(msg.session_id, self.limits.session_id_bytes)
+                if refusal is not None:
+                    # Before any mutation could store it with its result.
+                    raise RemoteProtocolError(refusal)
             elif isinstance(msg, Authenticate):
                 await self._on_authenticate(msg)
             elif isinstance(msg, Mutation):
                 self._check_expiry()
                 if len(self._mutations) >= self.config.max_pending_mutations:
                     raise _Close(1013, "TooManyConcurrentMutations")
-                pending = self._submit_mutation(msg)
+                pending = self._submit_mutation(msg, self._call_refusal(msg, frame))
                 self._mutations.append((msg, pending))
                 if isinstance(pending, CallResult):
                     self._mark_dirty()
@@ -342,7 +370,8 @@ class SyncConnection:
                     pending.add_done_callback(self._mutation_done)
             elif isinstance(msg, Action):
                 self._check_expiry()
-                self._spawn(self._run_action(msg, self._auth.identity))
+                refusal = self._call_refusal(msg, frame)
+                self._spawn(self._run_action(msg, self._auth.identity, refusal))
         except _Expired:
             return  # the loop sends AuthError and closes; the client re-sends
         except ProtocolError as exc:
@@ -350,7 +379,23 @@ class SyncConnection:
             log.info("protocol error on connection %s: %s", self.id, exc)
             raise _Close(1002, f"ProtocolError: {exc}") from None
 
+    def _call_refusal(self, msg: Mutation | Action, frame: str | bytes) -> str | None:
+        limits = self.limits
+        return path_refusal(msg.udf_path, limits.udf_path_bytes) or args_refusal(
+            msg.args, frame_size_bound(frame), limits.args_bytes
+        )
+
     def _modify_query_set(self, msg: ModifyQuerySet) -> None:
+        # Counted before anything is applied or run: each Add and Remove
+        # moves the count by one (a Remove of an unknown id is refused below).
+        adds = sum(1 for edit in msg.modifications if isinstance(edit, QuerySetAdd))
+        count = len(self._queries) + 2 * adds - len(msg.modifications)
+        limit = self.limits.queries_per_connection
+        if count > limit:
+            log.info("connection %s: %d queries refused (limit %d)", self.id, count, limit)
+            raise _Close(
+                1008, f"TooManyQueries: {count} queries on one connection; the limit is {limit}"
+            )
         change = self.session.apply_modify_query_set(msg)
         for query_id in change.removed:
             q = self._queries.pop(query_id, None)
@@ -367,7 +412,14 @@ class SyncConnection:
             args = decode_args(spec.args_raw)
         except ValueDecodeError as exc:
             return _Query(spec, None, f"Invalid arguments: {exc}", listener, _NO_KEY)
-        shared = QueryKey(spec.udf_path, canonical_json(spec.args_raw), ANY_IDENTITY, spec.journal)
+        # The canonical text is made for the cache key anyway: its size is free.
+        args_text = canonical_json(spec.args_raw)
+        refusal = path_refusal(spec.udf_path, self.limits.udf_path_bytes) or size_refusal(
+            "Arguments are", text_size(args_text), self.limits.args_bytes
+        )
+        if refusal is not None:
+            return _Query(spec, None, refusal, listener, _NO_KEY)
+        shared = QueryKey(spec.udf_path, args_text, ANY_IDENTITY, spec.journal)
         return _Query(spec, args, None, listener, shared)
 
     # -- auth ------------------------------------------------------------
@@ -536,7 +588,11 @@ class SyncConnection:
                 )
             )
 
-    def _submit_mutation(self, msg: Mutation) -> asyncio.Future[Committed] | CallResult:
+    def _submit_mutation(
+        self, msg: Mutation, refusal: str | None
+    ) -> asyncio.Future[Committed] | CallResult:
+        if refusal is not None:
+            return CallResult(False, None, refusal, None, ())
         try:
             path = canonicalize_udf_path(msg.udf_path)
             args = decode_args(msg.args)
@@ -553,11 +609,14 @@ class SyncConnection:
             log.exception("connection %s: mutation failed", self.id)
             return SERVER_ERROR_RESULT
 
-    async def _run_action(self, msg: Action, identity: Any) -> None:
+    async def _run_action(self, msg: Action, identity: Any, refusal: str | None) -> None:
         async def act(path: str, args: dict[str, Any], ident: Any, _rid: int) -> CallResult:
             return await self.engine.run_action(path, args, ident)
 
-        result = await self._call(msg, identity, act)
+        if refusal is not None:
+            result = CallResult(False, None, refusal, None, ())
+        else:
+            result = await self._call(msg, identity, act)
         self._responses.append(
             ActionResponse(
                 msg.request_id,

@@ -136,7 +136,8 @@ def call_result(outcome: Outcome, ts: int | None = None) -> CallResult:
 
 def _encode_outcome(outcome: Outcome) -> tuple[RawJSON | None, RawJSON | None]:
     if outcome.ok:
-        return RawJSON(dumps(encode(outcome.value))), None
+        text = outcome.value_json  # the runner's, made while checking its size
+        return RawJSON(text if text is not None else dumps(encode(outcome.value))), None
     if outcome.error_data is not NO_DATA:
         return None, RawJSON(dumps(encode(outcome.error_data)))
     return None, None

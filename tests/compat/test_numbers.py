@@ -56,8 +56,9 @@ def test_js_client_gets_numbers_for_ints_and_bigints_for_int64(
     assert ARGUMENT_ERROR in result.one("refused")["message"]
     record = result.one("record")
     assert (record["total"], record["names"]) == (3.5, ["ann", "bob"])
-    assert "Path: .scores.bob\nValue: \"x\"\nValidator: v.float64()" in (
-        result.one("bad_record")["message"]
+    assert (
+        'Path: .scores.bob\nValue: "x"\nValidator: v.float64()'
+        in (result.one("bad_record")["message"])
     )
     claims = result.one("claims")
     assert (claims["age"], claims["ageType"]) == (42, "number")

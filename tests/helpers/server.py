@@ -45,7 +45,7 @@ class LivesyncServer:
         functions_dir: the app's function modules.
         workdir: a private folder for the config, database and stderr logs.
         config_extra: TOML appended to the generated config (e.g. auth providers).
-        server_extra: `key = value` lines added to its `[server]` table.
+        server_extra: TOML lines added to its `[server]` table.
         env: extra environment variables for the server process.
     """
 
@@ -157,6 +157,10 @@ class LivesyncServer:
         self.stop()
         self.start()
 
+    def stdout_lines(self) -> list[str]:
+        """What the last start printed up to its listening line."""
+        return list(self._stdout_tail)
+
     def stderr_text(self) -> str:
         """Everything every run of this server wrote to stderr, oldest first."""
         parts = []
@@ -198,7 +202,7 @@ class LivesyncServer:
         self.config_path.write_text(
             "[server]\n"
             'host = "127.0.0.1"\n'
-            f"port = {self._port}\n{self._server_extra}\n"
+            f"port = {self._port}\n" + self._server_extra + "\n"
             "[functions]\n"
             f"dir = {_toml_string(str(self.functions_dir))}\n\n"
             "[database]\n"
