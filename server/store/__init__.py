@@ -55,12 +55,26 @@ def open_store(url: str) -> Store:
     if url in _SQLITE_MEMORY:
         return SqliteStore(":memory:")
     if url.startswith(_SQLITE_PREFIX):
-        return SqliteStore(_sqlite_path(url))
+        path, _, query = url.partition("?")
+        return SqliteStore(_sqlite_path(path), **_sqlite_options(url, query))
     if url.startswith(_POSTGRES_PREFIXES):
         raise ConfigError("PostgreSQL backend is not implemented yet")
     raise ConfigError(
         f"database.url {url!r} is not supported: use sqlite:///path.db or postgresql://..."
     )
+
+
+def _sqlite_options(url: str, query: str) -> dict[str, str]:
+    # `?synchronous=FULL` makes each commit survive power loss too; the
+    # default, NORMAL with WAL, survives a process crash but may lose the
+    # last commits to an OS crash (RELIABILITY.md).
+    options: dict[str, str] = {}
+    for pair in filter(None, query.split("&")):
+        key, _, value = pair.partition("=")
+        if key != "synchronous":
+            raise ConfigError(f"database.url {url!r}: unknown option {key!r} (known: synchronous)")
+        options[key] = value
+    return options
 
 
 def _sqlite_path(url: str) -> Path:

@@ -52,3 +52,21 @@ def test_postgresql_url_is_not_implemented_yet() -> None:
 def test_unsupported_urls_are_config_errors(url: str) -> None:
     with pytest.raises(ConfigError):
         open_store(url)
+
+
+async def test_synchronous_full_is_chosen_in_the_url(tmp_path: Path) -> None:
+    target = tmp_path / "full.db"
+    store = open_store(f"sqlite:///{target}?synchronous=FULL")
+    await store.open([])
+    try:
+        await store.write(lambda tx: tx.insert("t", {}))
+    finally:
+        await store.close()
+    assert target.is_file() and not (tmp_path / "full.db?synchronous=FULL").exists()
+    assert isinstance(store, SqliteStore) and store._synchronous == "FULL"
+
+
+@pytest.mark.parametrize("query", ["mode=ro", "synchronous=SOMETIMES"])
+def test_unknown_sqlite_options_are_refused(tmp_path: Path, query: str) -> None:
+    with pytest.raises(ConfigError):
+        open_store(f"sqlite:///{tmp_path / 'x.db'}?{query}")
