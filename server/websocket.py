@@ -39,15 +39,7 @@ from websockets.protocol import State
 if TYPE_CHECKING:
     from uvicorn._types import ASGISendEvent
 
-__all__ = [
-    "EXTENSION",
-    "GIVE_UP_DELAY",
-    "OUTBOX_BATCH",
-    "Direct",
-    "LivesyncWebSocketProtocol",
-    "Outbox",
-    "Receiver",
-]
+__all__ = ["EXTENSION", "GIVE_UP_DELAY", "OUTBOX_BATCH", "Direct", "LivesyncWebSocketProtocol", "Outbox", "Receiver"]
 
 EXTENSION = "livesync.direct"
 
