@@ -89,20 +89,6 @@ class _AsgiTransport:
     async def close(self, code: int, reason: str) -> None:
         await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
-    # Without the extension the ASGI server reads and writes as it sees fit:
-    # these then do nothing, and the connection's hard input cap applies.
-    def pause_reading(self) -> None:
-        if self._direct is not None:
-            self._direct.pause_reading()
-
-    def resume_reading(self) -> None:
-        if self._direct is not None:
-            self._direct.resume_reading()
-
-    def give_up(self, code: int, reason: str) -> None:
-        if self._direct is not None:
-            self._direct.give_up(code, reason)
-
 
 class LivesyncApp:
     """The server as an ASGI callable; `startup()` must run before use."""

@@ -57,14 +57,6 @@ class ServerConfig:
     # caps near 16 s, so a retry after a dropped socket arrives well within
     # this; a client offline for longer re-runs its unanswered mutations.
     mutation_dedup_window: float = 600.0
-    # Bytes of received frames one connection may hold before the server
-    # stops reading from its socket (the client then waits in TCP); past
-    # this plus max_message_bytes, a connection that cannot be paused is
-    # closed (1008).
-    input_buffer_bytes: int = 8 * 1024 * 1024
-    # Seconds a frame may wait for a client that does not read before the
-    # server gives up on it (close 1008, then the socket is dropped).
-    send_timeout: float = 30.0
     # Origins browsers may call the HTTP API from. "*" (the default) allows
     # any origin without credentials: the API authenticates by bearer token,
     # never by cookie, so credentials are only sent to listed origins.
@@ -258,10 +250,6 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         mutation_dedup_window=_typed(
             srv, "server", "mutation_dedup_window", float, defaults.mutation_dedup_window
         ),
-        input_buffer_bytes=_typed(
-            srv, "server", "input_buffer_bytes", int, defaults.input_buffer_bytes
-        ),
-        send_timeout=_typed(srv, "server", "send_timeout", float, defaults.send_timeout),
         cors_origins=_cors_origins(srv, defaults.cors_origins),
         metrics=_metrics(srv, defaults.metrics),
     )

@@ -13,11 +13,7 @@ object. Through it the app may
 - take incoming messages by callback. Each then costs one parse and one call
   instead of a queue hop, a task wake-up and a pause and resume of reading
   (two `epoll_ctl` calls) per message. The callback's owner bounds its own
-  backlog in bytes with `pause_reading`/`resume_reading`, so a client that
-  floods the socket waits in TCP rather than in the server's memory;
-- give up on a client that stopped reading (`give_up`): a close frame is
-  queued and the socket dropped a second later, since a client that never
-  reads would otherwise hold its unsent frames forever.
+  backlog, as the ASGI loop feeding it did.
 
 Disconnects still arrive through `receive()`. Under another ASGI server the
 extension is absent and the app uses `send` and `receive` as usual.
@@ -39,7 +35,7 @@ from websockets.protocol import State
 if TYPE_CHECKING:
     from uvicorn._types import ASGISendEvent
 
-__all__ = ["EXTENSION", "GIVE_UP_DELAY", "OUTBOX_BATCH", "Direct", "LivesyncWebSocketProtocol", "Outbox", "Receiver"]
+__all__ = ["EXTENSION", "OUTBOX_BATCH", "Direct", "LivesyncWebSocketProtocol", "Outbox", "Receiver"]
 
 EXTENSION = "livesync.direct"
 
@@ -98,29 +94,6 @@ class Direct:
         if first:
             p.outbox.add(p)
 
-    def pause_reading(self) -> None:
-        """Read nothing more from the socket until `resume_reading`."""
-        p = self._protocol
-        if not p.read_paused and not p.transport.is_closing():
-            p.read_paused = True
-            p.transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        p = self._protocol
-        if p.read_paused and not p.transport.is_closing():
-            p.read_paused = False
-            p.transport.resume_reading()
-
-    def give_up(self, code: int, reason: str) -> None:
-        """Close a socket whose client does not read: queue the close frame,
-        then drop the connection after `GIVE_UP_DELAY` whether it left or not."""
-        p = self._protocol
-        if p.conn.state is State.OPEN:
-            p.conn.send_close(code, reason)
-            p.transport.write(b"".join(p.conn.data_to_send()))
-        p.close_sent = True
-        p.loop.call_later(GIVE_UP_DELAY, p.transport.abort)
-
     def deliver_to(self, receiver: Receiver) -> None:
         """From now on hand every received message to `receiver`, starting
         with any already waiting in the queue for `receive()`."""
@@ -152,7 +125,6 @@ def _text_header(length: int) -> bytes:
 
 
 OUTBOX_BATCH = 16
-GIVE_UP_DELAY = 1.0
 
 
 class Outbox:

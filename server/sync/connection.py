@@ -80,7 +80,6 @@ log = logging.getLogger("livesync.sync")
 # Frames queued behind a slow Authenticate or query run before the client is
 # cut off: a well-behaved client never gets near this.
 _MAX_INBOX = 4096
-_OVERFLOW = b"\x00overflow"  # stands in for the inbox of a client cut off
 _QUERY_CONCURRENCY = 20
 _NO_KEY = QueryKey("", "", ANY_IDENTITY)  # a query whose args could not be decoded never runs
 # Queued in place of the inbox when a push from the committer's fan-out failed.
@@ -103,16 +102,6 @@ class Transport(Protocol):
         ...
 
     async def close(self, code: int, reason: str) -> None: ...
-
-    def pause_reading(self) -> None:
-        """Take no more frames from the socket until `resume_reading`."""
-        ...
-
-    def resume_reading(self) -> None: ...
-
-    def give_up(self, code: int, reason: str) -> None:
-        """Close a socket whose client stopped reading, without waiting on it."""
-        ...
 
 
 class _Close(Exception):
@@ -155,7 +144,6 @@ class SyncConnection:
         "_draining",
         "_expired",
         "_inbox",
-        "_inbox_bytes",
         "_last_send",
         "_loop",
         "_mutations",
@@ -196,8 +184,6 @@ class SyncConnection:
         # Plain lists and a future made only while waiting: an idle
         # connection should cost little (a deque or an Event is ~0.8 KB).
         self._inbox: list[str | bytes] = []
-        # Bytes (characters, for text) in _inbox; reading pauses past a limit.
-        self._inbox_bytes = 0
         self._woken = False
         self._waiter: asyncio.Future[None] | None = None
         self._queries: dict[int, _Query] = {}
@@ -224,16 +210,8 @@ class SyncConnection:
         """Queue one received frame (called by the transport's reader)."""
         if self._idle() and self._authenticate_inline(frame):
             return
-        self._inbox_bytes += len(frame)
-        if self._inbox_bytes > self.config.input_buffer_bytes:
-            self.transport.pause_reading()
-            if self._inbox_bytes > self.config.input_buffer_bytes + self.config.max_message_bytes:
-                # Only reached when reading cannot be paused (no extension).
-                self._inbox = [_OVERFLOW]
-                self._wake_up()
-                return
         if len(self._inbox) >= _MAX_INBOX:
-            self._inbox = [_OVERFLOW]
+            self._inbox = [b"\x00overflow"]
         else:
             self._inbox.append(frame)
         self._wake_up()
@@ -251,16 +229,10 @@ class SyncConnection:
                 await self._wait_for_work()
                 while self._inbox and not (self._closed or self._expired or self._draining):
                     frames, self._inbox = self._inbox, []
-                    paused = self._inbox_bytes > self.config.input_buffer_bytes
-                    self._inbox_bytes = 0
                     for frame in frames:
                         if self._closed or self._expired:
                             break
                         await self._handle(frame)
-                    # Read again only once the frames taken are handled, so at
-                    # most two buffers' worth is held.
-                    if paused and self._inbox_bytes <= self.config.input_buffer_bytes:
-                        self.transport.resume_reading()
                 if self._expired:
                     await self._auth_failed(TokenExpired("Convex token identity expired"), False)
                 if self._dirty and not self._closed:
@@ -362,26 +334,13 @@ class SyncConnection:
         self._last_send = time.monotonic()
         if self.transport.ready():
             self.transport.send_now(text)
-            return
-        # The socket is backed up: only here can a client that stopped
-        # reading keep this connection (and what it holds) waiting.
-        try:
-            async with asyncio.timeout(self.config.send_timeout):
-                await self.transport.send_text(text)
-        except TimeoutError:
-            log.info(
-                "connection %s: client read nothing for %.0f s; giving up",
-                self.id,
-                self.config.send_timeout,
-            )
-            self.metrics.protocol_errors.inc()
-            self.transport.give_up(1008, "ClientNotReading: frames waited too long")
-            raise TransportClosed from None
+        else:
+            await self.transport.send_text(text)
 
     # -- incoming messages -----------------------------------------------
 
     async def _handle(self, frame: str | bytes) -> None:
-        if frame is _OVERFLOW:
+        if frame == b"\x00overflow":
             raise _Close(1008, "TooManyMessages: client sent faster than it was served")
         if frame == _PUSH_FAILED:
             raise _Close(1011, "InternalServerError")
