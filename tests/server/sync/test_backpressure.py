@@ -241,3 +241,14 @@ async def test_a_slow_reader_gets_the_latest_result_not_every_stale_one(
     assert len(updates) < n // 2, [len(u["value"]) for u in updates]
     await writer.close()
     await slow.close()
+
+
+async def test_a_compressed_message_is_bounded_by_its_decompressed_size(tmp_path: Path) -> None:
+    async with serving(tmp_path / "livesync.db", max_message_bytes=64 * KiB) as s:
+        peer = await Peer.open(s.ws_url)
+        assert peer.ws.protocol.extensions, "permessage-deflate was not negotiated"
+        # About a kilobyte on the wire, a megabyte once inflated.
+        await peer.ws.send(_event(1024 * KiB))
+        code, reason = await peer.closed()
+    assert code == 1009
+    assert reason.startswith("frame exceeds limit")
