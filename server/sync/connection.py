@@ -86,7 +86,6 @@ log = logging.getLogger("livesync.sync")
 # Frames queued behind a slow Authenticate or query run before the client is
 # cut off: a well-behaved client never gets near this.
 _MAX_INBOX = 4096
-
 _QUERY_CONCURRENCY = 20
 _NO_KEY = QueryKey("", "", ANY_IDENTITY)  # a query whose args could not be decoded never runs
 
@@ -157,11 +156,11 @@ class SyncConnection:
         "_expired",
         "_inbox",
         "_inbox_bytes",
-        "_reading_paused",
         "_last_send",
         "_loop",
         "_mutations",
         "_queries",
+        "_reading_paused",
         "_removed",
         "_responses",
         "_settled",
