@@ -89,6 +89,15 @@ class _AsgiTransport:
     async def close(self, code: int, reason: str) -> None:
         await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
+    def pause_reading(self, paused: bool) -> None:
+        # Without the extension the byte cap alone bounds what is queued.
+        if self._direct is not None:
+            self._direct.pause_reading(paused)
+
+    def abort(self) -> None:
+        if self._direct is not None:
+            self._direct.abort()
+
 
 class LivesyncApp:
     """The server as an ASGI callable; `startup()` must run before use."""

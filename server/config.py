@@ -64,6 +64,13 @@ class ServerConfig:
     # Where /metrics is served: "public" (this port), "off", or "HOST:PORT"
     # (a listener of its own, and not on this port; port 0 picks a free one).
     metrics: str = "public"
+    # Seconds a frame may wait for a client that does not read before the
+    # connection is closed (1008 SlowClient); as long again for the close
+    # frame, then the socket is dropped.
+    send_timeout: float = 30.0
+    # Characters of received frames waiting on one connection before it is
+    # closed (1008); reading pauses once one full message is waiting.
+    max_inbox_bytes: int = 64 * 1024 * 1024
 
     @property
     def metrics_address(self) -> tuple[str, int] | None:
@@ -252,9 +259,13 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         ),
         cors_origins=_cors_origins(srv, defaults.cors_origins),
         metrics=_metrics(srv, defaults.metrics),
+        send_timeout=_typed(srv, "server", "send_timeout", float, defaults.send_timeout),
+        max_inbox_bytes=_typed(srv, "server", "max_inbox_bytes", int, defaults.max_inbox_bytes),
     )
     if server.mutation_dedup_window <= 0:
         raise ConfigError("server.mutation_dedup_window: must be a positive number of seconds")
+    if server.send_timeout <= 0 or server.max_inbox_bytes <= 0:
+        raise ConfigError("server.send_timeout and server.max_inbox_bytes must be more than 0")
     fn = _section(data, "functions", {"dir"})
     fdir = _typed(fn, "functions", "dir", str, DEFAULT_FUNCTIONS_DIR)
     db = _section(data, "database", {"url"})

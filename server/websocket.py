@@ -68,6 +68,22 @@ class Direct:
         p = self._protocol
         return p.close_sent or p.disconnected or p.transport.is_closing()
 
+    def pause_reading(self, paused: bool) -> None:
+        """Stop or resume reading the socket (the receiver's backlog is full
+        or drained). uvicorn's own pause, for its queue, is left alone."""
+        p = self._protocol
+        if paused == p.direct_paused or p.transport.is_closing():
+            return
+        p.direct_paused = paused
+        if paused:
+            p.transport.pause_reading()
+        elif not p.read_paused:
+            p.transport.resume_reading()
+
+    def abort(self) -> None:
+        """Drop the connection now, discarding unsent data."""
+        self._protocol.transport.abort()
+
     def send_text(self, text: str) -> None:
         """Frame `text` now for the outbox to write; only call after `ready()`
         said yes."""
@@ -183,6 +199,7 @@ class LivesyncWebSocketProtocol(WebSocketsSansIOProtocol):
     """Pass as uvicorn's `ws`; adds the `livesync.direct` extension."""
 
     receiver: Receiver | None = None
+    direct_paused = False  # reading paused through Direct.pause_reading
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -56,7 +56,8 @@ def open_store(url: str) -> Store:
         return SqliteStore(":memory:")
     if url.startswith(_SQLITE_PREFIX):
         path, _, query = url.partition("?")
-        return SqliteStore(_sqlite_path(path), **_sqlite_options(url, query))
+        options = _sqlite_options(url, query)
+        return SqliteStore(_sqlite_path(path), synchronous=options.get("synchronous", "NORMAL"))
     if url.startswith(_POSTGRES_PREFIXES):
         raise ConfigError("PostgreSQL backend is not implemented yet")
     raise ConfigError(

@@ -12,6 +12,12 @@ the newest published snapshot, re-running only the queries whose shared
 execution is not valid at that snapshot, and sends the pending mutation and
 action responses first, so a MutationResponse always precedes the Transition
 that covers it. `protocol.session.ServerSession` keeps the version chain.
+
+Backpressure: a Transition is built only when the loop gets to send it, so
+a client that reads slowly gets the newest results rather than a queue of
+stale ones; a send that waits past `send_timeout` closes the connection.
+While the loop is stuck, the inbox is bounded in bytes: reading pauses once
+a full message waits, and past `max_inbox_bytes` the connection is closed.
 """
 
 from __future__ import annotations
@@ -103,6 +109,14 @@ class Transport(Protocol):
 
     async def close(self, code: int, reason: str) -> None: ...
 
+    def pause_reading(self, paused: bool) -> None:
+        """Stop (or resume) taking frames from the socket, where possible."""
+        ...
+
+    def abort(self) -> None:
+        """Drop the socket at once, unsent data and all, where possible."""
+        ...
+
 
 class _Close(Exception):
     def __init__(self, code: int, reason: str) -> None:
@@ -144,10 +158,12 @@ class SyncConnection:
         "_draining",
         "_expired",
         "_inbox",
+        "_inbox_bytes",
         "_last_send",
         "_loop",
         "_mutations",
         "_queries",
+        "_reading_paused",
         "_removed",
         "_responses",
         "_settled",
@@ -184,6 +200,8 @@ class SyncConnection:
         # Plain lists and a future made only while waiting: an idle
         # connection should cost little (a deque or an Event is ~0.8 KB).
         self._inbox: list[str | bytes] = []
+        self._inbox_bytes = 0  # characters (or bytes) of the frames in _inbox
+        self._reading_paused = False
         self._woken = False
         self._waiter: asyncio.Future[None] | None = None
         self._queries: dict[int, _Query] = {}
@@ -210,10 +228,18 @@ class SyncConnection:
         """Queue one received frame (called by the transport's reader)."""
         if self._idle() and self._authenticate_inline(frame):
             return
-        if len(self._inbox) >= _MAX_INBOX:
+        self._inbox_bytes += len(frame)
+        if len(self._inbox) >= _MAX_INBOX or self._inbox_bytes > self.config.max_inbox_bytes:
             self._inbox = [b"\x00overflow"]
         else:
             self._inbox.append(frame)
+            # A full message's worth waiting: read no more until the loop
+            # takes them (it may be stuck sending to a client that does not
+            # read). Frames already read from the socket still arrive; the
+            # byte cap above bounds those.
+            if self._inbox_bytes > self.config.max_message_bytes and not self._reading_paused:
+                self._reading_paused = True
+                self.transport.pause_reading(True)
         self._wake_up()
 
     def _mark_dirty(self) -> None:
@@ -229,6 +255,10 @@ class SyncConnection:
                 await self._wait_for_work()
                 while self._inbox and not (self._closed or self._expired or self._draining):
                     frames, self._inbox = self._inbox, []
+                    self._inbox_bytes = 0
+                    if self._reading_paused:
+                        self._reading_paused = False
+                        self.transport.pause_reading(False)
                     for frame in frames:
                         if self._closed or self._expired:
                             break
@@ -307,7 +337,12 @@ class SyncConnection:
         self._closed = True
         self.session.close()
         try:
-            await self.transport.close(code, reason[:120])
+            # The close frame queues behind any unsent output; a client that
+            # does not read would keep the socket open forever.
+            async with asyncio.timeout(self.config.send_timeout):
+                await self.transport.close(code, reason[:120])
+        except TimeoutError:
+            self.transport.abort()
         except Exception:  # the socket may already be gone
             log.debug("connection %s: close failed", self.id, exc_info=True)
 
@@ -334,8 +369,15 @@ class SyncConnection:
         self._last_send = time.monotonic()
         if self.transport.ready():
             self.transport.send_now(text)
-        else:
-            await self.transport.send_text(text)
+            return
+        try:
+            async with asyncio.timeout(self.config.send_timeout):
+                await self.transport.send_text(text)
+        except TimeoutError:
+            log.info(
+                "connection %s: client read nothing for %s s", self.id, self.config.send_timeout
+            )
+            raise _Close(1008, "SlowClient: the client did not read its messages in time") from None
 
     # -- incoming messages -----------------------------------------------
 

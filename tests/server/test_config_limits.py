@@ -71,3 +71,10 @@ def test_auth_clock_settings(tmp_path: Path) -> None:
     assert (cfg.auth.clock_leeway, cfg.auth.max_token_lifetime) == (30.0, 3600.0)
     with pytest.raises(ConfigError, match=r"auth\.clock_leeway: must be 0 or more"):
         _load(tmp_path, "[auth]\nclock_leeway = -1\n")
+
+
+def test_backpressure_settings(tmp_path: Path) -> None:
+    cfg = _load(tmp_path, "[server]\nsend_timeout = 2.5\nmax_inbox_bytes = 1048576\n")
+    assert (cfg.server.send_timeout, cfg.server.max_inbox_bytes) == (2.5, 1048576)
+    with pytest.raises(ConfigError, match=r"server\.send_timeout and server\.max_inbox_bytes"):
+        _load(tmp_path, "[server]\nsend_timeout = 0\n")
