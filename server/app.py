@@ -22,6 +22,7 @@ from server.asgi import ASGIApp, Receive, Scope, Send, read_body, respond
 from server.config import Config
 from server.errors import LivesyncError
 from server.functions.legacy_numbers import convert_legacy_numbers
+from server.functions.limits import function_limits
 from server.functions.registry import FunctionRegistry
 from server.functions.runner import FunctionRunner
 from server.gcpolicy import GcPolicy
@@ -93,7 +94,13 @@ class LivesyncApp:
         registry = FunctionRegistry.load(self.config.functions.dir)
         store = open_store(self.config.database.url)
         await store.open(registry.index_defs(), convert_legacy_numbers(registry.schema))
-        self.engine = Engine(store, FunctionRunner(registry, store), self.metrics)
+        runner = FunctionRunner(
+            registry,
+            store,
+            limits=function_limits(self.config.functions),
+            on_timeout=self.metrics.function_timeouts.inc,
+        )
+        self.engine = Engine(store, runner, self.metrics)
         if self.config.auth.providers:
             from server.auth.authenticator import Authenticator
 

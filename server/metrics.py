@@ -92,6 +92,9 @@ class Metrics:
         self.protocol_errors = Counter(
             "livesync_protocol_errors_total", "Connections closed for protocol errors"
         )
+        self.function_timeouts = Counter(
+            "livesync_function_timeouts_total", "Executions stopped at a time limit", "kind"
+        )
 
     def render(self) -> str:
         lines: list[str] = []
@@ -107,6 +110,7 @@ class Metrics:
             self.gc_pause_seconds,
             self.gc_pause_max,
             self.protocol_errors,
+            self.function_timeouts,
         ):
             lines += metric.render()
         return "\n".join(lines) + "\n"

@@ -10,6 +10,8 @@ encodable, and turns every failure into client-visible text:
     anything else   -> "Server Error" (the traceback goes to the server log)
 
 Mutations run inside `Store.write`, so a failure rolls every write back.
+Every handler runs under its time limits (see `server.functions.limits`): an
+overrun fails like any other error, with a message naming the limit.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from server.errors import AppError, ArgumentError, FunctionError, ReturnValueErr
 from server.functions.context import ActionCtx, Auth, MutationCtx, QueryCtx
 from server.functions.database import DatabaseReader, DatabaseWriter, ReadBudget, TableCatalog
 from server.functions.decorators import FunctionKind
+from server.functions.limits import FunctionTimeout, Limits, limited
 from server.functions.logs import LogCollector, capture_logs, current_collector
 from server.functions.pagination import PageJournal
 from server.functions.readset import ReadSet
@@ -89,9 +92,18 @@ class MutationFailed(Exception):
 class FunctionRunner:
     """Runs the functions of one registry against one store."""
 
-    def __init__(self, registry: FunctionRegistry, store: Store) -> None:
+    def __init__(
+        self,
+        registry: FunctionRegistry,
+        store: Store,
+        *,
+        limits: Limits | None = None,
+        on_timeout: Callable[[str], None] | None = None,
+    ) -> None:
         self._registry = registry
         self._store = store
+        self.limits = limits if limits is not None else Limits()
+        self._on_timeout = on_timeout  # called with the kind, for the metrics
         schema = registry.schema
         self._catalog = TableCatalog(tuple(schema.tables) if schema is not None else ())
 
@@ -243,7 +255,7 @@ class FunctionRunner:
         try:
             function = self._registry.lookup(path, kind)
             with capture_logs(collector):
-                value = await _call(function, make_ctx(), args)
+                value = await _call(function, make_ctx(), args, self.limits)
             value = _check_result(function, value)
         except AppError as exc:
             return _failure(
@@ -253,6 +265,11 @@ class FunctionRunner:
                 read_set,
                 auth.used,
             )
+        except FunctionTimeout as exc:
+            logger.warning("%s", exc)
+            if self._on_timeout is not None:
+                self._on_timeout(kind)
+            return _failure(str(exc), NO_DATA, collector.lines(), read_set, auth.used)
         except FunctionError as exc:
             return _failure(str(exc), NO_DATA, collector.lines(), read_set, auth.used)
         except StoreError:
@@ -264,7 +281,7 @@ class FunctionRunner:
         return Outcome(value, None, NO_DATA, collector.lines(), read_set, auth.used)
 
 
-async def _call(function: RegisteredFunction, ctx: Any, args: Any) -> Any:
+async def _call(function: RegisteredFunction, ctx: Any, args: Any, limits: Limits) -> Any:
     if not isinstance(args, dict):
         raise FunctionError(f"Arguments of {function.path} must be an object, got {args!r}")
     if function.args_validator is not None:
@@ -272,7 +289,7 @@ async def _call(function: RegisteredFunction, ctx: Any, args: Any) -> Any:
             args = function.args_validator.validate(args)
         except ArgumentError as exc:
             raise ArgumentError(f"ArgumentValidationError: {exc}") from None
-    return await function.handler(ctx, **args)
+    return await limited(function.handler(ctx, **args), function.path, function.kind, limits)
 
 
 def _check_result(function: RegisteredFunction, value: Any) -> Any:

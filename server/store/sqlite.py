@@ -397,8 +397,10 @@ class _Transaction(_Snapshot):
         if not self._doc_rows and not self._index_rows:
             return
         docs, entries = self._take_rows()
-        await _run(self._conn, ops.write_rows, not self._begun, docs, entries)
-        self._begun = True
+        begin, self._begun = not self._begun, True
+        # Marked begun first: if this await is cancelled (a timed-out
+        # mutation), the thread still runs BEGIN, and abort() must roll back.
+        await _run(self._conn, ops.write_rows, begin, docs, entries)
 
     def _take_rows(self) -> tuple[list[ops.DocRow], list[ops.IndexRow]]:
         docs, entries = list(self._doc_rows.values()), list(self._index_rows.values())

@@ -1,0 +1,54 @@
+"""Functions that overrun their limits, each in a different way."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from server import action, mutation, query, v
+
+
+@query()
+async def spin(ctx: Any) -> None:
+    while True:
+        pass
+
+
+@query()
+async def sleep(ctx: Any) -> str:
+    time.sleep(5)  # blocks the thread it runs on
+    return "slept"
+
+
+@query()
+async def wait(ctx: Any) -> str:
+    await asyncio.sleep(30)
+    return "woke"
+
+
+@mutation()
+async def write_then_wait(ctx: Any) -> None:
+    await ctx.db.insert("notes", {"text": "never committed"})
+    await ctx.db.query("notes").collect()  # the insert is in SQLite now
+    await asyncio.sleep(30)
+
+
+@mutation()
+async def write_then_spin(ctx: Any) -> None:
+    await ctx.db.insert("notes", {"text": "never committed"})
+    await ctx.db.query("notes").collect()
+    while True:
+        pass
+
+
+@action()
+async def block(ctx: Any) -> str:
+    time.sleep(5)
+    return "slept"
+
+
+@action(args={"seconds": v.number()})
+async def block_in_thread(ctx: Any, seconds: float) -> str:
+    await asyncio.to_thread(time.sleep, seconds)
+    return "slept"
