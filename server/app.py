@@ -27,6 +27,7 @@ from server.functions.registry import FunctionRegistry
 from server.functions.runner import FunctionRunner
 from server.gcpolicy import GcPolicy
 from server.http_api import API_ROUTES, HttpReply, handle_api_call, json_error
+from server.interrupt import LoopWatchdog
 from server.metrics import Metrics
 from server.store import open_store
 from server.sync.connection import SyncConnection
@@ -89,6 +90,7 @@ class LivesyncApp:
         self._connections: set[asyncio.Task[None]] = set()
         self._vacuum: asyncio.Task[None] | None = None
         self._gc = GcPolicy(config.server.gc_full_interval, self.metrics)
+        self._watchdog = LoopWatchdog(self.metrics)
 
     async def startup(self) -> None:
         registry = FunctionRegistry.load(self.config.functions.dir)
@@ -107,6 +109,7 @@ class LivesyncApp:
             self.authenticator = Authenticator(self.config.auth.providers)
         self._vacuum = asyncio.get_running_loop().create_task(self._vacuum_history())
         self._gc.start()
+        self._watchdog.start()
         log.info("functions loaded from %s: %d", self.config.functions.dir, len(registry.paths()))
 
     async def _vacuum_history(self) -> None:
@@ -122,6 +125,7 @@ class LivesyncApp:
 
     async def shutdown(self) -> None:
         self._gc.stop()
+        self._watchdog.stop()
         if self._vacuum is not None:
             self._vacuum.cancel()
         for task in list(self._connections):

@@ -95,6 +95,10 @@ class Metrics:
         self.function_timeouts = Counter(
             "livesync_function_timeouts_total", "Executions stopped at a time limit", "kind"
         )
+        self.loop_interrupts = Counter(
+            "livesync_loop_interrupts_total",
+            "App code interrupted for holding the event loop past its limit",
+        )
 
     def render(self) -> str:
         lines: list[str] = []
@@ -111,6 +115,7 @@ class Metrics:
             self.gc_pause_max,
             self.protocol_errors,
             self.function_timeouts,
+            self.loop_interrupts,
         ):
             lines += metric.render()
         return "\n".join(lines) + "\n"
