@@ -17,6 +17,12 @@ after the step began (and never past the execution's deadline).
   `Interrupted` inside the handler. A step on the main thread publishes itself
   in `MAIN_STEP` for that.
 
+The clock stops while the handler awaits the store (`pause`/`resume`, called
+by the store around each trip to its threads): as Convex pauses its user
+timeout during database syscalls, a query that waits behind thousands of
+others in a burst is not the one at fault. Time awaiting anything else
+(`asyncio.sleep`, an HTTP call) counts.
+
 Either way the caller gets a message naming the function and the limit, and
 a mutation's writes are rolled back by its caller (`Store.write`).
 Anything that reaches `FunctionRunner` after the deadline is a timeout, even
@@ -112,6 +118,9 @@ class _Limited:
         "expired",
         "held_loop",
         "_cancelled",
+        "_paused",
+        "_paused_since",
+        "_timer",
     )
 
     def __init__(
@@ -132,6 +141,21 @@ class _Limited:
         self.expired = False  # the deadline passed: it must never go on
         self.held_loop = False  # it was interrupted in a step, not while awaiting
         self._cancelled = False  # our timer cancelled the task
+        self._paused = 0  # store calls under way (they nest)
+        self._paused_since = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+
+    def pause(self) -> None:
+        """The handler awaits the store: that time is the server's (queueing
+        behind other readers included), so the clock stops."""
+        if self._paused == 0:
+            self._paused_since = time.monotonic()
+        self._paused += 1
+
+    def resume(self) -> None:
+        self._paused -= 1
+        if self._paused == 0:
+            self.deadline += time.monotonic() - self._paused_since
 
     def interrupt(self) -> None:
         """Called by `server.interrupt` on the loop's thread, inside a step
@@ -145,7 +169,7 @@ class _Limited:
         task = asyncio.current_task(loop)
         cancelling = task.cancelling() if task is not None else 0
         self.deadline = time.monotonic() + self.limit
-        timer = loop.call_later(self.limit, self._expire, task)
+        self._timer = loop.call_later(self.limit, self._expire, loop, task)
         step = MAIN_STEP if threading.get_ident() == _MAIN_THREAD else StepState()
         coro = self._coro
         value: Any = None
@@ -179,9 +203,18 @@ class _Limited:
                 except BaseException as exc:
                     value, error = None, exc
         finally:
-            timer.cancel()
+            if self._timer is not None:
+                self._timer.cancel()
 
-    def _expire(self, task: asyncio.Task[Any] | None) -> None:
+    def _expire(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any] | None) -> None:
+        now = time.monotonic()
+        if self._paused:
+            left = self.deadline - self._paused_since
+        else:
+            left = self.deadline - now
+        if left > 0:  # the clock stopped meanwhile: look again when it could run out
+            self._timer = loop.call_later(left, self._expire, loop, task)
+            return
         self.expired = True
         if task is not None:
             self._cancelled = True

@@ -161,3 +161,18 @@ async def test_actions_have_their_own_limit_and_their_queries_keep_theirs(
     assert outcome.error_message == (
         "Function slow:wait timed out after 0.2 s (limit: [functions] query_timeout)"
     )
+
+
+async def test_time_spent_waiting_for_the_store_does_not_count(runner: FunctionRunner) -> None:
+    # A burst of queries queues for the store's readers; the clock of each
+    # stops meanwhile, as Convex's user timeout does during database calls.
+    store = runner._store  # noqa: SLF001
+    idle = store._idle  # type: ignore[attr-defined]  # noqa: SLF001
+    held = [idle.get_nowait() for _ in range(idle.qsize())]
+    task = asyncio.ensure_future(query(runner, "slow:quick"))
+    await asyncio.sleep(0.5)  # the condition under test: held past the 0.2 s limit
+    assert not task.done()
+    for conn in held:
+        idle.put_nowait(conn)
+    outcome = await asyncio.wait_for(task, BOUND)
+    assert outcome.ok and outcome.value == 0
