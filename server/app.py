@@ -100,7 +100,7 @@ class LivesyncApp:
             registry,
             store,
             limits=function_limits(self.config.functions),
-            on_timeout=self.metrics.function_timeouts.inc,
+            metrics=self.metrics,
         )
         self.engine = Engine(store, runner, self.metrics)
         if self.config.auth.providers:

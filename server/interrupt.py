@@ -2,10 +2,12 @@
 
 Queries and mutations run on the event loop that serves every socket: the
 fan-out of one commit re-runs up to thousands of them, and a hop to another
-thread per execution would cost more than many of them do (see
-BENCHMARKS.md, "isolation"). So a handler that stops awaiting
-(`while True: pass`, `time.sleep(5)`, a blocking socket read) holds the
-whole server until something interrupts it. This module is that something.
+thread per execution would cost more than the execution itself (see
+BENCHMARKS.md, "isolation"); actions, which are rare and often block, run
+on threads of their own (`server.functions.action_threads`). So a query or
+mutation that stops awaiting (`while True: pass`, `time.sleep(5)`, a
+blocking socket read) holds the whole server until something interrupts
+it. This module is that something.
 
 Each step of a limited execution publishes itself in
 `server.functions.limits.MAIN_STEP` with its step deadline. A watchdog thread
@@ -25,10 +27,12 @@ CPython behaviour this relies on.
 Why a signal, not `PyThreadState_SetAsyncExc`: an async exception is raised
 whenever its target next checks, so a step that ends between the watchdog's
 check and the call would get it in server code; and it cannot interrupt a
-blocking call. Why SIGURG: its default action is to do nothing, so a signal
-that arrives after the handler is gone is harmless, and nothing else in a
-server uses it (Go's runtime preempts goroutines with it for the same
-reasons).
+blocking call. It serves only to stop an action's thread that is being
+abandoned (`interrupt_thread`), where landing anywhere is fine.
+
+Why SIGURG: its default action is to do nothing, so a signal that arrives
+after the handler is gone is harmless, and nothing else in a server uses it
+(Go's runtime preempts goroutines with it for the same reasons).
 
 Limits, stated plainly: the loop is held up to the step deadline (1 s by
 default) plus a tick, not zero; code that runs inside one C call without
@@ -44,6 +48,7 @@ await timeouts apply, and the server logs a warning.
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import logging
 import os
 import signal
@@ -58,7 +63,7 @@ import server
 from server.functions import limits
 from server.metrics import Metrics
 
-__all__ = ["SIGNAL", "TICK", "LoopWatchdog", "interruptible"]
+__all__ = ["SIGNAL", "TICK", "LoopWatchdog", "interrupt_thread", "interruptible"]
 
 log = logging.getLogger("livesync.functions")
 
@@ -78,6 +83,16 @@ _TRAMPOLINE: CodeType = limits._Limited.__await__.__code__  # noqa: SLF001
 # One watchdog owns the signal at a time (tests start several apps in one
 # process); the steps of every app are published in the same place.
 _owner: LoopWatchdog | None = None
+
+
+def interrupt_thread(ident: int) -> bool:
+    """Raise `Interrupted` in thread `ident` at its next bytecode (CPython's
+    `PyThreadState_SetAsyncExc`). It lands wherever that thread is, and a
+    thread blocked in a C call gets it only when the call returns, so this
+    is only for a thread about to be abandoned anyway (an action's)."""
+    set_async_exc = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    hit = set_async_exc(ctypes.c_ulong(ident), ctypes.py_object(limits.Interrupted))
+    return bool(hit == 1)
 
 
 def interruptible(frame: FrameType | None) -> bool:

@@ -99,6 +99,10 @@ class Metrics:
             "livesync_loop_interrupts_total",
             "App code interrupted for holding the event loop past its limit",
         )
+        self.abandoned_threads = Counter(
+            "livesync_abandoned_threads_total",
+            "Action threads still running past their limit, left to end on their own",
+        )
 
     def render(self) -> str:
         lines: list[str] = []
@@ -116,6 +120,7 @@ class Metrics:
             self.protocol_errors,
             self.function_timeouts,
             self.loop_interrupts,
+            self.abandoned_threads,
         ):
             lines += metric.render()
         return "\n".join(lines) + "\n"

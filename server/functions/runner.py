@@ -24,6 +24,7 @@ from typing import Any, Final
 from protocol.errors import ValueEncodeError
 from protocol.values import dumps, encode
 from server.errors import AppError, ArgumentError, FunctionError, ReturnValueError, StoreError
+from server.functions.action_threads import GRACE, Bridge, ThreadAbandoned, run_on_thread
 from server.functions.context import ActionCtx, Auth, MutationCtx, QueryCtx
 from server.functions.database import DatabaseReader, DatabaseWriter, ReadBudget, TableCatalog
 from server.functions.decorators import FunctionKind
@@ -32,6 +33,8 @@ from server.functions.logs import LogCollector, capture_logs, current_collector
 from server.functions.pagination import PageJournal
 from server.functions.readset import ReadSet
 from server.functions.registry import FunctionRegistry, RegisteredFunction
+from server.interrupt import interrupt_thread
+from server.metrics import Metrics
 from server.store.base import Commit, Snapshot, Store, Transaction
 
 __all__ = [
@@ -98,12 +101,12 @@ class FunctionRunner:
         store: Store,
         *,
         limits: Limits | None = None,
-        on_timeout: Callable[[str], None] | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._registry = registry
         self._store = store
         self.limits = limits if limits is not None else Limits()
-        self._on_timeout = on_timeout  # called with the kind, for the metrics
+        self._metrics = metrics
         schema = registry.schema
         self._catalog = TableCatalog(tuple(schema.tables) if schema is not None else ())
 
@@ -215,32 +218,57 @@ class FunctionRunner:
         their commits. `depth` counts the actions this one runs inside."""
         auth = Auth(identity)
 
-        async def run_query(query_path: str, query_args: dict[str, Any] | None) -> Any:
+        # These run on the serving loop; the action's thread reaches them
+        # through its bridge and unwraps their outcomes on its own side,
+        # where its log collector is.
+        async def run_query(query_path: str, query_args: dict[str, Any] | None) -> Outcome:
             snapshot = self._store.snapshot()
-            outcome = await self.run_query(query_path, query_args or {}, identity, snapshot)
-            return _unwrap(outcome)
+            return await self.run_query(query_path, query_args or {}, identity, snapshot)
 
-        async def run_mutation(mutation_path: str, mutation_args: dict[str, Any] | None) -> Any:
+        async def run_mutation(mutation_path: str, mutation_args: dict[str, Any] | None) -> Outcome:
             if mutate is not None:
-                return _unwrap(await mutate(mutation_path, mutation_args or {}, identity))
+                return await mutate(mutation_path, mutation_args or {}, identity)
             outcome, _ = await self.run_mutation(mutation_path, mutation_args or {}, identity)
-            return _unwrap(outcome)
+            return outcome
 
-        async def run_action(action_path: str, action_args: dict[str, Any] | None) -> Any:
+        async def run_action(action_path: str, action_args: dict[str, Any] | None) -> Outcome:
             if depth + 1 >= MAX_ACTION_DEPTH:
                 raise FunctionError(
                     f"ctx.run_action({action_path!r}) would nest actions "
                     f"{MAX_ACTION_DEPTH} deep; is an action calling itself?"
                 )
-            outcome = await self.run_action(
+            return await self.run_action(
                 action_path, action_args or {}, identity, mutate=mutate, depth=depth + 1
             )
-            return _unwrap(outcome)
 
-        def make_ctx() -> ActionCtx:
-            return ActionCtx(auth, run_query, run_mutation, run_action)
+        async def on_thread(bridge: Bridge) -> Outcome:
+            def through(fn: Callable[..., Awaitable[Outcome]]) -> Callable[..., Awaitable[Any]]:
+                async def call(fn_path: str, fn_args: dict[str, Any] | None) -> Any:
+                    return _unwrap(await bridge.call(fn, fn_path, fn_args))
 
-        return await self._execute(path, "action", args, make_ctx, ReadSet(), auth)
+                return call
+
+            def make_ctx() -> ActionCtx:
+                return ActionCtx(
+                    auth, through(run_query), through(run_mutation), through(run_action)
+                )
+
+            return await self._execute(path, "action", args, make_ctx, ReadSet(), auth)
+
+        try:
+            return await run_on_thread(
+                path, on_thread, self.limits.action + GRACE, interrupt_thread
+            )
+        except ThreadAbandoned:
+            message = (
+                f"Function {path} timed out after {self.limits.action:g} s "
+                "(limit: [functions] action_timeout)"
+            )
+            logger.warning("%s; its thread is abandoned", message)
+            if self._metrics is not None:
+                self._metrics.function_timeouts.inc("action")
+                self._metrics.abandoned_threads.inc()
+            return _failure(message, NO_DATA, (), ReadSet(), auth.used)
 
     async def _execute(
         self,
@@ -267,8 +295,8 @@ class FunctionRunner:
             )
         except FunctionTimeout as exc:
             logger.warning("%s", exc)
-            if self._on_timeout is not None:
-                self._on_timeout(kind)
+            if self._metrics is not None:
+                self._metrics.function_timeouts.inc(kind)
             return _failure(str(exc), NO_DATA, collector.lines(), read_set, auth.used)
         except FunctionError as exc:
             return _failure(str(exc), NO_DATA, collector.lines(), read_set, auth.used)

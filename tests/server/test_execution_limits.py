@@ -122,3 +122,22 @@ async def test_a_spinning_mutation_writes_nothing_and_the_next_one_commits(
     reply = await asyncio.wait_for(call(server, "mutation", "notes:add", {"text": "next"}), BOUND)
     assert reply["status"] == "success"
     assert (await call(server, "query", "notes:texts"))["value"] == ["next"]
+
+
+async def test_a_blocking_action_does_not_stall_an_unrelated_query(
+    start_server: StartServer,
+) -> None:
+    server = start_server(FUNCTIONS)
+    watcher = await subscribed_texts(server)
+    blocking = asyncio.ensure_future(
+        call(server, "action", "slow:mark_then_block", {"seconds": 3.0})
+    )
+    marked = await watcher.next_of("Transition", timeout=BOUND)
+    assert marked["modifications"][0]["value"] == ["blocking"]
+    started = time.monotonic()  # the action is in its 3 s time.sleep now
+    unrelated = await asyncio.wait_for(call(server, "query", "notes:texts"), BOUND)
+    assert unrelated["value"] == ["blocking"]
+    assert time.monotonic() - started < 1.5
+    assert not blocking.done()
+    assert (await asyncio.wait_for(blocking, BOUND))["value"] == "slept"
+    await watcher.close()

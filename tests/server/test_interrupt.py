@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
-from server.functions.limits import Limits, limited
+from server.functions.limits import Interrupted, Limits, limited
 from server.functions.registry import FunctionRegistry
 from server.functions.runner import FunctionRunner
-from server.interrupt import SIGNAL, LoopWatchdog, interruptible
+from server.interrupt import SIGNAL, LoopWatchdog, interrupt_thread, interruptible
 from server.metrics import Metrics
 from server.store.sqlite import SqliteStore
 
@@ -171,15 +171,33 @@ async def test_a_spinning_mutation_is_interrupted_and_writes_nothing(
     assert outcome.ok and commit is not None
 
 
-async def test_an_action_blocking_the_loop_is_stopped_at_the_blocking_limit(
+async def test_a_query_holding_the_loop_is_stopped_at_the_blocking_limit(
     runner: FunctionRunner,
 ) -> None:
-    outcome = await runner.run_action("slow:block", {}, None)
+    runner.limits = Limits(query=BOUND, blocking=0.3)
+    outcome = await run_query(runner, "slow:spin")
     assert outcome.error_message is not None
     assert outcome.error_message.startswith(
-        "Function slow:block held the event loop for more than 0.3 s without awaiting "
+        "Function slow:spin held the event loop for more than 0.3 s without awaiting "
         "(limit: [functions] blocking_timeout)"
     )
-    # Blocking work moved to a thread is fine: it awaits.
-    outcome = await runner.run_action("slow:block_in_thread", {"seconds": 0.5}, None)
-    assert outcome.value == "slept"
+
+
+def test_cpython_async_exception_stops_a_spinning_thread() -> None:
+    started = threading.Event()
+    outcome: list[str] = []
+
+    def spin() -> None:
+        started.set()
+        try:
+            while True:
+                pass
+        except Interrupted:
+            outcome.append("interrupted")
+
+    thread = threading.Thread(target=spin, daemon=True)
+    thread.start()
+    assert started.wait(BOUND) and thread.ident is not None
+    assert interrupt_thread(thread.ident)
+    thread.join(BOUND)
+    assert not thread.is_alive() and outcome == ["interrupted"]

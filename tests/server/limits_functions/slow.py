@@ -42,10 +42,29 @@ async def write_then_spin(ctx: Any) -> None:
         pass
 
 
-@action()
-async def block(ctx: Any) -> str:
-    time.sleep(5)
+@action(args={"seconds": v.number()})
+async def block(ctx: Any, seconds: float) -> str:
+    time.sleep(seconds)  # actions run on a thread of their own
     return "slept"
+
+
+@action(args={"seconds": v.number()})
+async def mark_then_block(ctx: Any, seconds: float) -> str:
+    await ctx.run_mutation("notes:add", {"text": "blocking"})  # tells the test it started
+    time.sleep(seconds)
+    return "slept"
+
+
+@action()
+async def spin_action(ctx: Any) -> None:
+    while True:
+        pass
+
+
+@action(args={"seconds": v.number()})
+async def sleep_then_write(ctx: Any, seconds: float) -> None:
+    time.sleep(seconds)
+    await ctx.run_mutation("notes:add", {"text": "from an abandoned action"})
 
 
 @action(args={"seconds": v.number()})

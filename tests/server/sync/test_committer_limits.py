@@ -28,9 +28,7 @@ async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
     store = SqliteStore(tmp_path / "engine.db")
     await store.open(registry.index_defs())
     metrics = Metrics()
-    runner = FunctionRunner(
-        registry, store, limits=Limits(mutation=LIMIT), on_timeout=metrics.function_timeouts.inc
-    )
+    runner = FunctionRunner(registry, store, limits=Limits(mutation=LIMIT), metrics=metrics)
     engine = Engine(store, runner, metrics)
     yield engine
     await engine.close()
