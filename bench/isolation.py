@@ -10,7 +10,9 @@ only add noise. Three ways to run one handler that awaits the store twice
 * thread: the alternative design, the handler on a worker thread's own loop
   with each store call bridged back to the serving loop
   (`run_coroutine_threadsafe` both ways), using one long-lived worker, the
-  cheapest form of it.
+  cheapest form of it;
+* action: `server.functions.action_threads.run_on_thread`, which is how
+  actions run (a kept worker thread, and its bookkeeping).
 
 Then the real `FunctionRunner.run_query` on an in-memory SQLite store, with
 its limits and with `limited` replaced by a pass-through. Its rounds vary by
@@ -78,7 +80,8 @@ def _worker_loop() -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
     return loop, thread
 
 
-async def _designs(calls: int) -> tuple[float, float, float]:
+async def _designs(calls: int) -> tuple[float, float, float, float]:
+    from server.functions.action_threads import Bridge, run_on_thread
     from server.functions.limits import Limits, limited
 
     limits = Limits()
@@ -97,11 +100,18 @@ async def _designs(calls: int) -> tuple[float, float, float]:
         result: int = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, worker))
         return result
 
+    async def as_action() -> int:
+        def body(bridge: Bridge) -> Coroutine[Any, Any, int]:
+            return _handler(lambda: bridge.call(_store_reply))
+
+        return await run_on_thread("bench:h", body, 60.0, lambda ident: None)
+
     try:
         return (
             await _per_call_us(bare, calls),
             await _per_call_us(with_limits, calls),
             await _per_call_us(on_thread, calls),
+            await _per_call_us(as_action, max(calls // 20, 100)),
         )
     finally:
         worker.call_soon_threadsafe(worker.stop)
@@ -162,10 +172,11 @@ async def _runner(calls: int) -> tuple[float, float, float]:
 
 async def run_isolation(settings: Settings) -> list[Figure]:
     calls = settings.size(2_000, 20_000)
-    bare, limited, thread = await _designs(calls)
+    bare, limited, thread, fresh = await _designs(calls)
     print(
         f"[isolation] handler with 2 store awaits, per call: bare {bare:.1f} us, "
-        f"limited {limited:.1f} us, on a worker thread {thread:.1f} us",
+        f"limited {limited:.1f} us, on a worker thread {thread:.1f} us, "
+        f"run_on_thread (how actions run) {fresh:.1f} us",
         flush=True,
     )
     runner_bare, runner_limited, ratio = await _runner(calls // 10)

@@ -3,11 +3,13 @@
 Actions are where app code reaches the outside world, often through blocking
 libraries (`requests`, a synchronous SDK, `time.sleep` between retries), and
 their limit is ten minutes, far too long to hold the loop. So each action
-runs on a fresh thread with its own event loop; `ctx.run_query`,
+runs on a worker thread with its own event loop; `ctx.run_query`,
 `ctx.run_mutation` and `ctx.run_action` hop back to the serving loop
 (`run_coroutine_threadsafe`), so the store and the committer stay
-single-threaded. An action is rare next to the queries a commit re-runs, so
-the hop (~0.15-0.2 ms, `python -m bench isolation`) is cheap where it is paid.
+single-threaded. Worker threads are kept (up to `_MAX_IDLE` idle) and reused,
+as a new thread and loop per action cost ~2.5 ms; the hop to a kept one
+(~0.15-0.2 ms, `python -m bench isolation`) is cheap where it is paid,
+actions being rare next to the queries a commit re-runs.
 
 The action's own loop enforces `action_timeout` on awaits (the trampoline of
 `server.functions.limits`). A thread stuck past it in a blocking call, or
@@ -25,12 +27,12 @@ it runs, but does not stop. Move heavy computation out of the server process.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from server.errors import FunctionError
+from server.functions.limits import Interrupted
 
 __all__ = ["GRACE", "Bridge", "ThreadAbandoned", "run_on_thread"]
 
@@ -65,42 +67,87 @@ async def _awaited(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     return await fn(*args)
 
 
+class _Worker:
+    """A thread running an event loop of its own, for one action at a time."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._serve, name=_IDLE_NAME, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_forever()
+        except Interrupted:
+            pass  # abandoned, and stopped where it stood: the thread just ends
+        finally:
+            self.loop.close()
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+_IDLE_NAME = "livesync action (idle)"
+_MAX_IDLE = 8
+_idle: list[_Worker] = []
+_idle_lock = threading.Lock()  # serving loops in several threads may share it
+
+
+def _take(path: str) -> _Worker:
+    with _idle_lock:
+        worker = _idle.pop() if _idle else None
+    if worker is None:
+        worker = _Worker()
+    worker.thread.name = f"livesync action {path}"
+    return worker
+
+
+def _give_back(worker: _Worker) -> None:
+    worker.thread.name = _IDLE_NAME
+    with _idle_lock:
+        if len(_idle) < _MAX_IDLE:
+            _idle.append(worker)
+            return
+    worker.stop()
+
+
+async def _alone(body: Coroutine[Any, Any, T]) -> T:
+    # On the worker's loop: what the action left running ends with it.
+    try:
+        return await body
+    finally:
+        current = asyncio.current_task()
+        for task in asyncio.all_tasks():
+            if task is not current:
+                task.cancel()
+
+
 async def run_on_thread(
     path: str,
     body: Callable[[Bridge], Coroutine[Any, Any, T]],
     wait: float,
     interrupt: Callable[[int], object],
 ) -> T:
-    """Run `body(bridge)` on a new thread's own event loop and await its
+    """Run `body(bridge)` on a worker thread's own event loop and await its
     result here; after `wait` seconds, revoke the bridge, `interrupt` the
-    thread by ident, and raise `ThreadAbandoned`."""
+    thread by ident, abandon it and raise `ThreadAbandoned`."""
     bridge = Bridge(asyncio.get_running_loop(), path)
-    result: concurrent.futures.Future[T] = concurrent.futures.Future()
-
-    def main() -> None:
-        try:
-            value = asyncio.run(body(bridge))
-        except BaseException as exc:  # handed to the waiting caller
-            _settle(result.set_exception, exc)
-        else:
-            _settle(result.set_result, value)
-
-    thread = threading.Thread(target=main, name=f"livesync action {path}", daemon=True)
-    thread.start()
+    worker = _take(path)
+    future = asyncio.run_coroutine_threadsafe(_alone(body(bridge)), worker.loop)
     try:
-        return await asyncio.wait_for(asyncio.wrap_future(result), wait)
+        result = await asyncio.wait_for(asyncio.wrap_future(future), wait)
     except TimeoutError:
         bridge.revoked = True
-        if thread.ident is not None and thread.is_alive():
-            interrupt(thread.ident)
+        worker.stop()  # its loop ends once the thread comes back to it
+        if worker.thread.ident is not None:
+            interrupt(worker.thread.ident)
         raise ThreadAbandoned(path) from None
-    except asyncio.CancelledError:
+    except BaseException:
+        # Cancelled: the action is cancelled on its loop, which may be busy;
+        # a fresh worker serves the next one.
         bridge.revoked = True
+        worker.stop()
         raise
-
-
-def _settle(settle: Callable[[Any], None], outcome: Any) -> None:
-    try:
-        settle(outcome)
-    except concurrent.futures.InvalidStateError:
-        pass  # the caller stopped waiting (timed out or cancelled)
+    _give_back(worker)
+    return result
