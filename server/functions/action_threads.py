@@ -71,6 +71,7 @@ class _Worker:
     """A thread running an event loop of its own, for one action at a time."""
 
     def __init__(self) -> None:
+        self.retired = False  # its loop ends with the action it is running
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self._serve, name=_IDLE_NAME, daemon=True)
         self.thread.start()
@@ -89,6 +90,7 @@ class _Worker:
 
 
 _IDLE_NAME = "livesync action (idle)"
+_RETIRE_CHECK = 0.1  # seconds between looks at a retired worker's loop
 _MAX_IDLE = 8
 _idle: list[_Worker] = []
 _idle_lock = threading.Lock()  # serving loops in several threads may share it
@@ -112,7 +114,7 @@ def _give_back(worker: _Worker) -> None:
     worker.stop()
 
 
-async def _alone(body: Coroutine[Any, Any, T]) -> T:
+async def _alone(body: Coroutine[Any, Any, T], worker: _Worker) -> T:
     # On the worker's loop: what the action left running ends with it.
     try:
         return await body
@@ -121,6 +123,16 @@ async def _alone(body: Coroutine[Any, Any, T]) -> T:
         for task in asyncio.all_tasks():
             if task is not current:
                 task.cancel()
+        if worker.retired:
+            asyncio.get_running_loop().call_soon(worker.loop.stop)
+
+
+def _stop_if_idle(loop: asyncio.AbstractEventLoop) -> None:
+    # An action cancelled before it started never reaches _alone's finally.
+    if asyncio.all_tasks(loop):
+        loop.call_later(_RETIRE_CHECK, _stop_if_idle, loop)
+    else:
+        loop.stop()
 
 
 async def run_on_thread(
@@ -134,20 +146,20 @@ async def run_on_thread(
     thread by ident, abandon it and raise `ThreadAbandoned`."""
     bridge = Bridge(asyncio.get_running_loop(), path)
     worker = _take(path)
-    future = asyncio.run_coroutine_threadsafe(_alone(body(bridge)), worker.loop)
+    future = asyncio.run_coroutine_threadsafe(_alone(body(bridge), worker), worker.loop)
     try:
         result = await asyncio.wait_for(asyncio.wrap_future(future), wait)
     except TimeoutError:
-        bridge.revoked = True
+        bridge.revoked = worker.retired = True
         worker.stop()  # its loop ends once the thread comes back to it
         if worker.thread.ident is not None:
             interrupt(worker.thread.ident)
         raise ThreadAbandoned(path) from None
     except BaseException:
-        # Cancelled: the action is cancelled on its loop, which may be busy;
-        # a fresh worker serves the next one.
-        bridge.revoked = True
-        worker.stop()
+        # Cancelled: so is the action, on its loop, which stops once the
+        # action has unwound; a fresh worker serves the next one.
+        bridge.revoked = worker.retired = True
+        worker.loop.call_soon_threadsafe(_stop_if_idle, worker.loop)  # if it already ended
         raise
     _give_back(worker)
     return result

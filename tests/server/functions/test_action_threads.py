@@ -79,3 +79,16 @@ async def test_an_abandoned_action_cannot_write_when_it_wakes(runner: FunctionRu
     await asyncio.to_thread(thread.join, BOUND)
     assert not thread.is_alive()
     assert await texts(runner) == []
+
+
+async def test_a_cancelled_action_ends_and_its_thread_with_it(runner: FunctionRunner) -> None:
+    runner.limits = Limits(action=BOUND * 3)
+    waiting = runner.registry.lookup("slow:wait_action").handler.__globals__["WAITING"]
+    task = asyncio.ensure_future(runner.run_action("slow:wait_action", {}, None))
+    assert await asyncio.to_thread(waiting.wait, BOUND)
+    thread = action_thread("slow:wait_action")
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.to_thread(thread.join, BOUND)
+    assert not thread.is_alive()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Any
 
@@ -53,6 +54,16 @@ async def mark_then_block(ctx: Any, seconds: float) -> str:
     await ctx.run_mutation("notes:add", {"text": "blocking"})  # tells the test it started
     time.sleep(seconds)
     return "slept"
+
+
+WAITING = threading.Event()  # set once wait_action is waiting
+
+
+@action()
+async def wait_action(ctx: Any) -> str:
+    WAITING.set()
+    await asyncio.sleep(30)
+    return "woke"
 
 
 @action()
