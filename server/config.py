@@ -63,8 +63,9 @@ class FunctionsConfig:
     query_timeout: float = 1.0
     mutation_timeout: float = 1.0
     action_timeout: float = 600.0
-    # Seconds one synchronous stretch of any function (code between two
-    # awaits) may hold the event loop that serves every socket.
+    # Seconds one synchronous stretch of a query or mutation (code between
+    # two awaits) may hold the event loop that serves every socket; actions
+    # run on threads of their own (server/functions/action_threads.py).
     blocking_timeout: float = 1.0
 
 

@@ -17,16 +17,18 @@ after the step began (and never past the execution's deadline).
   `Interrupted` inside the handler. A step on the main thread publishes itself
   in `MAIN_STEP` for that.
 
+Either way the caller gets a message naming the function and the limit, and
+a mutation's writes are rolled back by its caller (`Store.write`).
+Anything that reaches `FunctionRunner` after the deadline is a timeout, even
+a value the handler returned while being cancelled: it came too late.
+Actions run on threads of their own (`server.functions.action_threads`),
+where only the deadline applies: they hold no loop but their own.
+
 The clock stops while the handler awaits the store (`pause`/`resume`, called
 by the store around each trip to its threads): as Convex pauses its user
 timeout during database syscalls, a query that waits behind thousands of
 others in a burst is not the one at fault. Time awaiting anything else
 (`asyncio.sleep`, an HTTP call) counts.
-
-Either way the caller gets a message naming the function and the limit, and
-a mutation's writes are rolled back by its caller (`Store.write`).
-Anything that reaches `FunctionRunner` after the deadline is a timeout, even
-a value the handler returned while being cancelled: it came too late.
 """
 
 from __future__ import annotations
