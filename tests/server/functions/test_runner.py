@@ -205,7 +205,10 @@ async def test_wrong_kind_is_function_not_found(runner):
 async def test_failed_mutation_rolls_back_and_carries_app_error_data(runner):
     outcome, commit = await runner.run_mutation("notes:add_then_fail", {"text": "gone"}, None)
     assert commit is None
-    assert outcome.error_message == 'Uncaught ConvexError: {"code":1,"text":"gone"}'
+    assert (
+        outcome.error_message
+        == 'Uncaught ConvexError: {"code":1,"text":"gone"}'
+    )
     assert outcome.error_data == {"code": 1, "text": "gone"}
     assert outcome.log_lines == ("[LOG] about to fail",)
     assert (await query(runner, "notes:count")).value == 0
