@@ -156,8 +156,9 @@ async def run_on_thread(
             interrupt(worker.thread.ident)
         raise ThreadAbandoned(path) from None
     except BaseException:
-        # Cancelled: so is the action, on its loop, which stops once the
-        # action has unwound; a fresh worker serves the next one.
+        # Cancelled (so is the action, on its loop) or ended by an interrupt:
+        # the loop stops once the action has unwound; a fresh worker serves
+        # the next one.
         bridge.revoked = worker.retired = True
         worker.loop.call_soon_threadsafe(_stop_if_idle, worker.loop)  # if it already ended
         raise
