@@ -25,6 +25,7 @@ def _scenarios() -> dict[str, Scenario]:
     # Imported here so `--help` works without the scenarios' own imports.
     from bench.auth import run_auth
     from bench.fanout import run_fanout, run_peer
+    from bench.isolation import run_isolation
     from bench.latency import run_latency
     from bench.memory import run_memory
     from bench.selective import run_selective
@@ -38,10 +39,20 @@ def _scenarios() -> dict[str, Scenario]:
         "memory": run_memory,
         "latency": run_latency,
         "peer": run_peer,
+        "isolation": run_isolation,
     }
 
 
-SCENARIOS = ("fanout", "selective", "throughput", "auth", "memory", "latency", "peer")
+SCENARIOS = (
+    "fanout",
+    "selective",
+    "throughput",
+    "auth",
+    "memory",
+    "latency",
+    "peer",
+    "isolation",
+)
 
 
 def _parser() -> argparse.ArgumentParser:

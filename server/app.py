@@ -25,8 +25,10 @@ from server.errors import LivesyncError
 from server.functions.legacy_numbers import convert_legacy_numbers
 from server.functions.registry import FunctionRegistry
 from server.functions.runner import FunctionRunner
+from server.functions.timeouts import time_limits
 from server.gcpolicy import GcPolicy
 from server.http_api import API_ROUTES, HttpReply, handle_api_call, json_error
+from server.interrupt import LoopWatchdog
 from server.metrics import Metrics
 from server.store import open_store
 from server.sync.connection import SyncConnection, TransportClosed
@@ -115,12 +117,19 @@ class LivesyncApp:
         self._vacuum: asyncio.Task[None] | None = None
         self._prune: asyncio.Task[None] | None = None
         self._gc = GcPolicy(config.server.gc_full_interval, self.metrics)
+        self._watchdog = LoopWatchdog(self.metrics)
 
     async def startup(self) -> None:
         registry = FunctionRegistry.load(self.config.functions.dir)
         store = open_store(self.config.database.url)
         await store.open(registry.index_defs(), convert_legacy_numbers(registry.schema))
-        runner = FunctionRunner(registry, store, self.config.limits)
+        runner = FunctionRunner(
+            registry,
+            store,
+            self.config.limits,
+            timeouts=time_limits(self.config.functions),
+            metrics=self.metrics,
+        )
         self.engine = Engine(store, runner, self.metrics)
         if self.config.auth.providers:
             from server.auth.authenticator import Authenticator
@@ -134,6 +143,7 @@ class LivesyncApp:
         self._vacuum = asyncio.get_running_loop().create_task(self._vacuum_history())
         self._prune = asyncio.get_running_loop().create_task(self._prune_mutation_results())
         self._gc.start()
+        self._watchdog.start()
         log.info("functions loaded from %s: %d", self.config.functions.dir, len(registry.paths()))
 
     async def _vacuum_history(self) -> None:
@@ -188,6 +198,7 @@ class LivesyncApp:
 
     async def shutdown(self) -> None:
         self._gc.stop()
+        self._watchdog.stop()
         for task in (self._vacuum, self._prune):
             if task is not None:
                 task.cancel()

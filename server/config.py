@@ -110,6 +110,16 @@ DEFAULT_DATABASE_URL = "sqlite:///data/livesync.db"
 @dataclass(frozen=True, slots=True)
 class FunctionsConfig:
     dir: Path = Path(DEFAULT_FUNCTIONS_DIR)
+    # Seconds one execution may take, awaiting included; past it the function
+    # is stopped and its caller gets a timeout error (Convex: 1 s for queries
+    # and mutations, 10 min for actions). See server/functions/timeouts.py.
+    query_timeout: float = 1.0
+    mutation_timeout: float = 1.0
+    action_timeout: float = 600.0
+    # Seconds one synchronous stretch of a query or mutation (code between
+    # two awaits) may hold the event loop that serves every socket; actions
+    # run on threads of their own (server/functions/action_threads.py).
+    blocking_timeout: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +167,7 @@ class Config:
                 ),
             )
         if functions is not None:
-            cfg = replace(cfg, functions=FunctionsConfig(Path(functions).resolve()))
+            cfg = replace(cfg, functions=replace(cfg.functions, dir=Path(functions).resolve()))
         if database is not None:
             cfg = replace(cfg, database=DatabaseConfig(_resolve_db_url(database, Path.cwd())))
         return cfg
@@ -216,6 +226,16 @@ def _typed(section: dict[str, Any], name: str, key: str, kind: type, default: An
     return value
 
 
+_FUNCTION_LIMITS = ("query_timeout", "mutation_timeout", "action_timeout", "blocking_timeout")
+
+
+def _seconds(section: dict[str, Any], name: str, key: str) -> float:
+    value: float = _typed(section, name, key, float, getattr(FunctionsConfig(), key))
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{name}.{key}: expected a positive number of seconds, got {value!r}")
+    return value
+
+
 def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
     """Read config.toml (or return defaults relative to the cwd if `path` is None)."""
     env = os.environ if env is None else env
@@ -266,8 +286,9 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         raise ConfigError("server.mutation_dedup_window: must be a positive number of seconds")
     if server.send_timeout <= 0 or server.max_inbox_bytes <= 0:
         raise ConfigError("server.send_timeout and server.max_inbox_bytes must be more than 0")
-    fn = _section(data, "functions", {"dir"})
+    fn = _section(data, "functions", {f for f in FunctionsConfig.__dataclass_fields__})
     fdir = _typed(fn, "functions", "dir", str, DEFAULT_FUNCTIONS_DIR)
+    limits = {name: _seconds(fn, "functions", name) for name in _FUNCTION_LIMITS}
     db = _section(data, "database", {"url"})
     url = _typed(db, "database", "url", str, DEFAULT_DATABASE_URL)
     auth = _section(data, "auth", {"providers", "clock_leeway", "max_token_lifetime"})
@@ -277,7 +298,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     auth_defaults = AuthConfig()
     return Config(
         server=server,
-        functions=FunctionsConfig((base / fdir).resolve()),
+        functions=FunctionsConfig((base / fdir).resolve(), **limits),
         database=DatabaseConfig(_resolve_db_url(url, base)),
         auth=AuthConfig(
             parse_providers(providers_raw),

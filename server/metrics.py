@@ -92,6 +92,17 @@ class Metrics:
         self.protocol_errors = Counter(
             "livesync_protocol_errors_total", "Connections closed for protocol errors"
         )
+        self.function_timeouts = Counter(
+            "livesync_function_timeouts_total", "Executions stopped at a time limit", "kind"
+        )
+        self.loop_interrupts = Counter(
+            "livesync_loop_interrupts_total",
+            "App code interrupted for holding the event loop past its limit",
+        )
+        self.abandoned_threads = Counter(
+            "livesync_abandoned_threads_total",
+            "Action threads still running past their limit, left to end on their own",
+        )
 
     def render(self) -> str:
         lines: list[str] = []
@@ -107,6 +118,9 @@ class Metrics:
             self.gc_pause_seconds,
             self.gc_pause_max,
             self.protocol_errors,
+            self.function_timeouts,
+            self.loop_interrupts,
+            self.abandoned_threads,
         ):
             lines += metric.render()
         return "\n".join(lines) + "\n"

@@ -10,6 +10,8 @@ encodable, and turns every failure into client-visible text:
     anything else   -> "Server Error" (the traceback goes to the server log)
 
 Mutations run inside `Store.write`, so a failure rolls every write back.
+Every handler runs under its time limits (see `server.functions.timeouts`): an
+overrun fails like any other error, with a message naming the limit.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from server.errors import (
     ReturnValueError,
     StoreError,
 )
+from server.functions.action_threads import GRACE, Bridge, ThreadAbandoned, run_on_thread
 from server.functions.context import ActionCtx, Auth, MutationCtx, QueryCtx
 from server.functions.database import DatabaseReader, DatabaseWriter, ReadBudget, TableCatalog
 from server.functions.decorators import FunctionKind
@@ -37,7 +40,10 @@ from server.functions.logs import LogCollector, capture_logs, current_collector
 from server.functions.pagination import PageJournal
 from server.functions.readset import ReadSet
 from server.functions.registry import FunctionRegistry, RegisteredFunction
+from server.functions.timeouts import FunctionTimeout, TimeLimits, limited
+from server.interrupt import interrupt_thread
 from server.limits import size_refusal, text_size
+from server.metrics import Metrics
 from server.store.base import Commit, Snapshot, Store, Transaction
 
 __all__ = [
@@ -102,11 +108,19 @@ class FunctionRunner:
     """Runs the functions of one registry against one store."""
 
     def __init__(
-        self, registry: FunctionRegistry, store: Store, limits: Limits | None = None
+        self,
+        registry: FunctionRegistry,
+        store: Store,
+        sizes: Limits | None = None,
+        *,
+        timeouts: TimeLimits | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self._registry = registry
         self._store = store
-        self._limits = limits if limits is not None else Limits()
+        self._sizes = sizes if sizes is not None else Limits()
+        self.timeouts = timeouts if timeouts is not None else TimeLimits()
+        self._metrics = metrics
         schema = registry.schema
         self._catalog = TableCatalog(tuple(schema.tables) if schema is not None else ())
 
@@ -191,7 +205,7 @@ class FunctionRunner:
                 schema=self._registry.schema,
                 catalog=self._catalog,
                 budget=ReadBudget(),
-                limits=self._limits,
+                limits=self._sizes,
             )
             return MutationCtx(db, auth)
 
@@ -219,32 +233,57 @@ class FunctionRunner:
         their commits. `depth` counts the actions this one runs inside."""
         auth = Auth(identity)
 
-        async def run_query(query_path: str, query_args: dict[str, Any] | None) -> Any:
+        # These run on the serving loop; the action's thread reaches them
+        # through its bridge and unwraps their outcomes on its own side,
+        # where its log collector is.
+        async def run_query(query_path: str, query_args: dict[str, Any] | None) -> Outcome:
             snapshot = self._store.snapshot()
-            outcome = await self.run_query(query_path, query_args or {}, identity, snapshot)
-            return _unwrap(outcome)
+            return await self.run_query(query_path, query_args or {}, identity, snapshot)
 
-        async def run_mutation(mutation_path: str, mutation_args: dict[str, Any] | None) -> Any:
+        async def run_mutation(mutation_path: str, mutation_args: dict[str, Any] | None) -> Outcome:
             if mutate is not None:
-                return _unwrap(await mutate(mutation_path, mutation_args or {}, identity))
+                return await mutate(mutation_path, mutation_args or {}, identity)
             outcome, _ = await self.run_mutation(mutation_path, mutation_args or {}, identity)
-            return _unwrap(outcome)
+            return outcome
 
-        async def run_action(action_path: str, action_args: dict[str, Any] | None) -> Any:
+        async def run_action(action_path: str, action_args: dict[str, Any] | None) -> Outcome:
             if depth + 1 >= MAX_ACTION_DEPTH:
                 raise FunctionError(
                     f"ctx.run_action({action_path!r}) would nest actions "
                     f"{MAX_ACTION_DEPTH} deep; is an action calling itself?"
                 )
-            outcome = await self.run_action(
+            return await self.run_action(
                 action_path, action_args or {}, identity, mutate=mutate, depth=depth + 1
             )
-            return _unwrap(outcome)
 
-        def make_ctx() -> ActionCtx:
-            return ActionCtx(auth, run_query, run_mutation, run_action)
+        async def on_thread(bridge: Bridge) -> Outcome:
+            def through(fn: Callable[..., Awaitable[Outcome]]) -> Callable[..., Awaitable[Any]]:
+                async def call(fn_path: str, fn_args: dict[str, Any] | None) -> Any:
+                    return _unwrap(await bridge.call(fn, fn_path, fn_args))
 
-        return await self._execute(path, "action", args, make_ctx, ReadSet(), auth)
+                return call
+
+            def make_ctx() -> ActionCtx:
+                return ActionCtx(
+                    auth, through(run_query), through(run_mutation), through(run_action)
+                )
+
+            return await self._execute(path, "action", args, make_ctx, ReadSet(), auth)
+
+        try:
+            return await run_on_thread(
+                path, on_thread, self.timeouts.action + GRACE, interrupt_thread
+            )
+        except ThreadAbandoned:
+            message = (
+                f"Function {path} timed out after {self.timeouts.action:g} s "
+                "(limit: [functions] action_timeout)"
+            )
+            logger.warning("%s; its thread is abandoned", message)
+            if self._metrics is not None:
+                self._metrics.function_timeouts.inc("action")
+                self._metrics.abandoned_threads.inc()
+            return _failure(message, NO_DATA, (), ReadSet(), auth.used)
 
     async def _execute(
         self,
@@ -259,8 +298,8 @@ class FunctionRunner:
         try:
             function = self._registry.lookup(path, kind)
             with capture_logs(collector):
-                value = await _call(function, make_ctx(), args)
-            value, value_json = _check_result(function, value, self._limits.result_bytes)
+                value = await _call(function, make_ctx(), args, self.timeouts)
+            value, value_json = _check_result(function, value, self._sizes.result_bytes)
         except AppError as exc:
             return _failure(
                 f"Uncaught ConvexError: {_app_error_text(exc)}",
@@ -269,6 +308,11 @@ class FunctionRunner:
                 read_set,
                 auth.used,
             )
+        except FunctionTimeout as exc:
+            logger.warning("%s", exc)
+            if self._metrics is not None:
+                self._metrics.function_timeouts.inc(kind)
+            return _failure(str(exc), NO_DATA, collector.lines(), read_set, auth.used)
         except FunctionError as exc:
             return _failure(str(exc), NO_DATA, collector.lines(), read_set, auth.used)
         except StoreError:
@@ -282,7 +326,7 @@ class FunctionRunner:
         )
 
 
-async def _call(function: RegisteredFunction, ctx: Any, args: Any) -> Any:
+async def _call(function: RegisteredFunction, ctx: Any, args: Any, limits: TimeLimits) -> Any:
     if not isinstance(args, dict):
         raise FunctionError(f"Arguments of {function.path} must be an object, got {args!r}")
     if function.args_validator is not None:
@@ -290,7 +334,7 @@ async def _call(function: RegisteredFunction, ctx: Any, args: Any) -> Any:
             args = function.args_validator.validate(args)
         except ArgumentError as exc:
             raise ArgumentError(f"ArgumentValidationError: {exc}") from None
-    return await function.handler(ctx, **args)
+    return await limited(function.handler(ctx, **args), function.path, function.kind, limits)
 
 
 def _check_result(function: RegisteredFunction, value: Any, limit: int) -> tuple[Any, str]:

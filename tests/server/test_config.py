@@ -91,3 +91,25 @@ def test_mutation_dedup_window_defaults_to_ten_minutes_and_must_be_positive(
     assert window.server.mutation_dedup_window == 60.0
     with pytest.raises(ConfigError, match="server.mutation_dedup_window: must be a positive"):
         load_config(write(tmp_path, "[server]\nmutation_dedup_window = 0\n"))
+
+
+def test_function_limits_default_to_convex_and_can_be_set(tmp_path: Path) -> None:
+    defaults = load_config(write(tmp_path, ""), env={}).functions
+    assert (defaults.query_timeout, defaults.mutation_timeout) == (1.0, 1.0)
+    assert (defaults.action_timeout, defaults.blocking_timeout) == (600.0, 1.0)
+    path = write(
+        tmp_path,
+        "[functions]\nquery_timeout = 2\nmutation_timeout = 0.5\n"
+        "action_timeout = 60\nblocking_timeout = 0.25\n",
+    )
+    cfg = load_config(path, env={})
+    assert cfg.functions.query_timeout == 2.0 and cfg.functions.mutation_timeout == 0.5
+    assert cfg.functions.action_timeout == 60.0 and cfg.functions.blocking_timeout == 0.25
+    # --functions replaces the folder only.
+    assert cfg.with_overrides(functions=str(tmp_path)).functions.query_timeout == 2.0
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "inf", "nan", '"1"'])
+def test_function_limits_must_be_positive_seconds(tmp_path: Path, value: str) -> None:
+    with pytest.raises(ConfigError, match=r"functions\.query_timeout: expected"):
+        load_config(write(tmp_path, f"[functions]\nquery_timeout = {value}\n"), env={})

@@ -330,6 +330,28 @@ async def test_exception_in_write_rolls_back_and_propagates_unchanged(store: Sql
     assert await insert(store, "messages", {"channel": "b"})
 
 
+async def test_write_cancelled_while_its_rows_go_to_sqlite_rolls_back(store: SqliteStore) -> None:
+    # A timed-out mutation is cancelled wherever it awaits, including the
+    # flush that opens the transaction on the writer's thread.
+    latest = store.latest_ts
+    flushing = asyncio.Event()
+
+    async def body(tx: Transaction) -> None:
+        await tx.insert("messages", {"channel": "a"})
+        flushing.set()
+        await channel(tx, "a")  # suspends in the flush: BEGIN + the insert
+
+    task = asyncio.ensure_future(store.write(body))
+    await asyncio.wait_for(flushing.wait(), TIMEOUT)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, TIMEOUT)
+    assert store.latest_ts == latest
+    assert await channel(store.snapshot(), "a") == []
+    # The writer is not left inside the cancelled transaction.
+    assert await asyncio.wait_for(insert(store, "messages", {"channel": "b"}), TIMEOUT)
+
+
 async def test_commit_lists_writes_with_old_and_new_documents(store: SqliteStore) -> None:
     doc_id = await insert(store, "messages", {"channel": "a"})
 

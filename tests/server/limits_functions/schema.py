@@ -1,0 +1,3 @@
+from server import define_schema, define_table, v
+
+schema = define_schema({"notes": define_table({"text": v.string()})})
