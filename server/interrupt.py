@@ -67,7 +67,8 @@ __all__ = ["SIGNAL", "TICK", "LoopWatchdog", "interrupt_thread", "interruptible"
 
 log = logging.getLogger("livesync.functions")
 
-SIGNAL = signal.SIGURG
+# None where the platform has no SIGURG (Windows): only awaits time out there.
+SIGNAL: signal.Signals | None = getattr(signal, "SIGURG", None)
 TICK = 0.05
 """Seconds between the watchdog's looks: how far past a step deadline an
 interrupt may come."""
@@ -124,10 +125,10 @@ class LoopWatchdog:
         global _owner
         if _owner is not None:
             return
-        if threading.current_thread() is not threading.main_thread():
+        if SIGNAL is None or threading.current_thread() is not threading.main_thread():
             log.warning(
-                "the event loop is not on the main thread: app code that blocks it "
-                "cannot be interrupted, only awaits time out"
+                "the event loop is not on the main thread, or the platform has no SIGURG: "
+                "app code that blocks it cannot be interrupted, only awaits time out"
             )
             return
         _owner = self
@@ -149,10 +150,11 @@ class LoopWatchdog:
         self._stopping.set()
         if self._thread is not None:
             self._thread.join()
-        signal.signal(SIGNAL, self._previous)  # type: ignore[arg-type]
+        if SIGNAL is not None:
+            signal.signal(SIGNAL, self._previous)  # type: ignore[arg-type]
 
     def _watch(self, loop_thread: int | None) -> None:
-        assert loop_thread is not None
+        assert loop_thread is not None and SIGNAL is not None  # start() checked both
         step = timeouts.MAIN_STEP
         while not self._stopping.wait(self._tick):
             guard = step.guard
