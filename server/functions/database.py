@@ -34,6 +34,7 @@ from server.functions.pagination import (
 from server.functions.ranges import KeyInterval, interval_for
 from server.functions.readset import ReadSet
 from server.functions.schema import Schema, system_index_fields
+from server.functions.timeouts import store_time
 from server.limits import nesting_refusal, size_refusal, text_size
 from server.store.base import Document, Order, Snapshot, Transaction
 from server.store.ids import id_matches_table, is_id
@@ -127,7 +128,8 @@ class DatabaseReader:
             self._read_set.add(f"{candidate}.by_id", key, successor(key))
         if table is not None and not id_matches_table(doc_id, table):
             return None
-        doc = await self._snapshot.get(doc_id)
+        with store_time():
+            doc = await self._snapshot.get(doc_id)
         if doc is None:
             return None
         self._budget.charge()
@@ -177,15 +179,16 @@ class DatabaseReader:
             index, interval.start, interval.end, order
         )
         try:
-            async for key, doc in rows:
-                last = key
-                self._budget.charge()
-                if keep(doc):
-                    kept.append(fresh_copy(doc))
-                    if limit is not None and len(kept) >= limit:
-                        break
-            else:
-                exhausted = True
+            with store_time():
+                async for key, doc in rows:
+                    last = key
+                    self._budget.charge()
+                    if keep(doc):
+                        kept.append(fresh_copy(doc))
+                        if limit is not None and len(kept) >= limit:
+                            break
+                else:
+                    exhausted = True
         finally:
             await _close(rows)
             self._record(index, interval, order, last, exhausted)
@@ -215,23 +218,24 @@ class DatabaseReader:
         )
         keys = scan.keys
         try:
-            async for key, doc in rows:
-                if keys and (
-                    len(keys) >= row_limit
-                    or (byte_limit is not None and scan.bytes_read >= byte_limit)
-                ):
-                    scan.cut = True
-                    break
-                keys.append(key)
-                self._budget.charge()
-                if byte_limit is not None:
-                    scan.bytes_read += len(dumps(encode(doc)))
-                if keep(doc):
-                    scan.docs.append(fresh_copy(doc))
-                    if limit is not None and len(scan.docs) >= limit:
+            with store_time():
+                async for key, doc in rows:
+                    if keys and (
+                        len(keys) >= row_limit
+                        or (byte_limit is not None and scan.bytes_read >= byte_limit)
+                    ):
+                        scan.cut = True
                         break
-            else:
-                scan.exhausted = True
+                    keys.append(key)
+                    self._budget.charge()
+                    if byte_limit is not None:
+                        scan.bytes_read += len(dumps(encode(doc)))
+                    if keep(doc):
+                        scan.docs.append(fresh_copy(doc))
+                        if limit is not None and len(scan.docs) >= limit:
+                            break
+                else:
+                    scan.exhausted = True
         finally:
             await _close(rows)
             self._record(index, interval, order, keys[-1] if keys else None, scan.exhausted)
@@ -456,7 +460,8 @@ class DatabaseWriter(DatabaseReader):
             raise FunctionError(f"Invalid table name {table!r}")
         _check_document(doc, self._limits)
         doc = self._validate(table, doc)
-        doc_id = await self._tx.insert(table, doc)
+        with store_time():
+            doc_id = await self._tx.insert(table, doc)
         self._catalog.note(table)
         return doc_id
 
@@ -467,23 +472,29 @@ class DatabaseWriter(DatabaseReader):
         merged = {**_user_fields(old), **_user_fields(fields)}
         _check_document(merged, self._limits)  # what will be stored
         checked = self._validate_id(id, merged)
-        await self._tx.patch(id, {name: checked.get(name, value) for name, value in fields.items()})
+        with store_time():
+            await self._tx.patch(
+                id, {name: checked.get(name, value) for name, value in fields.items()}
+            )
 
     async def replace(self, id: str, doc: Mapping[str, Any]) -> None:
         """Replace every user field of the document with `doc`."""
         await self._existing(id, "replace")
         _check_document(doc, self._limits)
         checked = self._validate_id(id, _user_fields(doc))
-        await self._tx.replace(id, {**doc, **checked})
+        with store_time():
+            await self._tx.replace(id, {**doc, **checked})
 
     async def delete(self, id: str) -> None:
         await self._existing(id, "delete")
-        await self._tx.delete(id)
+        with store_time():
+            await self._tx.delete(id)
 
     async def _existing(self, id: str, verb: str) -> Document:
         if not is_id(id):
             raise FunctionError(f"Invalid argument `id` for `db.{verb}`: {id!r} is not an id")
-        doc = await self._tx.get(id)
+        with store_time():
+            doc = await self._tx.get(id)
         if doc is None:
             raise DocumentNotFound(f"{verb.capitalize()} on nonexistent document ID {id}")
         return doc

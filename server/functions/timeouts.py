@@ -36,7 +36,8 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Coroutine, Generator
+from collections.abc import Coroutine, Generator, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +52,7 @@ __all__ = [
     "StepState",
     "time_limits",
     "limited",
+    "store_time",
 ]
 
 _MAIN_THREAD = threading.main_thread().ident
@@ -100,6 +102,22 @@ class StepState:
 
 
 MAIN_STEP = StepState()
+
+
+@contextmanager
+def store_time() -> Iterator[None]:
+    """Around app code's await on the store (`ctx.db`): that time is the
+    server's, queueing behind other readers included, so the clock of the
+    execution running now stops, as Convex's does during database calls."""
+    guard = MAIN_STEP.guard
+    if guard is None:
+        yield
+        return
+    guard.pause()
+    try:
+        yield
+    finally:
+        guard.resume()
 
 
 def limited(coro: Coroutine[Any, Any, Any], path: str, kind: str, limits: TimeLimits) -> _Limited:

@@ -29,7 +29,6 @@ from typing import Any, TypeVar
 import aiosqlite
 
 from server.errors import ConfigError, DocumentNotFound, StoreError
-from server.functions.timeouts import MAIN_STEP
 from server.store import sqlite_ops as ops
 from server.store.base import (
     Commit,
@@ -73,20 +72,12 @@ async def _run(
 ) -> T:
     """Run `fn(sqlite3_connection, *args)` on the connection's thread, mapping
     sqlite errors to `StoreError`."""
-    # The app function this serves, if any: its time limit's clock stops
-    # while the store works (server.functions.timeouts).
-    guard = MAIN_STEP.guard
-    if guard is not None:
-        guard.pause()
     try:
         # aiosqlite's queue of thread jobs: one hop for a whole batch of SQL.
         return await conn._execute(lambda: fn(conn._conn, *args))  # type: ignore[no-untyped-call,no-any-return]
     except (sqlite3.Error, ValueError, OverflowError) as exc:
         # OverflowError: an int past SQLite's 64-bit INTEGER.
         raise StoreError(f"SQLite {fn.__name__} failed: {exc}") from exc
-    finally:
-        if guard is not None:
-            guard.resume()
 
 
 class SqliteStore:
@@ -207,15 +198,8 @@ class SqliteStore:
 
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a read-only `sqlite_ops` function on an idle reader connection."""
-        guard = MAIN_STEP.guard  # waiting for a reader is the store's time too
-        if guard is not None:
-            guard.pause()
-        try:
-            async with self._reader() as conn:
-                return await _run(conn, fn, *args)
-        finally:
-            if guard is not None:
-                guard.resume()
+        async with self._reader() as conn:
+            return await _run(conn, fn, *args)
 
     async def write(self, fn: Callable[[Transaction], Awaitable[T]]) -> tuple[T, Commit]:
         async with self._write_lock:
