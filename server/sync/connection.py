@@ -86,6 +86,9 @@ log = logging.getLogger("livesync.sync")
 # Frames queued behind a slow Authenticate or query run before the client is
 # cut off: a well-behaved client never gets near this.
 _MAX_INBOX = 4096
+# Stands for a cut-off inbox; compared by identity, so no frame a client
+# sends, whatever its bytes, can pass for it.
+_OVERFLOW = b"\x00overflow"
 _QUERY_CONCURRENCY = 20
 _NO_KEY = QueryKey("", "", ANY_IDENTITY)  # a query whose args could not be decoded never runs
 # Queued in place of the inbox when a push from the committer's fan-out failed.
@@ -230,7 +233,7 @@ class SyncConnection:
             return
         self._inbox_bytes += len(frame)
         if len(self._inbox) >= _MAX_INBOX or self._inbox_bytes > self.config.max_inbox_bytes:
-            self._inbox = [b"\x00overflow"]
+            self._inbox = [_OVERFLOW]
         else:
             self._inbox.append(frame)
             # A full message's worth waiting: read no more until the loop
@@ -382,7 +385,7 @@ class SyncConnection:
     # -- incoming messages -----------------------------------------------
 
     async def _handle(self, frame: str | bytes) -> None:
-        if frame == b"\x00overflow":
+        if frame is _OVERFLOW:
             raise _Close(1008, "TooManyMessages: client sent faster than it was served")
         if frame == _PUSH_FAILED:
             raise _Close(1011, "InternalServerError")

@@ -252,3 +252,20 @@ async def test_a_compressed_message_is_bounded_by_its_decompressed_size(tmp_path
         code, reason = await peer.closed()
     assert code == 1009
     assert reason.startswith("frame exceeds limit")
+
+
+async def test_a_binary_frame_that_spells_the_overflow_marker_is_just_a_binary_frame(
+    engine: Engine,
+) -> None:
+    # The inbox marks a cut-off client with a sentinel compared by identity:
+    # the same bytes from a client are refused as any binary frame is.
+    transport = HeldTransport()
+    transport.release()
+    conn = SyncConnection(engine, None, ServerConfig(), transport, 1, Metrics())
+    task = asyncio.get_running_loop().create_task(conn.run())
+    conn.feed(CONNECT)
+    conn.feed(b"\x00overflow")
+    await asyncio.wait_for(task, TIMEOUT)
+    assert transport.closed is not None
+    code, reason = transport.closed
+    assert code == 1002 and "binary frames are not supported" in reason
