@@ -3,18 +3,22 @@
 `start_server` starts real livesync server subprocesses (see
 tests/helpers/server.py). When a test fails, the stderr of every server it
 started is attached to its report, so a server-side traceback is never lost.
+Each test's pytest-timeout limit is multiplied by the suite's timeout scale
+(tests/helpers/timeouts.py).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.server import LivesyncServer, StartServer
+from tests.helpers.timeouts import SCALE
 
-__all__ = ["pytest_runtest_makereport", "start_server"]
+__all__ = ["pytest_collection_modifyitems", "pytest_runtest_makereport", "start_server"]
 
 _SERVERS = pytest.StashKey[list[LivesyncServer]]()
 
@@ -62,3 +66,36 @@ def pytest_runtest_makereport(
         for n, server in enumerate(item.stash.get(_SERVERS, [])):
             report.sections.append((f"livesync server {n} stderr", server.stderr_text()))
     return report
+
+
+def _configured_timeout(config: pytest.Config) -> float | None:
+    # pytest-timeout's own order: --timeout, then PYTEST_TIMEOUT, then the ini value.
+    for value in (
+        config.getoption("timeout", None),
+        os.environ.get("PYTEST_TIMEOUT"),
+        config.getini("timeout"),
+    ):
+        if value not in (None, ""):
+            return float(value)
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Scale every test's limit; a marker added first is the one pytest-timeout reads."""
+    if SCALE == 1.0:
+        return
+    default = _configured_timeout(config)
+    for item in items:
+        marker = item.get_closest_marker("timeout")
+        if marker is None:
+            if default:
+                item.add_marker(pytest.mark.timeout(default * SCALE), append=False)
+            continue
+        args, kwargs = list(marker.args), dict(marker.kwargs)
+        if kwargs.get("timeout"):
+            kwargs["timeout"] *= SCALE
+        elif args and args[0]:
+            args[0] *= SCALE
+        else:
+            continue  # no limit (0 disables it): nothing to scale
+        item.add_marker(pytest.mark.timeout(*args, **kwargs), append=False)

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.ci import skip_or_fail
+from tests.helpers.timeouts import scaled
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = ("fanout", "auth", "latency", "peer")
@@ -28,7 +29,7 @@ def test_quick_scenarios_run_and_print_their_figures() -> None:
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=280,
+        timeout=scaled(280.0),
     )
     assert done.returncode == 0, done.stderr[-2000:]
     lines = done.stdout.splitlines()

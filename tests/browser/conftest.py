@@ -22,6 +22,7 @@ import pytest
 
 from tests.helpers.ci import skip_or_fail
 from tests.helpers.server import REPO_ROOT, LivesyncServer
+from tests.helpers.timeouts import INSTALL, REPLY
 
 __all__ = [
     "APP_DIR",
@@ -39,7 +40,6 @@ __all__ = [
 APP_DIR = REPO_ROOT / "examples" / "react-chat"
 CHAT_FUNCTIONS = REPO_ROOT / "examples" / "chat" / "functions"
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
-INSTALL_TIMEOUT = 300.0
 
 
 def require(missing: list[str]) -> None:
@@ -84,7 +84,7 @@ def app_modules(node_tools: None) -> Path:
     marker = APP_DIR / "node_modules" / ".package-lock.json"
     lockfile = APP_DIR / "package-lock.json"
     if not marker.exists() or marker.stat().st_mtime < lockfile.stat().st_mtime:
-        _run(["npm", "ci", "--no-audit", "--no-fund"], INSTALL_TIMEOUT)
+        _run(["npm", "ci", "--no-audit", "--no-fund"], INSTALL)
     return APP_DIR / "node_modules"
 
 
@@ -96,7 +96,7 @@ def app_dist(app_modules: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     # would build the Clerk variant, which cannot sign in offline.
     _run(
         ["npx", "vite", "build", "--outDir", str(out), "--emptyOutDir"],
-        INSTALL_TIMEOUT,
+        INSTALL,
         env={"VITE_CLERK_PUBLISHABLE_KEY": ""},
     )
     if not (out / "index.html").is_file():
@@ -119,7 +119,7 @@ def app_url(app_dist: Path) -> Iterator[str]:
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()
     httpd.server_close()
-    thread.join(timeout=10)
+    thread.join(timeout=REPLY)
 
 
 class DevServer(LivesyncServer):

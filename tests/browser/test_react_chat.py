@@ -18,6 +18,7 @@ import pytest
 
 from tests.browser.conftest import APP_DIR, CHAT_FUNCTIONS, DevServer
 from tests.helpers.node import NodeResult, NodeScriptError, run_node_script
+from tests.helpers.timeouts import NODE_SCENARIO, scaled
 
 SCRIPT = APP_DIR / "e2e" / "chat.mjs"
 README_SCREENSHOT = APP_DIR / "screenshot.png"
@@ -25,7 +26,9 @@ README_SCREENSHOT = APP_DIR / "screenshot.png"
 
 def _drive(scenario: str, app_url: str, server: DevServer, *extra: str) -> NodeResult:
     try:
-        result = run_node_script(SCRIPT, [scenario, app_url, server.url, *extra], timeout=90)
+        result = run_node_script(
+            SCRIPT, [scenario, app_url, server.url, *extra], timeout=NODE_SCENARIO
+        )
     except NodeScriptError as error:
         raise AssertionError(f"{error}\nserver stderr:\n{server.stderr_text()}") from None
     assert not result.named("page_error"), str(result)
@@ -132,7 +135,7 @@ def _tsc(tsc: Path, project: Path) -> subprocess.CompletedProcess[str]:
         cwd=project.parent,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=scaled(120.0),
         check=False,
     )
 

@@ -21,9 +21,9 @@ import uvicorn
 
 from client.backoff import backoff_delays
 from server.auth.dev_issuer import DevIssuer, bind_socket, issuer_url_for
+from tests.helpers.timeouts import CLIENT
 
 FUNCTIONS = Path(__file__).parent / "functions"
-TIMEOUT = 20.0
 
 
 def fast_backoff() -> Iterator[float]:
@@ -154,11 +154,11 @@ async def issuer_url(tmp_path: Path) -> AsyncIterator[str]:
     app = DevIssuer(tmp_path / "issuer-keys", url)
     server = _Uvicorn(uvicorn.Config(app, lifespan="on", log_level="warning"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    async with asyncio.timeout(TIMEOUT):
+    async with asyncio.timeout(CLIENT):
         await server.ready.wait()
     yield url
     server.should_exit = True
-    async with asyncio.timeout(TIMEOUT):
+    async with asyncio.timeout(CLIENT):
         await task
 
 

@@ -5,11 +5,10 @@ import asyncio
 import pytest
 
 from client import AppError, Client, ClientClosed, FunctionError, Int64
+from tests.helpers.timeouts import CLIENT
 
-TIMEOUT = 20.0
 
-
-async def next_result(subscription, timeout: float = TIMEOUT):
+async def next_result(subscription, timeout: float = CLIENT):
     async with asyncio.timeout(timeout):
         return await subscription.next()
 

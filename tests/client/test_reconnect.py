@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 
 from client import Client
-from tests.client.conftest import TIMEOUT, fast_backoff
+from tests.client.conftest import fast_backoff
+from tests.helpers.timeouts import CLIENT
 
 
 async def results_until(subscription, predicate):
     """Read results until one satisfies ``predicate``; return it."""
-    async with asyncio.timeout(TIMEOUT):
+    async with asyncio.timeout(CLIENT):
         while True:
             value = await subscription.next()
             if predicate(value):
@@ -23,12 +24,12 @@ async def test_restart_mid_subscription_applies_in_flight_mutation_exactly_once(
         assert await results_until(sub, lambda v: True) == []
         proxy.hold()
         mutation = asyncio.create_task(c.mutation("notes:add", {"body": "once"}))
-        async with asyncio.timeout(TIMEOUT):
+        async with asyncio.timeout(CLIENT):
             # The server committed it and answered; the answer never reaches us.
             await proxy.wait_for_downstream(b'"MutationResponse"')
         assert not mutation.done()
         await asyncio.to_thread(server.restart)
-        async with asyncio.timeout(TIMEOUT):
+        async with asyncio.timeout(CLIENT):
             note_id = await mutation
         assert isinstance(note_id, str)
         assert sub.latest == ["once"]
@@ -63,6 +64,6 @@ async def test_mutation_made_while_server_is_down_is_sent_after_it_returns(serve
         await asyncio.to_thread(server.stop)
         mutation = asyncio.create_task(c.mutation("notes:add", {"body": "queued"}))
         await asyncio.to_thread(server.start)
-        async with asyncio.timeout(TIMEOUT):
+        async with asyncio.timeout(CLIENT):
             assert isinstance(await mutation, str)
         assert await c.query("notes:count", {"body": "queued"}) == 1

@@ -7,6 +7,7 @@ import pytest
 from client.errors import ClientClosed
 from client.subscription import QueryChannel, Subscription
 from protocol.client_state import Outcome
+from tests.helpers.timeouts import EVENT
 
 
 def make(channel: QueryChannel, released: list[int] | None = None) -> Subscription:
@@ -41,7 +42,7 @@ async def test_waiting_iterator_wakes_on_publish():
     await asyncio.sleep(0)  # let the waiter block; a yield, not a timing assumption
     assert not waiter.done()
     channel.publish(Outcome("x"))
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(EVENT):
         assert await waiter == "x"
 
 
@@ -52,7 +53,7 @@ async def test_unsubscribe_releases_once_and_ends_a_waiting_iteration():
     await asyncio.sleep(0)
     sub.unsubscribe()
     sub.unsubscribe()
-    async with asyncio.timeout(5):
+    async with asyncio.timeout(EVENT):
         assert await waiter == "ended"
     assert released == [1]
     assert not sub.active

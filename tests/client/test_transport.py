@@ -4,6 +4,7 @@ import pytest
 
 from client.errors import TransportError
 from client.transport import Transport, http_base_url, sync_url
+from tests.helpers.timeouts import EVENT
 
 
 @pytest.mark.parametrize(
@@ -31,4 +32,4 @@ def test_http_base_url_is_the_origin():
 
 async def test_refused_connection_becomes_transport_error(unused_tcp_port):
     with pytest.raises(TransportError, match="connecting"):
-        await Transport.open(f"ws://127.0.0.1:{unused_tcp_port}/api/sync", open_timeout=5)
+        await Transport.open(f"ws://127.0.0.1:{unused_tcp_port}/api/sync", open_timeout=EVENT)

@@ -17,6 +17,7 @@ from tests.helpers.issuer import ThreadedIssuer, running_issuer
 from tests.helpers.node import NodeResult, run_node_script
 from tests.helpers.node_dialog import run_node_dialog
 from tests.helpers.server import LivesyncServer, StartServer
+from tests.helpers.timeouts import NODE_SCENARIO
 
 pytestmark = [pytest.mark.compat, pytest.mark.usefixtures("node_ready")]
 
@@ -37,7 +38,7 @@ def _serve(start_server: StartServer, issuer: ThreadedIssuer, functions: Path) -
 
 
 def _run(server: LivesyncServer, issuer: ThreadedIssuer, script: str) -> NodeResult:
-    result = run_node_script(JS_DIR / script, [server.url, issuer.url], timeout=90)
+    result = run_node_script(JS_DIR / script, [server.url, issuer.url], timeout=NODE_SCENARIO)
     assert result.named("passed"), str(result)
     return result
 
@@ -65,7 +66,9 @@ def test_refused_token_ends_in_on_change_false_and_the_client_carries_on_signed_
     server = _serve(start_server, issuer, FUNCTIONS_DIR)
     with running_issuer(tmp_path / "stranger-keys") as stranger:
         result = run_node_script(
-            JS_DIR / "auth_rejected.mjs", [server.url, issuer.url, stranger.url], timeout=90
+            JS_DIR / "auth_rejected.mjs",
+            [server.url, issuer.url, stranger.url],
+            timeout=NODE_SCENARIO,
         )
     assert result.named("passed"), str(result)
     done = result.one("done")
@@ -106,7 +109,7 @@ def _rotation(
         [server.url, issuer.url, str(ttl), str(leeway)],
         wait_for="confirmed",
         act=rotate,
-        timeout=90,
+        timeout=NODE_SCENARIO,
     )
     assert result.named("passed"), str(result)
     done = result.one("done")

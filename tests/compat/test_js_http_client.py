@@ -15,6 +15,7 @@ import pytest
 from tests.helpers.node import run_node_script
 from tests.helpers.node_dialog import run_node_dialog
 from tests.helpers.server import StartServer
+from tests.helpers.timeouts import REPLY
 
 pytestmark = [pytest.mark.compat, pytest.mark.usefixtures("node_ready")]
 
@@ -27,7 +28,7 @@ def test_consistent_queries_share_one_snapshot_across_a_commit(start_server: Sta
 
     def commit_between(_event: dict[str, object]) -> str:
         body = {"path": "notes:add", "args": {"body": "between"}}
-        reply = httpx.post(server.url + "/api/mutation", json=body, timeout=10)
+        reply = httpx.post(server.url + "/api/mutation", json=body, timeout=REPLY)
         assert reply.json()["status"] == "success", reply.text
         return "written"
 

@@ -13,6 +13,7 @@ import pytest
 from tests.helpers.node import NodeResult, run_node_script
 from tests.helpers.node_dialog import run_node_dialog
 from tests.helpers.server import StartServer
+from tests.helpers.timeouts import NODE_SCENARIO
 
 pytestmark = [pytest.mark.compat, pytest.mark.usefixtures("node_ready")]
 
@@ -26,7 +27,7 @@ def labels(*ranks: int) -> list[str]:
 
 def _run(start_server: StartServer, scenario: str) -> NodeResult:
     server = start_server(FUNCTIONS_DIR)
-    result = run_node_script(SCRIPT, [server.url, scenario], timeout=90)
+    result = run_node_script(SCRIPT, [server.url, scenario], timeout=NODE_SCENARIO)
     assert result.named("passed"), str(result)
     return result
 
@@ -76,7 +77,11 @@ def test_pinned_page_ends_survive_a_reconnect(start_server: StartServer) -> None
         return "restarted"
 
     result = run_node_dialog(
-        SCRIPT, [server.url, "reconnect"], wait_for="restart_now", act=restart, timeout=90
+        SCRIPT,
+        [server.url, "reconnect"],
+        wait_for="restart_now",
+        act=restart,
+        timeout=NODE_SCENARIO,
     )
     assert result.named("passed"), str(result)
     after = result.one("after_reconnect")

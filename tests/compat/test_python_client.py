@@ -21,20 +21,20 @@ import pytest
 from convex import ConvexClient, ConvexError, ConvexInt64, QuerySubscription
 
 from tests.helpers.server import StartServer
+from tests.helpers.timeouts import CLIENT, scaled
 
 pytestmark = [pytest.mark.compat, pytest.mark.timeout(90)]
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent / "functions"
-WAIT = 20.0
 # The Rust client's reconnect backoff reaches 15 s; a restart needs more slack.
-RECONNECT_WAIT = 45.0
+RECONNECT_WAIT = scaled(45.0)
 
 
 async def next_matching(
     subscription: QuerySubscription,
     predicate: Callable[[Any], bool],
     *,
-    timeout: float = WAIT,
+    timeout: float = CLIENT,
 ) -> Any:
     """The first value the subscription yields from now on for which `predicate` holds.
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import uvicorn
 
-__all__ = ["serve_asgi"]
+from tests.helpers.timeouts import REPLY
 
-TIMEOUT = 10.0
+__all__ = ["serve_asgi"]
 
 
 class _SignallingServer(uvicorn.Server):
@@ -40,10 +40,10 @@ async def serve_asgi(app: Any, **options: Any) -> AsyncIterator[str]:
     server = _SignallingServer(config, ready)
     task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
     try:
-        await asyncio.wait_for(ready.wait(), TIMEOUT)
+        await asyncio.wait_for(ready.wait(), REPLY)
         assert server.started, "the in-process server did not start"
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
-        await asyncio.wait_for(task, TIMEOUT)
+        await asyncio.wait_for(task, REPLY)
         sock.close()

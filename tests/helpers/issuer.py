@@ -28,9 +28,9 @@ from server.auth.dev_issuer import (
     request_token,
     rotate_keys,
 )
+from tests.helpers.timeouts import READ
 
 __all__ = [
-    "ISSUER_TIMEOUT",
     "ProcessIssuer",
     "ThreadedIssuer",
     "custom_jwt_provider_config",
@@ -38,8 +38,6 @@ __all__ = [
     "running_issuer",
     "running_issuer_process",
 ]
-
-ISSUER_TIMEOUT = 15.0
 
 
 class _ReadyServer(uvicorn.Server):
@@ -74,12 +72,12 @@ class ThreadedIssuer:
 
     def start(self) -> None:
         self._thread.start()
-        if not self._ready.wait(ISSUER_TIMEOUT):
-            raise RuntimeError(f"dev issuer did not start within {ISSUER_TIMEOUT} s")
+        if not self._ready.wait(READ):
+            raise RuntimeError(f"dev issuer did not start within {READ} s")
 
     def stop(self) -> None:
         self._server.should_exit = True
-        self._thread.join(ISSUER_TIMEOUT)
+        self._thread.join(READ)
         self._sock.close()
 
     def token(self, sub: str, *, email: str | None = None, ttl: float | None = None) -> str:
@@ -120,7 +118,7 @@ class ProcessIssuer:
         lines: list[str] = []
         reader = threading.Thread(target=lambda: lines.append(self._readline()), daemon=True)
         reader.start()
-        reader.join(ISSUER_TIMEOUT)
+        reader.join(READ)
         if not lines or not lines[0].startswith("issuer: "):
             self.stop()
             raise RuntimeError(f"dev issuer process did not start: {lines}")
@@ -137,7 +135,7 @@ class ProcessIssuer:
         if proc.stdin is not None:
             proc.stdin.close()  # the child serves until its stdin closes
         try:
-            proc.wait(ISSUER_TIMEOUT)
+            proc.wait(READ)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()

@@ -16,16 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests.helpers.timeouts import NODE_SCRIPT
+
 __all__ = [
-    "NODE_TIMEOUT",
     "NodeResult",
     "NodeScriptError",
     "json_object",
     "node_binary",
     "run_node_script",
 ]
-
-NODE_TIMEOUT = 60.0
 
 
 class NodeScriptError(AssertionError):
@@ -70,7 +69,7 @@ def run_node_script(
     script: Path,
     args: Sequence[str] = (),
     *,
-    timeout: float = NODE_TIMEOUT,
+    timeout: float = NODE_SCRIPT,
     env: dict[str, str] | None = None,
     check: bool = True,
 ) -> NodeResult:

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from tests.helpers.node import (
-    NODE_TIMEOUT,
     NodeResult,
     NodeScriptError,
     json_object as _event,
     node_binary,
 )
+from tests.helpers.timeouts import NODE_SCRIPT
 
 __all__ = ["run_node_dialog"]
 
@@ -33,7 +33,7 @@ def run_node_dialog(
     *,
     wait_for: str,
     act: Callable[[dict[str, Any]], str],
-    timeout: float = NODE_TIMEOUT,
+    timeout: float = NODE_SCRIPT,
 ) -> NodeResult:
     """Run `script`; when it prints event `wait_for`, call `act(event)` and send its reply line."""
     node = node_binary()

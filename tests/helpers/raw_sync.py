@@ -16,9 +16,9 @@ from typing import Any
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-__all__ = ["READ_TIMEOUT", "RawSyncSocket", "add_query", "identity_version"]
+from tests.helpers.timeouts import READ
 
-READ_TIMEOUT = 15.0
+__all__ = ["RawSyncSocket", "add_query", "identity_version"]
 
 
 def add_query(query_id: int, udf_path: str, args: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -39,7 +39,7 @@ class RawSyncSocket:
         self._request_id = 0
 
     async def open(self) -> RawSyncSocket:
-        self._ws = await connect(self.ws_url, open_timeout=READ_TIMEOUT)
+        self._ws = await connect(self.ws_url, open_timeout=READ)
         await self.send(
             {
                 "type": "Connect",
@@ -90,7 +90,7 @@ class RawSyncSocket:
         )
         return request_id
 
-    async def next(self, timeout: float = READ_TIMEOUT) -> dict[str, Any]:
+    async def next(self, timeout: float = READ) -> dict[str, Any]:
         """The next non-Ping message; raises ConnectionClosed once the server closed."""
         async with asyncio.timeout(timeout):
             while True:
@@ -99,7 +99,7 @@ class RawSyncSocket:
                     self.received.append(message)
                     return dict(message)
 
-    async def next_of(self, kind: str, timeout: float = READ_TIMEOUT) -> dict[str, Any]:
+    async def next_of(self, kind: str, timeout: float = READ) -> dict[str, Any]:
         """Skip ahead to the next message of type `kind`."""
         async with asyncio.timeout(timeout):
             while True:
@@ -107,7 +107,7 @@ class RawSyncSocket:
                 if message["type"] == kind:
                     return message
 
-    async def closed(self, timeout: float = READ_TIMEOUT) -> tuple[int | None, list[str]]:
+    async def closed(self, timeout: float = READ) -> tuple[int | None, list[str]]:
         """Wait for the server's close; returns its code and the types of frames read first."""
         seen: list[str] = []
         try:

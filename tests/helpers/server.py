@@ -18,18 +18,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from tests.helpers.timeouts import REPLY, STARTUP
+
 __all__ = [
     "REPO_ROOT",
-    "STARTUP_TIMEOUT",
-    "STOP_TIMEOUT",
     "LivesyncServer",
     "ServerStartError",
     "StartServer",
 ]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-STARTUP_TIMEOUT = 30.0
-STOP_TIMEOUT = 10.0
 
 _LISTENING = re.compile(r"^livesync: listening on (http://127\.0\.0\.1:(\d+))\s*$")
 
@@ -124,17 +122,17 @@ class LivesyncServer:
         self._port = self._await_listening()
 
     def stop(self) -> int | None:
-        """SIGTERM, then SIGKILL after STOP_TIMEOUT; returns the exit code."""
+        """SIGTERM, then SIGKILL after a REPLY wait; returns the exit code."""
         proc, self._proc = self._proc, None
         if proc is None:
             return None
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(timeout=STOP_TIMEOUT)
+                proc.wait(timeout=REPLY)
             except subprocess.TimeoutExpired:
                 proc.kill()
-                proc.wait(timeout=STOP_TIMEOUT)
+                proc.wait(timeout=REPLY)
         if proc.stdout is not None:
             proc.stdout.close()
         return proc.returncode
@@ -145,7 +143,7 @@ class LivesyncServer:
         if proc is None:
             return
         proc.kill()
-        proc.wait(timeout=STOP_TIMEOUT)
+        proc.wait(timeout=REPLY)
         if proc.stdout is not None:
             proc.stdout.close()
 
@@ -223,9 +221,9 @@ class LivesyncServer:
     def _read_port(self) -> int:
         while True:
             try:
-                line = self._lines.get(timeout=STARTUP_TIMEOUT)
+                line = self._lines.get(timeout=STARTUP)
             except queue.Empty:
-                raise self._start_error(f"no listening line within {STARTUP_TIMEOUT} s") from None
+                raise self._start_error(f"no listening line within {STARTUP} s") from None
             if line is None:
                 raise self._start_error("the server exited before listening")
             self._stdout_tail.append(line)

@@ -12,11 +12,11 @@ import pytest
 import websockets
 
 from tests.helpers.server import LivesyncServer, StartServer
+from tests.helpers.timeouts import REPLY
 
 __all__: list[str] = []
 
 FUNCTIONS = Path(__file__).parent / "sync" / "functions"
-TIMEOUT = 10.0
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def server(start_server: StartServer) -> LivesyncServer:
 
 
 def test_health_reports_ok(server: LivesyncServer) -> None:
-    reply = httpx.get(server.url + "/health", timeout=TIMEOUT)
+    reply = httpx.get(server.url + "/health", timeout=REPLY)
     assert reply.status_code == 200
     assert reply.json() == {"status": "ok"}
 
@@ -34,16 +34,16 @@ def test_metrics_are_prometheus_text_with_query_executions(server: LivesyncServe
     httpx.post(
         server.url + "/api/query",
         json={"path": "messages:list", "args": {"channel": "m"}},
-        timeout=TIMEOUT,
+        timeout=REPLY,
     )
-    reply = httpx.get(server.url + "/metrics", timeout=TIMEOUT)
+    reply = httpx.get(server.url + "/metrics", timeout=REPLY)
     assert reply.status_code == 200
     assert reply.headers["content-type"].startswith("text/plain")
     assert "# TYPE livesync_query_executions_total counter" in reply.text
 
 
 def test_unknown_route_is_404_naming_it(server: LivesyncServer) -> None:
-    reply = httpx.get(server.url + "/no/such/thing", timeout=TIMEOUT)
+    reply = httpx.get(server.url + "/no/such/thing", timeout=REPLY)
     assert reply.status_code == 404
     assert reply.json() == {"code": "NotFound", "message": "No route for /no/such/thing"}
 
@@ -58,7 +58,7 @@ def test_preflight_allows_any_origin_by_default_and_echoes_requested_headers(
             "Access-Control-Request-Method": "POST",
             "Access-Control-Request-Headers": "content-type, authorization",
         },
-        timeout=TIMEOUT,
+        timeout=REPLY,
     )
     assert reply.status_code == 204
     assert reply.headers["access-control-allow-origin"] == "*"
@@ -79,7 +79,7 @@ async def _first_transition(url: str) -> dict[str, object]:
                 {"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1, "modifications": []}
             )
         )
-        reply: dict[str, object] = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
+        reply: dict[str, object] = json.loads(await asyncio.wait_for(ws.recv(), REPLY))
         return reply
 
 

@@ -10,12 +10,12 @@ import httpx
 import pytest
 
 from tests.helpers.server import LivesyncServer
+from tests.helpers.timeouts import REPLY
 from tests.server.sync.test_connection import Served, serving
 
 __all__: list[str] = []
 
 FUNCTIONS = Path(__file__).parent / "sync" / "functions"
-TIMEOUT = 10.0
 QUERY = {"path": "messages:list", "args": {"channel": "c"}}
 APP = "https://app.example"
 
@@ -29,7 +29,7 @@ async def _preflight(url: str, origin: str) -> httpx.Response:
                 "Access-Control-Request-Method": "POST",
                 "Access-Control-Request-Headers": "content-type, authorization",
             },
-            timeout=TIMEOUT,
+            timeout=REPLY,
         )
 
 
@@ -46,7 +46,7 @@ async def listed_server(tmp_path: Path) -> AsyncIterator[Served]:
 
 
 async def test_default_allows_any_origin_without_credentials(default_server: Served) -> None:
-    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+    async with httpx.AsyncClient(timeout=REPLY) as http:
         reply = await http.post(
             default_server.url + "/api/query", json=QUERY, headers={"Origin": "https://x.example"}
         )
@@ -66,7 +66,7 @@ async def test_a_listed_origin_is_mirrored_with_credentials(listed_server: Serve
     assert pre.headers["access-control-allow-origin"] == APP
     assert pre.headers["access-control-allow-credentials"] == "true"
     assert pre.headers["vary"] == "origin"
-    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+    async with httpx.AsyncClient(timeout=REPLY) as http:
         reply = await http.post(
             listed_server.url + "/api/query", json=QUERY, headers={"Origin": APP}
         )
@@ -82,7 +82,7 @@ async def test_an_unlisted_origin_is_refused_on_preflight_and_request(
     assert pre.status_code == 403
     assert "access-control-allow-origin" not in pre.headers
     assert pre.json() == {"code": "OriginNotAllowed", "message": f"Origin {evil} is not allowed"}
-    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+    async with httpx.AsyncClient(timeout=REPLY) as http:
         reply = await http.post(
             listed_server.url + "/api/mutation",
             json={"path": "messages:send", "args": {"channel": "c", "body": "csrf"}},
@@ -96,7 +96,7 @@ async def test_an_unlisted_origin_is_refused_on_preflight_and_request(
 
 
 async def test_requests_without_an_origin_get_no_cors_headers(listed_server: Served) -> None:
-    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+    async with httpx.AsyncClient(timeout=REPLY) as http:
         reply = await http.post(listed_server.url + "/api/query", json=QUERY)
     assert reply.json()["status"] == "success"
     assert "access-control-allow-origin" not in reply.headers
@@ -104,7 +104,7 @@ async def test_requests_without_an_origin_get_no_cors_headers(listed_server: Ser
 
 async def test_metrics_off_is_not_found(tmp_path: Path) -> None:
     async with serving(tmp_path / "livesync.db", metrics="off") as s:
-        async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+        async with httpx.AsyncClient(timeout=REPLY) as http:
             reply = await http.get(s.url + "/metrics")
             health = await http.get(s.url + "/health")
     assert reply.status_code == 404
@@ -119,11 +119,11 @@ def test_metrics_on_their_own_address_and_not_on_the_main_port(tmp_path: Path) -
         match = re.search(r"livesync: metrics on (http://127\.0\.0\.1:\d+)/metrics", printed)
         assert match, printed
         metrics_url = match.group(1)
-        own = httpx.get(metrics_url + "/metrics", timeout=TIMEOUT)
+        own = httpx.get(metrics_url + "/metrics", timeout=REPLY)
         assert own.status_code == 200
         assert "# TYPE livesync_query_executions_total counter" in own.text
-        assert httpx.get(metrics_url + "/api/query", timeout=TIMEOUT).status_code == 404
-        assert httpx.get(server.url + "/metrics", timeout=TIMEOUT).status_code == 404
+        assert httpx.get(metrics_url + "/api/query", timeout=REPLY).status_code == 404
+        assert httpx.get(server.url + "/metrics", timeout=REPLY).status_code == 404
     finally:
         server.stop()
     stderr = server.stderr_text()

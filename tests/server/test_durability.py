@@ -12,6 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.helpers.raw_sync import RawSyncSocket
 from tests.helpers.server import StartServer
+from tests.helpers.timeouts import EVENT, READ
 
 FUNCTIONS = Path(__file__).parent / "durability_functions"
 COUNT = 600
@@ -45,7 +46,7 @@ async def test_acknowledged_mutations_survive_sigkill_exactly_once(
     # Answers already on the wire still count as acknowledged.
     try:
         while True:
-            response = await sock.next_of("MutationResponse", timeout=5)
+            response = await sock.next_of("MutationResponse", timeout=EVENT)
             if response["success"]:
                 acknowledged.add(response["requestId"])
     except (ConnectionClosed, TimeoutError, OSError):
@@ -53,7 +54,7 @@ async def test_acknowledged_mutations_survive_sigkill_exactly_once(
     assert KILL_AFTER <= len(acknowledged) < COUNT  # killed mid-stream
 
     server.start()
-    async with httpx.AsyncClient(base_url=server.url, timeout=15) as http:
+    async with httpx.AsyncClient(base_url=server.url, timeout=READ) as http:
         survived = await _all_ns(http)
         assert acknowledged <= set(survived)
         assert len(survived) == len(set(survived))  # nothing twice

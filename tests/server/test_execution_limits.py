@@ -17,13 +17,14 @@ import httpx
 
 from tests.helpers.raw_sync import RawSyncSocket, add_query
 from tests.helpers.server import LivesyncServer, StartServer
+from tests.helpers.timeouts import scaled
 
 FUNCTIONS = Path(__file__).parent / "limits_functions"
-BOUND = 4.0
+BOUND = scaled(4.0)
 
 
 async def call(server: LivesyncServer, kind: str, path: str, args: Any = None) -> dict[str, Any]:
-    async with httpx.AsyncClient(base_url=server.url, timeout=30.0) as http:
+    async with httpx.AsyncClient(base_url=server.url, timeout=scaled(30.0)) as http:
         reply = await http.post(f"/api/{kind}", json={"path": path, "args": args or {}})
     assert reply.status_code == 200
     body: dict[str, Any] = reply.json()

@@ -17,10 +17,10 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.helpers.raw_sync import RawSyncSocket, add_query
 from tests.helpers.server import LivesyncServer, StartServer
+from tests.helpers.timeouts import CLIENT
 
 FUNCTIONS = Path(__file__).parent / "backpressure_functions"
 MiB = 1024 * 1024
-WAIT = 20.0
 
 
 def _status_kb(server: LivesyncServer, field: str) -> int:
@@ -51,7 +51,7 @@ async def test_a_client_that_floods_and_never_reads_is_bounded_then_cut_off(
     server = start_server(
         FUNCTIONS, server_extra="max_message_bytes = 2097152\nsend_timeout = 3.0\n"
     )
-    async with httpx.AsyncClient(base_url=server.url, timeout=WAIT) as http:
+    async with httpx.AsyncClient(base_url=server.url, timeout=CLIENT) as http:
         stuck = await _connect_not_reading(server)
         modify = {"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1,
                   "modifications": [add_query(0, "big:blob", {"size": MiB})]}  # fmt: skip
@@ -77,14 +77,14 @@ async def test_a_client_that_floods_and_never_reads_is_bounded_then_cut_off(
         await _bump(http, 1)
         await honest.next_of("Transition")
         with contextlib.suppress(ConnectionClosed, TimeoutError):
-            await asyncio.wait_for(flooding, WAIT)
+            await asyncio.wait_for(flooding, CLIENT)
         flooding.cancel()
         # The server stopped reading: the flood waited in TCP, not in its memory.
         assert sent < 300, sent
         peak_growth_mb = (_status_kb(server, "VmHWM") - rss_before_flood) / 1024
         assert peak_growth_mb < 64, peak_growth_mb
         # ...and gave up on the client after send_timeout.
-        async with asyncio.timeout(WAIT):
+        async with asyncio.timeout(CLIENT):
             while "client read nothing" not in server.stderr_text():
                 await asyncio.sleep(0.05)  # polling a log file: no event to wait on
         await _bump(http, 1)

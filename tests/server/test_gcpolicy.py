@@ -12,8 +12,7 @@ import pytest
 
 from server.gcpolicy import CHURN_FLOOR, GcPolicy
 from server.metrics import Metrics
-
-TIMEOUT = 10.0
+from tests.helpers.timeouts import REPLY
 
 
 @pytest.fixture
@@ -90,7 +89,7 @@ async def test_the_scheduled_full_pass_runs_and_frees_old_cycles(
     del node
     gc.callbacks.append(on_collect)
     try:
-        await asyncio.wait_for(ran.wait(), TIMEOUT)
+        await asyncio.wait_for(ran.wait(), REPLY)
     finally:
         gc.callbacks.remove(on_collect)
     assert ref() is None

@@ -14,11 +14,11 @@ import pytest
 from server.app import LivesyncApp
 from server.config import Config, DatabaseConfig, FunctionsConfig
 from tests.helpers.asgi_server import serve_asgi
+from tests.helpers.timeouts import REPLY
 
 __all__: list[str] = []
 
 FUNCTIONS = Path(__file__).parent / "sync" / "functions"
-TIMEOUT = 10.0
 
 
 @contextlib.asynccontextmanager
@@ -30,7 +30,7 @@ async def serving(tmp_path: Path) -> AsyncIterator[tuple[LivesyncApp, httpx.Asyn
     app = LivesyncApp(config)
     async with (
         serve_asgi(app, lifespan="on") as url,
-        httpx.AsyncClient(base_url=url, timeout=TIMEOUT) as http,
+        httpx.AsyncClient(base_url=url, timeout=REPLY) as http,
     ):
         yield app, http
 

@@ -20,11 +20,11 @@ from server.metrics import Metrics
 from server.store.sqlite import SqliteStore
 from server.sync.engine import Engine
 from tests.helpers.server import LivesyncServer, StartServer
+from tests.helpers.timeouts import REPLY
 
 __all__: list[str] = []
 
 FUNCTIONS = Path(__file__).parent / "sync" / "functions"
-TIMEOUT = 10.0
 # A provider whose issuer is never contacted: a garbage token is refused before any fetch.
 PROVIDERS = """
 [[auth.providers]]
@@ -41,7 +41,7 @@ def server(start_server: StartServer) -> LivesyncServer:
 
 
 def post(server: LivesyncServer, route: str, body: object, **headers: str) -> httpx.Response:
-    return httpx.post(server.url + route, json=body, headers=headers, timeout=TIMEOUT)
+    return httpx.post(server.url + route, json=body, headers=headers, timeout=REPLY)
 
 
 def test_mutation_then_query_succeed_with_values_and_log_lines(server: LivesyncServer) -> None:
@@ -88,14 +88,14 @@ def test_unknown_function_is_an_error_status_naming_it(server: LivesyncServer) -
     ids=["syntax", "not-object", "no-path", "undecodable-args"],
 )
 def test_malformed_body_is_400_with_a_json_reason(server: LivesyncServer, content: bytes) -> None:
-    reply = httpx.post(server.url + "/api/query", content=content, timeout=TIMEOUT)
+    reply = httpx.post(server.url + "/api/query", content=content, timeout=REPLY)
     assert reply.status_code == 400
     assert reply.json()["code"] == "BadJsonBody"
     assert reply.json()["message"]
 
 
 def test_get_on_a_function_route_is_405(server: LivesyncServer) -> None:
-    reply = httpx.get(server.url + "/api/query", timeout=TIMEOUT)
+    reply = httpx.get(server.url + "/api/query", timeout=REPLY)
     assert reply.status_code == 405
     assert reply.json()["code"] == "MethodNotAllowed"
 
@@ -123,7 +123,7 @@ def test_bearer_token_without_providers_is_401(server: LivesyncServer) -> None:
 
 
 def query_ts(server: LivesyncServer) -> str:
-    reply = httpx.post(server.url + "/api/query_ts", timeout=TIMEOUT)
+    reply = httpx.post(server.url + "/api/query_ts", timeout=REPLY)
     assert reply.status_code == 200
     return str(reply.json()["ts"])
 
@@ -213,7 +213,7 @@ def test_malformed_ts_is_400_with_a_reason(server: LivesyncServer, ts: object) -
 
 
 def test_get_on_query_ts_is_405(server: LivesyncServer) -> None:
-    assert httpx.get(server.url + "/api/query_ts", timeout=TIMEOUT).status_code == 405
+    assert httpx.get(server.url + "/api/query_ts", timeout=REPLY).status_code == 405
 
 
 # -- /api/function: dispatch by what the function is --------------------------

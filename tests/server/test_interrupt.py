@@ -26,9 +26,10 @@ from server.functions.timeouts import Interrupted, TimeLimits, limited
 from server.interrupt import SIGNAL, LoopWatchdog, interrupt_thread, interruptible
 from server.metrics import Metrics
 from server.store.sqlite import SqliteStore
+from tests.helpers.timeouts import REPLY
 
 FUNCTIONS = Path(__file__).parent / "limits_functions"
-BOUND = 10.0
+BOUND = REPLY
 
 
 class Stop(BaseException):

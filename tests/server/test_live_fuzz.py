@@ -22,13 +22,13 @@ import httpx
 
 from tests.helpers.raw_sync import RawSyncSocket, add_query
 from tests.helpers.server import StartServer
+from tests.helpers.timeouts import READ
 
 FUNCTIONS = Path(__file__).parent / "durability_functions"
 ROUNDS = int(os.environ.get("LIVESYNC_FUZZ_ROUNDS", "25"))
 CONNECTIONS = 6
 FRAMES_PER_ROUND = 8
 MAX_RSS_MB = 400
-CANARY_WAIT = 15.0
 
 Frame = str | bytes
 
@@ -151,18 +151,18 @@ class Canary:
     async def check(self) -> None:
         request_id = await self.sock.mutation("records:record_for", {"owner": "canary"})
         self.recorded += 1
-        async with asyncio.timeout(CANARY_WAIT):
+        async with asyncio.timeout(READ):
             while True:
-                message = await self.sock.next(CANARY_WAIT)
+                message = await self.sock.next(READ)
                 if message["type"] == "MutationResponse":
                     assert message["requestId"] == request_id and message["success"], message
                     break
         await self._until_count(self.recorded)
 
     async def _until_count(self, expected: int) -> None:
-        async with asyncio.timeout(CANARY_WAIT):
+        async with asyncio.timeout(READ):
             while True:
-                message = await self.sock.next(CANARY_WAIT)
+                message = await self.sock.next(READ)
                 if message["type"] != "Transition":
                     continue
                 for mod in message["modifications"]:
@@ -186,7 +186,7 @@ async def test_hostile_and_valid_frames_from_many_connections_never_stop_the_ser
     rng = random.Random(int(os.environ.get("LIVESYNC_FUZZ_SEED", "12")))
     fuzzers = [Fuzzer(server.ws_url, random.Random(rng.random())) for _ in range(CONNECTIONS)]
     canary = await Canary.open(server.ws_url)
-    async with httpx.AsyncClient(base_url=server.url, timeout=CANARY_WAIT) as http:
+    async with httpx.AsyncClient(base_url=server.url, timeout=READ) as http:
         try:
             for round_no in range(ROUNDS):
                 await asyncio.gather(*(fuzzer.round() for fuzzer in fuzzers))

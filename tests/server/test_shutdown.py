@@ -12,15 +12,15 @@ from websockets.exceptions import ConnectionClosed
 
 from tests.helpers.raw_sync import RawSyncSocket, add_query
 from tests.helpers.server import LivesyncServer, StartServer
+from tests.helpers.timeouts import READ
 
 FUNCTIONS = Path(__file__).parent / "shutdown_functions"
 GRACE = 3.0
-WAIT = 15.0
 
 
 async def _stderr_line(server: LivesyncServer, line: str) -> None:
     """Wait until the server has written `line` to stderr."""
-    async with asyncio.timeout(WAIT):
+    async with asyncio.timeout(READ):
         while line not in server.stderr_text():
             await asyncio.sleep(0.02)  # polling a file: no event to wait on
 
@@ -38,12 +38,12 @@ async def test_sigterm_answers_in_flight_mutations_then_closes_1012(
 
     started = time.monotonic()
     stopping = asyncio.get_running_loop().run_in_executor(None, server.stop)
-    response = await writer.next_of("MutationResponse", timeout=WAIT)
+    response = await writer.next_of("MutationResponse", timeout=READ)
     assert (response["requestId"], response["success"]) == (request_id, True)
     assert response["result"] == "written"
-    code, _ = await writer.closed(WAIT)
+    code, _ = await writer.closed(READ)
     assert code == 1012
-    reader_code, _ = await reader.closed(WAIT)
+    reader_code, _ = await reader.closed(READ)
     assert reader_code == 1012
     exit_code = await stopping
     elapsed = time.monotonic() - started
@@ -69,13 +69,13 @@ async def test_frames_after_the_drain_began_are_not_taken(start_server: StartSer
     await sock.mutation("slow:write_slowly")
     await _stderr_line(server, "write_slowly: started")
     stopping = asyncio.get_running_loop().run_in_executor(None, server.stop)
-    await sock.next_of("MutationResponse", timeout=WAIT)
+    await sock.next_of("MutationResponse", timeout=READ)
     # A mutation sent now either is refused by the closed socket or gets no answer.
     late: list[dict[str, object]] = []
     try:
         await sock.mutation("slow:write_slowly")
         while True:
-            late.append(await sock.next(WAIT))
+            late.append(await sock.next(READ))
     except ConnectionClosed as closed:
         assert closed.rcvd is not None and closed.rcvd.code == 1012
     assert not [m for m in late if m.get("type") == "MutationResponse"]

@@ -12,8 +12,7 @@ from websockets.exceptions import ConnectionClosed
 
 from server.websocket import EXTENSION, OUTBOX_BATCH, LivesyncWebSocketProtocol, Outbox
 from tests.helpers.asgi_server import serve_asgi
-
-TIMEOUT = 10.0
+from tests.helpers.timeouts import REPLY
 
 
 class _Probe:
@@ -56,7 +55,7 @@ async def _frames(url: str) -> list[str]:
     async with websockets.connect(url.replace("http", "ws", 1) + "/") as ws:
         try:
             while True:
-                got.append(str(await asyncio.wait_for(ws.recv(), TIMEOUT)))
+                got.append(str(await asyncio.wait_for(ws.recv(), REPLY)))
         except ConnectionClosed:
             return got
 
@@ -65,7 +64,7 @@ async def test_direct_sends_are_offered_only_while_the_socket_takes_frames() -> 
     probe = _Probe()
     async with serve_asgi(probe, ws=LivesyncWebSocketProtocol, lifespan="off") as url:
         frames = await _frames(url)
-        await asyncio.wait_for(probe.done.wait(), TIMEOUT)
+        await asyncio.wait_for(probe.done.wait(), REPLY)
     assert probe.seen == {
         "present": True,
         "before accept": False,
@@ -80,7 +79,7 @@ async def test_plain_uvicorn_offers_no_direct_sends() -> None:
     probe = _Probe()
     async with serve_asgi(probe, ws="websockets-sansio", lifespan="off") as url:
         assert await _frames(url) == ["awaited"]
-        await asyncio.wait_for(probe.done.wait(), TIMEOUT)
+        await asyncio.wait_for(probe.done.wait(), REPLY)
     assert probe.seen == {"present": False}
 
 
@@ -117,14 +116,14 @@ async def test_a_receiver_gets_queued_messages_first_then_the_rest_in_order() ->
             b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
             b"Sec-WebSocket-Version: 13\r\n\r\n"
         )
-        answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), TIMEOUT)
+        answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), REPLY)
         assert answer.startswith(b"HTTP/1.1 101")
         writer.write(_masked_text_frame("one") + _masked_text_frame("two"))
         await writer.drain()
         writer.write(_masked_text_frame("three"))
         writer.write(bytes([0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xE8 ^ 2]))  # close 1000
         await writer.drain()
-        await asyncio.wait_for(done.wait(), TIMEOUT)
+        await asyncio.wait_for(done.wait(), REPLY)
         writer.close()
     assert received == ["one", "two", "three", "websocket.disconnect"]
 
@@ -163,7 +162,7 @@ async def test_a_closed_socket_frees_its_receiver_without_a_gc_pass() -> None:
         async with serve_asgi(app, ws=LivesyncWebSocketProtocol, lifespan="off") as url:
             async with websockets.connect(url.replace("http", "ws", 1) + "/") as ws:
                 await ws.send("hello")
-            await asyncio.wait_for(app.done.wait(), TIMEOUT)
+            await asyncio.wait_for(app.done.wait(), REPLY)
         assert app.got == ["hello"]
         assert app.sink is not None and app.sink() is None
     finally:
@@ -225,7 +224,7 @@ async def test_the_outbox_writes_a_full_run_at_once_and_the_rest_at_the_next_pas
     outbox.add(_Pending(100, written, None))  # type: ignore[arg-type]
     outbox.add(_Pending(101, written, last))  # type: ignore[arg-type]
     assert written == list(range(OUTBOX_BATCH))  # a partial run waits for the next pass
-    await asyncio.wait_for(last, TIMEOUT)
+    await asyncio.wait_for(last, REPLY)
     assert written[OUTBOX_BATCH:] == [100, 101]
     assert Outbox.of(loop) is Outbox.of(loop)
 
@@ -254,7 +253,7 @@ async def test_direct_frames_of_every_length_arrive_whole_with_and_without_compr
                 assert bool(ws.protocol.extensions) is (compression is not None)
                 try:
                     while True:
-                        got.append(str(await asyncio.wait_for(ws.recv(), TIMEOUT)))
+                        got.append(str(await asyncio.wait_for(ws.recv(), REPLY)))
                 except ConnectionClosed:
                     pass
             assert got == app.texts

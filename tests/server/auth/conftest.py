@@ -16,8 +16,8 @@ import uvicorn
 
 from server.auth.dev_issuer import DevIssuer, bind_socket, issuer_url_for
 from server.auth.keys import KeyStore
+from tests.helpers.timeouts import REPLY
 from tests.server.auth.harness import (
-    STARTUP_TIMEOUT,
     Clock,
     CountingHttp,
     IssuerServer,
@@ -42,7 +42,7 @@ async def start_issuer(tmp_path: Path) -> AsyncIterator[StartIssuer]:
         server = IssuerServer(uvicorn.Config(app, lifespan="on", log_level="warning"))
         task = asyncio.create_task(server.serve(sockets=[sock]))
         ready = asyncio.create_task(server.ready.wait())
-        await asyncio.wait({task, ready}, timeout=STARTUP_TIMEOUT, return_when="FIRST_COMPLETED")
+        await asyncio.wait({task, ready}, timeout=REPLY, return_when="FIRST_COMPLETED")
         ready.cancel()
         assert server.ready.is_set(), "dev issuer did not start"
         issuer = RunningIssuer(url, app, keys_dir, server, task)

@@ -14,17 +14,15 @@ import uvicorn
 
 from server.auth.dev_issuer import DevIssuer
 from server.auth.keys import KeyStore
+from tests.helpers.timeouts import REPLY
 
 __all__ = [
-    "STARTUP_TIMEOUT",
     "Clock",
     "CountingHttp",
     "IssuerServer",
     "RunningIssuer",
     "StartIssuer",
 ]
-
-STARTUP_TIMEOUT = 10.0
 
 
 class IssuerServer(uvicorn.Server):
@@ -69,7 +67,7 @@ class RunningIssuer:
 
     async def stop(self) -> None:
         self._server.should_exit = True
-        await asyncio.wait_for(self._task, STARTUP_TIMEOUT)
+        await asyncio.wait_for(self._task, REPLY)
 
 
 StartIssuer = Callable[..., Awaitable[RunningIssuer]]

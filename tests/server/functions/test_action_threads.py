@@ -15,10 +15,11 @@ from server.functions.runner import FunctionRunner
 from server.functions.timeouts import TimeLimits
 from server.metrics import Metrics
 from server.store.sqlite import SqliteStore
+from tests.helpers.timeouts import REPLY
 
 FUNCTIONS = Path(__file__).parents[1] / "limits_functions"
 LIMIT = 0.3
-BOUND = 10.0
+BOUND = REPLY
 
 
 @pytest.fixture

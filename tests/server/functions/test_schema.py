@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from protocol.values import Int64
 from server.errors import ConfigError, SchemaError
 from server.functions.schema import define_schema, define_table
 from server.functions.validators import v
@@ -19,7 +20,10 @@ def make_schema(**options):
 
 
 def test_valid_document_passes():
-    make_schema().validate_document("messages", {"body": "hi", "meta": {"likes": 2}})
+    stored = make_schema().validate_document("messages", {"body": "hi", "meta": {"likes": 2}})
+    assert stored == {"body": "hi", "meta": {"likes": 2}}
+    # Passing means stored in the schema's types: the v.int64() field as Int64.
+    assert type(stored["meta"]["likes"]) is Int64
 
 
 def test_violation_names_table_field_path_and_expectation():
@@ -32,7 +36,11 @@ def test_violation_names_table_field_path_and_expectation():
 
 
 def test_system_fields_are_ignored_by_validation():
-    make_schema().validate_document("messages", {"_id": "x", "_creationTime": 1.0, "body": "hi"})
+    # The schema declares neither field, so checking them would refuse the document.
+    doc = {"_id": "x", "_creationTime": 1.0, "body": "hi"}
+    assert make_schema().validate_document("messages", doc) == doc
+    with pytest.raises(SchemaError, match="Path: .body"):
+        make_schema().validate_document("messages", {"_id": "x", "body": 5.0})
 
 
 def test_tables_outside_the_schema_are_allowed_unless_strict():
@@ -42,7 +50,10 @@ def test_tables_outside_the_schema_are_allowed_unless_strict():
 
 
 def test_schema_validation_off_accepts_anything():
-    make_schema(schema_validation=False).validate_document("messages", {"body": 5.0})
+    doc = {"body": 5.0, "extra": [1.0]}
+    with pytest.raises(SchemaError):
+        make_schema().validate_document("messages", doc)
+    assert make_schema(schema_validation=False).validate_document("messages", doc) == doc
 
 
 @pytest.mark.parametrize("name", ["by_id", "by_creation_time", "_hidden"])

@@ -15,6 +15,7 @@ import pytest
 
 from server.functions.runner import FunctionRunner
 from server.functions.timeouts import TimeLimits
+from tests.helpers.timeouts import REPLY
 
 APP = {
     "slow.py": """
@@ -75,7 +76,7 @@ APP = {
     """,
 }
 
-BOUND = 10.0  # seconds: far below the handlers' 30 s sleeps
+BOUND = REPLY  # far below the handlers' 30 s sleeps
 
 OpenRunner = Callable[[Any], Any]
 

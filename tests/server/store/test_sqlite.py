@@ -14,10 +14,9 @@ from server.errors import ConfigError, DocumentNotFound, SchemaError
 from server.store.base import IndexDef, IndexKeyChange, Order, Snapshot, Transaction
 from server.store.keys import MISSING_FIELD, encode_tuple, index_key, prefix_end
 from server.store.sqlite import SqliteStore
+from tests.helpers.timeouts import EVENT
 
 from .conftest import BY_CHANNEL
-
-TIMEOUT = 5.0
 
 
 async def insert(store: SqliteStore, table: str, value: dict[str, Any]) -> str:
@@ -342,14 +341,14 @@ async def test_write_cancelled_while_its_rows_go_to_sqlite_rolls_back(store: Sql
         await channel(tx, "a")  # suspends in the flush: BEGIN + the insert
 
     task = asyncio.ensure_future(store.write(body))
-    await asyncio.wait_for(flushing.wait(), TIMEOUT)
+    await asyncio.wait_for(flushing.wait(), EVENT)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(task, TIMEOUT)
+        await asyncio.wait_for(task, EVENT)
     assert store.latest_ts == latest
     assert await channel(store.snapshot(), "a") == []
     # The writer is not left inside the cancelled transaction.
-    assert await asyncio.wait_for(insert(store, "messages", {"channel": "b"}), TIMEOUT)
+    assert await asyncio.wait_for(insert(store, "messages", {"channel": "b"}), EVENT)
 
 
 async def test_commit_lists_writes_with_old_and_new_documents(store: SqliteStore) -> None:
@@ -402,17 +401,17 @@ async def test_snapshot_reads_during_a_write_do_not_see_it(store: SqliteStore) -
         await tx.patch(existing, {"body": "changed"})
         await channel(tx, "a")  # the rows are now in SQLite, uncommitted
         written.set()
-        await asyncio.wait_for(release.wait(), TIMEOUT)
+        await asyncio.wait_for(release.wait(), EVENT)
         return doc_id
 
     writing = asyncio.create_task(store.write(slow))
-    await asyncio.wait_for(written.wait(), TIMEOUT)
+    await asyncio.wait_for(written.wait(), EVENT)
     snap = store.snapshot()
     assert [d["_id"] for d in await channel(snap, "a")] == [existing]
     existing_doc = await snap.get(existing)
     assert existing_doc is not None and "body" not in existing_doc
     release.set()
-    new_id, commit = await asyncio.wait_for(writing, TIMEOUT)
+    new_id, commit = await asyncio.wait_for(writing, EVENT)
     assert store.latest_ts == commit.ts
     assert new_id in {d["_id"] for d in await channel(store.snapshot(), "a")}
 
@@ -426,7 +425,7 @@ async def test_writes_are_serialized(store: SqliteStore) -> None:
         await asyncio.sleep(0)  # yield to the other writers mid-transaction
         await tx.patch(doc_id, {"n": doc["n"] + 1})
 
-    await asyncio.wait_for(asyncio.gather(*(store.write(increment) for _ in range(20))), TIMEOUT)
+    await asyncio.wait_for(asyncio.gather(*(store.write(increment) for _ in range(20))), EVENT)
     doc = await store.snapshot().get(doc_id)
     assert doc is not None and doc["n"] == 20
 
@@ -525,7 +524,7 @@ async def test_many_concurrent_snapshot_reads_share_the_reader_pool(store: Sqlit
     await store.write(fill)
     snap = store.snapshot()
     results = await asyncio.wait_for(
-        asyncio.gather(*(channel(snap, f"c{i % 5}") for i in range(40))), TIMEOUT
+        asyncio.gather(*(channel(snap, f"c{i % 5}") for i in range(40))), EVENT
     )
     assert [len(docs) for docs in results] == [10] * 40
     assert all(doc["channel"] == f"c{i % 5}" for i, docs in enumerate(results) for doc in docs)

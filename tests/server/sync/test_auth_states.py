@@ -20,6 +20,7 @@ import pytest
 from tests.helpers.issuer import ThreadedIssuer, custom_jwt_provider_config, running_issuer
 from tests.helpers.raw_sync import RawSyncSocket, add_query, identity_version
 from tests.helpers.server import LivesyncServer, StartServer
+from tests.helpers.timeouts import REPLY
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "compat" / "functions"
 EXPIRED = "Convex token identity expired"
@@ -47,7 +48,7 @@ async def _socket(server: LivesyncServer) -> RawSyncSocket:
 
 
 def _metrics(server: LivesyncServer) -> dict[str, float]:
-    text = httpx.get(server.url + "/metrics", timeout=10).text
+    text = httpx.get(server.url + "/metrics", timeout=REPLY).text
     found = {}
     for line in text.splitlines():
         match = re.match(

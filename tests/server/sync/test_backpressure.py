@@ -23,8 +23,8 @@ from server.metrics import Metrics
 from server.store.sqlite import SqliteStore
 from server.sync.connection import SyncConnection
 from server.sync.engine import Engine
+from tests.helpers.timeouts import REPLY
 from tests.server.sync.test_connection import (
-    TIMEOUT,
     Peer,
     Served,
     query_mods,
@@ -109,7 +109,7 @@ async def test_input_behind_a_stuck_send_pauses_reading_then_is_capped_in_bytes(
     task = asyncio.get_running_loop().create_task(conn.run())
     conn.feed(CONNECT)
     conn.feed(EMPTY_QUERY_SET)
-    await asyncio.wait_for(transport.sending.wait(), TIMEOUT)  # the loop is now stuck
+    await asyncio.wait_for(transport.sending.wait(), REPLY)  # the loop is now stuck
     conn.feed(_event(40 * KiB))
     assert transport.paused == []
     conn.feed(_event(40 * KiB))  # over one full message waiting: stop reading
@@ -120,7 +120,7 @@ async def test_input_behind_a_stuck_send_pauses_reading_then_is_capped_in_bytes(
         conn.feed(_event(40 * KiB))
     assert transport.paused == [True]
     transport.release()
-    await asyncio.wait_for(task, TIMEOUT)
+    await asyncio.wait_for(task, REPLY)
     assert transport.closed == (1008, "TooManyMessages: client sent faster than it was served")
 
 
@@ -130,7 +130,7 @@ async def test_a_stuck_send_ends_in_a_1008_close_after_the_send_timeout(engine: 
     task = asyncio.get_running_loop().create_task(conn.run())
     conn.feed(CONNECT)
     conn.feed(EMPTY_QUERY_SET)
-    await asyncio.wait_for(task, TIMEOUT)
+    await asyncio.wait_for(task, REPLY)
     assert transport.closed == (1008, "SlowClient: the client did not read its messages in time")
     assert transport.sent == []
 
@@ -142,7 +142,7 @@ async def test_reading_resumes_once_the_loop_takes_the_backlog(engine: Engine) -
     task = asyncio.get_running_loop().create_task(conn.run())
     conn.feed(CONNECT)
     conn.feed(EMPTY_QUERY_SET)
-    await asyncio.wait_for(transport.sending.wait(), TIMEOUT)
+    await asyncio.wait_for(transport.sending.wait(), REPLY)
     conn.feed(_event(40 * KiB))
     conn.feed(_event(40 * KiB))
     assert transport.paused == [True]
@@ -152,13 +152,13 @@ async def test_reading_resumes_once_the_loop_takes_the_backlog(engine: Engine) -
     )
     conn.feed(second)
     # The Transition for the second query set shows the backlog was handled.
-    async with asyncio.timeout(TIMEOUT):
+    async with asyncio.timeout(REPLY):
         while not any('"querySet":2' in text for text in transport.sent):
             transport.sending.clear()
             await transport.sending.wait()
     assert transport.paused == [True, False]
     conn.disconnected()
-    await asyncio.wait_for(task, TIMEOUT)
+    await asyncio.wait_for(task, REPLY)
 
 
 # -- real sockets ---------------------------------------------------------------------
@@ -175,12 +175,10 @@ async def _reader_that_stops(ws_url: str, channel: str) -> tuple[Peer, int]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 * KiB)  # before connect: no autotuning
     sock.setblocking(False)
-    await asyncio.wait_for(
-        asyncio.get_running_loop().sock_connect(sock, (host, int(port))), TIMEOUT
-    )
+    await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (host, int(port))), REPLY)
     ws = await asyncio.wait_for(
         websockets.connect(ws_url, sock=sock, max_queue=1, max_size=None, compression=None),
-        TIMEOUT,
+        REPLY,
     )
     peer = Peer(ws, "slow")
     await peer.send(json.loads(CONNECT))
@@ -203,7 +201,7 @@ async def test_a_client_that_never_reads_is_dropped_and_others_keep_going(
     (slow_task,) = set(slow_served.app._connections) - before
     # One commit each, each result larger: once the socket buffers are full
     # a Transition waits, and the send timeout drops the connection.
-    async with asyncio.timeout(10 * TIMEOUT):
+    async with asyncio.timeout(10 * REPLY):
         while not slow_task.done():
             await writer.mutation_result("messages:send", {"channel": "busy", "body": BODY})
     response, _ = await writer.mutation_result("messages:send", {"channel": "busy", "body": "."})

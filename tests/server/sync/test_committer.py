@@ -25,11 +25,11 @@ from server.store.sqlite import SqliteStore
 from server.sync.committer import Committed
 from server.sync.connection import SyncConnection
 from server.sync.engine import Engine, QueryKey
+from tests.helpers.timeouts import EVENT
 
 __all__: list[str] = []
 
 FUNCTIONS = Path(__file__).parent / "engine_functions"
-TIMEOUT = 5.0
 HOSTILE = 2**63  # past SQLite's INTEGER: storing or looking it up raises OverflowError
 
 
@@ -68,10 +68,10 @@ async def test_a_request_whose_retry_lookup_raises_fails_alone_and_the_loop_goes
     # A first request of the session: the committer looks the id up.
     submitted = [add(engine, "a", ("other", 0)), add(engine, "x", ("s", HOSTILE))]
     submitted.append(add(engine, "b", ("other", 1)))
-    first, hostile, last = await asyncio.wait_for(asyncio.gather(*submitted), TIMEOUT)
+    first, hostile, last = await asyncio.wait_for(asyncio.gather(*submitted), EVENT)
     assert failed_alone(hostile)
     assert first.ts is not None and last.ts is not None
-    later = await asyncio.wait_for(add(engine, "c", None), TIMEOUT)
+    later = await asyncio.wait_for(add(engine, "c", None), EVENT)
     assert later.ts is not None
     assert engine.committer.dead is None
     assert await texts(engine) == ["a", "b", "c"]
@@ -82,16 +82,16 @@ async def test_a_request_whose_result_cannot_be_stored_fails_alone_not_its_batch
 ) -> None:
     # The session committed before: the lookup is skipped, and the id only
     # breaks the batch's COMMIT, which used to fail every mutation in it.
-    assert (await asyncio.wait_for(add(engine, "s0", ("s", 0)), TIMEOUT)).ts is not None
+    assert (await asyncio.wait_for(add(engine, "s0", ("s", 0)), EVENT)).ts is not None
     submitted = [add(engine, f"v{n}", ("victim", n)) for n in range(20)]
     submitted.insert(10, add(engine, "x", ("s", HOSTILE)))
-    results = await asyncio.wait_for(asyncio.gather(*submitted), TIMEOUT)
+    results = await asyncio.wait_for(asyncio.gather(*submitted), EVENT)
     hostile = results.pop(10)
     assert failed_alone(hostile)
     assert all(r.ts is not None and r.outcome is not None and r.outcome.ok for r in results)
     assert await texts(engine) == ["s0", *(f"v{n}" for n in range(20))]
     # Their results were stored: a retry gets the original ts.
-    retry = await asyncio.wait_for(add(engine, "v3", ("victim", 3)), TIMEOUT)
+    retry = await asyncio.wait_for(add(engine, "v3", ("victim", 3)), EVENT)
     assert retry.ts == results[3].ts
     assert engine.committer.dead is None
 
@@ -112,12 +112,12 @@ async def test_a_listener_that_raises_fails_alone_and_the_commit_is_published(
         engine.submit("notes:add", {"topic": "u", "text": "b"}, None, ("s", 1)),
         add(engine, "c", ("s", 2)),
     ]
-    results = await asyncio.wait_for(asyncio.gather(*submitted), TIMEOUT)
+    results = await asyncio.wait_for(asyncio.gather(*submitted), EVENT)
     assert all(r.outcome is not None and r.outcome.ok for r in results)
     newest = max(r.ts for r in results if r.ts is not None)
     assert engine.published_ts == newest  # moved, and to the commit's ts
-    await asyncio.wait_for(heard.wait(), TIMEOUT)  # the other subscriber still heard
-    later = await asyncio.wait_for(add(engine, "d", ("s", 3)), TIMEOUT)
+    await asyncio.wait_for(heard.wait(), EVENT)  # the other subscriber still heard
+    later = await asyncio.wait_for(add(engine, "d", ("s", 3)), EVENT)
     assert later.ts is not None and later.ts > newest
     assert engine.published_ts == later.ts
     assert engine.committer.dead is None
@@ -128,13 +128,13 @@ async def test_a_cancelled_commit_loop_is_reported_dead_and_restarts_on_the_next
     engine: Engine,
 ) -> None:
     assert engine.committer.dead is None  # not started yet is not dead
-    await asyncio.wait_for(add(engine, "a", None), TIMEOUT)
+    await asyncio.wait_for(add(engine, "a", None), EVENT)
     task = engine.committer.task
     assert task is not None
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert engine.committer.dead == "cancelled"
-    assert (await asyncio.wait_for(add(engine, "b", None), TIMEOUT)).ts is not None
+    assert (await asyncio.wait_for(add(engine, "b", None), EVENT)).ts is not None
     assert engine.committer.dead is None
 
 
@@ -157,16 +157,16 @@ async def test_a_retry_within_the_dedup_window_gets_its_result_and_an_older_one_
     await store.open(registry.index_defs())
     engine = Engine(store, FunctionRunner(registry, store), Metrics())
     try:
-        first = await asyncio.wait_for(add(engine, "once", ("s", 0)), TIMEOUT)
+        first = await asyncio.wait_for(add(engine, "once", ("s", 0)), EVENT)
         assert first.ts is not None
         clock.now += int((window - 1) * 1e9)
         assert await engine.prune_mutation_results(clock.now, window) == 0
-        replay = await asyncio.wait_for(add(engine, "once", ("s", 0)), TIMEOUT)
+        replay = await asyncio.wait_for(add(engine, "once", ("s", 0)), EVENT)
         assert (replay.ts, replay.outcome) == (first.ts, None)  # answered from the store
         clock.now += int(2e9)  # now past the window
         assert await engine.prune_mutation_results(clock.now, window) == 1
         assert await store.get_mutation_result("s", 0) is None
-        late = await asyncio.wait_for(add(engine, "once", ("s", 0)), TIMEOUT)
+        late = await asyncio.wait_for(add(engine, "once", ("s", 0)), EVENT)
         assert late.outcome is not None and late.ts is not None and late.ts > first.ts
         assert await texts(engine) == ["once", "once"]
     finally:
@@ -196,12 +196,12 @@ async def test_a_replay_of_the_same_call_under_the_same_user_gets_the_stored_res
 ) -> None:
     alice = user("alice")
     first = await asyncio.wait_for(
-        engine.submit("notes:add", {"text": "hi", "topic": "t"}, alice, ("s", 0)), TIMEOUT
+        engine.submit("notes:add", {"text": "hi", "topic": "t"}, alice, ("s", 0)), EVENT
     )
     # Another token of the same user (a refresh) and the same args in another key order.
     again = await asyncio.wait_for(
         engine.submit("notes:add", {"topic": "t", "text": "hi"}, user("alice"), ("s", 0)),
-        TIMEOUT,
+        EVENT,
     )
     assert (again.ts, again.outcome) == (first.ts, None)
     assert again.stored_json is not None and first.outcome is not None
@@ -222,17 +222,17 @@ async def test_a_reused_request_id_for_another_call_is_refused_and_reveals_nothi
 ) -> None:
     original = await asyncio.wait_for(
         engine.submit("notes:add", {"topic": "t", "text": "mine"}, user("alice"), ("s", 0)),
-        TIMEOUT,
+        EVENT,
     )
     identity = None if who is None else user(who)
-    reused = await asyncio.wait_for(engine.submit(path, args, identity, ("s", 0)), TIMEOUT)
+    reused = await asyncio.wait_for(engine.submit(path, args, identity, ("s", 0)), EVENT)
     assert refused_as_reused(reused)
     assert reused.stored_json is None
     assert await texts(engine) == ["mine"]  # nothing ran
     # The owner's own retry still gets its answer: the row was not replaced.
     retry = await asyncio.wait_for(
         engine.submit("notes:add", {"topic": "t", "text": "mine"}, user("alice"), ("s", 0)),
-        TIMEOUT,
+        EVENT,
     )
     assert retry.ts == original.ts
 
@@ -240,7 +240,7 @@ async def test_a_reused_request_id_for_another_call_is_refused_and_reveals_nothi
 async def test_a_result_stored_before_fingerprints_existed_is_not_handed_out(
     engine: Engine, tmp_path: Path
 ) -> None:
-    original = await asyncio.wait_for(add(engine, "old", ("s", 0)), TIMEOUT)
+    original = await asyncio.wait_for(add(engine, "old", ("s", 0)), EVENT)
     # What an older livesync left: the same row without a fingerprint.
     with sqlite3.connect(tmp_path / "committer.db") as conn:
         conn.execute("UPDATE mutation_results SET fingerprint = NULL")
@@ -248,7 +248,7 @@ async def test_a_result_stored_before_fingerprints_existed_is_not_handed_out(
     await engine.store.open(engine.runner.registry.index_defs())
     fresh = Engine(engine.store, engine.runner, Metrics())
     try:
-        replay = await asyncio.wait_for(add(fresh, "old", ("s", 0)), TIMEOUT)
+        replay = await asyncio.wait_for(add(fresh, "old", ("s", 0)), EVENT)
         assert replay.ts is None and replay.outcome is not None
         assert replay.outcome.error_message == (
             "Request 0 of this session was committed by an earlier server version;"
@@ -302,7 +302,7 @@ async def test_a_connection_whose_inline_push_fails_closes_alone_with_1011(
         add_t = {"type": "Add", "queryId": 0, "udfPath": "notes:by_topic", "args": [{"topic": "t"}]}
         modify = {"type": "ModifyQuerySet", "baseVersion": 0, "newVersion": 1}
         conn.feed(json.dumps({**modify, "modifications": [add_t]}))
-        await asyncio.wait_for(transport.sent.wait(), TIMEOUT)
+        await asyncio.wait_for(transport.sent.wait(), EVENT)
         # A second subscriber makes the engine re-run the query and then push
         # to the connection inline, from the fan-out.
         other = asyncio.Event()
@@ -310,14 +310,14 @@ async def test_a_connection_whose_inline_push_fails_closes_alone_with_1011(
         await engine.execute(key_t, {"topic": "t"}, None, engine.published_ts, other.set)
         transport.fail = True
         result = await asyncio.wait_for(
-            engine.mutate("notes:add", {"topic": "t", "text": "x"}, None, None), TIMEOUT
+            engine.mutate("notes:add", {"topic": "t", "text": "x"}, None, None), EVENT
         )
         assert result.ok
-        await asyncio.wait_for(transport.closed_event.wait(), TIMEOUT)
+        await asyncio.wait_for(transport.closed_event.wait(), EVENT)
         assert transport.closed == (1011, "InternalServerError")
-        await asyncio.wait_for(other.wait(), TIMEOUT)  # the other subscriber heard
-        await asyncio.wait_for(task, TIMEOUT)
-        later = await asyncio.wait_for(add(engine, "y", None), TIMEOUT)
+        await asyncio.wait_for(other.wait(), EVENT)  # the other subscriber heard
+        await asyncio.wait_for(task, EVENT)
+        later = await asyncio.wait_for(add(engine, "y", None), EVENT)
         assert later.ts is not None and engine.committer.dead is None
     finally:
         task.cancel()

@@ -16,10 +16,11 @@ from server.functions.timeouts import TimeLimits
 from server.metrics import Metrics
 from server.store.sqlite import SqliteStore
 from server.sync.engine import Engine, committed_result
+from tests.helpers.timeouts import REPLY
 
 FUNCTIONS = Path(__file__).parents[1] / "limits_functions"
 LIMIT = 0.3
-BOUND = 10.0  # far below the 30 s the slow mutation would hold the writer
+BOUND = REPLY  # far below the 30 s the slow mutation would hold the writer
 
 
 @pytest.fixture

@@ -34,11 +34,11 @@ from server.config import Config, DatabaseConfig, FunctionsConfig, ServerConfig
 from server.websocket import LivesyncWebSocketProtocol
 from tests.helpers.asgi_server import serve_asgi
 from tests.helpers.server import StartServer
+from tests.helpers.timeouts import REPLY
 
 __all__: list[str] = []
 
 FUNCTIONS = Path(__file__).parent / "functions"
-TIMEOUT = 10.0
 ZERO_TS = "AAAAAAAAAAA="
 
 Frame = dict[str, Any]
@@ -109,7 +109,7 @@ class Peer:
 
     @classmethod
     async def open(cls, ws_url: str, session_id: str | None = None) -> Peer:
-        ws = await asyncio.wait_for(websockets.connect(ws_url), TIMEOUT)
+        ws = await asyncio.wait_for(websockets.connect(ws_url), REPLY)
         peer = cls(ws, session_id or str(uuid.uuid4()))
         await peer.send(
             {
@@ -126,7 +126,7 @@ class Peer:
         await self.ws.send(json.dumps(msg))
 
     async def recv(self) -> Frame:
-        msg: Frame = json.loads(await asyncio.wait_for(self.ws.recv(), TIMEOUT))
+        msg: Frame = json.loads(await asyncio.wait_for(self.ws.recv(), REPLY))
         self.frames.append(msg)
         if msg["type"] == "Transition":
             assert msg["startVersion"] == self.version, "the Transition chain is broken"
@@ -234,7 +234,7 @@ def only(items: list[Frame]) -> Frame:
 async def executions(url: str, path: str) -> float:
     """`livesync_query_executions_total{path=...}` from GET /metrics."""
     async with httpx.AsyncClient() as http:
-        text = (await http.get(url + "/metrics", timeout=TIMEOUT)).text
+        text = (await http.get(url + "/metrics", timeout=REPLY)).text
     pattern = re.escape(f'livesync_query_executions_total{{path="{path}"}}') + r" (\S+)"
     match = re.search(pattern, text)
     return float(match.group(1)) if match else 0.0

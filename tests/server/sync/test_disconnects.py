@@ -12,7 +12,8 @@ from pathlib import Path
 import websockets
 
 from tests.helpers.server import StartServer
-from tests.server.sync.test_connection import TIMEOUT, Peer, query_mods
+from tests.helpers.timeouts import REPLY
+from tests.server.sync.test_connection import Peer, query_mods
 
 __all__: list[str] = []
 
@@ -23,7 +24,7 @@ BODY = "x" * 20_000
 async def _stuck_subscriber(ws_url: str, channel: str) -> Peer:
     """A subscriber that stops reading after its first result: its client
     buffers one frame, then the kernel buffers fill and the server's sends wait."""
-    ws = await asyncio.wait_for(websockets.connect(ws_url, max_queue=1, max_size=None), TIMEOUT)
+    ws = await asyncio.wait_for(websockets.connect(ws_url, max_queue=1, max_size=None), REPLY)
     peer = Peer(ws, "stuck")
     await peer.send(
         {

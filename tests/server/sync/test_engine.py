@@ -14,6 +14,7 @@ from server.functions.runner import FunctionRunner
 from server.metrics import Metrics
 from server.store.sqlite import SqliteStore
 from server.sync.engine import Engine, Execution, QueryKey
+from tests.helpers.timeouts import EVENT
 
 FUNCTIONS = Path(__file__).parent / "engine_functions"
 
@@ -112,7 +113,7 @@ async def test_a_commit_landing_while_a_query_runs_wakes_its_subscriber(engine: 
     await asyncio.wait_for(started.wait(), 5)
     await engine.mutate("notes:add", {"topic": "a", "text": "late"}, None, None)
     gate.set()
-    ex = await asyncio.wait_for(task, 5)
+    ex = await asyncio.wait_for(task, EVENT)
     assert ex.outcome.value == []  # it ran at the older snapshot...
     assert not ex.valid_at(engine.published_ts)
     assert listener.calls == 1  # ...and its subscriber is told to re-run

@@ -16,11 +16,11 @@ import httpx
 
 from tests.helpers.raw_sync import RawSyncSocket, add_query
 from tests.helpers.server import LivesyncServer, StartServer
+from tests.helpers.timeouts import READ
 
 __all__: list[str] = []
 
 FUNCTIONS = Path(__file__).parent / "functions"
-TIMEOUT = 15.0
 
 
 async def _victim_keeps_committing(server: LivesyncServer, channel: str, body: str) -> None:
@@ -32,7 +32,7 @@ async def _victim_keeps_committing(server: LivesyncServer, channel: str, body: s
         assert (response["requestId"], response["success"]) == (request_id, True), response
     finally:
         await victim.close()
-    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+    async with httpx.AsyncClient(timeout=READ) as http:
         reply = await http.post(
             server.url + "/api/mutation",
             json={"path": "messages:send", "args": {"channel": channel, "body": body + "-http"}},
@@ -131,7 +131,7 @@ async def test_someone_elses_session_id_gets_a_clear_error_not_their_result(
         original["ts"],
     )
     await back.close()
-    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+    async with httpx.AsyncClient(timeout=READ) as http:
         for channel, rows in (("owner", ["mine"]), ("thief", [])):
             reply = await http.post(
                 server.url + "/api/query",

@@ -19,7 +19,8 @@ from server.app import LivesyncApp
 from server.config import Config, DatabaseConfig, FunctionsConfig, Limits, ServerConfig
 from server.websocket import LivesyncWebSocketProtocol
 from tests.helpers.asgi_server import serve_asgi
-from tests.server.sync.test_connection import TIMEOUT, Frame, Peer, query_mods
+from tests.helpers.timeouts import REPLY
+from tests.server.sync.test_connection import Frame, Peer, query_mods
 
 __all__: list[str] = []
 
@@ -144,7 +145,7 @@ async def test_a_result_over_the_limit_fails_the_query_mutation_and_action(
     assert answer["success"] is False
     assert answer["result"].startswith("Return value of blobs:repeat_action is too large")
 
-    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+    async with httpx.AsyncClient(timeout=REPLY) as http:
         reply = await http.post(
             small_url + "/api/query",
             json={"path": "blobs:repeat", "args": {"text": "ab", "times": 6_000}},
@@ -173,7 +174,7 @@ async def test_arguments_over_the_limit_fail_the_call_and_the_connection_keeps_w
     answer = await _action(peer, "blobs:repeat_action", {"text": "x" * 20_000, "times": 0})
     assert answer["success"] is False
     assert answer["result"].startswith("Arguments are too large (")
-    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+    async with httpx.AsyncClient(timeout=REPLY) as http:
         reply = await http.post(
             small_url + "/api/mutation", json={"path": "blobs:put", "args": big}
         )
@@ -195,7 +196,7 @@ async def test_a_too_long_udf_path_fails_the_call(small_url: str) -> None:
     _, failed = await peer.subscribe(path, {})
     assert failed["type"] == "QueryFailed"
     assert failed["errorMessage"] == "udfPath is too long (210 bytes; the limit is 100 bytes)"
-    async with httpx.AsyncClient(timeout=TIMEOUT) as http:
+    async with httpx.AsyncClient(timeout=REPLY) as http:
         reply = await http.post(small_url + "/api/query", json={"path": path, "args": {}})
     assert reply.json()["errorMessage"] == "udfPath is too long (210 bytes; the limit is 100 bytes)"
     await peer.close()
