@@ -263,7 +263,7 @@ async def test_a_binary_frame_that_spells_the_overflow_marker_is_just_a_binary_f
     task = asyncio.get_running_loop().create_task(conn.run())
     conn.feed(CONNECT)
     conn.feed(b"\x00overflow")
-    await asyncio.wait_for(task, TIMEOUT)
+    await asyncio.wait_for(task, REPLY)
     assert transport.closed is not None
     code, reason = transport.closed
     assert code == 1002 and "binary frames are not supported" in reason
