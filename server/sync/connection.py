@@ -86,13 +86,13 @@ log = logging.getLogger("livesync.sync")
 # Frames queued behind a slow Authenticate or query run before the client is
 # cut off: a well-behaved client never gets near this.
 _MAX_INBOX = 4096
-# Stands for a cut-off inbox; compared by identity, so no frame a client
-# sends, whatever its bytes, can pass for it.
+# Queued in place of the inbox to end the connection: an inbox cut off, a
+# push from the committer's fan-out that failed. Compared by identity, so no
+# frame a client sends, whatever its bytes, can pass for one.
 _OVERFLOW = b"\x00overflow"
+_PUSH_FAILED = b"\x00push-failed"
 _QUERY_CONCURRENCY = 20
 _NO_KEY = QueryKey("", "", ANY_IDENTITY)  # a query whose args could not be decoded never runs
-# Queued in place of the inbox when a push from the committer's fan-out failed.
-_PUSH_FAILED = b"\x00push-failed"
 
 
 class TransportClosed(Exception):
@@ -387,7 +387,7 @@ class SyncConnection:
     async def _handle(self, frame: str | bytes) -> None:
         if frame is _OVERFLOW:
             raise _Close(1008, "TooManyMessages: client sent faster than it was served")
-        if frame == _PUSH_FAILED:
+        if frame is _PUSH_FAILED:
             raise _Close(1011, "InternalServerError")
         try:
             if isinstance(frame, bytes):

@@ -252,17 +252,18 @@ async def test_a_compressed_message_is_bounded_by_its_decompressed_size(tmp_path
     assert reason.startswith("frame exceeds limit")
 
 
-async def test_a_binary_frame_that_spells_the_overflow_marker_is_just_a_binary_frame(
-    engine: Engine,
+@pytest.mark.parametrize("marker", [b"\x00overflow", b"\x00push-failed"])
+async def test_a_binary_frame_that_spells_an_inbox_marker_is_just_a_binary_frame(
+    engine: Engine, marker: bytes
 ) -> None:
-    # The inbox marks a cut-off client with a sentinel compared by identity:
-    # the same bytes from a client are refused as any binary frame is.
+    # The inbox ends a connection with sentinels compared by identity: the
+    # same bytes from a client are refused as any binary frame is.
     transport = HeldTransport()
     transport.release()
     conn = SyncConnection(engine, None, ServerConfig(), transport, 1, Metrics())
     task = asyncio.get_running_loop().create_task(conn.run())
     conn.feed(CONNECT)
-    conn.feed(b"\x00overflow")
+    conn.feed(marker)
     await asyncio.wait_for(task, REPLY)
     assert transport.closed is not None
     code, reason = transport.closed
