@@ -170,29 +170,8 @@ class DatabaseReader:
         """Scan `interval` of `index` until `limit` documents pass `keep`.
         Returns (kept documents, last key consumed, whether exhausted) and
         records the consumed part of the interval in the read set."""
-        kept: list[Document] = []
-        last: bytes | None = None
-        exhausted = False
-        if limit == 0 or interval.is_empty:
-            return kept, None, interval.is_empty
-        rows: AsyncIterator[tuple[bytes, Document]] = self._snapshot.scan(
-            index, interval.start, interval.end, order
-        )
-        try:
-            with store_time():
-                async for key, doc in rows:
-                    last = key
-                    self._budget.charge()
-                    if keep(doc):
-                        kept.append(fresh_copy(doc))
-                        if limit is not None and len(kept) >= limit:
-                            break
-                else:
-                    exhausted = True
-        finally:
-            await _close(rows)
-            self._record(index, interval, order, last, exhausted)
-        return kept, last, exhausted
+        scan = await self._scan_page(index, interval, order, keep, limit, None, None)
+        return scan.docs, scan.keys[-1] if scan.keys else None, scan.exhausted
 
     async def _scan_page(
         self,
@@ -201,15 +180,18 @@ class DatabaseReader:
         order: Order,
         keep: Callable[[Document], bool],
         limit: int | None,
-        row_limit: int,
+        row_limit: int | None,
         byte_limit: int | None,
     ) -> PageScan:
-        """`_scan` for a page: also stops (`cut`) before a row past `row_limit`
-        rows or once `byte_limit` bytes were read (always reading at least one
-        row, so a split always makes progress), and keeps every key read."""
+        """Scan `interval` of `index` until `limit` documents pass `keep`,
+        recording the consumed part of the interval in the read set. A page
+        (`row_limit` given) also stops (`cut`) before a row past `row_limit`
+        rows or once `byte_limit` bytes were read, always reading at least
+        one row so a split makes progress."""
         scan = PageScan()
-        # Stay inside the execution's budget: a grown page is cut, not failed.
-        row_limit = max(1, min(row_limit, self._budget.limit - self._budget.scanned))
+        if row_limit is not None:
+            # Stay inside the execution's budget: a grown page is cut, not failed.
+            row_limit = max(1, min(row_limit, self._budget.limit - self._budget.scanned))
         if limit == 0 or interval.is_empty:
             scan.exhausted = interval.is_empty
             return scan
@@ -221,7 +203,7 @@ class DatabaseReader:
             with store_time():
                 async for key, doc in rows:
                     if keys and (
-                        len(keys) >= row_limit
+                        (row_limit is not None and len(keys) >= row_limit)
                         or (byte_limit is not None and scan.bytes_read >= byte_limit)
                     ):
                         scan.cut = True
