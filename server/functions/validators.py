@@ -33,7 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from protocol.values import MAX_SAFE_INTEGER, Int64, check_object_key
+from protocol.values import MAX_SAFE_INTEGER, Int64, check_object_key, decode
 from server.errors import ArgumentError
 from server.store.ids import id_matches_table
 
@@ -102,18 +102,13 @@ def _show_into(parts: list[str], value: Any, depth: int) -> None:
 
 
 def _show_float(value: float) -> str:
-    # As JS prints a number: 5 for 5.0, NaN and Infinity by name.
+    # As JS prints a number: NaN and Infinity by name, and a whole number
+    # without ".0", which is how the codec hands it to functions (an int).
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
         return "Infinity" if value > 0 else "-Infinity"
-    if (
-        value.is_integer()
-        and abs(value) <= MAX_SAFE_INTEGER
-        and (value or math.copysign(1, value) > 0)
-    ):
-        return str(int(value))
-    return repr(value)
+    return repr(decode(value))
 
 
 def _mismatch(value: Any, path: str, validator: Validator) -> ArgumentError:
