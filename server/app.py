@@ -16,7 +16,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from server.asgi import ASGIApp, Receive, Scope, Send, read_body, respond
@@ -49,6 +49,17 @@ HISTORY_RETENTION_NS = 300 * 10**9
 _VACUUM_INTERVAL_S = 60.0
 # Stored mutation results live between `mutation_dedup_window` and this much longer.
 _PRUNE_INTERVAL_S = 60.0
+
+
+async def _every(interval: float, work: Callable[[], Awaitable[None]], what: str) -> None:
+    """Upkeep: `work` every `interval` seconds; a store failure is logged and
+    the next round tries again (a task that ended shows in /health)."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await work()
+        except LivesyncError:
+            log.exception("%s failed", what)
 
 
 def _never() -> bool:
@@ -140,22 +151,29 @@ class LivesyncApp:
                 clock_leeway=auth.clock_leeway,
                 max_token_lifetime=auth.max_token_lifetime,
             )
-        self._vacuum = asyncio.get_running_loop().create_task(self._vacuum_history())
-        self._prune = asyncio.get_running_loop().create_task(self._prune_mutation_results())
+        loop = asyncio.get_running_loop()
+        self._vacuum = loop.create_task(
+            _every(_VACUUM_INTERVAL_S, self._vacuum_history, "vacuuming history")
+        )
+        window = self.config.server.mutation_dedup_window
+        self._prune = loop.create_task(
+            _every(min(_PRUNE_INTERVAL_S, window), self._prune_results, "pruning mutation results")
+        )
         self._gc.start()
         self._watchdog.start()
         log.info("functions loaded from %s: %d", self.config.functions.dir, len(registry.paths()))
 
     async def _vacuum_history(self) -> None:
         assert self.engine is not None
-        while True:
-            await asyncio.sleep(_VACUUM_INTERVAL_S)
-            horizon = self.engine.published_ts - HISTORY_RETENTION_NS
-            if horizon > 0:
-                try:
-                    await self.engine.store.vacuum_before(horizon)
-                except LivesyncError:
-                    log.exception("vacuum failed")
+        horizon = self.engine.published_ts - HISTORY_RETENTION_NS
+        if horizon > 0:
+            await self.engine.store.vacuum_before(horizon)
+
+    async def _prune_results(self) -> None:
+        assert self.engine is not None
+        await self.engine.prune_mutation_results(
+            time.time_ns(), self.config.server.mutation_dedup_window
+        )
 
     async def drain(self, grace: float) -> None:
         """The first step of a shutdown: /health and the HTTP API answer 503,
@@ -173,16 +191,6 @@ class LivesyncApp:
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
-
-    async def _prune_mutation_results(self) -> None:
-        assert self.engine is not None
-        window = self.config.server.mutation_dedup_window
-        while True:
-            await asyncio.sleep(min(_PRUNE_INTERVAL_S, window))
-            try:
-                await self.engine.prune_mutation_results(time.time_ns(), window)
-            except LivesyncError:
-                log.exception("pruning mutation results failed")
 
     def dead_tasks(self) -> dict[str, str]:
         """The essential tasks that stopped while the server runs, each with
