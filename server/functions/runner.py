@@ -185,10 +185,12 @@ class FunctionRunner:
         args: dict[str, Any],
         identity: object | None,
         dedup: tuple[str, int] | None = None,
+        fingerprint: str | None = None,
     ) -> Outcome:
         """Run the mutation at `path` inside `tx`, which may hold other
         mutations too. On success its result is recorded for deduplication
-        under `dedup` (session id, request id) in the same transaction; on
+        under `dedup` (session id, request id), bound to `fingerprint` (the
+        call's; see `server.sync.committer`), in the same transaction; on
         failure `MutationFailed` carries the outcome, and the caller must roll
         `tx` back."""
         try:
@@ -214,7 +216,7 @@ class FunctionRunner:
             raise MutationFailed(outcome)
         if dedup is not None:
             assert outcome.value_json is not None  # _execute made it
-            await tx.record_mutation_result(dedup[0], dedup[1], outcome.value_json)
+            await tx.record_mutation_result(*dedup, outcome.value_json, fingerprint)
         return outcome
 
     async def run_action(

@@ -43,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from protocol.values import canonical_json, dumps, encode
+from protocol.values import canonical_json, encode
 from server.functions.readset import ReadSet
 from server.functions.runner import (
     NO_DATA,
@@ -200,13 +200,11 @@ class Committer:
             outcomes: list[Outcome] = []
             for index, p in enumerate(batch):
                 try:
-                    outcome = await self._runner.mutation_body(tx, p.path, p.args, p.identity)
+                    outcome = await self._runner.mutation_body(
+                        tx, p.path, p.args, p.identity, p.dedup, p.fingerprint
+                    )
                 except MutationFailed as failed:
                     raise _BatchFailed(index, failed.outcome) from None
-                if p.dedup is not None:
-                    # Encodable: the runner checked it.
-                    result_json = dumps(encode(outcome.value))
-                    await tx.record_mutation_result(*p.dedup, result_json, p.fingerprint)
                 outcomes.append(outcome)
             return outcomes
 
