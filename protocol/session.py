@@ -16,18 +16,20 @@ The session owns the version chain the clients check (convex-protocol.md §5):
 
 * ``query_set_version`` is the last applied ``ModifyQuerySet.newVersion``;
   :meth:`apply_modify_query_set` requires ``baseVersion`` to equal it.
-* ``identity_version`` counts accepted ``Authenticate`` messages;
-  :meth:`begin_authenticate` requires ``baseVersion`` to equal it, and
-  :meth:`finish_authenticate` bumps it once the token has been judged.
-* :meth:`build_transition` (a ``Transition``) and :meth:`transition_text`
-  (its wire text) are the only ways to make one: each starts at
+* ``identity_version`` counts judged ``Authenticate`` messages;
+  :meth:`begin_authenticate` requires ``baseVersion`` to equal it, and the
+  verdict (``ACCEPT`` or ``CLEAR``) bumps it.
+* :meth:`transition_text` is the only way to make a Transition: it starts at
   ``last_sent``, ends at the current versions and the given ``ts``, and
   refuses to go back in time. A broken chain crashes Node clients, so it
   lives here and nowhere else.
 
 Auth has its own small state (``AuthState``), separate from the phase,
-because validating a token takes time while the connection stays open.
-Nothing here does I/O, reads a clock or validates a token.
+because judging a token takes time while the connection stays open. Its
+moves are data too: ``AUTH_TRANSITIONS`` maps ``(state, AuthEvent)`` to an
+``AuthMove`` (the next state, whether the identity version moves on, whether
+the connection ends), and :meth:`ServerSession.move_auth` is the only code
+that changes it. Nothing here does I/O, reads a clock or validates a token.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from protocol.client_messages import (
     Action,
@@ -52,7 +55,6 @@ from protocol.paths import canonicalize_udf_path
 from protocol.server_messages import (
     AuthError,
     StateModification,
-    Transition,
     transition_text,
     version_text,
 )
@@ -60,7 +62,11 @@ from protocol.values import JSONValue
 from protocol.versions import StateVersion
 
 __all__ = [
+    "AUTH_TRANSITIONS",
     "TRANSITIONS",
+    "AuthChange",
+    "AuthEvent",
+    "AuthMove",
     "AuthState",
     "Phase",
     "QuerySetChange",
@@ -83,6 +89,49 @@ class AuthState(enum.StrEnum):
     UNAUTHENTICATED = "unauthenticated"
     LOADING = "loading"
     AUTHENTICATED = "authenticated"
+
+
+class AuthEvent(enum.Enum):
+    """What can happen to a connection's auth."""
+
+    BEGIN = "begin"  # an Authenticate was accepted: its token is being judged
+    ACCEPT = "accept"  # the token is valid: its identity is now in force
+    CLEAR = "clear"  # tokenType "None": the client signed out
+    REFUSE = "refuse"  # the token was refused: AuthError, then the socket closes
+    EXPIRE = "expire"  # the token's exp passed: AuthError, then the socket closes
+
+
+class AuthMove(NamedTuple):
+    to: AuthState
+    new_identity: bool = False  # identity_version moves on (the verdict is in)
+    closes: bool = False  # the connection ends after its AuthError
+
+
+AUTH_TRANSITIONS: dict[tuple[AuthState, AuthEvent], AuthMove] = {
+    (AuthState.UNAUTHENTICATED, AuthEvent.BEGIN): AuthMove(AuthState.LOADING),
+    (AuthState.AUTHENTICATED, AuthEvent.BEGIN): AuthMove(AuthState.LOADING),
+    (AuthState.LOADING, AuthEvent.ACCEPT): AuthMove(AuthState.AUTHENTICATED, new_identity=True),
+    (AuthState.LOADING, AuthEvent.CLEAR): AuthMove(AuthState.UNAUTHENTICATED, new_identity=True),
+    (AuthState.LOADING, AuthEvent.REFUSE): AuthMove(AuthState.UNAUTHENTICATED, closes=True),
+    (AuthState.AUTHENTICATED, AuthEvent.EXPIRE): AuthMove(AuthState.UNAUTHENTICATED, closes=True),
+}
+"""Every legal auth move; anything else is a bug in the server (LocalProtocolError)."""
+
+
+class AuthChange(NamedTuple):
+    """One auth move as it happened. ``settled`` is where the connection
+    stood before its current judgement began: a refresh that ends where it
+    began (authenticated -> loading -> authenticated) is routine."""
+
+    old: AuthState
+    new: AuthState
+    settled: AuthState
+
+    @property
+    def routine(self) -> bool:
+        if self.new is AuthState.LOADING:
+            return self.old is AuthState.AUTHENTICATED
+        return self.old is AuthState.LOADING and self.new is self.settled
 
 
 TRANSITIONS: dict[tuple[Phase, type[ClientMessage]], Phase] = {
@@ -122,6 +171,7 @@ class ServerSession:
     def __init__(self) -> None:
         self.phase = Phase.AWAITING_CONNECT
         self.auth_state = AuthState.UNAUTHENTICATED
+        self._settled = AuthState.UNAUTHENTICATED  # the state before a LOADING
         self.session_id: str | None = None
         self.query_set_version = 0
         self.identity_version = 0
@@ -164,7 +214,7 @@ class ServerSession:
         succeed, checked without changing anything."""
         return (
             (self.phase, Authenticate) in TRANSITIONS
-            and self.auth_state is not AuthState.LOADING
+            and (self.auth_state, AuthEvent.BEGIN) in AUTH_TRANSITIONS
             and msg.base_version == self.identity_version
         )
 
@@ -206,65 +256,46 @@ class ServerSession:
                 f"baseVersion {msg.base_version}"
             )
 
-    def begin_authenticate(self, msg: Authenticate) -> None:
+    def begin_authenticate(self, msg: Authenticate) -> AuthChange:
         """Start judging a token (tokenType None too): auth goes LOADING.
 
         Raises:
             RemoteProtocolError: ``baseVersion`` is not the identity version.
             LocalProtocolError: a previous Authenticate is still loading.
         """
-        if self.auth_state is AuthState.LOADING:
-            raise LocalProtocolError("begin_authenticate while a previous one is still loading")
         if msg.base_version != self.identity_version:
             self.phase = Phase.CLOSED
             raise RemoteProtocolError(
                 f"Authenticate.baseVersion {msg.base_version} doesn't match "
                 f"the current identity version {self.identity_version}"
             )
-        self.auth_state = AuthState.LOADING
+        return self.move_auth(AuthEvent.BEGIN)
 
-    def finish_authenticate(self, authenticated: bool) -> None:
-        """The token was accepted (or cleared): bump the identity version.
+    def move_auth(self, event: AuthEvent) -> AuthChange:
+        """Apply one auth event by ``AUTH_TRANSITIONS``.
 
         Raises:
-            LocalProtocolError: no Authenticate is loading.
+            LocalProtocolError: ``event`` cannot happen in the current state.
         """
-        if self.auth_state is not AuthState.LOADING:
-            raise LocalProtocolError("finish_authenticate without begin_authenticate")
-        self.identity_version += 1
-        self.auth_state = AuthState.AUTHENTICATED if authenticated else AuthState.UNAUTHENTICATED
+        old = self.auth_state
+        move = AUTH_TRANSITIONS.get((old, event))
+        if move is None:
+            raise LocalProtocolError(f"auth event {event.value} while {old.value}")
+        settled = self._settled
+        self.auth_state = move.to
+        if move.new_identity:
+            self.identity_version += 1
+        if move.closes:
+            self.phase = Phase.CLOSED
+        if move.to is AuthState.LOADING:
+            self._settled = settled = old
+        else:
+            self._settled = move.to
+        return AuthChange(old, move.to, settled)
 
-    def fail_authenticate(self) -> None:
-        """The token was refused or expired: the server sends AuthError and closes."""
-        self.auth_state = AuthState.UNAUTHENTICATED
-        self.phase = Phase.CLOSED
-
-    def build_auth_error(self, error: str, *, auth_update_attempted: bool) -> AuthError:
+    def auth_error(self, error: str, *, auth_update_attempted: bool) -> AuthError:
         """An AuthError carrying the identity version the client last saw (§8.2)."""
         return AuthError(error, self.last_sent.identity, auth_update_attempted)
-
-    def build_transition(
-        self,
-        ts: int,
-        modifications: Sequence[StateModification],
-        *,
-        server_ts: int | None = None,
-        client_clock_skew: int | None = None,
-    ) -> Transition:
-        """Build the next Transition of the chain and record it as sent.
-
-        Raises:
-            LocalProtocolError: ``ts`` is older than the last Transition's.
-        """
-        start = self.last_sent
-        end = self._advance(ts)
-        return Transition(
-            start_version=start,
-            end_version=end,
-            modifications=tuple(modifications),
-            client_clock_skew=client_clock_skew,
-            server_ts=server_ts,
-        )
 
     def transition_text(
         self,
@@ -273,9 +304,9 @@ class ServerSession:
         *,
         server_ts: int | None = None,
     ) -> str:
-        """`build_transition(...).serialize()` without the message object, and
-        with the start version's text kept from the previous Transition: a
-        commit does this once per subscriber.
+        """The next Transition of the chain as wire text, recorded as sent.
+        The start version's text is kept from the previous Transition, and no
+        message object is made: a commit does this once per subscriber.
 
         Raises:
             LocalProtocolError: ``ts`` is older than the last Transition's.

@@ -17,7 +17,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from server.asgi import ASGIApp, Receive, Scope, Send, read_body, respond
 from server.config import Config
@@ -27,13 +27,17 @@ from server.functions.registry import FunctionRegistry
 from server.functions.runner import FunctionRunner
 from server.functions.timeouts import time_limits
 from server.gcpolicy import GcPolicy
-from server.http_api import API_ROUTES, HttpReply, handle_api_call, json_error
+from server.http_api import API_ROUTES, Authenticate, HttpReply, handle_api_call, json_error
 from server.interrupt import LoopWatchdog
 from server.metrics import Metrics
 from server.store import open_store
-from server.sync.connection import SyncConnection, TransportClosed
+from server.sync.connection import SyncConnection
 from server.sync.engine import Engine
+from server.sync.transport import TransportClosed
 from server.websocket import EXTENSION, Direct
+
+if TYPE_CHECKING:
+    from server.auth.authenticator import Authenticator
 
 __all__ = ["LivesyncApp"]
 
@@ -120,7 +124,7 @@ class LivesyncApp:
         self.metrics = Metrics()
         self.mounts = dict(mounts or {})
         self.engine: Engine | None = None
-        self.authenticator: Any = None
+        self.authenticator: Authenticator | None = None
         self._conn_ids = itertools.count(1)
         # Each live connection's task, and the connection (for drain()).
         self._connections: dict[asyncio.Task[None], SyncConnection] = {}
@@ -221,7 +225,7 @@ class LivesyncApp:
             await self.engine.store.close()
 
     @property
-    def _authenticate(self) -> Any:
+    def _authenticate(self) -> Authenticate | None:
         return self.authenticator.authenticate if self.authenticator is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -30,12 +31,14 @@ from protocol.errors import ProtocolError
 from protocol.paths import canonicalize_udf_path
 from protocol.timestamps import decode_ts, encode_ts
 from protocol.values import decode_args
+from server.auth.authenticator import AuthResult
+from server.auth.identity import UserIdentity
 from server.config import Limits
 from server.errors import AuthError, FunctionNotFound, IssuerUnavailable
 from server.functions.decorators import FunctionKind
-from server.functions.runner import SERVER_ERROR
+from server.functions.outcome import SERVER_ERROR, Outcome, failure
 from server.limits import args_refusal, path_refusal
-from server.sync.engine import SERVER_ERROR_RESULT, CallResult, Engine, call_result
+from server.sync.engine import Engine
 
 __all__ = ["API_ROUTES", "MAX_SNAPSHOT_AGE_NS", "HttpReply", "handle_api_call", "json_error"]
 
@@ -116,7 +119,13 @@ def _requested_ts(request: dict[str, Any]) -> int:
     return decode_ts(text)
 
 
-async def _identity(authorization: str | None, authenticate: Any) -> object | None:
+Authenticate = Callable[[str], Awaitable[AuthResult]]
+"""How the HTTP API checks a Bearer token: `Authenticator.authenticate`."""
+
+
+async def _identity(
+    authorization: str | None, authenticate: Authenticate | None
+) -> UserIdentity | None:
     if not authorization:
         return None
     scheme, _, token = authorization.partition(" ")
@@ -125,7 +134,7 @@ async def _identity(authorization: str | None, authenticate: Any) -> object | No
     if authenticate is None:
         raise _Refused(401, "Unauthenticated", "No auth provider found matching the given token")
     try:
-        identity: object = (await authenticate(token.strip())).identity
+        identity = (await authenticate(token.strip())).identity
     except IssuerUnavailable as exc:
         raise _Refused(503, "IssuerUnavailable", exc.message) from None
     except AuthError as exc:
@@ -155,10 +164,10 @@ def _snapshot_ts(requested: int | None, engine: Engine) -> int:
     return requested
 
 
-def _reply(result: CallResult) -> HttpReply:
+def _reply(result: Outcome) -> HttpReply:
     log_lines = json.dumps(list(result.log_lines))
-    if result.ok:
-        value = result.value_json.text if result.value_json is not None else "null"
+    if result.value_json is not None:
+        value = result.value_json.text
         return HttpReply(200, f'{{"status":"success","value":{value},"logLines":{log_lines}}}')
     parts = [
         '"status":"error"',
@@ -175,7 +184,7 @@ async def handle_api_call(
     body: bytes,
     authorization: str | None,
     engine: Engine,
-    authenticate: Any,
+    authenticate: Authenticate | None,
     limits: Limits | None = None,
 ) -> HttpReply:
     """Answer one POST to `route` (one of `API_ROUTES`)."""
@@ -189,21 +198,19 @@ async def handle_api_call(
     except _Refused as refused:
         return refused.reply
     except _Failed as failed:
-        return _reply(CallResult(False, None, str(failed), None, ()))
+        return _reply(failure(str(failed)))
     kind = _ROUTE_KINDS[route]
     if kind is None:
         try:
-            kind = engine.runner.registry.lookup(call.path).kind
+            kind = engine.function_kind(call.path)
         except FunctionNotFound as exc:
-            return _reply(CallResult(False, None, str(exc), None, ()))
+            return _reply(failure(str(exc)))
     try:
         if kind == "mutation":
-            return _reply(await engine.mutate(call.path, call.args, identity, None))
+            return _reply((await engine.mutate(call.path, call.args, identity)).outcome)
         if kind == "action":
             return _reply(await engine.run_action(call.path, call.args, identity))
-        snapshot = engine.store.snapshot(ts)
-        outcome = await engine.runner.run_query(call.path, call.args, identity, snapshot)
-        return _reply(call_result(outcome))
+        return _reply(await engine.run_query(call.path, call.args, identity, ts))
     except Exception:
         log.exception("HTTP %s %s failed", route, call.path)
-        return _reply(SERVER_ERROR_RESULT)
+        return _reply(failure(SERVER_ERROR))

@@ -7,12 +7,12 @@ schema helpers through `server`.
 
 from __future__ import annotations
 
+from server.functions.outcome import Outcome
 from server.functions.readset import IndexRange, ReadSet
 from server.functions.registry import FunctionRegistry, RegisteredFunction
-from server.functions.runner import NO_DATA, FunctionRunner, Outcome
+from server.functions.runner import FunctionRunner
 
 __all__ = [
-    "NO_DATA",
     "FunctionRegistry",
     "FunctionRunner",
     "IndexRange",

@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
-from typing import Any, Final
+from dataclasses import replace
+from typing import Any
 
 from protocol.errors import ValueEncodeError
-from protocol.values import dumps, encode
+from protocol.values import RawJSON, dumps, encode
+from server.auth.identity import UserIdentity
 from server.config import Limits
 from server.errors import (
     AppError,
@@ -37,6 +38,7 @@ from server.functions.context import ActionCtx, Auth, MutationCtx, QueryCtx
 from server.functions.database import DatabaseReader, DatabaseWriter, ReadBudget, TableCatalog
 from server.functions.decorators import FunctionKind
 from server.functions.logs import LogCollector, capture_logs, current_collector
+from server.functions.outcome import SERVER_ERROR, Outcome, failure
 from server.functions.pagination import PageJournal
 from server.functions.readset import ReadSet
 from server.functions.registry import FunctionRegistry, RegisteredFunction
@@ -44,55 +46,23 @@ from server.functions.timeouts import FunctionTimeout, TimeLimits, limited
 from server.interrupt import interrupt_thread
 from server.limits import size_refusal, text_size
 from server.metrics import Metrics
-from server.store.base import Commit, Snapshot, Store, Transaction
+from server.store.base import Snapshot, Store, Transaction
 
 __all__ = [
     "MAX_ACTION_DEPTH",
-    "NO_DATA",
-    "SERVER_ERROR",
     "FunctionRunner",
     "MutationFailed",
-    "Outcome",
+    "MutationRunner",
 ]
 
 logger = logging.getLogger("livesync.functions")
 
-SERVER_ERROR = "Server Error"
 # Actions nested through ctx.run_action, the outermost counted: a cap that
 # turns runaway recursion into a clear error, not a RecursionError.
 MAX_ACTION_DEPTH = 16
 
-
-class _NoData:
-    """The type of `NO_DATA`: the error was not an `AppError`."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "NO_DATA"
-
-
-NO_DATA: Final = _NoData()
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """The result of one execution, success or failure."""
-
-    value: Any
-    error_message: str | None
-    error_data: Any
-    log_lines: tuple[str, ...]
-    read_set: ReadSet
-    used_auth: bool
-    journal: str | None = None  # a query's journal (its pinned page end), for the next run
-    # The value as JSON text, made once while checking its size; reused for
-    # the wire and the dedup record.
-    value_json: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error_message is None
+MutationRunner = Callable[[str, dict[str, Any], UserIdentity | None], Awaitable[Outcome]]
+"""How an action's `ctx.run_mutation` commits: the sync layer's committer."""
 
 
 class MutationFailed(Exception):
@@ -132,7 +102,7 @@ class FunctionRunner:
         self,
         path: str,
         args: dict[str, Any],
-        identity: object | None,
+        identity: UserIdentity | None,
         snapshot: Snapshot,
         journal: str | None = None,
     ) -> Outcome:
@@ -156,34 +126,12 @@ class FunctionRunner:
         outcome = await self._execute(path, "query", args, make_ctx, read_set, auth)
         return replace(outcome, journal=page_journal.result)
 
-    async def run_mutation(
-        self,
-        path: str,
-        args: dict[str, Any],
-        identity: object | None,
-        *,
-        dedup: tuple[str, int] | None = None,
-    ) -> tuple[Outcome, Commit | None]:
-        """Run the mutation at `path` in one write transaction of its own (see
-        `mutation_body`); on failure nothing is written and Commit is None."""
-        try:
-            outcome, commit = await self._store.write(
-                lambda tx: self.mutation_body(tx, path, args, identity, dedup)
-            )
-        except MutationFailed as failed:
-            return failed.outcome, None
-        except Exception:
-            # The handler succeeded but the commit did not (e.g. the disk).
-            logger.exception("commit of mutation %s failed", path)
-            return _failure(SERVER_ERROR, NO_DATA, (), ReadSet(), False), None
-        return outcome, commit
-
     async def mutation_body(
         self,
         tx: Transaction,
         path: str,
         args: dict[str, Any],
-        identity: object | None,
+        identity: UserIdentity | None,
         dedup: tuple[str, int] | None = None,
         fingerprint: str | None = None,
     ) -> Outcome:
@@ -196,7 +144,7 @@ class FunctionRunner:
         try:
             self._registry.lookup(path, "mutation")
         except FunctionError as exc:
-            raise MutationFailed(_failure(str(exc), NO_DATA, (), ReadSet(), False)) from None
+            raise MutationFailed(failure(str(exc))) from None
         read_set = ReadSet()
         auth = Auth(identity)
 
@@ -216,23 +164,23 @@ class FunctionRunner:
             raise MutationFailed(outcome)
         if dedup is not None:
             assert outcome.value_json is not None  # _execute made it
-            await tx.record_mutation_result(*dedup, outcome.value_json, fingerprint)
+            await tx.record_mutation_result(*dedup, outcome.value_json.text, fingerprint)
         return outcome
 
     async def run_action(
         self,
         path: str,
         args: dict[str, Any],
-        identity: object | None,
+        identity: UserIdentity | None,
         *,
-        mutate: Callable[[str, dict[str, Any], object | None], Awaitable[Outcome]] | None = None,
+        mutate: MutationRunner,
         depth: int = 0,
     ) -> Outcome:
         """Run the action at `path`; its `ctx.run_query` / `ctx.run_mutation` /
         `ctx.run_action` run with the same identity, each in its own snapshot,
-        transaction or action. `mutate`, when given, runs those mutations
-        instead of `run_mutation`, so the sync layer can serialize and publish
-        their commits. `depth` counts the actions this one runs inside."""
+        transaction or action. Its mutations go through `mutate` (the sync
+        layer's committer, which serializes and publishes their commits).
+        `depth` counts the actions this one runs inside."""
         auth = Auth(identity)
 
         # These run on the serving loop; the action's thread reaches them
@@ -243,10 +191,7 @@ class FunctionRunner:
             return await self.run_query(query_path, query_args or {}, identity, snapshot)
 
         async def run_mutation(mutation_path: str, mutation_args: dict[str, Any] | None) -> Outcome:
-            if mutate is not None:
-                return await mutate(mutation_path, mutation_args or {}, identity)
-            outcome, _ = await self.run_mutation(mutation_path, mutation_args or {}, identity)
-            return outcome
+            return await mutate(mutation_path, mutation_args or {}, identity)
 
         async def run_action(action_path: str, action_args: dict[str, Any] | None) -> Outcome:
             if depth + 1 >= MAX_ACTION_DEPTH:
@@ -285,7 +230,7 @@ class FunctionRunner:
             if self._metrics is not None:
                 self._metrics.function_timeouts.inc("action")
                 self._metrics.abandoned_threads.inc()
-            return _failure(message, NO_DATA, (), ReadSet(), auth.used)
+            return failure(message, used_auth=auth.used)
 
     async def _execute(
         self,
@@ -302,30 +247,34 @@ class FunctionRunner:
             with capture_logs(collector):
                 value = await _call(function, make_ctx(), args, self.timeouts)
             value, value_json = _check_result(function, value, self._sizes.result_bytes)
-        except AppError as exc:
-            return _failure(
-                f"Uncaught ConvexError: {_app_error_text(exc)}",
-                _encodable_or_none(exc.data),
-                collector.lines(),
-                read_set,
-                auth.used,
+        except Exception as exc:
+            return failure(
+                self._error_message(exc, path, kind),
+                data_json=_app_error_data(exc) if isinstance(exc, AppError) else None,
+                log_lines=collector.lines(),
+                read_set=read_set,
+                used_auth=auth.used,
             )
-        except FunctionTimeout as exc:
+        return Outcome(
+            value, RawJSON(value_json), None, None, collector.lines(), read_set, auth.used
+        )
+
+    def _error_message(self, exc: Exception, path: str, kind: FunctionKind) -> str:
+        """What the client sees of a failed run; the server log gets the rest."""
+        if isinstance(exc, AppError):
+            return f"Uncaught ConvexError: {_app_error_text(exc)}"
+        if isinstance(exc, FunctionTimeout):
             logger.warning("%s", exc)
             if self._metrics is not None:
                 self._metrics.function_timeouts.inc(kind)
-            return _failure(str(exc), NO_DATA, collector.lines(), read_set, auth.used)
-        except FunctionError as exc:
-            return _failure(str(exc), NO_DATA, collector.lines(), read_set, auth.used)
-        except StoreError:
-            logger.exception("storage failed while running %s", path)
-            return _failure(SERVER_ERROR, NO_DATA, collector.lines(), read_set, auth.used)
-        except Exception:
-            logger.exception("function %s raised", path)
-            return _failure(SERVER_ERROR, NO_DATA, collector.lines(), read_set, auth.used)
-        return Outcome(
-            value, None, NO_DATA, collector.lines(), read_set, auth.used, value_json=value_json
-        )
+            return str(exc)
+        if isinstance(exc, FunctionError):
+            return str(exc)
+        if isinstance(exc, StoreError):
+            logger.exception("storage failed while running %s", path, exc_info=exc)
+        else:
+            logger.exception("function %s raised", path, exc_info=exc)
+        return SERVER_ERROR
 
 
 async def _call(function: RegisteredFunction, ctx: Any, args: Any, limits: TimeLimits) -> Any:
@@ -358,12 +307,6 @@ def _check_result(function: RegisteredFunction, value: Any, limit: int) -> tuple
     return value, text
 
 
-def _failure(
-    message: str, data: Any, lines: tuple[str, ...], read_set: ReadSet, used_auth: bool
-) -> Outcome:
-    return Outcome(None, message, data, lines, read_set, used_auth)
-
-
 def _app_error_text(exc: AppError) -> str:
     if isinstance(exc.data, str):
         return exc.data
@@ -373,13 +316,12 @@ def _app_error_text(exc: AppError) -> str:
         return repr(exc.data)
 
 
-def _encodable_or_none(data: Any) -> Any:
+def _app_error_data(exc: AppError) -> RawJSON:
     try:
-        encode(data)
+        return RawJSON(dumps(encode(exc.data)))
     except ValueEncodeError:
-        logger.warning("AppError data has no Convex encoding; sending null: %r", data)
-        return None
-    return data
+        logger.warning("AppError data has no Convex encoding; sending null: %r", exc.data)
+        return RawJSON("null")
 
 
 def _unwrap(outcome: Outcome) -> Any:
@@ -390,6 +332,6 @@ def _unwrap(outcome: Outcome) -> Any:
         collector.extend(outcome.log_lines)
     if outcome.ok:
         return outcome.value
-    if outcome.error_data is not NO_DATA:
-        raise AppError(outcome.error_data)
+    if outcome.error_data_json is not None:
+        raise AppError(outcome.error_data())
     raise FunctionError(outcome.error_message or SERVER_ERROR)

@@ -37,21 +37,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import logging
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
-from protocol.values import canonical_json, encode
-from server.functions.readset import ReadSet
-from server.functions.runner import (
-    NO_DATA,
-    SERVER_ERROR,
-    FunctionRunner,
-    MutationFailed,
-    Outcome,
-)
+from protocol.values import RawJSON, canonical_json, decode, encode
+from server.auth.identity import UserIdentity
+from server.functions.outcome import SERVER_ERROR, Outcome, failure
+from server.functions.runner import FunctionRunner, MutationFailed
 from server.metrics import Metrics
 from server.store.base import Commit, Store, Transaction
 
@@ -62,21 +58,19 @@ log = logging.getLogger("livesync.sync")
 _SESSIONS_REMEMBERED = 100_000
 
 
-@dataclass(frozen=True, slots=True)
-class Committed:
-    """A mutation's answer: its outcome (None for a deduplicated retry, whose
-    stored result is `stored_json`) and its commit ts (None if it failed)."""
+class Committed(NamedTuple):
+    """A mutation's answer: its outcome and its commit ts (None if it failed).
+    A retry of a committed request gets the stored result and original ts."""
 
-    outcome: Outcome | None
+    outcome: Outcome
     ts: int | None
-    stored_json: str | None = None
 
 
 @dataclass(eq=False, slots=True)
 class _Pending:
     path: str
     args: dict[str, Any]
-    identity: Any
+    identity: UserIdentity | None
     dedup: tuple[str, int] | None
     future: asyncio.Future[Committed]
     fingerprint: str | None = None  # of the call, when it has a dedup key
@@ -123,7 +117,11 @@ class Committer:
         return repr(task.exception())
 
     def submit(
-        self, path: str, args: dict[str, Any], identity: Any, dedup: tuple[str, int] | None
+        self,
+        path: str,
+        args: dict[str, Any],
+        identity: UserIdentity | None,
+        dedup: tuple[str, int] | None,
     ) -> asyncio.Future[Committed]:
         """Queue a mutation; it runs after every mutation submitted before it."""
         loop = asyncio.get_running_loop()
@@ -184,7 +182,8 @@ class Committer:
             return False
         ts, result_json, fingerprint = stored
         if fingerprint == pending.fingerprint:
-            _resolve(pending, Committed(None, ts, result_json))
+            value = decode(json.loads(result_json))
+            _resolve(pending, Committed(Outcome(value, RawJSON(result_json)), ts))
             return True
         if fingerprint is None:
             refusal = "was committed by an earlier server version; its result is not returned"
@@ -192,7 +191,7 @@ class Committer:
             refusal = "was already used for another call; its result is not returned"
         log.info("refused a reuse of request %d of a session for %s", request, pending.path)
         self._metrics.mutations.inc("error")
-        _resolve(pending, Committed(_error(f"Request {request} of this session {refusal}"), None))
+        _resolve(pending, Committed(failure(f"Request {request} of this session {refusal}"), None))
         return True
 
     async def _commit(self, batch: list[_Pending]) -> None:
@@ -242,7 +241,7 @@ class Committer:
     def _fail(self, batch: list[_Pending]) -> None:
         self._metrics.mutations.inc("error", len(batch))
         for p in batch:
-            _resolve(p, Committed(_server_error(), None))
+            _resolve(p, Committed(failure(SERVER_ERROR), None))
 
     def _remember(self, session: str, request: int) -> None:
         remembered = self._last_request
@@ -264,15 +263,7 @@ def _resolve(pending: _Pending, committed: Committed) -> None:
         pending.future.set_result(committed)
 
 
-def _server_error() -> Outcome:
-    return _error(SERVER_ERROR)
-
-
-def _error(message: str) -> Outcome:
-    return Outcome(None, message, NO_DATA, (), ReadSet(), False)
-
-
-def _fingerprint(path: str, args: dict[str, Any], identity: Any) -> str:
+def _fingerprint(path: str, args: dict[str, Any], identity: UserIdentity | None) -> str:
     """What a stored result is bound to: the call and who made it. The token
     identifier ("{iss}|{sub}") stays the same across token refreshes."""
     caller = "" if identity is None else str(identity.token_identifier)

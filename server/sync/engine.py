@@ -25,24 +25,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from protocol.values import RawJSON, canonical_json, dumps, encode
-from server.functions.runner import NO_DATA, SERVER_ERROR, FunctionRunner, Outcome
+from server.auth.identity import UserIdentity
+from server.functions.decorators import FunctionKind
+from server.functions.outcome import Outcome
+from server.functions.runner import FunctionRunner
 from server.metrics import Metrics
 from server.store.base import Commit, IndexKeyChange, Store
 from server.sync.committer import Committed, Committer
 from server.sync.intervals import IntervalIndex
 
-__all__ = [
-    "ANY_IDENTITY",
-    "SERVER_ERROR_RESULT",
-    "CallResult",
-    "Engine",
-    "Execution",
-    "QueryKey",
-    "call_result",
-    "committed_result",
-    "identity_key",
-]
+__all__ = ["ANY_IDENTITY", "Engine", "Execution", "QueryKey"]
 
 log = logging.getLogger("livesync.sync")
 
@@ -70,24 +62,16 @@ class QueryKey(NamedTuple):
         return QueryKey(self.path, self.args, ANY_IDENTITY, self.journal)
 
 
-def identity_key(identity: Any) -> str:
-    if identity is None:
-        return ""
-    return canonical_json(identity.to_json())
-
-
 @dataclass(eq=False, slots=True)
 class Execution:
     """One run of a query at one snapshot, shared by its subscribers."""
 
     key: QueryKey
     ts: int
-    outcome: Outcome
-    value_json: RawJSON | None  # serialized once, sent to every subscriber
-    error_data_json: RawJSON | None
+    outcome: Outcome  # its JSON is sent as is to every subscriber
     digest: bytes  # equal digests mean an unchanged result: nothing re-sent
     args: dict[str, Any] = field(default_factory=dict, repr=False)
-    identity: Any = field(default=None, repr=False)  # what it ran under
+    identity: UserIdentity | None = field(default=None, repr=False)  # what it ran under
     invalidated_at: int | None = None
     refs: int = 0
     listeners: set[Callable[[], None]] = field(default_factory=set)
@@ -105,51 +89,14 @@ class Execution:
         return self.key if journal == self.key.journal else self.key._replace(journal=journal)
 
 
-@dataclass(frozen=True, slots=True)
-class CallResult:
-    """A mutation's or action's result, ready for the wire."""
-
-    ok: bool
-    value_json: RawJSON | None
-    error_message: str | None
-    error_data_json: RawJSON | None
-    log_lines: tuple[str, ...]
-    ts: int | None = None
-
-
-SERVER_ERROR_RESULT = CallResult(False, None, SERVER_ERROR, None, ())
-
-
-def committed_result(committed: Committed) -> CallResult:
-    if committed.outcome is None:
-        assert committed.stored_json is not None
-        return CallResult(True, RawJSON(committed.stored_json), None, None, (), committed.ts)
-    return call_result(committed.outcome, committed.ts)
-
-
-def call_result(outcome: Outcome, ts: int | None = None) -> CallResult:
-    value_json, data_json = _encode_outcome(outcome)
-    return CallResult(
-        outcome.ok, value_json, outcome.error_message, data_json, outcome.log_lines, ts
-    )
-
-
-def _encode_outcome(outcome: Outcome) -> tuple[RawJSON | None, RawJSON | None]:
-    if outcome.ok:
-        text = outcome.value_json  # the runner's, made while checking its size
-        return RawJSON(text if text is not None else dumps(encode(outcome.value))), None
-    if outcome.error_data is not NO_DATA:
-        return None, RawJSON(dumps(encode(outcome.error_data)))
-    return None, None
-
-
-def _digest(outcome: Outcome, value_json: RawJSON | None, data_json: RawJSON | None) -> bytes:
+def _digest(outcome: Outcome) -> bytes:
     h = hashlib.blake2b(digest_size=16)
-    if outcome.ok:
-        h.update(b"ok\0" + (value_json.text if value_json else "").encode())
+    if outcome.value_json is not None:
+        h.update(b"ok\0" + outcome.value_json.text.encode())
     else:
+        data = outcome.error_data_json
         h.update(b"err\0" + (outcome.error_message or "").encode())
-        h.update(b"\0" + (data_json.text if data_json else "-").encode())
+        h.update(b"\0" + (data.text if data is not None else "-").encode())
     for line in outcome.log_lines:
         h.update(b"\0" + line.encode())
     return h.digest()
@@ -163,13 +110,6 @@ def _notify(ex: Execution) -> None:
             # One subscriber's failure is its own: the commit is published,
             # and the committer and the other subscribers must go on.
             log.exception("a subscriber of %s failed to take an invalidation", ex.key.path)
-
-
-def _build_execution(key: QueryKey, ts: int, outcome: Outcome) -> Execution:
-    value_json, data_json = _encode_outcome(outcome)
-    return Execution(
-        key, ts, outcome, value_json, data_json, _digest(outcome, value_json, data_json)
-    )
 
 
 class Engine:
@@ -221,7 +161,7 @@ class Engine:
         self,
         key: QueryKey,
         args: dict[str, Any],
-        identity: Any,
+        identity: UserIdentity | None,
         ts: int,
         listener: Callable[[], None],
     ) -> Execution:
@@ -253,7 +193,9 @@ class Engine:
             return None
         return ex if ex.key.identity == ANY_IDENTITY else None
 
-    async def _run(self, key: QueryKey, args: dict[str, Any], identity: Any, ts: int) -> Execution:
+    async def _run(
+        self, key: QueryKey, args: dict[str, Any], identity: UserIdentity | None, ts: int
+    ) -> Execution:
         fut: asyncio.Future[Execution] = asyncio.get_running_loop().create_future()
         flight_key = (key.path, key.args, key.journal, ts)
         flights = self._inflight.setdefault(flight_key, {})
@@ -264,8 +206,7 @@ class Engine:
             )
             self.metrics.query_executions.inc(key.path)
             shared = key if outcome.used_auth else key.shared()
-            ex = _build_execution(shared, ts, outcome)
-            ex.args, ex.identity = args, identity
+            ex = Execution(shared, ts, outcome, _digest(outcome), args, identity)
             current = self._cache.get(shared)
             if current is None or current.ts <= ts:
                 self._cache[shared] = ex
@@ -324,28 +265,45 @@ class Engine:
     # -- commits ---------------------------------------------------------
 
     def submit(
-        self, path: str, args: dict[str, Any], identity: Any, dedup: tuple[str, int] | None
+        self,
+        path: str,
+        args: dict[str, Any],
+        identity: UserIdentity | None,
+        dedup: tuple[str, int] | None,
     ) -> asyncio.Future[Committed]:
-        """Queue a mutation behind every earlier one (see `Committer`); await
-        the future, then turn it into a wire result with `committed_result`."""
+        """Queue a mutation behind every earlier one (see `Committer`). A
+        retry of an already committed (session, request) gets the stored
+        result and original ts."""
         return self.committer.submit(path, args, identity, dedup)
 
     async def mutate(
-        self, path: str, args: dict[str, Any], identity: Any, dedup: tuple[str, int] | None
-    ) -> CallResult:
-        """Run a mutation and publish its commit. A retry of an already
-        committed (session, request) gets the stored result and original ts."""
-        return committed_result(await self.submit(path, args, identity, dedup))
+        self, path: str, args: dict[str, Any], identity: UserIdentity | None
+    ) -> Committed:
+        """Run a mutation and publish its commit."""
+        return await self.submit(path, args, identity, None)
 
-    async def run_action(self, path: str, args: dict[str, Any], identity: Any) -> CallResult:
+    async def run_action(
+        self, path: str, args: dict[str, Any], identity: UserIdentity | None
+    ) -> Outcome:
         """Run an action; the mutations it calls go through the committer."""
 
-        async def mutate(m_path: str, m_args: dict[str, Any], m_identity: Any) -> Outcome:
-            committed = await self.submit(m_path, m_args, m_identity, None)
-            assert committed.outcome is not None  # only deduplicated retries lack one
-            return committed.outcome
+        async def mutate(
+            m_path: str, m_args: dict[str, Any], m_identity: UserIdentity | None
+        ) -> Outcome:
+            return (await self.submit(m_path, m_args, m_identity, None)).outcome
 
-        return call_result(await self.runner.run_action(path, args, identity, mutate=mutate))
+        return await self.runner.run_action(path, args, identity, mutate=mutate)
+
+    async def run_query(
+        self, path: str, args: dict[str, Any], identity: UserIdentity | None, ts: int
+    ) -> Outcome:
+        """Run a query once at snapshot `ts`, for a caller that does not
+        subscribe (the HTTP API): nothing is cached or registered."""
+        return await self.runner.run_query(path, args, identity, self.store.snapshot(ts))
+
+    def function_kind(self, path: str) -> FunctionKind:
+        """The kind of the function at `path`; raises `FunctionNotFound`."""
+        return self.runner.registry.lookup(path).kind
 
     async def prune_mutation_results(self, now_ns: int, window_s: float) -> int:
         """Forget the results of mutations committed more than `window_s`

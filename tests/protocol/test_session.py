@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from protocol.client_messages import (
@@ -14,8 +16,23 @@ from protocol.client_messages import (
     QuerySetRemove,
 )
 from protocol.errors import LocalProtocolError, RemoteProtocolError
-from protocol.server_messages import QueryRemoved, QueryUpdated
-from protocol.session import TRANSITIONS, AuthState, Phase, QuerySetChange, QuerySpec, ServerSession
+from protocol.server_messages import (
+    QueryRemoved,
+    QueryUpdated,
+    StateModification as Mod,
+    Transition,
+    parse_server_message,
+)
+from protocol.session import (
+    AUTH_TRANSITIONS,
+    TRANSITIONS,
+    AuthEvent,
+    AuthState,
+    Phase,
+    QuerySetChange,
+    QuerySpec,
+    ServerSession,
+)
 from protocol.versions import StateVersion
 
 CONNECT = Connect("sess-1", 0, "InitialConnect", None, 0.0).serialize()
@@ -195,12 +212,47 @@ def test_authentication_bumps_the_identity_through_loading() -> None:
     assert session.auth_state is AuthState.UNAUTHENTICATED
     session.begin_authenticate(Authenticate(0, "User", "jwt"))
     assert session.auth_state is AuthState.LOADING
-    session.finish_authenticate(True)
+    session.move_auth(AuthEvent.ACCEPT)
     assert (session.auth_state, session.identity_version) == (AuthState.AUTHENTICATED, 1)
     session.begin_authenticate(Authenticate(1, "None"))
     assert session.auth_state is AuthState.LOADING
-    session.finish_authenticate(False)
+    session.move_auth(AuthEvent.CLEAR)
     assert (session.auth_state, session.identity_version) == (AuthState.UNAUTHENTICATED, 2)
+
+
+def test_every_auth_move_follows_the_table() -> None:
+    for (state, event), move in AUTH_TRANSITIONS.items():
+        session = open_session()
+        session.auth_state = state
+        change = session.move_auth(event)
+        assert (change.old, change.new, session.auth_state) == (state, move.to, move.to)
+        assert session.identity_version == (1 if move.new_identity else 0)
+        assert (session.phase is Phase.CLOSED) == move.closes
+
+
+def test_auth_moves_outside_the_table_are_local_errors() -> None:
+    for state in AuthState:
+        for event in AuthEvent:
+            if (state, event) in AUTH_TRANSITIONS:
+                continue
+            session = open_session()
+            session.auth_state = state
+            with pytest.raises(LocalProtocolError, match=f"auth event {event.value} while"):
+                session.move_auth(event)
+            assert session.auth_state is state
+
+
+def test_a_refresh_that_ends_where_it_began_is_routine() -> None:
+    session = open_session()
+    begin = session.begin_authenticate(Authenticate(0, "User", "jwt"))
+    accept = session.move_auth(AuthEvent.ACCEPT)
+    assert not begin.routine and not accept.routine  # signing in is news
+    refresh = session.begin_authenticate(Authenticate(1, "User", "jwt"))
+    again = session.move_auth(AuthEvent.ACCEPT)
+    assert refresh.routine and again.routine
+    session.begin_authenticate(Authenticate(2, "None"))
+    signed_out = session.move_auth(AuthEvent.CLEAR)
+    assert signed_out.settled is AuthState.AUTHENTICATED and not signed_out.routine
 
 
 def test_auth_state_values_are_the_public_strings() -> None:
@@ -239,73 +291,55 @@ def test_accept_advances_the_phase_of_a_parsed_message_or_closes() -> None:
 
 def test_overlapping_or_unmatched_auth_calls_are_local_errors() -> None:
     session = open_session()
-    with pytest.raises(LocalProtocolError, match="without begin_authenticate"):
-        session.finish_authenticate(True)
+    with pytest.raises(LocalProtocolError, match="auth event accept while unauthenticated"):
+        session.move_auth(AuthEvent.ACCEPT)
     session.begin_authenticate(Authenticate(0, "User", "jwt"))
-    with pytest.raises(LocalProtocolError, match="still loading"):
+    with pytest.raises(LocalProtocolError, match="auth event begin while loading"):
         session.begin_authenticate(Authenticate(0, "User", "jwt"))
 
 
 def test_a_failed_authentication_closes_and_reports_the_last_sent_identity() -> None:
     session = open_session()
     session.begin_authenticate(Authenticate(0, "User", "good"))
-    session.finish_authenticate(True)
-    session.build_transition(10, ())
+    session.move_auth(AuthEvent.ACCEPT)
+    session.transition_text(10, ())
     session.begin_authenticate(Authenticate(1, "User", "bad"))
-    error = session.build_auth_error("Could not verify", auth_update_attempted=True)
-    session.fail_authenticate()
+    error = session.auth_error("Could not verify", auth_update_attempted=True)
+    session.move_auth(AuthEvent.REFUSE)
     assert (error.base_version, error.auth_update_attempted) == (1, True)
     assert session.auth_state is AuthState.UNAUTHENTICATED
     assert session.phase is Phase.CLOSED
 
 
+def transition(session: ServerSession, ts: int, mods: Sequence[Mod] = (), **kw: int) -> Transition:
+    parsed = parse_server_message(session.transition_text(ts, mods, **kw))
+    assert isinstance(parsed, Transition)
+    return parsed
+
+
 def test_transitions_chain_from_the_initial_version() -> None:
     session = open_session()
     session.apply_modify_query_set(ModifyQuerySet(0, 1, (add(0),)))
-    first = session.build_transition(100, [QueryUpdated(0, [])], server_ts=7, client_clock_skew=-3)
+    first = transition(session, 100, [QueryUpdated(0, [])], server_ts=7)
     assert first.start_version == StateVersion.initial()
     assert first.end_version == StateVersion(1, 0, 100)
-    assert (first.server_ts, first.client_clock_skew) == (7, -3)
+    assert first.server_ts == 7
     session.begin_authenticate(Authenticate(0, "User", "jwt"))
-    session.finish_authenticate(True)
-    second = session.build_transition(100, [])
+    session.move_auth(AuthEvent.ACCEPT)
+    second = transition(session, 100)  # nothing changed: the kept start text must still be right
     session.apply_modify_query_set(ModifyQuerySet(1, 2, (QuerySetRemove(0),)))
-    third = session.build_transition(250, [QueryRemoved(0)])
+    third = transition(session, 250, [QueryRemoved(0)])
     assert second.start_version == first.end_version
     assert second.end_version == StateVersion(1, 1, 100)
     assert third.start_version == second.end_version
     assert third.end_version == StateVersion(2, 1, 250)
+    assert third.modifications == (QueryRemoved(0),)
     assert session.last_sent == third.end_version
 
 
 def test_a_transition_may_not_go_back_in_time() -> None:
     session = open_session()
-    session.build_transition(500, ())
-    with pytest.raises(LocalProtocolError, match="ts 499 would go back from the last sent ts 500"):
-        session.build_transition(499, ())
+    session.transition_text(500, ())
     with pytest.raises(LocalProtocolError, match="ts 499 would go back from the last sent ts 500"):
         session.transition_text(499, ())
     assert session.last_sent.ts == 500
-
-
-def test_transition_text_is_the_built_transition_serialized_along_the_chain() -> None:
-    built, texted = open_session(), open_session()
-    texts: list[tuple[str, str]] = []
-
-    def step(ts: int, mods: list[QueryUpdated | QueryRemoved], server_ts: int) -> None:
-        expected = built.build_transition(ts, mods, server_ts=server_ts).serialize()
-        texts.append((texted.transition_text(ts, mods, server_ts=server_ts), expected))
-
-    for session in (built, texted):
-        session.apply_modify_query_set(ModifyQuerySet(0, 1, (add(0),)))
-    step(100, [QueryUpdated(0, [1])], 7)
-    step(100, [], 8)  # nothing changed: the start text kept from the last one must still be right
-    for session in (built, texted):
-        session.begin_authenticate(Authenticate(0, "User", "jwt"))
-        session.finish_authenticate(True)
-    built.build_transition(150, [])  # a Transition built as an object in between...
-    texted.build_transition(150, [])
-    step(250, [QueryRemoved(0)], 9)  # ...starts the next text at its end
-    for text, expected in texts:
-        assert text == expected
-    assert texted.last_sent == built.last_sent == StateVersion(1, 1, 250)

@@ -26,6 +26,7 @@ from server.functions.timeouts import Interrupted, TimeLimits, limited
 from server.interrupt import SIGNAL, LoopWatchdog, interrupt_thread, interruptible
 from server.metrics import Metrics
 from server.store.sqlite import SqliteStore
+from tests.helpers.runner import AppRunner
 from tests.helpers.timeouts import REPLY
 
 FUNCTIONS = Path(__file__).parent / "limits_functions"
@@ -128,7 +129,7 @@ async def runner(tmp_path: Path, metrics: Metrics) -> AsyncIterator[FunctionRunn
     await store.open(registry.index_defs())
     watchdog = LoopWatchdog(metrics)
     watchdog.start()
-    runner = FunctionRunner(
+    runner = AppRunner(
         registry, store, timeouts=TimeLimits(query=0.3, mutation=0.3, action=BOUND, blocking=0.3)
     )
     yield runner
@@ -137,7 +138,7 @@ async def runner(tmp_path: Path, metrics: Metrics) -> AsyncIterator[FunctionRunn
 
 
 async def run_query(runner: FunctionRunner, path: str) -> Any:
-    return await runner.run_query(path, {}, None, runner._store.snapshot())  # noqa: SLF001
+    return await runner.run_query(path, {}, None, runner.store.snapshot())
 
 
 async def test_a_spinning_query_is_interrupted_with_a_timeout(

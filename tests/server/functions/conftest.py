@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from server.functions.registry import FunctionRegistry
-from server.functions.runner import FunctionRunner
 from server.store.sqlite import SqliteStore
+from tests.helpers.runner import AppRunner
 
 __all__ = ["make_app", "open_runner"]
 
@@ -41,12 +41,12 @@ async def open_runner(
     """Load an app folder, open a SQLite store on its indexes, return a runner."""
     stores: list[SqliteStore] = []
 
-    async def open_app(root: Path) -> FunctionRunner:
+    async def open_app(root: Path) -> AppRunner:
         registry = FunctionRegistry.load(root)
         store = SqliteStore(tmp_path / f"db{len(stores)}.sqlite")
         await store.open(registry.index_defs())
         stores.append(store)
-        return FunctionRunner(registry, store)
+        return AppRunner(registry, store)
 
     yield open_app
     for store in stores:

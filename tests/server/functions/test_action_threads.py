@@ -15,6 +15,7 @@ from server.functions.runner import FunctionRunner
 from server.functions.timeouts import TimeLimits
 from server.metrics import Metrics
 from server.store.sqlite import SqliteStore
+from tests.helpers.runner import AppRunner
 from tests.helpers.timeouts import REPLY
 
 FUNCTIONS = Path(__file__).parents[1] / "limits_functions"
@@ -32,7 +33,7 @@ async def runner(tmp_path: Path, metrics: Metrics) -> AsyncIterator[FunctionRunn
     registry = FunctionRegistry.load(FUNCTIONS)
     store = SqliteStore(tmp_path / "db.sqlite")
     await store.open(registry.index_defs())
-    yield FunctionRunner(registry, store, timeouts=TimeLimits(action=LIMIT), metrics=metrics)
+    yield AppRunner(registry, store, timeouts=TimeLimits(action=LIMIT), metrics=metrics)
     await store.close()
 
 

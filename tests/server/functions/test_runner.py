@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from server.functions.runner import MAX_ACTION_DEPTH, NO_DATA
+from server.functions.runner import MAX_ACTION_DEPTH
 
 APP = {
     "schema.py": """
@@ -147,7 +147,7 @@ async def test_query_returns_value_logs_and_read_set(runner):
     assert result.ok
     assert [doc["text"] for doc in result.value] == ["hi"]
     assert result.log_lines == ("[LOG] looking for hi",)
-    assert result.error_data is NO_DATA
+    assert result.error_data_json is None
     assert result.read_set.indexes() == {"notes.by_text"}
     assert result.read_set.overlaps(commit.keys)
     assert result.used_auth is False
@@ -206,7 +206,7 @@ async def test_failed_mutation_rolls_back_and_carries_app_error_data(runner):
     outcome, commit = await runner.run_mutation("notes:add_then_fail", {"text": "gone"}, None)
     assert commit is None
     assert outcome.error_message == 'Uncaught ConvexError: {"code":1,"text":"gone"}'
-    assert outcome.error_data == {"code": 1, "text": "gone"}
+    assert outcome.error_data() == {"code": 1, "text": "gone"}
     assert outcome.log_lines == ("[LOG] about to fail",)
     assert (await query(runner, "notes:count")).value == 0
 
@@ -231,7 +231,7 @@ async def test_action_runs_mutations_and_queries(runner):
 
 async def test_action_sees_nested_app_error_data(runner):
     result = await runner.run_action("notes:nested_failure", {}, None)
-    assert result.error_data == {"code": 1, "text": "x"}
+    assert result.error_data() == {"code": 1, "text": "x"}
     assert "[LOG] about to fail" in result.log_lines
 
 
@@ -257,7 +257,7 @@ async def test_run_action_raises_the_nested_app_error_with_its_data(runner):
     assert caught.value == {"caught": {"why": "inner action"}}
     # Uncaught, it fails the outer action with the same data and message.
     relayed = await runner.run_action("notes:relay_refusal_uncaught", {}, None)
-    assert relayed.error_data == {"why": "inner action"}
+    assert relayed.error_data() == {"why": "inner action"}
     assert relayed.error_message == 'Uncaught ConvexError: {"why":"inner action"}'
     assert relayed.log_lines == ("[LOG] relaying",)
 
@@ -265,7 +265,7 @@ async def test_run_action_raises_the_nested_app_error_with_its_data(runner):
 async def test_a_crashing_nested_action_stays_hidden(runner):
     result = await runner.run_action("notes:relay_crash", {}, None)
     assert result.error_message == "Server Error"
-    assert result.error_data is NO_DATA
+    assert result.error_data_json is None
 
 
 async def test_run_action_on_a_query_says_what_it_is(runner):

@@ -89,7 +89,7 @@ async def runner(make_app: Callable[[dict[str, str]], Any], open_runner: OpenRun
 
 
 async def query(runner: FunctionRunner, path: str) -> Any:
-    store = runner._store  # noqa: SLF001 - the fixture's store
+    store = runner.store
     return await asyncio.wait_for(runner.run_query(path, {}, None, store.snapshot()), BOUND)
 
 

@@ -18,8 +18,9 @@ import pytest
 from protocol.values import canonical_json, encode_args
 from server.auth.identity import UserIdentity
 from server.config import ServerConfig
+from server.functions.outcome import SERVER_ERROR
 from server.functions.registry import FunctionRegistry
-from server.functions.runner import SERVER_ERROR, FunctionRunner
+from server.functions.runner import FunctionRunner
 from server.metrics import Metrics
 from server.store.sqlite import SqliteStore
 from server.sync.committer import Committed
@@ -55,11 +56,7 @@ async def texts(engine: Engine, topic: str = "t") -> list[str]:
 
 
 def failed_alone(committed: Committed) -> bool:
-    return (
-        committed.ts is None
-        and committed.outcome is not None
-        and committed.outcome.error_message == SERVER_ERROR
-    )
+    return committed.ts is None and committed.outcome.error_message == SERVER_ERROR
 
 
 async def test_a_request_whose_retry_lookup_raises_fails_alone_and_the_loop_goes_on(
@@ -162,12 +159,13 @@ async def test_a_retry_within_the_dedup_window_gets_its_result_and_an_older_one_
         clock.now += int((window - 1) * 1e9)
         assert await engine.prune_mutation_results(clock.now, window) == 0
         replay = await asyncio.wait_for(add(engine, "once", ("s", 0)), EVENT)
-        assert (replay.ts, replay.outcome) == (first.ts, None)  # answered from the store
+        assert replay.ts == first.ts  # answered from the store: the original ts
+        assert replay.outcome.value_json == first.outcome.value_json
         clock.now += int(2e9)  # now past the window
         assert await engine.prune_mutation_results(clock.now, window) == 1
         assert await store.get_mutation_result("s", 0) is None
         late = await asyncio.wait_for(add(engine, "once", ("s", 0)), EVENT)
-        assert late.outcome is not None and late.ts is not None and late.ts > first.ts
+        assert late.ts is not None and late.ts > first.ts
         assert await texts(engine) == ["once", "once"]
     finally:
         await engine.close()
@@ -203,8 +201,8 @@ async def test_a_replay_of_the_same_call_under_the_same_user_gets_the_stored_res
         engine.submit("notes:add", {"topic": "t", "text": "hi"}, user("alice"), ("s", 0)),
         EVENT,
     )
-    assert (again.ts, again.outcome) == (first.ts, None)
-    assert again.stored_json is not None and first.outcome is not None
+    assert again.ts == first.ts
+    assert again.outcome.value_json == first.outcome.value_json is not None
     assert await texts(engine) == ["hi"]
 
 
@@ -227,7 +225,7 @@ async def test_a_reused_request_id_for_another_call_is_refused_and_reveals_nothi
     identity = None if who is None else user(who)
     reused = await asyncio.wait_for(engine.submit(path, args, identity, ("s", 0)), EVENT)
     assert refused_as_reused(reused)
-    assert reused.stored_json is None
+    assert reused.outcome.value_json is None
     assert await texts(engine) == ["mine"]  # nothing ran
     # The owner's own retry still gets its answer: the row was not replaced.
     retry = await asyncio.wait_for(
@@ -310,9 +308,9 @@ async def test_a_connection_whose_inline_push_fails_closes_alone_with_1011(
         await engine.execute(key_t, {"topic": "t"}, None, engine.published_ts, other.set)
         transport.fail = True
         result = await asyncio.wait_for(
-            engine.mutate("notes:add", {"topic": "t", "text": "x"}, None, None), EVENT
+            engine.mutate("notes:add", {"topic": "t", "text": "x"}, None), EVENT
         )
-        assert result.ok
+        assert result.outcome.ok
         await asyncio.wait_for(transport.closed_event.wait(), EVENT)
         assert transport.closed == (1011, "InternalServerError")
         await asyncio.wait_for(other.wait(), EVENT)  # the other subscriber heard

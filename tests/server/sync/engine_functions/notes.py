@@ -53,3 +53,9 @@ async def page(ctx: Any, topic: str, paginationOpts: dict[str, Any]) -> dict[str
         .order("desc")
         .paginate(paginationOpts)
     )
+
+
+@query()
+async def whoami(ctx: Any) -> str | None:
+    identity = await ctx.auth.get_user_identity()
+    return None if identity is None else identity.subject
