@@ -1,4 +1,5 @@
-"""Scenario 5: server RSS per idle authenticated connection holding one subscription."""
+"""Scenario 5: server RSS per authenticated connection, idle and with one live
+subscription (each its own user and its own query arguments)."""
 
 from __future__ import annotations
 
@@ -15,38 +16,46 @@ __all__ = ["run_memory"]
 WARM = 50  # connections opened before the first reading, so imports and caches are paid
 
 
-def _plans(proc: Proc, first: int, count: int) -> list[ClientPlan]:
+def _plans(proc: Proc, first: int, count: int, subscribed: bool) -> list[ClientPlan]:
     # Each connection has its own user and its own query arguments: nothing is shared.
     return [
         ClientPlan(
             proc.ws_url,
             "convex",
-            (
-                wire.connect(),
-                wire.authenticate(proc.token(f"user{i}"), 0),
-                wire.subscribe("users:get", {"user": f"u{i}"}),
-            ),
-            ready_query_set=1,
+            (wire.connect(), wire.authenticate(proc.token(f"user{i}"), 0))
+            + ((wire.subscribe("users:get", {"user": f"u{i}"}),) if subscribed else ()),
+            ready_query_set=1 if subscribed else 0,
             ready_identity=1,
         )
         for i in range(first, first + count)
     ]
 
 
-async def run_memory(settings: Settings) -> list[Figure]:
-    clients = settings.size(500, 5000)
+async def _per_connection_kb(settings: Settings, clients: int, subscribed: bool) -> float:
     async with server(settings) as proc, pool(settings) as workers:
-        await workers.open(_plans(proc, 0, WARM))
+        await workers.open(_plans(proc, 0, WARM, subscribed))
         before = rss_kb(proc.pid)
-        plans = _plans(proc, WARM, clients - WARM)
+        plans = _plans(proc, WARM, clients - WARM, subscribed)
         gc.collect()
         await workers.open(plans)
         after = rss_kb(proc.pid)
         connections = proc.metric("livesync_connections", 'state="authenticated"')
-    per_kb = (after - before) / (clients - WARM)
+    assert connections == clients, f"the server reports {connections} of {clients} connections"
+    return (after - before) / (clients - WARM)
+
+
+async def run_memory(settings: Settings) -> list[Figure]:
+    clients = settings.size(500, 5000)
+    idle = await _per_connection_kb(settings, clients, subscribed=False)
+    subscribed = await _per_connection_kb(settings, clients, subscribed=True)
     figures = [
-        Figure("memory", "server RSS with all connections", after / 1024, "MiB"),
-        Figure("memory", "authenticated connections the server reports", connections, ""),
-        at_most("memory", f"RSS per idle authenticated connection ({clients})", per_kb, "KB", 30),
+        Figure("memory", f"RSS per authenticated connection, no query ({clients})", idle, "KB"),
+        at_most(
+            "memory",
+            f"RSS per authenticated connection with one live subscription ({clients})",
+            subscribed,
+            "KB",
+            30,
+        ),
     ]
     return [print_figure(f) for f in figures]

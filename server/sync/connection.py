@@ -157,7 +157,7 @@ class SyncConnection:
                 await self._wait_for_work()
                 if self._failed is not None:
                     raise self._failed
-                while self._inbox and not (self._closed or self._draining):
+                while self._inbox.items and not (self._closed or self._draining):
                     for received in self._inbox.take():
                         if self._closed or self.auth.expired():
                             break
@@ -186,7 +186,7 @@ class SyncConnection:
 
     def _idle(self) -> bool:
         # Parked in _wait_for_work with nothing queued: the loop owes nothing.
-        return self._waiter is not None and not self._woken and not self._inbox
+        return self._waiter is not None and not self._woken and not self._inbox.items
 
     def _wake_up(self) -> None:
         self._woken = True
@@ -373,9 +373,8 @@ class SyncConnection:
             return False
         if self.auth.expired():
             return False
-        ts = self._next_ts()
-        subs, key = self.subscriptions, self.auth.key
-        if subs.adopt_cached(subs.stale(ts, key), ts, key):
+        ts = max(self.engine.published_ts, self.session.last_sent.ts)
+        if self.subscriptions.catch_up(ts, self.auth.key):
             return False  # a query must run: the loop runs it
         text = self._transition(ts)
         self._last_send = self._clock.monotonic()
@@ -388,21 +387,18 @@ class SyncConnection:
         if self.auth.expired():
             return  # the loop sends AuthError and closes; the client re-sends
         answers = self.calls.answers()
-        ts = self._next_ts()
-        subs, auth = self.subscriptions, self.auth
+        ts = max(self.engine.published_ts, self.session.last_sent.ts)
+        auth = self.auth
         # Results another connection already computed at `ts` are adopted in
         # place; only real runs pay for tasks.
-        runs = subs.adopt_cached(subs.stale(ts, auth.key), ts, auth.key)
+        runs = self.subscriptions.catch_up(ts, auth.key)
         if runs:
-            await subs.run(runs, ts, auth.identity, auth.key)
+            await self.subscriptions.run(runs, ts, auth.identity, auth.key)
         if self._closed:
             return
         for answer in answers:
             await self._send(answer.serialize())
         await self._send(self._transition(ts))
-
-    def _next_ts(self) -> int:
-        return max(self.engine.published_ts, self.session.last_sent.ts)
 
     def _transition(self, ts: int) -> str:
         """The next Transition's text, for both the loop and the push path."""

@@ -47,12 +47,12 @@ def receive(frame: str | bytes) -> Received:
 class Inbox:
     __slots__ = (
         "_bytes",
-        "_items",
         "_max_bytes",
         "_max_frames",
         "_pause_at",
         "_paused",
         "_transport",
+        "items",
         "overflowed",
     )
 
@@ -64,29 +64,28 @@ class Inbox:
         self._max_bytes = max_bytes
         self._pause_at = pause_at
         # A plain list: an idle connection should cost little (a deque is ~0.6 KB).
-        self._items: list[Received] = []
+        # Read it, never change it: `take` empties it. A plain list, so an
+        # emptiness check costs no Python call (one per push to a connection).
+        self.items: list[Received] = []
         self._bytes = 0  # characters (or bytes) of the frames waiting
         self._paused = False
         self.overflowed = False
-
-    def __bool__(self) -> bool:
-        return bool(self._items)
 
     def put(self, item: Received, frame_len: int) -> None:
         if self.overflowed:
             return
         self._bytes += frame_len
-        if len(self._items) >= self._max_frames or self._bytes > self._max_bytes:
-            self._items = []
+        if len(self.items) >= self._max_frames or self._bytes > self._max_bytes:
+            self.items = []
             self.overflowed = True
             return
-        self._items.append(item)
+        self.items.append(item)
         if self._bytes > self._pause_at and not self._paused:
             self._paused = True
             self._transport.pause_reading(True)
 
     def take(self) -> list[Received]:
-        items, self._items = self._items, []
+        items, self.items = self.items, []
         self._bytes = 0
         if self._paused:
             self._paused = False

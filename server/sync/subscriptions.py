@@ -2,17 +2,16 @@
 
 A `Subscription` holds the engine's shared `Execution` it currently shows
 and the digest of the result last sent. Bringing the set up to a snapshot
-`ts` is three steps, the same for the connection's loop and its inline push:
+`ts` is two steps, the same for the connection's loop and its inline push:
 
-1. `stale(ts, key)`: the subscriptions whose execution is not valid at `ts`
-   (or not for this identity);
-2. `adopt_cached(stale, ts, key)`: take results another subscriber's run left
-   at `ts`, returning those that still need a run of their own;
-3. `run(...)` those (the loop only: the push path leaves them to the loop).
+1. `catch_up(ts, key)`: every subscription whose execution is not valid at
+   `ts` (or not for this identity) takes the result another subscriber's run
+   left at `ts`, if there is one; the rest are returned;
+2. `run(...)` those (the loop only: the push path leaves them to the loop).
 
 `modifications()` then says what changed since the last Transition: every
-removal, and each subscription whose result's digest differs from the one
-sent.
+removal, and each subscription given a new result whose digest differs from
+the one sent.
 """
 
 from __future__ import annotations
@@ -59,7 +58,15 @@ class Subscription:
 class Subscriptions:
     """The query set of one connection; see the module docstring."""
 
-    __slots__ = ("_by_id", "_conn_id", "_engine", "_invalidated", "_limits", "_removed")
+    __slots__ = (
+        "_by_id",
+        "_changed",
+        "_conn_id",
+        "_engine",
+        "_invalidated",
+        "_limits",
+        "_removed",
+    )
 
     def __init__(
         self,
@@ -74,6 +81,8 @@ class Subscriptions:
         self._invalidated = invalidated
         self._by_id: dict[int, Subscription] = {}
         self._removed: list[QueryRemoved] = []
+        # Subscriptions given a new result or error since the last Transition.
+        self._changed: list[Subscription] = []
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -89,7 +98,8 @@ class Subscriptions:
                 self._release(sub)
             self._removed.append(QueryRemoved(query_id))
         for spec in change.added:
-            self._by_id[spec.query_id] = self._subscribe(spec)
+            sub = self._by_id[spec.query_id] = self._subscribe(spec)
+            self._changed.append(sub)
 
     def clear(self) -> None:
         for sub in self._by_id.values():
@@ -98,17 +108,14 @@ class Subscriptions:
 
     # -- bringing results up to a snapshot -------------------------------
 
-    def stale(self, ts: int, key: str) -> list[Subscription]:
-        """The subscriptions that need a result for `ts` under identity `key`."""
-        return [sub for sub in self._by_id.values() if _needs_run(sub, ts, key)]
-
-    def adopt_cached(self, stale: list[Subscription], ts: int, key: str) -> list[Subscription]:
-        """Adopt the results already computed at `ts`; return the rest that can run."""
+    def catch_up(self, ts: int, key: str) -> list[Subscription]:
+        """Bring every subscription to `ts` under identity `key` where a result
+        is already computed; return those that need a run of their own."""
         runs: list[Subscription] = []
         engine = self._engine
-        for sub in stale:
-            if sub.args is None:
-                continue  # its error is all there is to send
+        for sub in self._by_id.values():
+            if not _needs_run(sub, ts, key) or sub.args is None:
+                continue  # up to date, or its error is all there is to send
             ex = engine.cached_for(sub.shared_key, key, ts)
             if ex is None:
                 runs.append(sub)
@@ -128,12 +135,19 @@ class Subscriptions:
 
     def modifications(self) -> list[StateModification]:
         """What the client has not seen yet; recorded as sent."""
-        mods: list[StateModification] = list(self._removed)
-        self._removed.clear()
-        for sub in self._by_id.values():
-            mod = _modification(sub)
-            if mod is not None:
-                mods.append(mod)
+        mods: list[StateModification] = []
+        if self._removed:
+            mods.extend(self._removed)
+            self._removed.clear()
+        if self._changed:
+            by_id = self._by_id
+            for sub in self._changed:
+                # Skipped if removed since (a Remove after an inline adopt).
+                if by_id.get(sub.spec.query_id) is sub:
+                    mod = _modification(sub)
+                    if mod is not None:
+                        mods.append(mod)
+            self._changed.clear()
         return mods
 
     # -- one subscription ------------------------------------------------
@@ -160,6 +174,7 @@ class Subscriptions:
         if sub.execution is not None:
             self._engine.release(sub.execution, sub.listener)
         sub.execution = ex
+        self._changed.append(sub)
         # A paginated page pins its end on its first run: later runs replay it.
         journal = ex.outcome.journal
         if journal != sub.shared_key.journal:
@@ -192,6 +207,7 @@ class Subscriptions:
             log.exception("connection %s: query %s failed", self._conn_id, run_key.path)
             sub.error = SERVER_ERROR
             sub.sent_digest = None
+            self._changed.append(sub)
             return
         self._adopt(sub, ex)
 

@@ -32,7 +32,7 @@ def test_reading_pauses_past_a_full_message_and_resumes_when_taken() -> None:
     assert not transport.paused
     inbox.put(receive(CONNECT), 60)
     assert transport.paused
-    assert len(inbox.take()) == 2 and not inbox
+    assert len(inbox.take()) == 2 and not inbox.items
     assert not transport.paused
 
 
@@ -41,9 +41,9 @@ def test_past_its_bounds_the_inbox_overflows_and_drops_everything() -> None:
     by_count = Inbox(transport, max_frames=2, max_bytes=10_000, pause_at=10_000)
     for _ in range(3):
         by_count.put(receive(CONNECT), 1)
-    assert by_count.overflowed and not by_count
+    assert by_count.overflowed and not by_count.items
     by_bytes = Inbox(transport, max_frames=100, max_bytes=100, pause_at=10_000)
     by_bytes.put(receive(CONNECT), 101)
-    assert by_bytes.overflowed and not by_bytes
+    assert by_bytes.overflowed and not by_bytes.items
     by_bytes.put(receive(CONNECT), 1)
-    assert not by_bytes  # nothing more is taken once it overflowed
+    assert not by_bytes.items  # nothing more is taken once it overflowed
