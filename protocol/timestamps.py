@@ -18,26 +18,15 @@ MAX_TS = 2**63 - 1
 """Largest timestamp the Rust client accepts (``Timestamp`` is i63)."""
 
 
-# The last timestamp encoded and its text: every Transition carries two, and
-# a commit sends the same one to each of its subscribers.
-_last: tuple[int, str] = (0, "AAAAAAAAAAA=")
-
-
 def encode_ts(ts: int) -> str:
     """Encode a timestamp for the wire.
 
     Raises:
         ValueEncodeError: ``ts`` is not an int in ``0..2**63-1``.
     """
-    global _last
-    last = _last
-    if ts == last[0] and type(ts) is int:
-        return last[1]
     if isinstance(ts, bool) or not isinstance(ts, int) or not 0 <= ts <= MAX_TS:
         raise ValueEncodeError(f"timestamp must be an int in 0..2**63-1, got {ts!r}")
-    text = base64.b64encode(ts.to_bytes(8, "little")).decode("ascii")
-    _last = (ts, text)
-    return text
+    return base64.b64encode(ts.to_bytes(8, "little")).decode("ascii")
 
 
 def decode_ts(text: str) -> int:

@@ -18,6 +18,7 @@ import httpx
 
 from server.auth.identity import IdentityCache, UserIdentity
 from server.auth.jwks import CachedKey, KeyCache, KeyCachePolicy, KeySource
+from server.auth.jws import HeaderCache
 from server.auth.providers import (
     CustomJwtProvider,
     OidcProvider,
@@ -79,6 +80,7 @@ class Authenticator:
         self._max_token_bytes = max_token_bytes
         self.keys = KeyCache(self._http, clock=clock, policy=policy)
         self._identities = IdentityCache()
+        self._headers = HeaderCache()
         # An OIDC token's iss must be its provider's domain with or without
         # the trailing slash: two key sources per provider, made once.
         self._oidc_sources = {
@@ -108,7 +110,7 @@ class Authenticator:
             keys = self.keys.cached(route.source, route.kid)
             if keys is None:
                 return None
-            result = self._verify(token, route, keys)
+            result = self._verify(route, keys)
         except AuthError:
             return None
         logger.debug("token accepted for issuer %s", result.identity.issuer)
@@ -117,11 +119,11 @@ class Authenticator:
     async def _authenticate(self, token: str) -> AuthResult:
         route = self._route(token)
         keys = await self.keys.keys(route.source, route.kid)
-        return self._verify(token, route, keys)
+        return self._verify(route, keys)
 
     def _route(self, token: str) -> _Route:
         """Pick the provider by the unverified iss/aud, and where its keys live."""
-        unverified = read_unverified(token, self._max_token_bytes)
+        unverified = read_unverified(token, self._max_token_bytes, self._headers)
         provider = find_provider(self.providers, unverified.iss, unverified.aud)
         if provider is None:
             raise TokenInvalid(self._no_provider_message())
@@ -138,11 +140,10 @@ class Authenticator:
         source = self._oidc_sources[unverified.iss]
         return _Route(unverified, provider, source, unverified.kid)
 
-    def _verify(self, token: str, route: _Route, keys: tuple[CachedKey, ...]) -> AuthResult:
+    def _verify(self, route: _Route, keys: tuple[CachedKey, ...]) -> AuthResult:
         provider = route.provider
         if isinstance(provider, OidcProvider):
             claims = verify_oidc(
-                token,
                 route.unverified,
                 provider,
                 keys,
@@ -151,9 +152,10 @@ class Authenticator:
                 self._max_lifetime,
             )
         else:
+            assert route.kid is not None  # check_custom_header returned it in _route
             claims = verify_custom(
-                token,
                 route.unverified,
+                route.kid,
                 provider,
                 keys,
                 self._clock(),

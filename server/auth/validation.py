@@ -7,27 +7,20 @@ leeway on exp/nbf/iat. Unlike Convex, OIDC tokens also have nbf and iat
 checked, with the same leeway (`[auth] clock_leeway`), as Clerk's own
 verifier does; and both kinds may be held to a maximum lifetime. `none` and every HS* are refused before any key is
 touched, so an RSA public key can never be used as an HMAC secret. The
-token is read here (PyJWT's reader checks each character in Python, which
-cost more than the RSA check); signatures are checked through
-`cryptography` for RS256 and PyJWT's algorithm objects otherwise; the time
-checks are ours, against the injected clock (PyJWT's read the wall clock).
+token's parts are read and its signature checked in `server.auth.jws`; the
+time checks are ours, against the injected clock (PyJWT's read the wall
+clock).
 """
 
 from __future__ import annotations
 
-import binascii
-import json
 import math
 from collections.abc import Mapping, Sequence
-from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import jwt
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 
+from server.auth import jws
 from server.auth.identity import rfc3339
 from server.auth.jwks import CachedKey
 from server.auth.providers import CustomJwtProvider, OidcProvider
@@ -103,15 +96,18 @@ class UnverifiedToken(NamedTuple):
         return kid if isinstance(kid, str) else None
 
 
-def read_unverified(token: str, max_bytes: int) -> UnverifiedToken:
-    """Decode without verifying, only to route the token to a provider."""
+def read_unverified(
+    token: str, max_bytes: int, headers: jws.HeaderCache | None = None
+) -> UnverifiedToken:
+    """Decode without verifying, only to route the token to a provider;
+    `headers` may remember decoded headers (see `jws.HeaderCache`)."""
     if not isinstance(token, str):  # straight from client JSON, so check
         raise TokenInvalid(MALFORMED)
     size = len(token) if token.isascii() else len(token.encode("utf-8", "surrogatepass"))
     if size > max_bytes:
         raise TokenInvalid(f"Token is too large: {size} bytes (the limit is {max_bytes}).")
     try:
-        header, payload, signature = _split(token)
+        header, payload, signature = jws.read_compact(token, headers)
     except (ValueError, RecursionError) as error:
         raise TokenInvalid(MALFORMED) from error
     iss = payload.get("iss")
@@ -125,77 +121,6 @@ def read_unverified(token: str, max_bytes: int) -> UnverifiedToken:
         token.rpartition(".")[0].encode("utf-8"),
         signature,
     )
-
-
-def _split(token: str) -> tuple[Mapping[str, Any], dict[str, Any], bytes]:
-    """Header, payload and signature of a compact JWS, strictly decoded.
-
-    PyJWT's own reader checks each character in Python, which cost more than
-    the RSA check itself; the strict C decoder and a canonical check refuse
-    the same inputs. Tokens with `crit` or an unencoded payload (`b64: false`)
-    are refused: no provider issues them and nothing here would honour them.
-    """
-    segments = token.split(".")
-    if len(segments) != 3:
-        raise ValueError("a JWS has three segments")
-    header = _header(segments[0])
-    # RFC 7519 payloads are UTF-8; a strict decode refuses anything else.
-    payload = json.loads(_b64url(segments[1]).decode("utf-8"))
-    signature = _b64url(segments[2])
-    if not isinstance(payload, dict):
-        raise ValueError("header and payload must be JSON objects")
-    return header, payload, signature
-
-
-# An issuer signs every token with one of a few headers (alg, kid, typ), so
-# decoded ones are kept by their segment text; cleared when full, so junk
-# sent to fill it only costs a decode.
-_HEADERS: dict[str, Mapping[str, Any]] = {}
-_MAX_HEADERS = 256
-
-
-def _header(segment: str) -> Mapping[str, Any]:
-    header = _HEADERS.get(segment)
-    if header is not None:
-        return header
-    decoded = json.loads(_b64url(segment).decode("utf-8"))
-    if not isinstance(decoded, dict):
-        raise ValueError("header and payload must be JSON objects")
-    if "kid" in decoded and not isinstance(decoded["kid"], str):
-        raise ValueError("kid must be a string")
-    if "crit" in decoded or decoded.get("b64", True) is not True:
-        raise ValueError("unsupported JWS extension")
-    if len(_HEADERS) >= _MAX_HEADERS:
-        _HEADERS.clear()
-    header = _HEADERS[segment] = MappingProxyType(decoded)
-    return header
-
-
-# In a base64url text of length 4n+2 or 4n+3 the last character carries 4 or
-# 2 unused bits; a canonical encoding leaves them zero. These are the
-# characters that do.
-_CANONICAL_LAST = {2: frozenset("AQgw"), 3: frozenset("AEIMQUYcgkosw048")}
-_TO_STANDARD = bytes.maketrans(b"-_", b"+/")
-_PADDING = ("", "", "==", "=")  # by the unpadded length mod 4 (1 is never valid)
-
-
-def _b64url(segment: str) -> bytes:
-    """Base64url with optional padding, refusing what a canonical encoder
-    would not write. '+' and '/' are refused before translating, so the
-    strict decoder's alphabet check covers the rest."""
-    stripped = segment.rstrip("=")
-    rest = len(stripped) % 4
-    if (
-        rest == 1
-        or (stripped != segment and (len(segment) % 4 or len(segment) - len(stripped) > 2))
-        or (rest and stripped[-1] not in _CANONICAL_LAST[rest])
-        or "+" in stripped
-        or "/" in stripped
-        or not stripped.isascii()
-    ):
-        raise ValueError("not base64url")
-    text = (stripped + _PADDING[rest]).encode("ascii").translate(_TO_STANDARD)
-    return binascii.a2b_base64(text, strict_mode=True)
 
 
 def _audiences(payload: Mapping[str, Any]) -> tuple[str, ...]:
@@ -248,7 +173,6 @@ def _check_oidc_header(header: Mapping[str, Any]) -> None:
 
 
 def verify_oidc(
-    raw: str,
     token: UnverifiedToken,
     provider: OidcProvider,
     keys: Sequence[CachedKey],
@@ -258,9 +182,7 @@ def verify_oidc(
 ) -> dict[str, Any]:
     """Signature, audience, exp (no leeway), nbf and iat (`leeway` seconds
     early at most), lifetime (`max_lifetime`, 0 for none) and azp; keys
-    already filtered by kid.
-
-    `raw` is the token `token` was read from; the checks use `token`'s parts."""
+    already filtered by kid."""
     key = _single_key(keys, token.alg)
     if key is None:
         raise TokenInvalid(OIDC_VERIFY)  # no key, or an ambiguous choice
@@ -298,15 +220,17 @@ def check_custom_header(token: UnverifiedToken, provider: CustomJwtProvider) -> 
 
 
 def verify_custom(
-    raw: str,
     token: UnverifiedToken,
+    kid: str,
     provider: CustomJwtProvider,
     keys: Sequence[CachedKey],
     now: float,
     leeway: float = CUSTOM_JWT_LEEWAY,
     max_lifetime: float = 0.0,
 ) -> dict[str, Any]:
-    kid = check_custom_header(token, provider)
+    """Signature, claims, issuer, audience, exp/nbf/iat (`leeway` seconds),
+    lifetime and azp; `kid` is what `check_custom_header` returned for
+    `token` (that check is not repeated) and `keys` are already filtered by it."""
     usable = [
         k for k in keys if k.kty == _KEY_TYPES[provider.algorithm] and k.alg in (None, token.alg)
     ]
@@ -381,44 +305,13 @@ def _verify_signature(
     token: UnverifiedToken, key: CachedKey, alg: str, message: str
 ) -> dict[str, Any]:
     """Only the signature, over the segments `read_unverified` already split."""
-    public_key = key.jwk.key
     try:
-        if alg == "RS256" and _is_rsa_public(public_key):
-            # What PyJWT's RSAAlgorithm.verify does, minus two objects a call.
-            valid = _verify_rs256(public_key, token.signing_input, token.signature)
-        else:
-            algorithm = jwt.get_algorithm_by_name(alg)
-            valid = algorithm.verify(
-                token.signing_input, algorithm.prepare_key(public_key), token.signature
-            )
+        valid = jws.verify(alg, key.jwk.key, token.signing_input, token.signature)
     except (jwt.PyJWTError, NotImplementedError, ValueError, TypeError) as error:
         raise TokenInvalid(message) from error
     if not valid:
         raise TokenInvalid(message)
     return dict(token.payload)
-
-
-_PKCS1V15 = padding.PKCS1v15()
-_SHA256 = hashes.SHA256()
-# isinstance against an ABC walks its registry each time; the answer per
-# concrete key type never changes.
-_RSA_PUBLIC: dict[type, bool] = {}
-
-
-def _is_rsa_public(key: object) -> bool:
-    kind = type(key)
-    known = _RSA_PUBLIC.get(kind)
-    if known is None:
-        known = _RSA_PUBLIC[kind] = isinstance(key, RSAPublicKey)
-    return known
-
-
-def _verify_rs256(public_key: RSAPublicKey, signed: bytes, signature: bytes) -> bool:
-    try:
-        public_key.verify(signature, signed, _PKCS1V15, _SHA256)
-    except InvalidSignature:
-        return False
-    return True
 
 
 def _check_azp(claims: Mapping[str, Any], authorized_parties: tuple[str, ...]) -> None:

@@ -12,7 +12,8 @@ returns, and every snapshot read filters on `ts <= snapshot ts`, so a reader
 can never see a commit in progress, even on the writer's own connection.
 
 Each SQL step is a synchronous function in `server.store.sqlite_ops`, run on
-the aiosqlite connection's thread, so a whole commit costs one thread hop.
+the aiosqlite connection's thread through `server.store.aiosqlite_hop.run`, so
+a whole commit costs one thread hop.
 """
 
 from __future__ import annotations
@@ -24,12 +25,13 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
 
 from server.errors import ConfigError, DocumentNotFound, StoreError
 from server.store import sqlite_ops as ops
+from server.store.aiosqlite_hop import run
 from server.store.base import (
     Commit,
     Document,
@@ -57,27 +59,13 @@ __all__ = ["SqliteStore"]
 
 _log = logging.getLogger("livesync.store")
 
+P = ParamSpec("P")
 T = TypeVar("T")
 
 _FIRST_PAGE = 16
 _MAX_PAGE = 256
 _READERS = 2
 _MEMORY = ":memory:"
-
-
-async def _run(
-    conn: aiosqlite.Connection,
-    fn: Callable[..., T],
-    *args: Any,
-) -> T:
-    """Run `fn(sqlite3_connection, *args)` on the connection's thread, mapping
-    sqlite errors to `StoreError`."""
-    try:
-        # aiosqlite's queue of thread jobs: one hop for a whole batch of SQL.
-        return await conn._execute(lambda: fn(conn._conn, *args))  # type: ignore[no-untyped-call,no-any-return]
-    except (sqlite3.Error, ValueError, OverflowError) as exc:
-        # OverflowError: an int past SQLite's 64-bit INTEGER.
-        raise StoreError(f"SQLite {fn.__name__} failed: {exc}") from exc
 
 
 class SqliteStore:
@@ -128,18 +116,18 @@ class SqliteStore:
 
     async def _prepare(self, catalog: IndexCatalog, legacy_numbers: LegacyNumbers | None) -> None:
         assert self._writer is not None
-        await _run(self._writer, ops.create_schema)
-        self._latest_ts, stored, value_format = await _run(self._writer, ops.load_meta)
+        await run(self._writer, ops.create_schema)
+        self._latest_ts, stored, value_format = await run(self._writer, ops.load_meta)
         # Inserts of one transaction step _creationTime by 1 us from its ts; a
         # millisecond of headroom covers any transaction before the restart.
         self._creation_floor = self._latest_ts + 1_000_000 if self._latest_ts else 0
         previous = IndexCatalog.from_json(stored)
         if stored is None or previous.defs != catalog.defs:
-            added, removed = await _run(self._writer, ops.migrate_indexes, previous, catalog)
+            added, removed = await run(self._writer, ops.migrate_indexes, previous, catalog)
             if added or removed:
                 _log.info("store.indexes.migrated added=%s removed=%s", added, removed)
         if value_format < ops.VALUE_FORMAT:
-            rewritten = await _run(self._writer, ops.upgrade_numbers, catalog, legacy_numbers)
+            rewritten = await run(self._writer, ops.upgrade_numbers, catalog, legacy_numbers)
             _log.info("store.values.upgraded format=%d rewritten=%d", ops.VALUE_FORMAT, rewritten)
         self._catalog = catalog
         await self._open_readers()
@@ -150,7 +138,7 @@ class SqliteStore:
         except sqlite3.Error as exc:
             raise StoreError(f"Cannot open SQLite database {self._path}: {exc}") from exc
         try:
-            await _run(conn, ops.configure, self._synchronous, writer)
+            await run(conn, ops.configure, self._synchronous, writer)
         except BaseException:
             await conn.close()
             raise
@@ -196,10 +184,15 @@ class SqliteStore:
         finally:
             self._idle.put_nowait(conn)
 
-    async def read(self, fn: Callable[..., T], *args: Any) -> T:
+    async def read(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
         """Run a read-only `sqlite_ops` function on an idle reader connection."""
         async with self._reader() as conn:
-            return await _run(conn, fn, *args)
+            return await run(conn, fn, *args, **kwargs)
 
     async def write(self, fn: Callable[[Transaction], Awaitable[T]]) -> tuple[T, Commit]:
         async with self._write_lock:
@@ -241,7 +234,7 @@ class SqliteStore:
         async with self._write_lock:
             if self._writer is None:
                 raise StoreError("The store is not open")
-            deleted = await _run(self._writer, ops.prune_mutation_results, before_ts)
+            deleted = await run(self._writer, ops.prune_mutation_results, before_ts)
         _log.info("store.mutation_results.pruned before_ts=%d rows=%d", before_ts, deleted)
         return deleted
 
@@ -252,7 +245,7 @@ class SqliteStore:
         async with self._write_lock:
             if self._writer is None:
                 raise StoreError("The store is not open")
-            deleted = await _run(self._writer, ops.vacuum, min(ts, self._latest_ts))
+            deleted = await run(self._writer, ops.vacuum, min(ts, self._latest_ts))
         _log.info("store.vacuumed before_ts=%d rows=%d", ts, deleted)
         return deleted
 
@@ -338,7 +331,7 @@ class _Transaction(_Snapshot):
         self, index: str, lo: bytes, hi: bytes | None, order: Order, limit: int
     ) -> list[ops.PageRow]:
         await self._flush()
-        return await _run(self._conn, ops.read_page, index, lo, hi, self._ts, order, limit)
+        return await run(self._conn, ops.read_page, index, lo, hi, self._ts, order, limit)
 
     async def insert(self, table: str, value: Mapping[str, Any]) -> str:
         check_table_name(table)
@@ -383,7 +376,7 @@ class _Transaction(_Snapshot):
             table, _, value = touched
             found = None if value is None else (table, value)
         else:
-            found = await _run(self._conn, ops.get_document, id, self._ts)
+            found = await run(self._conn, ops.get_document, id, self._ts)
         if found is None:
             raise DocumentNotFound(f"Update on nonexistent document ID {id}")
         return found[0], load_document(found[1])
@@ -419,7 +412,7 @@ class _Transaction(_Snapshot):
         begin, self._begun = not self._begun, True
         # Marked begun first: if this await is cancelled (a timed-out
         # mutation), the thread still runs BEGIN, and abort() must roll back.
-        await _run(self._conn, ops.write_rows, begin, docs, entries)
+        await run(self._conn, ops.write_rows, begin, docs, entries)
 
     def _take_rows(self) -> tuple[list[ops.DocRow], list[ops.IndexRow]]:
         docs, entries = list(self._doc_rows.values()), list(self._index_rows.values())
@@ -430,14 +423,14 @@ class _Transaction(_Snapshot):
     async def commit(self) -> Commit:
         docs, entries = self._take_rows()
         results = list(self._results.values())
-        await _run(self._conn, ops.commit, not self._begun, docs, entries, results, self._ts)
+        await run(self._conn, ops.commit, not self._begun, docs, entries, results, self._ts)
         return Commit(ts=self._ts, writes=self._writes(), keys=tuple(self._keys))
 
     async def abort(self) -> None:
         if not self._begun:
             return
         try:
-            await _run(self._conn, ops.rollback)
+            await run(self._conn, ops.rollback)
         except StoreError:
             _log.exception("store.rollback.failed ts=%d", self._ts)
 

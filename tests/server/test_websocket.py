@@ -8,6 +8,8 @@ import weakref
 from typing import Any
 
 import websockets
+import websockets.protocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import ConnectionClosed
 
 from server.websocket import EXTENSION, OUTBOX_BATCH, LivesyncWebSocketProtocol, Outbox
@@ -257,3 +259,50 @@ async def test_direct_frames_of_every_length_arrive_whole_with_and_without_compr
                 except ConnectionClosed:
                     pass
             assert got == app.texts
+
+
+# What `server.websocket` reads or calls on uvicorn's sans-I/O protocol; if
+# uvicorn renames or retypes one, this fails before the behaviour tests do.
+_UVICORN_STATE = {
+    "handshake_complete": bool,
+    "close_sent": bool,
+    "disconnected": bool,
+    "read_paused": bool,
+    "writable": asyncio.Event,
+    "queue": asyncio.Queue,
+    "transport": asyncio.Transport,
+    "frames": list,
+    "scope": dict,
+}
+_UVICORN_METHODS = (
+    "data_received",
+    "send",
+    "handle_connect",
+    "connection_lost",
+    "send_receive_event_to_app",
+    "handle_parser_exception",
+)
+
+
+async def test_uvicorn_still_has_the_protocol_state_the_extension_reads() -> None:
+    seen: dict[str, Any] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        if not await _accepted(scope, receive, send):
+            return
+        protocol = scope["extensions"][EXTENSION]._protocol
+        seen.update({name: getattr(protocol, name, None) for name in _UVICORN_STATE})
+        seen["initial_response"] = protocol.initial_response
+        seen["conn"] = protocol.conn
+        seen["curr_msg_data_type"] = protocol.curr_msg_data_type
+        await send({"type": "websocket.close", "code": 1000, "reason": ""})
+
+    async with serve_asgi(app, ws=LivesyncWebSocketProtocol, lifespan="off") as url:
+        await _frames(url)
+    for name, kind in _UVICORN_STATE.items():
+        assert isinstance(seen[name], kind), name
+    assert seen["initial_response"] is None  # None once accepted
+    assert isinstance(seen["conn"], websockets.protocol.Protocol)
+    assert seen["curr_msg_data_type"] in ("text", "bytes")
+    for name in _UVICORN_METHODS:
+        assert name in vars(WebSocketsSansIOProtocol), name

@@ -43,7 +43,7 @@ def _cached(
 def _verify(token: str, keys: list[CachedKey]) -> dict[str, object]:
     unverified = read_unverified(token, 16384)
     check_oidc_shape(unverified)
-    return verify_oidc(token, unverified, PROVIDER, keys, NOW)
+    return verify_oidc(unverified, PROVIDER, keys, NOW)
 
 
 def test_oidc_accepts_eddsa() -> None:
