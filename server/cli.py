@@ -156,8 +156,8 @@ def _cmd_serve(args: argparse.Namespace) -> None:
 
 
 def _cmd_dev(args: argparse.Namespace) -> None:
-    from server.auth.dev_issuer import DevIssuer
     from server.auth.providers import OidcProvider
+    from server.dev_issuer import DevIssuer
 
     config = _load(args)
     sock = _bind(config.server.host, config.server.port)
@@ -175,19 +175,19 @@ def _cmd_dev(args: argparse.Namespace) -> None:
 
 
 def _cmd_dev_issuer(args: argparse.Namespace) -> None:
-    from server.auth.dev_issuer import run_dev_issuer
+    from server.dev_issuer import run_dev_issuer
 
     run_dev_issuer(args.host, args.port, Path(args.keys))
 
 
 def _cmd_token(args: argparse.Namespace) -> None:
-    from server.auth.dev_issuer import request_token
+    from server.dev_issuer import request_token
 
     print(request_token(args.issuer, args.sub, email=args.email, name=args.name, ttl=args.ttl))
 
 
 def _cmd_rotate(args: argparse.Namespace) -> None:
-    from server.auth.dev_issuer import rotate_keys
+    from server.dev_issuer import rotate_keys
 
     print(rotate_keys(Path(args.keys)))
 

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 
 from client import AuthState, Client
-from server.auth.dev_issuer import arequest_token
+from server.dev_issuer import arequest_token
 from tests.client.conftest import FUNCTIONS, fast_backoff, provider_config
 from tests.helpers.timeouts import CLIENT, READ
 

@@ -17,7 +17,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from server.auth.authenticator import Authenticator
-from server.auth.dev_issuer import arequest_token, rotate_keys
 from server.auth.providers import CustomJwtProvider, OidcProvider, Provider
 from server.auth.validation import (
     BAD_CLAIMS,
@@ -27,6 +26,7 @@ from server.auth.validation import (
     OIDC_VERIFY,
     unknown_kid,
 )
+from server.dev_issuer import arequest_token, rotate_keys
 from server.errors import IssuerUnavailable, TokenExpired, TokenInvalid
 from tests.server.auth.harness import Clock, CountingHttp, RunningIssuer, StartIssuer
 
