@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from client.async_client import Client
 from client.errors import ClientClosed, RequestTimeout
 from client.subscription import Subscription
-from client.tokens import AuthState
+from protocol import AuthState
 
 __all__ = ["SyncClient", "SyncSubscription"]
 
