@@ -41,7 +41,7 @@ from protocol.client_state import (
     AuthRejected,
     ClientEvent,
     ClientState,
-    Outcome,
+    FunctionResult,
     QueryResultChanged,
     RequestKind,
     RequestResolved,
@@ -97,7 +97,7 @@ class Client:
         self.session_id = str(uuid.uuid4())
         self._state = ClientState(self.session_id)
         self._channels: dict[int, QueryChannel] = {}
-        self._pending: dict[int, asyncio.Future[Outcome]] = {}
+        self._pending: dict[int, asyncio.Future[FunctionResult]] = {}
         self._outbox: asyncio.Queue[ClientMessage] | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -244,7 +244,7 @@ class Client:
             request_id, messages = self._state.add_request(kind, path, encoded)
         except ProtocolError as exc:
             raise ArgumentEncodeError(str(exc)) from None
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[FunctionResult] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         self._send(messages)
         try:
@@ -366,7 +366,7 @@ class Client:
         if not self._closed:
             self._send(self._state.remove_query(query_id))
 
-    def _unwrap(self, outcome: Outcome, path: str, *, connection_lost: bool = False) -> Any:
+    def _unwrap(self, outcome: FunctionResult, path: str, *, connection_lost: bool = False) -> Any:
         try:
             if outcome.success:
                 return decode(outcome.value)
