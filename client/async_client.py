@@ -17,7 +17,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypedDict
 
 from client.auth import ClientAuth
 from client.backoff import backoff_delays
@@ -51,12 +51,21 @@ from protocol.messages import parse_server_message
 from protocol.server_messages import Missing, Transition
 from protocol.values import JSONValue, decode, encode_args
 
-__all__ = ["Client"]
+__all__ = ["Client", "ClientOptions"]
 
 logger = logging.getLogger("livesync.client")
 
 DEFAULT_INACTIVITY_TIMEOUT = 30.0  # the server sends a JSON Ping after 15 s of silence
 DEFAULT_OPEN_TIMEOUT = 10.0
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword-only options of :class:`Client` (``SyncClient`` passes them on)."""
+
+    inactivity_timeout: float
+    open_timeout: float
+    refresh_leeway: float
+    backoff: Callable[[], Iterator[float]]
 
 
 class Client:

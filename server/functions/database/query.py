@@ -17,7 +17,7 @@ from server.functions.pagination import (
     encode_cursor,
     invalid_cursor,
 )
-from server.functions.ranges import KeyInterval, interval_for
+from server.functions.ranges import KeyInterval, RangeFunction, interval_for
 from server.store.base import Document, Order
 from server.store.keys import successor
 
@@ -37,12 +37,12 @@ class QueryBuilder:
         self._db = db
         self._table = table
         self._index = "by_creation_time"
-        self._range: Callable[[Any], Any] | None = None
+        self._range: RangeFunction | None = None
         self._indexed = False
         self._filters: list[Expression] = []
         self._order: Order | None = None
 
-    def with_index(self, name: str, range: Callable[[Any], Any] | None = None) -> QueryBuilder:
+    def with_index(self, name: str, range: RangeFunction | None = None) -> QueryBuilder:
         if self._indexed:
             raise FunctionError("with_index() may be called once per query")
         self._db._index_fields(self._table, name)  # fail early for an unknown index
