@@ -17,8 +17,7 @@ from pathlib import Path
 
 import httpx
 
-from server.auth.dev_issuer import DevIssuer
-from server.auth.keys import KeyStore
+from server.dev_issuer import DevIssuer, KeyStore
 
 __all__ = [
     "FUNCTIONS_DIR",

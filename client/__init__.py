@@ -16,7 +16,7 @@ from client.errors import (
 )
 from client.subscription import Subscription
 from client.sync_client import SyncClient, SyncSubscription
-from client.tokens import AuthState
+from protocol import AuthState
 from protocol.values import Int64
 
 __all__ = [

@@ -17,8 +17,9 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypedDict
 
+from client.auth import ClientAuth
 from client.backoff import backoff_delays
 from client.errors import (
     AppError,
@@ -30,15 +31,9 @@ from client.errors import (
     TransportError,
 )
 from client.subscription import QueryChannel, Subscription
-from client.tokens import (
-    DEFAULT_LEEWAY,
-    AuthState,
-    TokenFetcher,
-    as_token_fetcher,
-    read_lifetime,
-    refresh_delay,
-)
+from client.tokens import DEFAULT_LEEWAY, TokenSource
 from client.transport import Transport, sync_url
+from protocol import AuthState
 from protocol.client_messages import ClientMessage
 from protocol.client_state import (
     ACTION_CONNECTION_LOST,
@@ -46,7 +41,7 @@ from protocol.client_state import (
     AuthRejected,
     ClientEvent,
     ClientState,
-    Outcome,
+    FunctionResult,
     QueryResultChanged,
     RequestKind,
     RequestResolved,
@@ -56,12 +51,21 @@ from protocol.messages import parse_server_message
 from protocol.server_messages import Missing, Transition
 from protocol.values import JSONValue, decode, encode_args
 
-__all__ = ["Client"]
+__all__ = ["Client", "ClientOptions"]
 
 logger = logging.getLogger("livesync.client")
 
 DEFAULT_INACTIVITY_TIMEOUT = 30.0  # the server sends a JSON Ping after 15 s of silence
 DEFAULT_OPEN_TIMEOUT = 10.0
+
+
+class ClientOptions(TypedDict, total=False):
+    """The keyword-only options of :class:`Client` (``SyncClient`` passes them on)."""
+
+    inactivity_timeout: float
+    open_timeout: float
+    refresh_leeway: float
+    backoff: Callable[[], Iterator[float]]
 
 
 class Client:
@@ -85,7 +89,7 @@ class Client:
     def __init__(
         self,
         url: str,
-        auth: str | Callable[[bool], Any] | None = None,
+        auth: TokenSource = None,
         *,
         inactivity_timeout: float = DEFAULT_INACTIVITY_TIMEOUT,
         open_timeout: float = DEFAULT_OPEN_TIMEOUT,
@@ -94,26 +98,19 @@ class Client:
     ) -> None:
         self.url = url
         self._ws_url = sync_url(url)
-        self._fetcher: TokenFetcher | None = as_token_fetcher(auth)
         self._inactivity_timeout = inactivity_timeout
         self._open_timeout = open_timeout
-        self._refresh_leeway = refresh_leeway
         self._backoff = backoff
         # One session id for the client's whole life: the server deduplicates
         # re-sent mutations by (sessionId, requestId) across reconnects.
         self.session_id = str(uuid.uuid4())
         self._state = ClientState(self.session_id)
         self._channels: dict[int, QueryChannel] = {}
-        self._pending: dict[int, asyncio.Future[Outcome]] = {}
+        self._pending: dict[int, asyncio.Future[FunctionResult]] = {}
         self._outbox: asyncio.Queue[ClientMessage] | None = None
         self._task: asyncio.Task[None] | None = None
-        self._refresh_task: asyncio.Task[None] | None = None
         self._closed = False
-        self._auth_state = AuthState.LOADING if self._fetcher else AuthState.UNAUTHENTICATED
-        self._auth_changed = asyncio.Event()
-        self._auth_rejected = False
-        self._auth_retried = False
-        self._confirmed_token: tuple[str, float] | None = None
+        self._auth = ClientAuth(auth, apply_token=self._apply_token, refresh_leeway=refresh_leeway)
         self._connected = asyncio.Event()
         self._last_close_reason: str | None = "InitialConnect"
         self.connection_count = 0
@@ -139,18 +136,18 @@ class Client:
         if self._closed:
             return
         self._closed = True
-        for task in (self._refresh_task, self._task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        await self._auth.stop()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(ClientClosed("client closed before the call finished"))
         self._pending.clear()
         for channel in self._channels.values():
             channel.close()
-        self._wake_auth()
+        self._auth.wake()
 
     @property
     def closed(self) -> bool:
@@ -169,7 +166,7 @@ class Client:
     @property
     def auth_state(self) -> AuthState:
         """``loading``, ``authenticated`` or ``unauthenticated``."""
-        return self._auth_state
+        return self._auth.state
 
     async def auth_state_changed(self) -> AuthState:
         """Wait for the next change of :attr:`auth_state` and return the new state.
@@ -178,29 +175,20 @@ class Client:
             ClientClosed: the client closed while waiting.
         """
         self._check_open()
-        await self._auth_changed.wait()
+        state = await self._auth.next_change()
         self._check_open()
-        return self._auth_state
+        return state
 
     async def wait_for_auth_state(self, *states: AuthState | str) -> AuthState:
         """Return as soon as :attr:`auth_state` is one of ``states``."""
-        while self._auth_state not in states:
+        while self._auth.state not in states:
             await self.auth_state_changed()
-        return self._auth_state
+        return self._auth.state
 
-    async def set_auth(self, auth: str | Callable[[bool], Any] | None) -> None:
+    async def set_auth(self, auth: TokenSource) -> None:
         """Replace the token source; the new token is sent on the live socket."""
         self._check_open()
-        self._cancel_refresh()
-        self._fetcher = as_token_fetcher(auth)
-        self._auth_retried = False
-        if self._fetcher is None:
-            self._send(self._state.set_token(None))
-            self._set_auth_state(AuthState.UNAUTHENTICATED)
-            return
-        self._set_auth_state(AuthState.LOADING)
-        token = await self._initial_token()
-        self._send(self._state.set_token(token))
+        await self._auth.replace(auth)
 
     # -- calls ------------------------------------------------------------
 
@@ -265,7 +253,7 @@ class Client:
             request_id, messages = self._state.add_request(kind, path, encoded)
         except ProtocolError as exc:
             raise ArgumentEncodeError(str(exc)) from None
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[FunctionResult] = asyncio.get_running_loop().create_future()
         self._pending[request_id] = future
         self._send(messages)
         try:
@@ -277,11 +265,11 @@ class Client:
     # -- background connection -------------------------------------------
 
     async def _run(self) -> None:
-        if self._fetcher is not None:
-            self._state.set_token(await self._initial_token())
+        if self._auth.has_source:
+            self._apply_token(await self._auth.initial_token())
         delays = self._backoff()
         while True:
-            await self._settle_rejected_auth()
+            await self._auth.settle_rejected()
             synced = await self._connect_once()
             if synced:
                 delays = self._backoff()
@@ -358,6 +346,9 @@ class Client:
         for message in messages:
             outbox.put_nowait(message)
 
+    def _apply_token(self, token: str | None) -> None:
+        self._send(self._state.set_token(token))
+
     # -- events -----------------------------------------------------------
 
     def _dispatch(self, events: list[ClientEvent]) -> None:
@@ -371,87 +362,9 @@ class Client:
                 if future is not None and not future.done():
                     future.set_result(event.outcome)
             elif isinstance(event, AuthConfirmed):
-                self._on_auth_confirmed()
+                self._auth.confirmed(self._state.token)
             else:
-                self._on_auth_rejected(event)
-
-    def _on_auth_confirmed(self) -> None:
-        self._auth_retried = False
-        self._set_auth_state(AuthState.AUTHENTICATED)
-        self._cancel_refresh()
-        token = self._state.token
-        lifetime = None if token is None else read_lifetime(token)
-        delay = None if lifetime is None else refresh_delay(lifetime, self._refresh_leeway)
-        if token is None or delay is None:
-            return
-        # Time the refresh from the token's first confirmation, so a reconnect
-        # (which confirms the same token again) does not push it past expiry.
-        now = time.monotonic()
-        if self._confirmed_token is None or self._confirmed_token[0] != token:
-            self._confirmed_token = (token, now)
-        elapsed = now - self._confirmed_token[1]
-        self._refresh_task = asyncio.create_task(self._refresh_after(max(0.0, delay - elapsed)))
-
-    def _on_auth_rejected(self, event: AuthRejected) -> None:
-        logger.warning("server rejected the token: %s", event.error)
-        self._cancel_refresh()
-        self._auth_rejected = True
-
-    async def _refresh_after(self, delay: float) -> None:
-        await asyncio.sleep(delay)  # a timer: the token's lifetime, not synchronisation
-        token = await self._fetch(force_refresh=True)
-        self._send(self._state.set_token(token))
-        if token is None:
-            self._set_auth_state(AuthState.UNAUTHENTICATED)
-
-    async def _settle_rejected_auth(self) -> None:
-        """After an AuthError: fetch once more with force_refresh, then give up."""
-        if not self._auth_rejected:
-            return
-        self._auth_rejected = False
-        if self._auth_retried or self._fetcher is None:
-            self._state.set_token(None)
-            self._set_auth_state(AuthState.UNAUTHENTICATED)
-            return
-        self._auth_retried = True
-        self._set_auth_state(AuthState.LOADING)
-        token = await self._fetch(force_refresh=True)
-        self._state.set_token(token)
-        if token is None:
-            self._set_auth_state(AuthState.UNAUTHENTICATED)
-
-    async def _initial_token(self) -> str | None:
-        token = await self._fetch(force_refresh=False)
-        if token is None:
-            token = await self._fetch(force_refresh=True)
-        if token is None:
-            self._set_auth_state(AuthState.UNAUTHENTICATED)
-        return token
-
-    async def _fetch(self, *, force_refresh: bool) -> str | None:
-        fetcher = self._fetcher
-        if fetcher is None:
-            return None
-        try:
-            return await fetcher(force_refresh)
-        except Exception as exc:  # the app's callback: report it, run unauthenticated
-            logger.warning("fetch_token failed: %s: %s", type(exc).__name__, exc)
-            return None
-
-    def _set_auth_state(self, state: AuthState) -> None:
-        if state != self._auth_state:
-            logger.info("auth state %s -> %s", self._auth_state, state)
-            self._auth_state = state
-            self._wake_auth()
-
-    def _wake_auth(self) -> None:
-        changed, self._auth_changed = self._auth_changed, asyncio.Event()
-        changed.set()
-
-    def _cancel_refresh(self) -> None:
-        if self._refresh_task is not None:
-            self._refresh_task.cancel()
-            self._refresh_task = None
+                self._auth.rejected(event.error)
 
     # -- values -----------------------------------------------------------
 
@@ -462,7 +375,7 @@ class Client:
         if not self._closed:
             self._send(self._state.remove_query(query_id))
 
-    def _unwrap(self, outcome: Outcome, path: str, *, connection_lost: bool = False) -> Any:
+    def _unwrap(self, outcome: FunctionResult, path: str, *, connection_lost: bool = False) -> Any:
         try:
             if outcome.success:
                 return decode(outcome.value)

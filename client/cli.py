@@ -6,7 +6,8 @@ Convex JSON: plain numbers are float64, and ``{"$integer": ...}`` or
 ``{"$bytes": ...}`` give int64 and bytes. Output prints int64 as a JSON integer
 and bytes as ``{"$bytes": base64}``.
 
-``server/cli.py`` wires these into the ``livesync`` command.
+pyproject.toml adds these to the ``livesync`` command as ``livesync.commands``
+entry points, which ``server/cli.py`` discovers (the server never imports this).
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from client.errors import ClientClosed
 
 if TYPE_CHECKING:
-    from protocol.client_state import Outcome
+    from protocol.client_state import FunctionResult
 
 __all__ = ["QueryChannel", "Subscription"]
 
@@ -23,14 +23,14 @@ __all__ = ["QueryChannel", "Subscription"]
 class QueryChannel:
     """The latest result of one query id, and a way to wait for the next."""
 
-    def __init__(self, outcome: Outcome | None) -> None:
+    def __init__(self, outcome: FunctionResult | None) -> None:
         self.outcome = outcome
         self.version = 0 if outcome is None else 1
         self.closed = False
         self.subscribers = 0
         self._changed = asyncio.Event()
 
-    def publish(self, outcome: Outcome) -> None:
+    def publish(self, outcome: FunctionResult) -> None:
         self.outcome = outcome
         self.version += 1
         self._wake()
@@ -66,7 +66,7 @@ class Subscription:
         path: str,
         args: dict[str, Any],
         channel: QueryChannel,
-        unwrap: Callable[[Outcome, str], Any],
+        unwrap: Callable[[FunctionResult, str], Any],
         release: Callable[[], None],
     ) -> None:
         self.path = path

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Callable, Coroutine, Iterator
-from typing import Any, TypeVar
+from collections.abc import Coroutine, Iterator
+from typing import Any, TypeVar, Unpack
 
-from client.async_client import Client
+from client.async_client import Client, ClientOptions
 from client.errors import ClientClosed, RequestTimeout
 from client.subscription import Subscription
-from client.tokens import AuthState
+from client.tokens import TokenSource
+from protocol import AuthState
 
 __all__ = ["SyncClient", "SyncSubscription"]
 
@@ -114,10 +115,10 @@ class SyncClient:
     def __init__(
         self,
         url: str,
-        auth: str | Callable[[bool], Any] | None = None,
+        auth: TokenSource = None,
         *,
         timeout: float | None = None,
-        **client_options: Any,
+        **client_options: Unpack[ClientOptions],
     ) -> None:
         self._timeout = timeout
         self._runner = _LoopThread()
@@ -165,7 +166,7 @@ class SyncClient:
         """Block until :attr:`auth_state` changes; return the new state."""
         return self._run(self._client.auth_state_changed(), timeout)
 
-    def set_auth(self, auth: str | Callable[[bool], Any] | None) -> None:
+    def set_auth(self, auth: TokenSource) -> None:
         self._run(self._client.set_auth(auth), None)
 
     def close(self) -> None:
@@ -191,7 +192,7 @@ class SyncClient:
         return self._runner.run(coro, self._timeout if timeout is None else timeout)
 
 
-async def _open_client(url: str, auth: Any, options: dict[str, Any]) -> Client:
+async def _open_client(url: str, auth: TokenSource, options: ClientOptions) -> Client:
     # Built inside the loop thread so its asyncio objects belong to that loop.
     client = Client(url, auth, **options)
     await client.open()

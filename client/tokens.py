@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import enum
 import inspect
 import json
 import logging
@@ -21,9 +20,9 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 __all__ = [
-    "AuthState",
     "TokenFetcher",
     "TokenLifetime",
+    "TokenSource",
     "as_token_fetcher",
     "read_lifetime",
     "refresh_delay",
@@ -34,19 +33,15 @@ logger = logging.getLogger("livesync.client.auth")
 TokenFetcher: TypeAlias = Callable[[bool], Awaitable[str | None]]
 """``async fetch_token(force_refresh) -> token or None``."""
 
+TokenSource: TypeAlias = str | Callable[[bool], object] | None
+"""What ``auth=`` accepts: a token, a ``fetch_token(force_refresh)`` callable
+(async, or plain and then run in a thread), or None."""
+
 # Refresh this long before expiry, but never more than a quarter of a short
 # token's lifetime (a 5 s token would otherwise be refreshed in a tight loop).
 DEFAULT_LEEWAY = 10.0
 # Tokens shorter than this cannot be refreshed meaningfully ahead of expiry.
 MIN_REFRESHABLE_LIFETIME = 1.0
-
-
-class AuthState(enum.StrEnum):
-    """Where the client's authentication stands; values are a public contract."""
-
-    LOADING = "loading"
-    AUTHENTICATED = "authenticated"
-    UNAUTHENTICATED = "unauthenticated"
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +90,7 @@ def refresh_delay(lifetime: TokenLifetime, leeway: float = DEFAULT_LEEWAY) -> fl
     return seconds - min(leeway, seconds / 4)
 
 
-def as_token_fetcher(auth: str | Callable[[bool], object] | None) -> TokenFetcher | None:
+def as_token_fetcher(auth: TokenSource) -> TokenFetcher | None:
     """Turn the ``auth=`` argument into an async fetcher.
 
     Accepts a plain token string (always returned as is), an async callable, or

@@ -71,7 +71,7 @@ __all__ = [
     "AuthRejected",
     "ClientEvent",
     "ClientState",
-    "Outcome",
+    "FunctionResult",
     "QueryResultChanged",
     "RequestKind",
     "RequestResolved",
@@ -84,8 +84,9 @@ ACTION_CONNECTION_LOST = "Connection lost while action was in flight"
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
-    """The result of a query or request, still Convex-encoded.
+class FunctionResult:
+    """The result of a query or request as the server reported it, still
+    Convex-encoded (the official JS client's `FunctionResult`).
 
     On success ``value`` holds the result and ``error_message`` is None; on
     failure ``error_message`` holds the server's message and ``error_data`` the
@@ -101,7 +102,7 @@ class Outcome:
     def success(self) -> bool:
         return self.error_message is None
 
-    def same_result(self, other: Outcome | None) -> bool:
+    def same_result(self, other: FunctionResult | None) -> bool:
         """Whether ``other`` is the same result, ignoring log lines."""
         return (
             other is not None
@@ -116,7 +117,7 @@ class QueryResultChanged:
     """A subscribed query has a new result."""
 
     query_id: int
-    outcome: Outcome
+    outcome: FunctionResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +127,7 @@ class RequestResolved:
     request_id: int
     kind: RequestKind
     udf_path: str
-    outcome: Outcome
+    outcome: FunctionResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,13 +156,13 @@ class RequestStatus(enum.Enum):
 
 
 @dataclass(slots=True)
-class _Query:
+class _SubscribedQuery:
     query_id: int
     udf_path: str
     args: list[JSONValue]
     subscribers: int = 1
     journal: str | None = None
-    outcome: Outcome | None = None
+    outcome: FunctionResult | None = None
 
 
 @dataclass(slots=True)
@@ -169,7 +170,7 @@ class _Request:
     message: Mutation | Action
     kind: RequestKind
     status: RequestStatus = RequestStatus.NOT_SENT
-    outcome: Outcome | None = None
+    outcome: FunctionResult | None = None
     ts: int | None = None
 
 
@@ -191,7 +192,7 @@ class ClientState:
         self.max_observed_timestamp: int | None = None
         self._token: str | None = None
         self._sent_auth = False  # whether any Authenticate went out on this socket
-        self._queries: dict[int, _Query] = {}
+        self._queries: dict[int, _SubscribedQuery] = {}
         self._query_keys: dict[tuple[str, str], int] = {}
         self._next_query_id = 0
         self._requests: dict[int, _Request] = {}
@@ -215,7 +216,7 @@ class ClientState:
     def query_ids(self) -> list[int]:
         return sorted(self._queries)
 
-    def latest(self, query_id: int) -> Outcome | None:
+    def latest(self, query_id: int) -> FunctionResult | None:
         query = self._queries.get(query_id)
         return None if query is None else query.outcome
 
@@ -242,7 +243,7 @@ class ClientState:
             return existing, []
         query_id = self._next_query_id
         self._next_query_id += 1
-        self._queries[query_id] = _Query(query_id, path, list(args))
+        self._queries[query_id] = _SubscribedQuery(query_id, path, list(args))
         self._query_keys[key] = query_id
         return query_id, self._modify((QuerySetAdd(query_id, path, list(args)),))
 
@@ -333,7 +334,7 @@ class ClientState:
             request = self._requests[request_id]
             if request.kind == "action" and request.status is not RequestStatus.NOT_SENT:
                 del self._requests[request_id]
-                outcome = Outcome(None, ACTION_CONNECTION_LOST)
+                outcome = FunctionResult(None, ACTION_CONNECTION_LOST)
                 events.append(_resolved(request, outcome))
         return events
 
@@ -412,7 +413,7 @@ class ClientState:
             del self._requests[message.request_id]
             return [_resolved(request, _failure(message.result, message.error_data, message))]
         request.status = RequestStatus.COMPLETED
-        request.outcome = Outcome(_plain(message.result), log_lines=tuple(message.log_lines))
+        request.outcome = FunctionResult(_plain(message.result), log_lines=tuple(message.log_lines))
         request.ts = message.ts
         if message.ts is not None:
             self._observe_ts(message.ts)
@@ -426,7 +427,7 @@ class ClientState:
             self._requests[message.request_id] = request
             return []
         if message.success:
-            outcome = Outcome(_plain(message.result), log_lines=tuple(message.log_lines))
+            outcome = FunctionResult(_plain(message.result), log_lines=tuple(message.log_lines))
         else:
             outcome = _failure(message.result, message.error_data, message)
         return [_resolved(request, outcome)]
@@ -474,26 +475,26 @@ def _canonical(udf_path: str) -> str:
         raise LocalProtocolError(str(exc)) from None
 
 
-def _query_outcome(modification: QueryUpdated | QueryFailed) -> Outcome:
+def _query_outcome(modification: QueryUpdated | QueryFailed) -> FunctionResult:
     log_lines = tuple(modification.log_lines)
     if isinstance(modification, QueryUpdated):
-        return Outcome(_plain(modification.value), log_lines=log_lines)
+        return FunctionResult(_plain(modification.value), log_lines=log_lines)
     data = modification.error_data
     error_data: JSONValue | Missing = data if isinstance(data, Missing) else _plain(data)
-    return Outcome(None, modification.error_message, error_data, log_lines)
+    return FunctionResult(None, modification.error_message, error_data, log_lines)
 
 
 def _failure(
     result: JSONValue | RawJSON,
     error_data: JSONValue | RawJSON | Missing,
     message: MutationResponse | ActionResponse,
-) -> Outcome:
+) -> FunctionResult:
     plain = _plain(result)
     text = plain if isinstance(plain, str) else canonical_json(plain)
     data: JSONValue | Missing = (
         error_data if isinstance(error_data, Missing) else _plain(error_data)
     )
-    return Outcome(None, text, data, tuple(message.log_lines))
+    return FunctionResult(None, text, data, tuple(message.log_lines))
 
 
 def _plain(value: JSONValue | RawJSON) -> JSONValue:
@@ -511,7 +512,7 @@ def _comparable(value: JSONValue | Missing) -> str | None:
     return canonical_json(value)
 
 
-def _resolved(request: _Request, outcome: Outcome) -> RequestResolved:
+def _resolved(request: _Request, outcome: FunctionResult) -> RequestResolved:
     return RequestResolved(
         request.message.request_id, request.kind, request.message.udf_path, outcome
     )

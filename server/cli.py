@@ -9,10 +9,10 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Generator
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import replace
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Any
 
 import uvicorn
 
@@ -27,6 +27,11 @@ __all__ = ["main", "serve"]
 log = logging.getLogger("livesync.server")
 
 DEV_ISSUER_PREFIX = "/dev-issuer"
+# Packages add `livesync` subcommands as entry points of this group (see
+# pyproject.toml): each names a `main(argv) -> exit code`. The client's
+# commands come this way, so the server never imports the client library.
+COMMANDS_GROUP = "livesync.commands"
+CLIENT_COMMANDS = ("run", "watch")  # only to explain their absence
 
 
 # What uvicorn still waits for after the app drained (closing frames to
@@ -38,7 +43,9 @@ class _Server(uvicorn.Server):
     """uvicorn.Server that tells us when it is accepting connections, and
     drains the app before uvicorn closes every socket on shutdown."""
 
-    def __init__(self, config: uvicorn.Config, app: LivesyncApp, on_ready: Any) -> None:
+    def __init__(
+        self, config: uvicorn.Config, app: LivesyncApp, on_ready: Callable[[], None]
+    ) -> None:
         super().__init__(config)
         self._app = app
         self._on_ready = on_ready
@@ -149,8 +156,8 @@ def _cmd_serve(args: argparse.Namespace) -> None:
 
 
 def _cmd_dev(args: argparse.Namespace) -> None:
-    from server.auth.dev_issuer import DevIssuer
     from server.auth.providers import OidcProvider
+    from server.dev_issuer import DevIssuer
 
     config = _load(args)
     sock = _bind(config.server.host, config.server.port)
@@ -168,30 +175,45 @@ def _cmd_dev(args: argparse.Namespace) -> None:
 
 
 def _cmd_dev_issuer(args: argparse.Namespace) -> None:
-    from server.auth.dev_issuer import run_dev_issuer
+    from server.dev_issuer import run_dev_issuer
 
     run_dev_issuer(args.host, args.port, Path(args.keys))
 
 
 def _cmd_token(args: argparse.Namespace) -> None:
-    from server.auth.dev_issuer import request_token
+    from server.dev_issuer import request_token
 
     print(request_token(args.issuer, args.sub, email=args.email, name=args.name, ttl=args.ttl))
 
 
 def _cmd_rotate(args: argparse.Namespace) -> None:
-    from server.auth.dev_issuer import rotate_keys
+    from server.dev_issuer import rotate_keys
 
     print(rotate_keys(Path(args.keys)))
 
 
-def _cmd_client(args: argparse.Namespace, rest: list[str]) -> None:
-    from client.cli import run_main, watch_main
+def _command_entry_points() -> dict[str, EntryPoint]:
+    """The subcommands other packages add (`livesync run`/`watch` from client/)."""
+    return {ep.name: ep for ep in entry_points(group=COMMANDS_GROUP)}
 
-    sys.exit((watch_main if args.command == "watch" else run_main)(rest))
+
+def _run_added_command(name: str, entry_point: EntryPoint | None, argv: list[str]) -> int:
+    if entry_point is None:
+        raise LivesyncError(
+            f"`livesync {name}` comes with the livesync client, which is not installed "
+            "(pip install -e . in the livesync checkout)"
+        )
+    try:
+        command: Callable[[list[str]], int] = entry_point.load()
+    except ImportError as exc:
+        raise LivesyncError(
+            f"`livesync {name}` needs {entry_point.value}, which cannot be "
+            f"imported ({exc}); reinstall livesync with its client"
+        ) from None
+    return command(argv)
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(added: Mapping[str, EntryPoint]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livesync", description="Realtime sync server")
     sub = parser.add_subparsers(dest="command", required=True)
     for name, help_text in (
@@ -219,9 +241,9 @@ def _parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rotate-keys", help="rotate the dev issuer's signing key")
     p.add_argument("--keys", default="data/dev-issuer-keys")
     sub.add_parser("codegen", help="write api.js / api.d.ts (--out DIR)", add_help=False)
-    for name in ("run", "watch"):
+    for name, entry_point in added.items():
         sub.add_parser(
-            name, help=f"{name} a function (PATH [ARGS_JSON] [--url] [--token])", add_help=False
+            name, help=f"from {entry_point.module} (livesync {name} --help)", add_help=False
         )
     return parser
 
@@ -233,15 +255,11 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
-    parser = _parser()
     if argv and argv[0] == "codegen":
         from server.codegen import codegen_main
 
         sys.exit(codegen_main(argv[1:]))
-    if argv and argv[0] in ("run", "watch"):
-        _cmd_client(argparse.Namespace(command=argv[0]), argv[1:])
-        return
-    args = parser.parse_args(argv)
+    added = _command_entry_points()
     commands = {
         "serve": _cmd_serve,
         "dev": _cmd_dev,
@@ -250,6 +268,9 @@ def main(argv: list[str] | None = None) -> None:
         "rotate-keys": _cmd_rotate,
     }
     try:
+        if argv and (argv[0] in added or argv[0] in CLIENT_COMMANDS):
+            sys.exit(_run_added_command(argv[0], added.get(argv[0]), argv[1:]))
+        args = _parser(added).parse_args(argv)
         commands[args.command](args)
     except LivesyncError as exc:
         print(f"livesync: error: {exc}", file=sys.stderr)

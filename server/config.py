@@ -14,9 +14,9 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from server.auth.providers import parse_providers
+from server.auth.providers import Provider, parse_providers
 from server.errors import ConfigError
 
 __all__ = [
@@ -29,6 +29,8 @@ __all__ = [
     "expand_env",
     "load_config",
 ]
+
+_T = TypeVar("_T")
 
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -129,7 +131,7 @@ class DatabaseConfig:
 
 @dataclass(frozen=True, slots=True)
 class AuthConfig:
-    providers: tuple[Any, ...] = ()
+    providers: tuple[Provider, ...] = ()
     # Seconds a token's nbf and iat may lie in the future (clock skew), and a
     # custom JWT's exp in the past; Convex and Clerk both use 5 s.
     clock_leeway: float = 5.0
@@ -215,7 +217,7 @@ def _section(data: dict[str, Any], name: str, allowed: set[str]) -> dict[str, An
     return section
 
 
-def _typed(section: dict[str, Any], name: str, key: str, kind: type, default: Any) -> Any:
+def _typed(section: dict[str, Any], name: str, key: str, kind: type[_T], default: _T) -> _T:
     if key not in section:
         return default
     value = section[key]
@@ -321,9 +323,10 @@ def _non_negative(section: dict[str, Any], name: str, key: str, default: float) 
 
 def _limits(data: dict[str, Any]) -> Limits:
     section = _section(data, "limits", set(Limits.__dataclass_fields__))
-    values = {}
-    for key, spec in Limits.__dataclass_fields__.items():
-        value = _typed(section, "limits", key, int, spec.default)
+    defaults = Limits()
+    values: dict[str, int] = {}
+    for key in Limits.__dataclass_fields__:
+        value = _typed(section, "limits", key, int, getattr(defaults, key))
         if value < 1:
             raise ConfigError(f"limits.{key}: must be at least 1, got {value!r}")
         values[key] = value

@@ -54,7 +54,9 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import CodeType, FrameType
+from typing import Any, TypeAlias
 
 import aiosqlite
 
@@ -66,6 +68,8 @@ from server.metrics import Metrics
 __all__ = ["SIGNAL", "TICK", "LoopWatchdog", "interrupt_thread", "interruptible"]
 
 log = logging.getLogger("livesync.functions")
+# What signal.signal returns and takes back (typeshed's private `_HANDLER`).
+SignalHandler: TypeAlias = Callable[[int, FrameType | None], Any] | int | None
 
 # None where the platform has no SIGURG (Windows): only awaits time out there.
 SIGNAL: signal.Signals | None = getattr(signal, "SIGURG", None)
@@ -119,7 +123,7 @@ class LoopWatchdog:
         self._tick = tick
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._previous: object = None
+        self._previous: SignalHandler = None
 
     def start(self) -> None:
         global _owner
@@ -151,7 +155,7 @@ class LoopWatchdog:
         if self._thread is not None:
             self._thread.join()
         if SIGNAL is not None:
-            signal.signal(SIGNAL, self._previous)  # type: ignore[arg-type]
+            signal.signal(SIGNAL, self._previous)
 
     def _watch(self, loop_thread: int | None) -> None:
         assert loop_thread is not None and SIGNAL is not None  # start() checked both

@@ -8,6 +8,7 @@ call, a failed query or a close, whichever the protocol allows.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from protocol.values import JSONValue, dumps
@@ -89,7 +90,7 @@ def nesting_refusal(value: Any, limit: int) -> str | None:
 def _depth(value: Any, stop: int) -> int:
     # Stops descending once `stop` is reached: the answer is then "too deep".
     if isinstance(value, dict):
-        children: Any = value.values()
+        children: Iterable[Any] = value.values()
     elif isinstance(value, list | tuple):
         children = value
     else:

@@ -177,10 +177,6 @@ class Authenticator:
             + describe_providers(self.providers)
         )
 
-    def is_expired(self, result: AuthResult) -> bool:
-        """Convex's mid-session rule: expired once now >= exp, with no leeway."""
-        return self._clock() >= result.expires_at
-
     async def aclose(self) -> None:
         if self._owns_http:
             await self._http.aclose()

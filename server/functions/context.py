@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
+from server.auth.identity import UserIdentity
 from server.errors import FunctionError
 from server.functions.database import DatabaseReader, DatabaseWriter
 
@@ -24,10 +25,12 @@ class Auth:
     __slots__ = ("_identity", "used")
 
     def __init__(self, identity: object | None) -> None:
-        self._identity = identity
+        # The runner (server/functions/runner.py) still passes `object | None`;
+        # once it passes `UserIdentity | None`, take that here and drop the cast.
+        self._identity = cast("UserIdentity | None", identity)
         self.used = False
 
-    async def get_user_identity(self) -> Any:
+    async def get_user_identity(self) -> UserIdentity | None:
         """The `UserIdentity` of the caller, or None when unauthenticated."""
         self.used = True
         return self._identity

@@ -68,17 +68,25 @@ def _mark(
     return decorate
 
 
+def _decorator(
+    kind: FunctionKind, args: ArgsSpec | Handler, returns: Validator | None, name: str | None
+) -> Handler | Callable[[Handler], Handler]:
+    if isinstance(args, Validator) or not callable(args):
+        return _mark(kind, args, returns, name)
+    return _mark(kind, None, None, None)(args)  # bare `@query`
+
+
 @overload
 def query(args: F) -> F: ...
 @overload
 def query(
     args: ArgsSpec = None, returns: Validator | None = None, name: str | None = None
 ) -> Callable[[F], F]: ...
-def query(args: Any = None, returns: Validator | None = None, name: str | None = None) -> Any:
+def query(
+    args: ArgsSpec | Handler = None, returns: Validator | None = None, name: str | None = None
+) -> Handler | Callable[[Handler], Handler]:
     """Mark an `async def handler(ctx, **args)` as a query (read-only, reactive)."""
-    if callable(args) and not isinstance(args, Validator):
-        return _mark("query", None, None, None)(args)  # bare `@query`
-    return _mark("query", args, returns, name)
+    return _decorator("query", args, returns, name)
 
 
 @overload
@@ -87,11 +95,11 @@ def mutation(args: F) -> F: ...
 def mutation(
     args: ArgsSpec = None, returns: Validator | None = None, name: str | None = None
 ) -> Callable[[F], F]: ...
-def mutation(args: Any = None, returns: Validator | None = None, name: str | None = None) -> Any:
+def mutation(
+    args: ArgsSpec | Handler = None, returns: Validator | None = None, name: str | None = None
+) -> Handler | Callable[[Handler], Handler]:
     """Mark an `async def handler(ctx, **args)` as a mutation (one transaction)."""
-    if callable(args) and not isinstance(args, Validator):
-        return _mark("mutation", None, None, None)(args)
-    return _mark("mutation", args, returns, name)
+    return _decorator("mutation", args, returns, name)
 
 
 @overload
@@ -100,9 +108,9 @@ def action(args: F) -> F: ...
 def action(
     args: ArgsSpec = None, returns: Validator | None = None, name: str | None = None
 ) -> Callable[[F], F]: ...
-def action(args: Any = None, returns: Validator | None = None, name: str | None = None) -> Any:
+def action(
+    args: ArgsSpec | Handler = None, returns: Validator | None = None, name: str | None = None
+) -> Handler | Callable[[Handler], Handler]:
     """Mark an `async def handler(ctx, **args)` as an action (no db; calls
     queries and mutations through `ctx.run_query` / `ctx.run_mutation`)."""
-    if callable(args) and not isinstance(args, Validator):
-        return _mark("action", None, None, None)(args)
-    return _mark("action", args, returns, name)
+    return _decorator("action", args, returns, name)

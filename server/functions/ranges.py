@@ -9,13 +9,17 @@ slice is one byte interval `[start, end)`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 
 from server.errors import FunctionError
 from server.store.keys import encode_tuple, prefix_end
 
-__all__ = ["IndexRangeBuilder", "KeyInterval", "interval_for"]
+__all__ = ["IndexRangeBuilder", "KeyInterval", "RangeFunction", "interval_for"]
+
+RangeFunction: TypeAlias = "Callable[[IndexRangeBuilder], object]"
+"""`with_index(name, lambda q: q.eq(...))`: must return the builder it was given."""
 
 LowerOp = Literal["gt", "gte"]
 UpperOp = Literal["lt", "lte"]
@@ -133,7 +137,9 @@ def _encode(values: list[Any], index: str) -> bytes:
         ) from None
 
 
-def interval_for(index: str, fields: tuple[str, ...], expression: Any) -> KeyInterval:
+def interval_for(
+    index: str, fields: tuple[str, ...], expression: RangeFunction | None
+) -> KeyInterval:
     """Run a user's range function (or None: the whole index) and return its interval."""
     builder = IndexRangeBuilder(index, fields)
     if expression is not None:

@@ -20,7 +20,7 @@ import pytest
 import uvicorn
 
 from client.backoff import backoff_delays
-from server.auth.dev_issuer import DevIssuer, bind_socket, issuer_url_for
+from server.dev_issuer import DevIssuer, bind_socket, issuer_url_for
 from tests.helpers.timeouts import CLIENT
 
 FUNCTIONS = Path(__file__).parent / "functions"

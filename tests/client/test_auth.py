@@ -6,8 +6,9 @@ import asyncio
 
 import pytest
 
+import protocol
 from client import AuthState, Client
-from server.auth.dev_issuer import arequest_token
+from server.dev_issuer import arequest_token
 from tests.client.conftest import FUNCTIONS, fast_backoff, provider_config
 from tests.helpers.timeouts import CLIENT, READ
 
@@ -39,6 +40,12 @@ class CountingFetcher:
     async def wait_calls(self, count: int) -> None:
         while len(self.calls) < count:
             await self._changed.wait()
+
+
+def test_client_auth_states_are_the_protocols_with_the_public_strings():
+    assert AuthState is protocol.AuthState
+    assert {s.value for s in AuthState} == {"loading", "authenticated", "unauthenticated"}
+    assert AuthState.LOADING == "loading"
 
 
 async def test_token_is_confirmed_and_identity_reaches_queries(auth_server, issuer_url):

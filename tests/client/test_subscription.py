@@ -6,7 +6,7 @@ import pytest
 
 from client.errors import ClientClosed
 from client.subscription import QueryChannel, Subscription
-from protocol.client_state import Outcome
+from protocol.client_state import FunctionResult
 from tests.helpers.timeouts import EVENT
 
 
@@ -21,7 +21,7 @@ def make(channel: QueryChannel, released: list[int] | None = None) -> Subscripti
 
 
 async def test_existing_result_is_yielded_first():
-    sub = make(QueryChannel(Outcome([1.0])))
+    sub = make(QueryChannel(FunctionResult([1.0])))
     assert await sub.next() == [1.0]
     assert sub.has_result and sub.latest == [1.0]
 
@@ -30,8 +30,8 @@ async def test_slow_consumer_skips_to_the_newest_result():
     channel = QueryChannel(None)
     sub = make(channel)
     assert sub.latest is None
-    channel.publish(Outcome(1.0))
-    channel.publish(Outcome(2.0))
+    channel.publish(FunctionResult(1.0))
+    channel.publish(FunctionResult(2.0))
     assert await sub.next() == 2.0
 
 
@@ -41,7 +41,7 @@ async def test_waiting_iterator_wakes_on_publish():
     waiter = asyncio.create_task(sub.next())
     await asyncio.sleep(0)  # let the waiter block; a yield, not a timing assumption
     assert not waiter.done()
-    channel.publish(Outcome("x"))
+    channel.publish(FunctionResult("x"))
     async with asyncio.timeout(EVENT):
         assert await waiter == "x"
 
@@ -60,7 +60,7 @@ async def test_unsubscribe_releases_once_and_ends_a_waiting_iteration():
 
 
 async def test_closed_channel_ends_iteration():
-    channel = QueryChannel(Outcome(1.0))
+    channel = QueryChannel(FunctionResult(1.0))
     sub = make(channel)
     channel.close()
     assert [value async for value in sub] == []

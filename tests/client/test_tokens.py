@@ -7,7 +7,6 @@ import threading
 import pytest
 
 from client.tokens import (
-    AuthState,
     TokenLifetime,
     as_token_fetcher,
     read_lifetime,
@@ -52,11 +51,6 @@ def test_short_tokens_refresh_at_three_quarters_of_their_lifetime():
 
 def test_tokens_shorter_than_a_second_are_not_refreshed():
     assert refresh_delay(TokenLifetime(0, 0.5)) is None
-
-
-def test_auth_state_values_are_the_public_strings():
-    assert [s.value for s in AuthState] == ["loading", "authenticated", "unauthenticated"]
-    assert AuthState.LOADING == "loading"
 
 
 async def test_string_auth_becomes_a_fetcher_returning_it():

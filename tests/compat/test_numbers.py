@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from convex import ConvexClient, ConvexInt64
 
-from server.auth.dev_issuer import request_token
+from server.dev_issuer import request_token
 from tests.helpers.issuer import ProcessIssuer, running_issuer_process
 from tests.helpers.node import run_node_script
 from tests.helpers.server import StartServer

@@ -21,7 +21,7 @@ from typing import Any
 
 import uvicorn
 
-from server.auth.dev_issuer import (
+from server.dev_issuer import (
     DevIssuer,
     bind_socket,
     issuer_url_for,

@@ -16,7 +16,7 @@ from protocol.client_state import (
     AuthConfirmed,
     AuthRejected,
     ClientState,
-    Outcome,
+    FunctionResult,
     QueryResultChanged,
     RequestResolved,
     RequestStatus,
@@ -150,9 +150,9 @@ def test_mutation_resolves_only_at_the_transition_that_reaches_its_ts():
     assert state.receive(transition(state, 15)) == []
     events = state.receive(transition(state, 20, QueryUpdated(qid, ["x"])))
     assert events == [
-        QueryResultChanged(qid, Outcome(["x"])),
+        QueryResultChanged(qid, FunctionResult(["x"])),
         RequestResolved(
-            rid, "mutation", "messages:send", Outcome({"n": 1.0}, log_lines=("[LOG] 'x'",))
+            rid, "mutation", "messages:send", FunctionResult({"n": 1.0}, log_lines=("[LOG] 'x'",))
         ),
     ]
     assert state.pending_request_ids() == []
@@ -163,7 +163,9 @@ def test_failed_mutation_resolves_at_once_with_error_data():
     rid, _ = state.add_request("mutation", "m:f", [{}])
     events = state.receive(MutationResponse(rid, False, "Uncaught nope", None, (), {"code": 1.0}))
     assert events == [
-        RequestResolved(rid, "mutation", "m:f", Outcome(None, "Uncaught nope", {"code": 1.0}))
+        RequestResolved(
+            rid, "mutation", "m:f", FunctionResult(None, "Uncaught nope", {"code": 1.0})
+        )
     ]
 
 
@@ -180,10 +182,10 @@ def test_action_response_resolves_immediately():
     state = connected_state()
     rid, _ = state.add_request("action", "a:b", [{}])
     ok = state.receive(ActionResponse(rid, True, RawJSON('{"echo":1}')))
-    assert ok == [RequestResolved(rid, "action", "a:b", Outcome({"echo": 1}))]
+    assert ok == [RequestResolved(rid, "action", "a:b", FunctionResult({"echo": 1}))]
     rid2, _ = state.add_request("action", "a:b", [{}])
     failed = state.receive(ActionResponse(rid2, False, "boom"))
-    assert failed == [RequestResolved(rid2, "action", "a:b", Outcome(None, "boom"))]
+    assert failed == [RequestResolved(rid2, "action", "a:b", FunctionResult(None, "boom"))]
 
 
 def test_disconnect_fails_sent_actions_but_keeps_mutations():
@@ -191,7 +193,9 @@ def test_disconnect_fails_sent_actions_but_keeps_mutations():
     aid, _ = state.add_request("action", "a:b", [{}])
     mid, _ = state.add_request("mutation", "m:f", [{}])
     events = state.disconnect()
-    assert events == [RequestResolved(aid, "action", "a:b", Outcome(None, ACTION_CONNECTION_LOST))]
+    assert events == [
+        RequestResolved(aid, "action", "a:b", FunctionResult(None, ACTION_CONNECTION_LOST))
+    ]
     assert state.pending_request_ids() == [mid]
 
 
@@ -218,7 +222,7 @@ def test_unchanged_query_results_are_not_reported_again():
     qid, _ = state.add_query("q:a", [{}])
     first = state.receive(transition(state, 1, QueryUpdated(qid, {"a": [1.0]})))
     again = state.receive(transition(state, 2, QueryUpdated(qid, {"a": [1.0]})))
-    assert first == [QueryResultChanged(qid, Outcome({"a": [1.0]}))]
+    assert first == [QueryResultChanged(qid, FunctionResult({"a": [1.0]}))]
     assert again == []
 
 
@@ -228,9 +232,9 @@ def test_query_failure_is_reported_with_its_data():
     events = state.receive(
         transition(state, 1, QueryFailed(qid, "Not authenticated", (), None, None))
     )
-    assert events == [QueryResultChanged(qid, Outcome(None, "Not authenticated", None))]
-    assert state.latest(qid) == Outcome(None, "Not authenticated", None)
-    assert not Outcome(None, "x").success
+    assert events == [QueryResultChanged(qid, FunctionResult(None, "Not authenticated", None))]
+    assert state.latest(qid) == FunctionResult(None, "Not authenticated", None)
+    assert not FunctionResult(None, "x").success
 
 
 def test_results_for_removed_queries_are_ignored():

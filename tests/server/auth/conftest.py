@@ -14,8 +14,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from server.auth.dev_issuer import DevIssuer, bind_socket, issuer_url_for
-from server.auth.keys import KeyStore
+from server.dev_issuer import DevIssuer, KeyStore, bind_socket, issuer_url_for
 from tests.helpers.timeouts import REPLY
 from tests.server.auth.harness import (
     Clock,

@@ -12,8 +12,7 @@ from pathlib import Path
 import httpx
 import uvicorn
 
-from server.auth.dev_issuer import DevIssuer
-from server.auth.keys import KeyStore
+from server.dev_issuer import DevIssuer, KeyStore
 from tests.helpers.timeouts import REPLY
 
 __all__ = [

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import jwt
 
-from server.auth.keys import KeyStore
+from server.dev_issuer import KeyStore
 from tests.server.auth.harness import Clock
 
 

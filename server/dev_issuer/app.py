@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import uvicorn
 
 from server.asgi import Receive, Scope, Send, read_body, respond
-from server.auth.keys import DEFAULT_GRACE_SECONDS, KeyStore
-from server.errors import ConfigError, IssuerUnavailable
+from server.dev_issuer.keys import DEFAULT_GRACE_SECONDS, KeyStore
+from server.errors import ConfigError
 
 __all__ = [
     "DEFAULT_KEYS_DIR",
@@ -33,13 +32,13 @@ __all__ = [
     "DEFAULT_TTL",
     "MAX_TTL",
     "DevIssuer",
-    "arequest_token",
-    "request_token",
+    "bind_socket",
+    "issuer_url_for",
     "rotate_keys",
     "run_dev_issuer",
 ]
 
-logger = logging.getLogger("livesync.auth.dev_issuer")
+logger = logging.getLogger("livesync.dev_issuer")
 
 
 DEFAULT_PORT = 3211
@@ -207,66 +206,6 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 def issuer_url_for(host: str, port: int) -> str:
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
-def _token_request(
-    sub: str,
-    email: str | None,
-    name: str | None,
-    ttl: float | None,
-    extra: Mapping[str, Any] | None,
-) -> dict[str, Any]:
-    body: dict[str, Any] = dict(extra or {})
-    body["sub"] = sub
-    for key, value in (("email", email), ("name", name), ("ttl", ttl)):
-        if value is not None:
-            body[key] = value
-    return body
-
-
-def _token_from(response: httpx.Response, issuer_url: str) -> str:
-    if response.status_code >= 500:
-        raise IssuerUnavailable(f"dev issuer at {issuer_url} failed: HTTP {response.status_code}")
-    if response.status_code != 200:
-        detail = response.json().get("error", response.text) if response.content else ""
-        raise ConfigError(f"dev issuer at {issuer_url} refused the request: {detail}")
-    return str(response.json()["token"])
-
-
-def request_token(
-    issuer_url: str,
-    sub: str,
-    email: str | None = None,
-    name: str | None = None,
-    ttl: float | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> str:
-    """Ask a running dev issuer for a token (blocking; for the CLI)."""
-    url = issuer_url.rstrip("/") + "/token"
-    try:
-        response = httpx.post(url, json=_token_request(sub, email, name, ttl, extra), timeout=10)
-    except httpx.HTTPError as error:
-        raise IssuerUnavailable(f"dev issuer at {issuer_url} is unreachable: {error}") from error
-    return _token_from(response, issuer_url)
-
-
-async def arequest_token(
-    issuer_url: str,
-    sub: str,
-    email: str | None = None,
-    name: str | None = None,
-    ttl: float | None = None,
-    extra: Mapping[str, Any] | None = None,
-) -> str:
-    """`request_token` for async callers (never block the loop the issuer may run on)."""
-    url = issuer_url.rstrip("/") + "/token"
-    body = _token_request(sub, email, name, ttl, extra)
-    try:
-        async with httpx.AsyncClient(timeout=10) as client:
-            response = await client.post(url, json=body)
-    except httpx.HTTPError as error:
-        raise IssuerUnavailable(f"dev issuer at {issuer_url} is unreachable: {error}") from error
-    return _token_from(response, issuer_url)
 
 
 def rotate_keys(keys_dir: Path = DEFAULT_KEYS_DIR) -> str:

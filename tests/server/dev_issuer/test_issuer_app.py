@@ -9,7 +9,7 @@ import httpx
 import jwt
 import pytest
 
-from server.auth.dev_issuer import DevIssuer, arequest_token, request_token, rotate_keys
+from server.dev_issuer import DevIssuer, arequest_token, request_token, rotate_keys
 from server.errors import ConfigError, IssuerUnavailable
 from tests.server.auth.harness import StartIssuer
 

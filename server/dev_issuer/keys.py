@@ -30,7 +30,7 @@ from server.errors import ConfigError
 
 __all__ = ["DEFAULT_GRACE_SECONDS", "KeyStore", "SigningKey"]
 
-logger = logging.getLogger("livesync.auth.dev_issuer")
+logger = logging.getLogger("livesync.dev_issuer")
 
 DEFAULT_GRACE_SECONDS = 86400.0
 _MANIFEST = "keys.json"
