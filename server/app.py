@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from server.asgi import ASGIApp, Receive, Scope, Send, read_body, respond
+from server.asgi_transport import AsgiTransport
 from server.config import Config
 from server.errors import LivesyncError
 from server.functions.legacy_numbers import convert_legacy_numbers
@@ -33,7 +34,6 @@ from server.metrics import Metrics
 from server.store import open_store
 from server.sync.connection import SyncConnection
 from server.sync.engine import Engine
-from server.sync.transport import TransportClosed
 from server.websocket import EXTENSION, Direct
 
 if TYPE_CHECKING:
@@ -64,56 +64,6 @@ async def _every(interval: float, work: Callable[[], Awaitable[None]], what: str
             await work()
         except LivesyncError:
             log.exception("%s failed", what)
-
-
-def _never() -> bool:
-    return False
-
-
-def _no_direct_sends(text: str) -> None:
-    raise RuntimeError("send_now without the livesync.direct extension")
-
-
-class _AsgiTransport:
-    """A connection's transport. `ready` and `send_now` are the extension's
-    own bound methods when it is there (a commit calls both once per
-    subscriber), and refuse otherwise."""
-
-    __slots__ = ("_direct", "_send", "ready", "send_now")
-
-    def __init__(self, send: Send, direct: Direct | None) -> None:
-        self._send = send
-        self._direct = direct
-        self.ready: Callable[[], bool] = direct.ready if direct is not None else _never
-        self.send_now: Callable[[str], None] = (
-            direct.send_text if direct is not None else _no_direct_sends
-        )
-
-    async def send_text(self, text: str) -> None:
-        try:
-            await self._send({"type": "websocket.send", "text": text})
-        except OSError:
-            # ASGI servers raise an OSError subclass (uvicorn's
-            # ClientDisconnected) for a send on a closed connection.
-            raise TransportClosed from None
-        except RuntimeError:
-            # uvicorn refuses a send after the client's close frame was
-            # answered; that too is the client leaving.
-            if self._direct is not None and self._direct.closed():
-                raise TransportClosed from None
-            raise
-
-    async def close(self, code: int, reason: str) -> None:
-        await self._send({"type": "websocket.close", "code": code, "reason": reason})
-
-    def pause_reading(self, paused: bool) -> None:
-        # Without the extension the byte cap alone bounds what is queued.
-        if self._direct is not None:
-            self._direct.pause_reading(paused)
-
-    def abort(self) -> None:
-        if self._direct is not None:
-            self._direct.abort()
 
 
 class LivesyncApp:
@@ -277,7 +227,7 @@ class LivesyncApp:
             self.engine,
             self.authenticator,
             self.config.server,
-            _AsgiTransport(send, direct),
+            AsgiTransport(send, direct),
             next(self._conn_ids),
             self.metrics,
             self.config.limits,

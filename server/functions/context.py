@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn
 
 from server.auth.identity import UserIdentity
 from server.errors import FunctionError
@@ -24,10 +24,8 @@ class Auth:
 
     __slots__ = ("_identity", "used")
 
-    def __init__(self, identity: object | None) -> None:
-        # The runner (server/functions/runner.py) still passes `object | None`;
-        # once it passes `UserIdentity | None`, take that here and drop the cast.
-        self._identity = cast("UserIdentity | None", identity)
+    def __init__(self, identity: UserIdentity | None) -> None:
+        self._identity = identity
         self.used = False
 
     async def get_user_identity(self) -> UserIdentity | None:
