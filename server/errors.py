@@ -26,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "DatabaseInUse",
     "AppError",
     "ArgumentError",
     "AuthError",
@@ -95,6 +96,10 @@ class LimitExceeded(FunctionError):
 
 class StoreError(LivesyncError):
     """The storage backend failed; the message is for the server log only."""
+
+
+class DatabaseInUse(StoreError):
+    """Another server holds the SQLite database: SQLite serves one node."""
 
 
 class AuthError(LivesyncError):

@@ -41,6 +41,7 @@ from server.store.base import (
 from server.store.catalog import (
     IndexCatalog,
 )
+from server.store.file_lock import FileLock
 from server.store.sqlite_tx import SqliteSnapshot, SqliteTransaction
 
 __all__ = ["SqliteStore"]
@@ -77,6 +78,8 @@ class SqliteStore:
         self._readers: list[aiosqlite.Connection] = []
         self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._write_lock = asyncio.Lock()
+        # Nothing else may hold the file while this store is open (one node).
+        self._file_lock = None if self._path == _MEMORY else FileLock(self._path)
 
     @property
     def latest_ts(self) -> int:
@@ -91,7 +94,13 @@ class SqliteStore:
         self, indexes: Sequence[IndexDef], legacy_numbers: LegacyNumbers | None = None
     ) -> None:
         catalog = IndexCatalog(indexes)
-        self._writer = await self._connect(writer=True)
+        if self._file_lock is not None:
+            self._file_lock.acquire()
+        try:
+            self._writer = await self._connect(writer=True)
+        except BaseException:
+            await self.close()
+            raise
         try:
             await self._prepare(catalog, legacy_numbers)
         except BaseException:
@@ -151,6 +160,8 @@ class SqliteStore:
             async with self._write_lock:
                 await self._writer.close()
             self._writer = None
+        if self._file_lock is not None:
+            self._file_lock.release()
         _log.info("store.closed path=%s", self._path)
 
     def snapshot(self, ts: int | None = None) -> SqliteSnapshot:
