@@ -89,6 +89,10 @@ class Commit:
     ts: int
     writes: tuple[Write, ...]
     keys: tuple[IndexKeyChange, ...] = field(default=())
+    # The newest commit when this one was made: on a database that several
+    # nodes share, the commits between the last one a node published and
+    # this are other nodes', to publish first (see Store.commits_after).
+    previous_ts: int = 0
 
 
 class Snapshot(Protocol):
@@ -160,6 +164,12 @@ class Store(Protocol):
         If `fn` returns, the transaction commits and its result comes back
         with the `Commit` record (an empty `writes` is fine); if `fn` raises,
         nothing is written and the exception propagates unchanged."""
+
+    async def commits_after(self, ts: int) -> Sequence[Commit] | None:
+        """The commits after `ts` that other processes made on a shared
+        database, oldest first, with their keys but not their writes; None
+        when they are no longer all known (the caller must then assume that
+        every read changed). A store only one process may open returns ()."""
 
     async def vacuum_before(self, ts: int) -> int:
         """Delete document versions and index entries that no snapshot at

@@ -235,6 +235,10 @@ class SqliteStore:
         _log.info("store.mutation_results.pruned before_ts=%d rows=%d", before_ts, deleted)
         return deleted
 
+    async def commits_after(self, ts: int) -> Sequence[Commit] | None:
+        # One process per file (see file_lock): every commit is this store's.
+        return ()
+
     async def vacuum_before(self, ts: int) -> int:
         """Delete history that no snapshot at `ts` or later can see; returns
         the number of rows deleted. Call it only with a `ts` no older than any

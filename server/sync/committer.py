@@ -40,7 +40,7 @@ import hashlib
 import json
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -83,7 +83,7 @@ class Committer:
         self,
         store: Store,
         runner: FunctionRunner,
-        publish: Callable[[Commit], None],
+        publish: Callable[[Commit], Awaitable[None]],
         metrics: Metrics,
         *,
         max_batch: int = 64,
@@ -229,7 +229,7 @@ class Committer:
         self.batches += 1
         self._metrics.mutations.inc("ok", len(batch))
         try:
-            self._publish(commit)
+            await self._publish(commit)
         except Exception:
             # The commit is durable: its mutations succeeded whatever fan-out did.
             log.exception("publishing commit %d failed", commit.ts)

@@ -130,7 +130,8 @@ class Engine:
         self._commits: deque[tuple[int, tuple[IndexKeyChange, ...]]] = deque(
             maxlen=_COMMIT_LOG_SIZE
         )
-        self.committer = Committer(store, runner, self.publish, metrics)
+        self.committer = Committer(store, runner, self.publish_commit, metrics)
+        self._catching_up = asyncio.Lock()
         self._prefetches: set[asyncio.Task[None]] = set()
 
     # -- queries ---------------------------------------------------------
@@ -331,8 +332,40 @@ class Engine:
         finally:
             _notify(old)
 
+    async def publish_commit(self, commit: Commit) -> None:
+        """Publish a commit made here, after the commits other nodes sharing
+        the database made before it (commits are published in ts order)."""
+        if commit.previous_ts > self.published_ts:
+            await self.catch_up()
+        self.publish(commit)
+
+    async def catch_up(self) -> None:
+        """Publish, oldest first, the commits other nodes made since
+        `published_ts` (see `Store.commits_after`)."""
+        async with self._catching_up:
+            commits = await self.store.commits_after(self.published_ts)
+            if commits is None:
+                log.warning("commits since %d are unknown; every query re-runs", self.published_ts)
+                self._invalidate_all(self.store.latest_ts)
+                return
+            for commit in commits:
+                self.publish(commit)
+
+    def _invalidate_all(self, ts: int) -> None:
+        live = set(self._intervals.owners()) | set(self._cache.values())
+        hit = {ex for ex in live if ex.invalidated_at is None}
+        for ex in hit:
+            ex.invalidated_at = ts
+            self._forget(ex)
+        self._commits.clear()  # older executions cannot be checked against it now
+        self.published_ts = max(self.published_ts, ts)
+        for ex in hit:
+            _notify(ex)
+
     def publish(self, commit: Commit) -> None:
         """Invalidate what `commit` touched, then make its ts readable."""
+        if commit.ts <= self.published_ts:
+            return  # already published (caught up before its own writer got to it)
         self._commits.append((commit.ts, commit.keys))
         hit: set[Execution] = set()
         for change in commit.keys:

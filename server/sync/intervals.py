@@ -60,6 +60,10 @@ class IntervalIndex(Generic[Owner]):
     def __contains__(self, owner: object) -> bool:
         return owner in self._owned
 
+    def owners(self) -> list[Owner]:
+        """Every registered owner."""
+        return list(self._owned)
+
     def add(self, owner: Owner, ranges: Iterable[tuple[str, bytes, bytes | None]]) -> None:
         """Register `owner`'s ranges `(index, start, end_or_None)`."""
         if owner in self._owned:
