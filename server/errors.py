@@ -11,6 +11,7 @@
     │   ├── DocumentNotFound        patch/replace/delete of a missing id
     │   └── LimitExceeded           a read, write or size limit was hit
     ├── StoreError                  the storage backend failed (not the caller's fault)
+    │   └── StoreUnavailable        the database cannot be reached now; retry later
     └── AuthError                   a token was refused; `.message` is sent to the client
         ├── TokenInvalid            malformed, bad signature, wrong claims
         ├── TokenExpired            exp has passed
@@ -39,6 +40,7 @@ __all__ = [
     "ReturnValueError",
     "SchemaError",
     "StoreError",
+    "StoreUnavailable",
     "TokenExpired",
     "TokenInvalid",
 ]
@@ -95,6 +97,11 @@ class LimitExceeded(FunctionError):
 
 class StoreError(LivesyncError):
     """The storage backend failed; the message is for the server log only."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached (connection lost, server restarting):
+    nothing was written, and the same call may succeed later."""
 
 
 class AuthError(LivesyncError):

@@ -17,8 +17,9 @@ Every table has two system indexes besides those of the schema:
 (key: `_creationTime`, then the id). A full table scan is a scan of the whole
 `by_creation_time` range.
 
-Backends: `server.store.sqlite.SqliteStore` (aiosqlite, WAL, one writer) and,
-later, a PostgreSQL one. The sync layer only sees the classes below.
+Backends: `server.store.sqlite.SqliteStore` (aiosqlite, WAL, one writer) and
+`server.store.postgres.PostgresStore` (asyncpg, writers serialized across
+processes by an advisory lock). The sync layer only sees the classes below.
 """
 
 from __future__ import annotations
