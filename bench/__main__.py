@@ -29,12 +29,13 @@ def _scenarios() -> dict[str, Scenario]:
     from bench.latency import run_latency
     from bench.memory import run_memory
     from bench.selective import run_selective
-    from bench.throughput import run_throughput
+    from bench.throughput import run_pg_throughput, run_throughput
 
     return {
         "fanout": run_fanout,
         "selective": run_selective,
         "throughput": run_throughput,
+        "pg-throughput": run_pg_throughput,
         "auth": run_auth,
         "memory": run_memory,
         "latency": run_latency,
@@ -47,6 +48,7 @@ SCENARIOS = (
     "fanout",
     "selective",
     "throughput",
+    "pg-throughput",
     "auth",
     "memory",
     "latency",

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
+import asyncpg
 import jwt
 import uvicorn
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 
-__all__ = ["jwt_decode_rate", "main", "sqlite_insert_rate"]
+__all__ = ["jwt_decode_rate", "main", "postgres_insert_rate", "sqlite_insert_rate"]
 
 ROOM = "everyone"
 
@@ -87,6 +88,20 @@ async def sqlite_insert_rate(path: Path, count: int) -> float:
             await db.execute("INSERT INTO t (body) VALUES (?)", (f'{{"n":{i}}}'.encode(),))
             await db.execute("COMMIT")
         return count / (time.perf_counter() - start)
+
+
+async def postgres_insert_rate(url: str, count: int) -> float:
+    """Rows per second, one asyncpg INSERT per transaction (autocommit: one
+    round trip and one commit each), PostgreSQL's default durability."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute("CREATE TABLE t (id bigserial PRIMARY KEY, body bytea)")
+        start = time.perf_counter()
+        for i in range(count):
+            await conn.execute("INSERT INTO t (body) VALUES ($1)", f'{{"n":{i}}}'.encode())
+        return count / (time.perf_counter() - start)
+    finally:
+        await conn.close()
 
 
 def jwt_decode_rate(token: str, public_key: Any, audience: str, count: int) -> float:

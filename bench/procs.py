@@ -137,8 +137,9 @@ def _start(args: list[str], workdir: Path) -> tuple[subprocess.Popen[str], str]:
     return popen, found[0]
 
 
-def start_livesync(workdir: Path) -> Proc:
-    """`python -m server dev` on port 0 serving bench/functions, SQLite in `workdir`."""
+def start_livesync(workdir: Path, database: str | None = None) -> Proc:
+    """`python -m server dev` on port 0 serving bench/functions, on the
+    database URL `database` (default: SQLite in `workdir`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     keys = workdir / "keys"
     KeyStore(keys).refresh()  # create the key before the server, so both read one folder
@@ -152,7 +153,7 @@ def start_livesync(workdir: Path) -> Proc:
             "--functions",
             str(FUNCTIONS_DIR),
             "--database",
-            f"sqlite:///{workdir / 'bench.db'}",
+            database or f"sqlite:///{workdir / 'bench.db'}",
             "--keys",
             str(keys),
         ],

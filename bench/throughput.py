@@ -3,6 +3,11 @@
 Writers pipeline `counter:bump`; the run ends when every subscriber reads
 the final count. The baseline is aiosqlite committing one row per
 transaction with the store's durability settings (WAL, synchronous=NORMAL).
+
+`pg-throughput` is the same run with livesync on PostgreSQL (a new database
+on the server of LIVESYNC_BENCH_POSTGRES_URL, or of the tests'
+LIVESYNC_TEST_POSTGRES_URL), against a bare asyncpg loop of one INSERT per
+transaction on the same server; without a URL it prints that it skipped.
 """
 
 from __future__ import annotations
@@ -11,11 +16,20 @@ import asyncio
 import time
 
 from bench import wire
-from bench.baselines import sqlite_insert_rate
-from bench.harness import Settings, authed_plan, mutator, pool, server
+from bench.baselines import postgres_insert_rate, sqlite_insert_rate
+from bench.harness import (
+    POSTGRES_URL_ENV,
+    Settings,
+    authed_plan,
+    mutator,
+    pool,
+    postgres_database,
+    postgres_server_url,
+    server,
+)
 from bench.report import Figure, at_least, print_figure
 
-__all__ = ["run_throughput"]
+__all__ = ["run_pg_throughput", "run_throughput"]
 
 SUBSCRIBERS = 100
 WRITERS = 4
@@ -23,8 +37,10 @@ WRITERS = 4
 STUCK = 20.0
 
 
-async def _livesync(settings: Settings, count: int) -> tuple[float, int]:
-    async with server(settings) as proc, pool(settings) as workers:
+async def _livesync(
+    settings: Settings, count: int, database: str | None = None
+) -> tuple[float, int]:
+    async with server(settings, database=database) as proc, pool(settings) as workers:
         tokens = [proc.token(f"user{i}") for i in range(SUBSCRIBERS)]
         await workers.open([authed_plan(proc, t, "counter:get") for t in tokens])
         writers = [mutator(authed_plan(proc, proc.token(f"writer{w}"))) for w in range(WRITERS)]
@@ -58,5 +74,30 @@ async def run_throughput(settings: Settings) -> list[Figure]:
         Figure(
             "throughput", "subscribers never sent the final count", stuck, "", "= 0", stuck == 0
         ),
+    ]
+    return [print_figure(f) for f in figures]
+
+
+async def run_pg_throughput(settings: Settings) -> list[Figure]:
+    server_url = postgres_server_url()
+    if server_url is None:
+        print(f"[pg-throughput] skipped: set {POSTGRES_URL_ENV} to a PostgreSQL server", flush=True)
+        return []
+    count = settings.size(500, 3000)
+    async with postgres_database(server_url) as url:
+        live, stuck = await _livesync(settings, count, url)
+    async with postgres_database(server_url) as url:
+        bare = await postgres_insert_rate(url, count)
+    name = "pg-throughput"
+    figures = [
+        Figure(
+            name,
+            f"livesync mutations/s on PostgreSQL ({count}, {SUBSCRIBERS} subscribers)",
+            live,
+            "/s",
+        ),
+        Figure(name, "bare asyncpg inserts/s (one per transaction)", bare, "/s"),
+        at_least(name, "ratio livesync / bare", live / bare, "x", 0.5),
+        Figure(name, "subscribers never sent the final count", stuck, "", "= 0", stuck == 0),
     ]
     return [print_figure(f) for f in figures]

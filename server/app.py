@@ -156,6 +156,9 @@ class LivesyncApp:
         for name, task in (("history_vacuum", self._vacuum), ("result_pruning", self._prune)):
             if task is not None and task.done():
                 dead[name] = "cancelled" if task.cancelled() else repr(task.exception())
+        problem = self.engine.store.problem if self.engine is not None else None
+        if problem is not None:
+            dead["database"] = problem
         return dead
 
     async def shutdown(self) -> None:

@@ -11,6 +11,8 @@
     │   ├── DocumentNotFound        patch/replace/delete of a missing id
     │   └── LimitExceeded           a read, write or size limit was hit
     ├── StoreError                  the storage backend failed (not the caller's fault)
+    │   ├── DatabaseInUse           another server holds the SQLite file (one node per file)
+    │   └── StoreUnavailable        the database cannot be reached now; retry later
     └── AuthError                   a token was refused; `.message` is sent to the client
         ├── TokenInvalid            malformed, bad signature, wrong claims
         ├── TokenExpired            exp has passed
@@ -40,6 +42,7 @@ __all__ = [
     "ReturnValueError",
     "SchemaError",
     "StoreError",
+    "StoreUnavailable",
     "TokenExpired",
     "TokenInvalid",
 ]
@@ -100,6 +103,11 @@ class StoreError(LivesyncError):
 
 class DatabaseInUse(StoreError):
     """Another server holds the SQLite database: SQLite serves one node."""
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached (connection lost, server restarting):
+    nothing was written, and the same call may succeed later."""
 
 
 class AuthError(LivesyncError):

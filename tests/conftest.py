@@ -4,21 +4,28 @@
 tests/helpers/server.py). When a test fails, the stderr of every server it
 started is attached to its report, so a server-side traceback is never lost.
 Each test's pytest-timeout limit is multiplied by the suite's timeout scale
-(tests/helpers/timeouts.py).
+(tests/helpers/timeouts.py). `store_backend` runs a test once per store
+backend (tests/helpers/stores.py).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Generator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.helpers.server import LivesyncServer, StartServer
+from tests.helpers.stores import BACKENDS, StoreBackend, open_backend
 from tests.helpers.timeouts import SCALE
 
-__all__ = ["pytest_collection_modifyitems", "pytest_runtest_makereport", "start_server"]
+__all__ = [
+    "pytest_collection_modifyitems",
+    "pytest_runtest_makereport",
+    "start_server",
+    "store_backend",
+]
 
 _SERVERS = pytest.StashKey[list[LivesyncServer]]()
 
@@ -40,6 +47,7 @@ def start_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Sta
         config_extra: str = "",
         server_extra: str = "",
         env: dict[str, str] | None = None,
+        database_url: str | None = None,
     ) -> LivesyncServer:
         server = LivesyncServer(
             Path(functions_dir),
@@ -47,6 +55,7 @@ def start_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Sta
             config_extra=config_extra,
             server_extra=server_extra,
             env=env,
+            database_url=database_url,
         )
         servers.append(server)
         server.start()
@@ -55,6 +64,16 @@ def start_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Sta
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+async def store_backend(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[StoreBackend]:
+    """An empty database of each backend in turn: SQLite, then PostgreSQL
+    (tests/helpers/postgres.py: skipped without a server, failed under CI)."""
+    async with open_backend(request.param, tmp_path) as backend:
+        yield backend
 
 
 @pytest.hookimpl(wrapper=True)

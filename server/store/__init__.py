@@ -5,7 +5,7 @@
     sqlite:///relative/path.db     relative to the working directory
     sqlite:////abs/path.db         absolute
     sqlite::memory:                in memory, gone at close (tests)
-    postgresql://...               not implemented yet
+    postgresql://user:pw@host/db   PostgreSQL (asyncpg); postgres:// too
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from server.store.base import (
     Transaction,
     Write,
 )
+from server.store.postgres import PostgresStore
 from server.store.sqlite import SqliteStore
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "IndexDef",
     "IndexKeyChange",
     "Order",
+    "PostgresStore",
     "Snapshot",
     "SqliteStore",
     "Store",
@@ -59,7 +61,7 @@ def open_store(url: str) -> Store:
         options = _sqlite_options(url, query)
         return SqliteStore(_sqlite_path(path), synchronous=options.get("synchronous", "NORMAL"))
     if url.startswith(_POSTGRES_PREFIXES):
-        raise ConfigError("PostgreSQL backend is not implemented yet")
+        return PostgresStore(url)
     raise ConfigError(
         f"database.url {url!r} is not supported: use sqlite:///path.db or postgresql://..."
     )

@@ -17,8 +17,9 @@ Every table has two system indexes besides those of the schema:
 (key: `_creationTime`, then the id). A full table scan is a scan of the whole
 `by_creation_time` range.
 
-Backends: `server.store.sqlite.SqliteStore` (aiosqlite, WAL, one writer) and,
-later, a PostgreSQL one. The sync layer only sees the classes below.
+Backends: `server.store.sqlite.SqliteStore` (aiosqlite, WAL, one writer) and
+`server.store.postgres.PostgresStore` (asyncpg, writers serialized across
+processes by an advisory lock). The sync layer only sees the classes below.
 """
 
 from __future__ import annotations
@@ -164,6 +165,19 @@ class Store(Protocol):
         If `fn` returns, the transaction commits and its result comes back
         with the `Commit` record (an empty `writes` is fine); if `fn` raises,
         nothing is written and the exception propagates unchanged."""
+
+    @property
+    def exclusive(self) -> bool:
+        """Whether this process is the database's only writer (SQLite); a
+        shared database (PostgreSQL) may have other nodes committing."""
+
+    @property
+    def problem(self) -> str | None:
+        """Why the database looks unreachable right now, or None."""
+
+    def watch_commits(self, changed: Callable[[], None]) -> None:
+        """Have `changed` called whenever other processes may have committed
+        (see `commits_after`); a store only one process may open never calls it."""
 
     async def commits_after(self, ts: int) -> Sequence[Commit] | None:
         """The commits after `ts` that other processes made on a shared

@@ -235,8 +235,19 @@ class SqliteStore:
         _log.info("store.mutation_results.pruned before_ts=%d rows=%d", before_ts, deleted)
         return deleted
 
+    # One process per file (see file_lock): every commit is this store's.
+    @property
+    def exclusive(self) -> bool:
+        return True
+
+    @property
+    def problem(self) -> str | None:
+        return None
+
+    def watch_commits(self, changed: Callable[[], None]) -> None:
+        pass
+
     async def commits_after(self, ts: int) -> Sequence[Commit] | None:
-        # One process per file (see file_lock): every commit is this store's.
         return ()
 
     async def vacuum_before(self, ts: int) -> int:

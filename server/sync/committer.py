@@ -15,9 +15,11 @@ the mutations before it are run again as a smaller batch. Those after it wait
 for the next batch.
 
 Retries of a committed (session id, request id) are answered from the store
-with the original result and ts. Request ids only grow within a session, so a
-request id above the highest this process committed for that session cannot
-be a retry and skips the lookup.
+with the original result and ts. Request ids only grow within a session, so
+when this process is the database's only writer, a request id above the
+highest it committed for that session cannot be a retry and skips the
+lookup; on a shared database every request with a session is looked up (the
+client may have reconnected from a node that died).
 
 A stored result is bound to the call it answers: a fingerprint of the
 canonical path, the canonical args and the caller's token identifier. A
@@ -174,7 +176,9 @@ class Committer:
     async def _answer_retry(self, pending: _Pending) -> bool:
         assert pending.dedup is not None
         session, request = pending.dedup
-        last = self._last_request.get(session)
+        # Only this process's own commits are remembered: on a shared
+        # database another node may have committed the request.
+        last = self._last_request.get(session) if self._store.exclusive else None
         if last is not None and request > last:
             return False
         stored = await self._store.get_mutation_result(session, request)

@@ -132,6 +132,9 @@ class Engine:
         )
         self.committer = Committer(store, runner, self.publish_commit, metrics)
         self._catching_up = asyncio.Lock()
+        self._catch_up_task: asyncio.Task[None] | None = None
+        self._catch_up_again = False
+        store.watch_commits(self._others_committed)
         self._prefetches: set[asyncio.Task[None]] = set()
 
     # -- queries ---------------------------------------------------------
@@ -314,6 +317,8 @@ class Engine:
 
     async def close(self) -> None:
         await self.committer.close()
+        if self._catch_up_task is not None:
+            self._catch_up_task.cancel()
         for task in self._prefetches:
             task.cancel()
 
@@ -350,6 +355,24 @@ class Engine:
                 return
             for commit in commits:
                 self.publish(commit)
+
+    def _others_committed(self) -> None:
+        # Coalesced: one catch-up at a time, and one more if told meanwhile.
+        if self._catch_up_task is not None and not self._catch_up_task.done():
+            self._catch_up_again = True
+            return
+        self._catch_up_task = asyncio.get_running_loop().create_task(self._catch_up_loop())
+
+    async def _catch_up_loop(self) -> None:
+        while True:
+            self._catch_up_again = False
+            try:
+                await self.catch_up()
+            except Exception:
+                # The store's listener calls again once the database is back.
+                log.warning("catching up with other nodes' commits failed", exc_info=True)
+            if not self._catch_up_again:
+                return
 
     def _invalidate_all(self, ts: int) -> None:
         live = set(self._intervals.owners()) | set(self._cache.values())

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +55,14 @@ async def transfers(client: Client, count: int, seed: int) -> list[str]:
     return acknowledged
 
 
-async def run_bank(urls: Sequence[str], writers: int, per_writer: int) -> None:
+async def run_bank(
+    urls: Sequence[str],
+    writers: int,
+    per_writer: int,
+    chaos: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Writers on `urls` in turn, two watchers per url; `chaos` runs beside
+    the writers (a node killed, the database restarted)."""
     async with Client(urls[0]) as setup:
         await setup.mutation("bank:open_accounts", {"names": ACCOUNTS, "balance": BALANCE})
     clients = [Client(urls[i % len(urls)]) for i in range(writers + 2 * len(urls))]
@@ -65,9 +72,10 @@ async def run_bank(urls: Sequence[str], writers: int, per_writer: int) -> None:
         watchers = [Watcher(c) for c in clients[writers:]]
         watching = [asyncio.create_task(w.run()) for w in watchers]
         async with asyncio.timeout(CLIENT * 3):
-            results = await asyncio.gather(
-                *(transfers(c, per_writer, seed) for seed, c in enumerate(clients[:writers]))
-            )
+            work = [transfers(c, per_writer, seed) for seed, c in enumerate(clients[:writers])]
+            chaos_done = asyncio.gather(chaos() if chaos is not None else asyncio.sleep(0))
+            results = await asyncio.gather(*work)
+            await chaos_done
         async with asyncio.timeout(CLIENT):
             final = await clients[0].query("bank:total")
             recorded = await clients[0].query("bank:transfer_ids")

@@ -45,6 +45,7 @@ class LivesyncServer:
         config_extra: TOML appended to the generated config (e.g. auth providers).
         server_extra: TOML lines added to its `[server]` table.
         env: extra environment variables for the server process.
+        database_url: its `[database] url` (default: a SQLite file in workdir).
     """
 
     def __init__(
@@ -55,10 +56,12 @@ class LivesyncServer:
         config_extra: str = "",
         server_extra: str = "",
         env: dict[str, str] | None = None,
+        database_url: str | None = None,
     ) -> None:
         self.functions_dir = Path(functions_dir).resolve()
         self.workdir = workdir
         self.db_path = workdir / "livesync.db"
+        self.database_url = database_url or f"sqlite:///{self.db_path}"
         self.config_path = workdir / "config.toml"
         self._config_extra = config_extra
         self._server_extra = server_extra
@@ -185,7 +188,7 @@ class LivesyncServer:
             "--functions",
             str(self.functions_dir),
             "--database",
-            f"sqlite:///{self.db_path}",
+            self.database_url,
         ]
 
     def _environment(self) -> dict[str, str]:
@@ -204,7 +207,7 @@ class LivesyncServer:
             "[functions]\n"
             f"dir = {_toml_string(str(self.functions_dir))}\n\n"
             "[database]\n"
-            f"url = {_toml_string(f'sqlite:///{self.db_path}')}\n\n" + self._config_extra,
+            f"url = {_toml_string(self.database_url)}\n\n" + self._config_extra,
             encoding="utf-8",
         )
 

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from server.errors import ConfigError
-from server.store import SqliteStore, open_store
+from server.errors import ConfigError, StoreError, StoreUnavailable
+from server.store import PostgresStore, SqliteStore, open_store
+from tests.helpers.postgres import fresh_database
 
 
 async def test_relative_sqlite_url_creates_parent_folders(
@@ -43,9 +44,35 @@ async def test_memory_url_gives_a_working_store() -> None:
         await store.close()
 
 
-def test_postgresql_url_is_not_implemented_yet() -> None:
-    with pytest.raises(ConfigError, match="PostgreSQL backend is not implemented yet"):
-        open_store("postgresql://user@localhost/db")
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_postgresql_urls_build_a_postgres_store(scheme: str) -> None:
+    assert isinstance(open_store(f"{scheme}://user@localhost/db"), PostgresStore)
+
+
+async def test_a_postgresql_url_gives_a_working_store() -> None:
+    async with fresh_database() as url:
+        store = open_store(url)
+        await store.open([])
+        try:
+            doc_id, _ = await store.write(lambda tx: tx.insert("t", {"a": 1}))
+            doc = await store.snapshot().get(doc_id)
+            assert doc is not None and doc["a"] == 1
+        finally:
+            await store.close()
+
+
+async def test_an_unreachable_postgresql_server_is_a_retryable_store_error() -> None:
+    # Port 1 on localhost: nothing listens, the connection is refused.
+    store = open_store("postgresql://user:secret@127.0.0.1:1/db")
+    with pytest.raises(StoreUnavailable):
+        await store.open([])
+
+
+async def test_a_missing_postgresql_database_is_a_store_error() -> None:
+    async with fresh_database() as url:
+        store = open_store(url.rsplit("/", 1)[0] + "/livesync_no_such_database")
+        with pytest.raises(StoreError, match="does not exist"):
+            await store.open([])
 
 
 @pytest.mark.parametrize("url", ["mysql://x", "sqlite:///", "data.db"])

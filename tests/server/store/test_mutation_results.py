@@ -1,5 +1,6 @@
 """The stored mutation results: bound to a fingerprint of the call (issue 13,
-item 5), migrated in files from before it, and pruned by age (item 4)."""
+item 5), migrated in SQLite files from before it, and pruned by age (item 4);
+on every backend but the SQLite migration."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 
 from server.store.base import Transaction
 from server.store.sqlite import SqliteStore
+from tests.helpers.stores import StoreBackend
 
 __all__: list[str] = []
 
@@ -23,8 +25,10 @@ INSERT INTO meta VALUES ('latest_ts', 10), ('value_format', 2);
 """
 
 
-async def test_a_result_is_stored_with_its_fingerprint_and_commit_ts(tmp_path: Path) -> None:
-    store = SqliteStore(tmp_path / "results.db")
+async def test_a_result_is_stored_with_its_fingerprint_and_commit_ts(
+    store_backend: StoreBackend,
+) -> None:
+    store = store_backend.make()
     await store.open([])
     try:
 
@@ -64,9 +68,11 @@ async def test_a_file_from_before_fingerprints_opens_and_its_rows_have_none(
     await store.close()
 
 
-async def test_pruning_deletes_only_results_committed_before_the_horizon(tmp_path: Path) -> None:
+async def test_pruning_deletes_only_results_committed_before_the_horizon(
+    store_backend: StoreBackend,
+) -> None:
     now = [1_000 * 10**9]
-    store = SqliteStore(tmp_path / "prune.db", clock=lambda: now[0])
+    store = store_backend.make(clock=lambda: now[0])
     await store.open([])
     try:
         stamps = []

@@ -1,15 +1,15 @@
 """The committer and the fan-out path as error boundaries (issue 13, item 1).
 
-A real SQLite file and the real runner; the failures are real ones (a request
-id SQLite cannot store, a listener that raises), reached by calling the engine
-directly, below the protocol's own check, as a bug elsewhere would.
+A real store (SQLite, then PostgreSQL) and the real runner; the failures are
+real ones (a request id neither database can store, a listener that raises),
+reached by calling the engine directly, below the protocol's own check, as a
+bug elsewhere would.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,22 +22,24 @@ from server.functions.outcome import SERVER_ERROR
 from server.functions.registry import FunctionRegistry
 from server.functions.runner import FunctionRunner
 from server.metrics import Metrics
-from server.store.sqlite import SqliteStore
 from server.sync.committer import Committed
 from server.sync.connection import SyncConnection
 from server.sync.engine import Engine, QueryKey
+from tests.helpers.stores import StoreBackend
 from tests.helpers.timeouts import EVENT
 
 __all__: list[str] = []
 
 FUNCTIONS = Path(__file__).parent / "engine_functions"
-HOSTILE = 2**63  # past SQLite's INTEGER: storing or looking it up raises OverflowError
+# Past a 64-bit integer (SQLite's INTEGER, PostgreSQL's bigint): storing or
+# looking it up raises (OverflowError, or StoreError from PostgreSQL).
+HOSTILE = 2**63
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
+async def engine(store_backend: StoreBackend) -> AsyncIterator[Engine]:
     registry = FunctionRegistry.load(FUNCTIONS)
-    store = SqliteStore(tmp_path / "committer.db")
+    store = store_backend.make()
     await store.open(registry.index_defs())
     engine = Engine(store, FunctionRunner(registry, store), Metrics())
     yield engine
@@ -146,11 +148,11 @@ class Clock:
 
 
 async def test_a_retry_within_the_dedup_window_gets_its_result_and_an_older_one_runs_anew(
-    tmp_path: Path,
+    store_backend: StoreBackend,
 ) -> None:
     clock, window = Clock(), 600.0
     registry = FunctionRegistry.load(FUNCTIONS)
-    store = SqliteStore(tmp_path / "window.db", clock=clock)
+    store = store_backend.make(clock=clock)
     await store.open(registry.index_defs())
     engine = Engine(store, FunctionRunner(registry, store), Metrics())
     try:
@@ -236,12 +238,11 @@ async def test_a_reused_request_id_for_another_call_is_refused_and_reveals_nothi
 
 
 async def test_a_result_stored_before_fingerprints_existed_is_not_handed_out(
-    engine: Engine, tmp_path: Path
+    engine: Engine, store_backend: StoreBackend
 ) -> None:
     original = await asyncio.wait_for(add(engine, "old", ("s", 0)), EVENT)
     # What an older livesync left: the same row without a fingerprint.
-    with sqlite3.connect(tmp_path / "committer.db") as conn:
-        conn.execute("UPDATE mutation_results SET fingerprint = NULL")
+    await store_backend.fetch("UPDATE mutation_results SET fingerprint = NULL")
     await engine.store.close()
     await engine.store.open(engine.runner.registry.index_defs())
     fresh = Engine(engine.store, engine.runner, Metrics())

@@ -1,4 +1,5 @@
-"""The engine with a real SQLite store and the real runner, without sockets."""
+"""The engine with a real store (SQLite, then PostgreSQL) and the real
+runner, without sockets."""
 
 from __future__ import annotations
 
@@ -12,17 +13,17 @@ from protocol.values import canonical_json, encode_args
 from server.functions.registry import FunctionRegistry
 from server.functions.runner import FunctionRunner
 from server.metrics import Metrics
-from server.store.sqlite import SqliteStore
 from server.sync.engine import Engine, Execution, QueryKey
+from tests.helpers.stores import StoreBackend
 from tests.helpers.timeouts import EVENT
 
 FUNCTIONS = Path(__file__).parent / "engine_functions"
 
 
 @pytest.fixture
-async def engine(tmp_path: Path) -> AsyncIterator[Engine]:
+async def engine(store_backend: StoreBackend) -> AsyncIterator[Engine]:
     registry = FunctionRegistry.load(FUNCTIONS)
-    store = SqliteStore(tmp_path / "engine.db")
+    store = store_backend.make()
     await store.open(registry.index_defs())
     yield Engine(store, FunctionRunner(registry, store), Metrics())
     await store.close()

@@ -1,0 +1,415 @@
+"""The SQL of the PostgreSQL store, as async functions of an asyncpg connection.
+
+Tables (multi-version, as in `server.store.sqlite_ops`: rows are only ever
+added, except by vacuum; `bytea` keys compare with memcmp, like SQLite's BLOB):
+
+    documents(id, ts, tbl, value, deleted)        one row per document version
+    index_entries(idx, key, ts, doc_id, deleted)  one row per index key change
+    meta                                          one row: latest_ts,
+                                                  creation_floor, indexes,
+                                                  value_format
+    mutation_results(session_id, request_id, ts, result, fingerprint)
+
+The value at snapshot `T` of a document (or an index key) is its newest row
+with `ts <= T`, unless that row is a deletion.
+
+Writers serialize on one transaction-scoped advisory lock (`WRITE_LOCK`),
+taken first in every write transaction, so the meta row read after it is the
+newest commit of any process on the database. Holding it for the whole
+transaction (the mutations run while it is held) is what makes commits
+serial across processes; its cost is that no two writes overlap, even two
+that touch different documents.
+
+Every function here translates asyncpg and socket errors into `StoreError`
+(`StoreUnavailable` when the connection is gone), so none leak upwards.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Literal, ParamSpec, TypeVar
+
+import asyncpg
+
+from server.errors import StoreError, StoreUnavailable
+from server.store.catalog import IndexCatalog, load_document
+
+__all__ = [
+    "VALUE_FORMAT",
+    "WRITE_LOCK",
+    "DocRow",
+    "IndexRow",
+    "Meta",
+    "PageRow",
+    "ResultRow",
+    "begin_locked",
+    "commit",
+    "create_schema",
+    "end",
+    "get_document",
+    "get_mutation_result",
+    "load_meta",
+    "migrate_indexes",
+    "prune_mutation_results",
+    "read_page",
+    "rollback",
+    "translate",
+    "vacuum",
+    "write_rows",
+]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+DocRow = tuple[str, str, str | None, bool]
+"""(id, tbl, value, deleted): the ts is the transaction's."""
+IndexRow = tuple[str, bytes, str, bool]
+"""(idx, key, doc_id, deleted)"""
+ResultRow = tuple[str, int, str, str | None]
+"""(session_id, request_id, result, fingerprint)"""
+PageRow = tuple[bytes, bool, str | None]
+"""(key, deleted, document value at the snapshot)"""
+Meta = tuple[int, int, str | None, int]
+"""(latest_ts, creation_floor, indexes JSON, value_format)"""
+
+WRITE_LOCK = 0x6C69766573796E63  # "livesync": the key of the advisory write lock
+COMMITS_CHANNEL = "livesync_commits"
+"""LISTEN/NOTIFY channel: each commit sends "<node> <ts>" when it commits."""
+
+VALUE_FORMAT = 2
+"""The value encoding of `server.store.sqlite_ops.VALUE_FORMAT` 2 (a plain int
+is a float64, `Int64` an int64). A PostgreSQL database starts at it: no
+livesync ever wrote the older format there."""
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS documents (
+    id text COLLATE "C" NOT NULL, ts bigint NOT NULL, tbl text COLLATE "C" NOT NULL,
+    value text, deleted boolean NOT NULL,
+    PRIMARY KEY (id, ts)
+);
+CREATE TABLE IF NOT EXISTS index_entries (
+    idx text COLLATE "C" NOT NULL, key bytea NOT NULL, ts bigint NOT NULL,
+    doc_id text COLLATE "C" NOT NULL, deleted boolean NOT NULL,
+    PRIMARY KEY (idx, key, ts)
+);
+CREATE TABLE IF NOT EXISTS meta (
+    one boolean PRIMARY KEY DEFAULT true CHECK (one),
+    latest_ts bigint NOT NULL, creation_floor bigint NOT NULL,
+    indexes text, value_format integer NOT NULL,
+    log_floor bigint NOT NULL DEFAULT 0
+);
+INSERT INTO meta (latest_ts, creation_floor, value_format)
+    VALUES (0, 0, {VALUE_FORMAT}) ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS commit_log (
+    ts bigint PRIMARY KEY, node text COLLATE "C" NOT NULL,
+    idx text[] NOT NULL, keys bytea[] NOT NULL
+);
+CREATE TABLE IF NOT EXISTS mutation_results (
+    session_id text COLLATE "C" NOT NULL, request_id bigint NOT NULL,
+    ts bigint NOT NULL, result text NOT NULL, fingerprint text,
+    PRIMARY KEY (session_id, request_id)
+);
+"""
+
+_LOCK = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+_LOAD_META = "SELECT latest_ts, creation_floor, indexes, value_format FROM meta"
+_GET_DOCUMENT = (
+    "SELECT tbl, value, deleted FROM documents WHERE id = $1 AND ts <= $2 ORDER BY ts DESC LIMIT 1"
+)
+# One statement writes every pending row (arrays unnested server side), so a
+# batch costs one round trip however many rows it holds; a row written again
+# by the same transaction (same ts) replaces the earlier one.
+_INSERT_DOCUMENTS = """
+INSERT INTO documents (id, ts, tbl, value, deleted)
+SELECT id, $1, tbl, value, deleted
+FROM unnest($2::text[], $3::text[], $4::text[], $5::boolean[]) AS r(id, tbl, value, deleted)
+ON CONFLICT (id, ts) DO UPDATE
+SET tbl = excluded.tbl, value = excluded.value, deleted = excluded.deleted"""
+_INSERT_ENTRIES = """
+INSERT INTO index_entries (idx, key, ts, doc_id, deleted)
+SELECT idx, key, $1, doc_id, deleted
+FROM unnest($6::text[], $7::bytea[], $8::text[], $9::boolean[]) AS r(idx, key, doc_id, deleted)
+ON CONFLICT (idx, key, ts) DO UPDATE SET doc_id = excluded.doc_id, deleted = excluded.deleted"""
+_INSERT_RESULTS = """
+INSERT INTO mutation_results (session_id, request_id, ts, result, fingerprint)
+SELECT session_id, request_id, $1, result, fingerprint
+FROM unnest($10::text[], $11::bigint[], $12::text[], $13::text[])
+    AS r(session_id, request_id, result, fingerprint)
+ON CONFLICT (session_id, request_id) DO UPDATE
+SET ts = excluded.ts, result = excluded.result, fingerprint = excluded.fingerprint"""
+_WRITE_ROWS = f"WITH d AS ({_INSERT_DOCUMENTS}) {_INSERT_ENTRIES}"
+# The commit's index keys go to the log, which other nodes read to learn what
+# it changed; its notification (sent at COMMIT, in commit order) wakes them.
+_LOG_COMMIT = "INSERT INTO commit_log (ts, node, idx, keys) VALUES ($1, $15, $16, $17)"
+_COMMIT_ROWS = f"""
+WITH d AS ({_INSERT_DOCUMENTS}), e AS ({_INSERT_ENTRIES}), r AS ({_INSERT_RESULTS}),
+    c AS ({_LOG_COMMIT})
+UPDATE meta SET latest_ts = $1, creation_floor = greatest(creation_floor, $14)
+RETURNING pg_notify('{COMMITS_CHANNEL}', $15 || ' ' || $1::text)"""
+
+
+def _page_sql(order: Literal["asc", "desc"], bounded: bool) -> str:
+    # The inner query keeps, per key, the newest entry at or before the
+    # snapshot; the outer one reads each live entry's document version then.
+    direction = "ASC" if order == "asc" else "DESC"
+    upper = "AND key < $3" if bounded else "AND $3::bytea IS NULL"
+    return f"""
+SELECT g.key, g.deleted, CASE WHEN g.deleted THEN NULL ELSE (
+    SELECT d.value FROM documents d
+    WHERE d.id = g.doc_id AND d.ts <= $4 ORDER BY d.ts DESC LIMIT 1
+) END
+FROM (
+    SELECT DISTINCT ON (key) key, doc_id, deleted FROM index_entries
+    WHERE idx = $1 AND key >= $2 {upper} AND ts <= $4
+    ORDER BY key {direction}, ts DESC LIMIT $5
+) g
+ORDER BY g.key {direction}"""
+
+
+_PAGE_SQL = {
+    (order, bounded): _page_sql(order, bounded)
+    for order in ("asc", "desc")
+    for bounded in (True, False)
+}
+
+# asyncpg errors that mean the connection (or the server) is gone, not that
+# the statement was wrong: the same call may succeed on a new connection.
+_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+def translate(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Wrap an async function so asyncpg and socket errors become `StoreError`."""
+
+    @functools.wraps(fn)
+    async def translated(*args: P.args, **kwargs: P.kwargs) -> T:
+        try:
+            return await fn(*args, **kwargs)
+        except _UNAVAILABLE as exc:
+            raise StoreUnavailable(f"PostgreSQL is unavailable: {exc}") from exc
+        except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StoreError(f"PostgreSQL error: {exc}") from exc
+
+    return translated
+
+
+@translate
+async def begin_locked(conn: asyncpg.Connection) -> None:
+    """Open a transaction and take the write lock (one round trip); every
+    statement after it sees the commits of every process before it."""
+    await conn.execute(_LOCK)
+
+
+@translate
+async def end(conn: asyncpg.Connection) -> None:
+    await conn.execute("COMMIT")
+
+
+@translate
+async def create_schema(conn: asyncpg.Connection) -> None:
+    """Create the tables if missing; run it under the write lock, so two
+    processes starting at once do not race."""
+    await conn.execute(_SCHEMA)
+
+
+@translate
+async def load_meta(conn: asyncpg.Connection) -> Meta:
+    """The meta row: in a write transaction, the newest commit of any process."""
+    row = await conn.fetchrow(_LOAD_META)
+    if row is None:
+        raise StoreError("The meta row of the PostgreSQL store is missing")
+    return int(row[0]), int(row[1]), row[2], int(row[3])
+
+
+@translate
+async def get_document(conn: asyncpg.Connection, doc_id: str, ts: int) -> tuple[str, str] | None:
+    """`(table, value)` of the document's version at `ts`, or None."""
+    row = await conn.fetchrow(_GET_DOCUMENT, doc_id, ts)
+    if row is None or row[2]:
+        return None
+    return row[0], row[1]
+
+
+@translate
+async def read_page(
+    conn: asyncpg.Connection,
+    idx: str,
+    lo: bytes,
+    hi: bytes | None,
+    ts: int,
+    order: Literal["asc", "desc"],
+    limit: int,
+) -> list[PageRow]:
+    """Up to `limit` keys of `idx` in `[lo, hi)` as of `ts`, tombstones included
+    (so a short page means the range is exhausted)."""
+    rows = await conn.fetch(_PAGE_SQL[(order, hi is not None)], idx, lo, hi, ts, limit)
+    return [(row[0], row[1], row[2]) for row in rows]
+
+
+@translate
+async def get_mutation_result(
+    conn: asyncpg.Connection, session_id: str, request_id: int, max_ts: int
+) -> tuple[int, str, str | None] | None:
+    row = await conn.fetchrow(
+        "SELECT ts, result, fingerprint FROM mutation_results"
+        " WHERE session_id = $1 AND request_id = $2 AND ts <= $3",
+        session_id,
+        request_id,
+        max_ts,
+    )
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+
+
+@translate
+async def write_rows(
+    conn: asyncpg.Connection, ts: int, doc_rows: Sequence[DocRow], index_rows: Sequence[IndexRow]
+) -> None:
+    """Write pending rows inside the open write transaction."""
+    await conn.execute(_WRITE_ROWS, ts, *_columns(doc_rows, 4), *_columns(index_rows, 4))
+
+
+@translate
+async def commit(
+    conn: asyncpg.Connection,
+    ts: int,
+    creation_floor: int,
+    doc_rows: Sequence[DocRow],
+    index_rows: Sequence[IndexRow],
+    result_rows: Sequence[ResultRow],
+    node: str,
+    keys: Sequence[tuple[str, bytes]],
+) -> None:
+    """Write the remaining rows, the commit's log entry (`keys` as (index,
+    key)) and the meta row (`latest_ts = ts`), then COMMIT: two round trips.
+    The caller rolls back if this raises."""
+    await conn.execute(
+        _COMMIT_ROWS,
+        ts,
+        *_columns(doc_rows, 4),
+        *_columns(index_rows, 4),
+        *_columns(result_rows, 4),
+        creation_floor,
+        node,
+        *_columns(keys, 2),
+    )
+    await conn.execute("COMMIT")
+
+
+@translate
+async def commits_after(
+    conn: asyncpg.Connection, ts: int
+) -> list[tuple[int, list[str], list[bytes]]] | None:
+    """The logged commits after `ts`, oldest first, as (ts, indexes, keys);
+    None when the log was pruned past `ts`, so some are unknown."""
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        floor = await conn.fetchval("SELECT log_floor FROM meta")
+        if floor is None or ts < floor:
+            return None
+        rows = await conn.fetch(
+            "SELECT ts, idx, keys FROM commit_log WHERE ts > $1 ORDER BY ts", ts
+        )
+    return [(int(row[0]), list(row[1]), list(row[2])) for row in rows]
+
+
+async def rollback(conn: asyncpg.Connection) -> None:
+    """Roll back the open transaction, if any; on failure the caller drops
+    the connection."""
+    if conn.is_in_transaction():
+        await translate(conn.execute)("ROLLBACK")
+
+
+@translate
+async def migrate_indexes(
+    conn: asyncpg.Connection, old: IndexCatalog, new: IndexCatalog
+) -> tuple[list[str], list[str]]:
+    """Drop the entries of indexes no longer defined (or redefined) and
+    backfill the new ones from each live document's latest version, in the
+    caller's transaction. Returns `(added, removed)` index names."""
+    old_defs, new_defs = set(old.defs), set(new.defs)
+    removed = sorted(d.name for d in old_defs - new_defs)
+    added = sorted(new_defs - old_defs, key=lambda d: d.name)
+    await conn.execute("DELETE FROM index_entries WHERE idx = any($1::text[])", removed)
+    for index in added:
+        rows = await _backfill_rows(conn, new, index.table, index.name)
+        # Entries carry the version's own ts, so snapshots from then on see them.
+        await conn.execute(
+            "INSERT INTO index_entries (idx, key, ts, doc_id, deleted)"
+            " SELECT $1, key, ts, doc_id, false"
+            " FROM unnest($2::bytea[], $3::bigint[], $4::text[]) AS r(key, ts, doc_id)",
+            index.name,
+            *_columns(list(rows), 3),
+        )
+    await conn.execute("UPDATE meta SET indexes = $1", new.to_json())
+    return [d.name for d in added], removed
+
+
+async def _backfill_rows(
+    conn: asyncpg.Connection, catalog: IndexCatalog, table: str, index: str
+) -> Iterable[tuple[bytes, int, str]]:
+    latest = await conn.fetch(
+        "SELECT DISTINCT ON (id) id, ts, value, deleted FROM documents"
+        " WHERE tbl = $1 ORDER BY id, ts DESC",
+        table,
+    )
+    rows = []
+    for doc_id, ts, value, deleted in latest:
+        if deleted:
+            continue
+        key = dict(catalog.keys(table, load_document(value)))[index]
+        assert key is not None
+        rows.append((key, ts, doc_id))
+    return rows
+
+
+@translate
+async def prune_mutation_results(conn: asyncpg.Connection, before_ts: int) -> int:
+    """Delete the stored mutation results committed before `before_ts`;
+    returns how many went."""
+    status = await conn.execute("DELETE FROM mutation_results WHERE ts < $1", before_ts)
+    return _row_count(status)
+
+
+# The log of what older commits changed goes with their history: a node that
+# has published nothing since then re-runs everything (Store.commits_after).
+_PRUNE_LOG = (
+    "DELETE FROM commit_log WHERE ts <= $1",
+    "UPDATE meta SET log_floor = greatest(log_floor, $1)",
+)
+_VACUUM = (
+    "DELETE FROM documents o WHERE ts < $1 AND EXISTS (SELECT 1 FROM documents n"
+    " WHERE n.id = o.id AND n.ts > o.ts AND n.ts <= $1)",
+    "DELETE FROM documents WHERE deleted AND ts <= $1",
+    "DELETE FROM index_entries o WHERE ts < $1 AND EXISTS (SELECT 1 FROM index_entries n"
+    " WHERE n.idx = o.idx AND n.key = o.key AND n.ts > o.ts AND n.ts <= $1)",
+    "DELETE FROM index_entries WHERE deleted AND ts <= $1",
+)
+
+
+@translate
+async def vacuum(conn: asyncpg.Connection, ts: int) -> int:
+    """Delete the history no snapshot at `ts` or later can see (the rule of
+    `server.store.sqlite_ops.vacuum`), in the caller's transaction. Returns
+    the number of rows deleted."""
+    deleted = 0
+    for sql in _VACUUM:
+        deleted += _row_count(await conn.execute(sql, ts))
+    for sql in _PRUNE_LOG:
+        await conn.execute(sql, ts)
+    return deleted
+
+
+def _row_count(status: str) -> int:
+    # asyncpg returns the command tag, e.g. "DELETE 3".
+    return int(status.rsplit(" ", 1)[-1])
