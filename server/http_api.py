@@ -34,7 +34,7 @@ from protocol.values import decode_args
 from server.auth.authenticator import AuthResult
 from server.auth.identity import UserIdentity
 from server.config import Limits
-from server.errors import AuthError, FunctionNotFound, IssuerUnavailable
+from server.errors import AuthError, FunctionNotFound, IssuerUnavailable, StoreUnavailable
 from server.functions.decorators import FunctionKind
 from server.functions.outcome import SERVER_ERROR, Outcome, failure
 from server.limits import args_refusal, path_refusal
@@ -211,6 +211,10 @@ async def handle_api_call(
         if kind == "action":
             return _reply(await engine.run_action(call.path, call.args, identity))
         return _reply(await engine.run_query(call.path, call.args, identity, ts))
+    except StoreUnavailable:
+        # Nothing is known to be written; a mutation retried after this may
+        # apply twice if its COMMIT did land (the HTTP API has no request ids).
+        return json_error(503, "DatabaseUnavailable", "The database is unreachable; retry later")
     except Exception:
         log.exception("HTTP %s %s failed", route, call.path)
         return _reply(failure(SERVER_ERROR))

@@ -26,6 +26,7 @@ from protocol.server_messages import Missing
 from protocol.values import RawJSON, decode_args
 from server.auth.identity import UserIdentity
 from server.config import Limits
+from server.errors import StoreUnavailable
 from server.functions.outcome import SERVER_ERROR, Outcome, failure
 from server.limits import args_refusal, path_refusal
 from server.sync.committer import Committed
@@ -170,6 +171,8 @@ class Calls:
     def _committed(self, future: asyncio.Future[Committed]) -> Committed:
         try:
             return future.result()
+        except StoreUnavailable:
+            raise  # not answered: the connection closes and the client re-sends
         except Exception:
             log.exception("connection %s: mutation failed", self._conn_id)
             return Committed(failure(SERVER_ERROR), None)

@@ -30,6 +30,8 @@ replace the row and make the owner's own retry run twice.
 
 The loop is an error boundary: whatever goes wrong with one request (its
 retry lookup raises, its result cannot be stored) fails that request alone.
+A database out of reach (`StoreUnavailable`) is not a failure of the
+mutations: their futures raise it, so callers can try again.
 A batch that fails for a reason no mutation owns is run again one mutation
 per transaction, so only the culprit fails; a subscriber that raises while
 being told of a commit is logged, and the commit's futures still resolve.
@@ -48,6 +50,7 @@ from typing import Any, NamedTuple
 
 from protocol.values import RawJSON, canonical_json, decode, encode
 from server.auth.identity import UserIdentity
+from server.errors import StoreUnavailable
 from server.functions.outcome import SERVER_ERROR, Outcome, failure
 from server.functions.runner import FunctionRunner, MutationFailed
 from server.metrics import Metrics
@@ -160,6 +163,10 @@ class Committer:
                     break  # a retry of one in this batch: answer it after the commit
                 try:
                     answered = await self._answer_retry(pending)
+                except StoreUnavailable as exc:
+                    self._queue.popleft()
+                    self._unavailable([pending], exc)
+                    continue
                 except Exception:
                     # Left at the head of the queue it would stop every write.
                     log.exception("retry lookup for %s failed", pending.path)
@@ -220,6 +227,13 @@ class Committer:
             if failed.index:
                 await self._commit(batch[: failed.index])
             return
+        except StoreUnavailable as exc:
+            # The database is out of reach: nothing these mutations did is
+            # known to be written. Their callers retry (a retry with the same
+            # request id applies once, whether or not the COMMIT landed).
+            log.warning("commit of %d mutations: %s", len(batch), exc)
+            self._unavailable(batch, exc)
+            return
         except Exception:
             if len(batch) > 1:
                 # No mutation owns this failure: one per transaction finds the culprit.
@@ -241,6 +255,12 @@ class Committer:
             if p.dedup is not None:
                 self._remember(*p.dedup)
             _resolve(p, Committed(outcome, commit.ts))
+
+    def _unavailable(self, batch: list[_Pending], exc: StoreUnavailable) -> None:
+        self._metrics.mutations.inc("error", len(batch))
+        for p in batch:
+            if not p.future.done():
+                p.future.set_exception(exc)
 
     def _fail(self, batch: list[_Pending]) -> None:
         self._metrics.mutations.inc("error", len(batch))

@@ -44,7 +44,7 @@ from protocol.messages import (
 )
 from protocol.session import AuthEvent, ServerSession
 from server.config import Limits, ServerConfig
-from server.errors import AuthError, IssuerUnavailable, TokenExpired
+from server.errors import AuthError, IssuerUnavailable, StoreUnavailable, TokenExpired
 from server.limits import session_id_refusal
 from server.metrics import Metrics
 from server.sync.auth import ConnectionAuth, TokenJudge
@@ -172,6 +172,12 @@ class SyncConnection:
                     raise _Close(1012, "ServerShutdown")
         except _Close as close:
             await self._close(close.code, close.reason)
+        except StoreUnavailable as exc:
+            # A mutation could not reach the database: closing unanswered
+            # makes the client reconnect (maybe to another node) and re-send
+            # it, and the retry applies once.
+            log.info("connection %s: %s; closing so the client retries", self.id, exc)
+            await self._close(1013, "DatabaseUnavailable: retry later")
         except TransportClosed:
             # A client leaving mid-send is routine: nothing left to tell it.
             log.debug("connection %s: client left while a frame was being sent", self.id)
