@@ -10,6 +10,8 @@ encodable, and turns every failure into client-visible text:
     anything else   -> "Server Error" (the traceback goes to the server log)
 
 Mutations run inside `Store.write`, so a failure rolls every write back.
+A database out of reach (`StoreUnavailable`) is raised, not turned into a
+failure: it is no fault of the function, and its caller can try again.
 Every handler runs under its time limits (see `server.functions.timeouts`): an
 overrun fails like any other error, with a message naming the limit.
 """
@@ -32,6 +34,7 @@ from server.errors import (
     LimitExceeded,
     ReturnValueError,
     StoreError,
+    StoreUnavailable,
 )
 from server.functions.action_threads import GRACE, Bridge, ThreadAbandoned, run_on_thread
 from server.functions.context import ActionCtx, Auth, MutationCtx, QueryCtx
@@ -247,6 +250,10 @@ class FunctionRunner:
             with capture_logs(collector):
                 value = await _call(function, make_ctx(), args, self.timeouts)
             value, value_json = _check_result(function, value, self._sizes.result_bytes)
+        except StoreUnavailable:
+            # Not the function's failure: the caller retries once the
+            # database is back (a mutation's writes roll back meanwhile).
+            raise
         except Exception as exc:
             return failure(
                 self._error_message(exc, path, kind),

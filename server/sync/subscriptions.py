@@ -29,6 +29,7 @@ from protocol.session import QuerySetChange, QuerySpec
 from protocol.values import canonical_json, decode_args
 from server.auth.identity import UserIdentity
 from server.config import Limits
+from server.errors import StoreUnavailable
 from server.functions.outcome import SERVER_ERROR
 from server.limits import path_refusal, size_refusal, text_size
 from server.sync.engine import ANY_IDENTITY, Engine, Execution, QueryKey
@@ -203,6 +204,8 @@ class Subscriptions:
             else:
                 async with limit:
                     ex = await engine.execute(run_key, sub.args, identity, ts, sub.listener)
+        except StoreUnavailable:
+            raise  # the connection closes; the client resubscribes when it is back
         except Exception:
             log.exception("connection %s: query %s failed", self._conn_id, run_key.path)
             sub.error = SERVER_ERROR

@@ -13,12 +13,14 @@ import httpx
 import pytest
 
 from client import Client
+from tests.cluster.test_bank import run_bank
 from tests.helpers.postgres import fresh_database
 from tests.helpers.server import LivesyncServer, StartServer
 from tests.helpers.tcp_proxy import TcpProxy
 from tests.helpers.timeouts import CLIENT, REPLY
 
 NOTES = Path(__file__).parents[1] / "server" / "sync" / "engine_functions"
+BANK = Path(__file__).parent / "bank_functions"
 
 
 @pytest.fixture
@@ -77,3 +79,25 @@ async def test_a_write_during_an_outage_waits_and_applies_once_when_it_ends(
         await health(b, 200)
         await until(watching, ["held"])
         assert await on_b.query("notes:by_topic", {"topic": "t"}) == ["held"]
+
+
+async def test_the_bank_total_holds_through_a_node_kill_and_a_database_outage(
+    start_server: StartServer, proxied_database: tuple[str, TcpProxy]
+) -> None:
+    url, proxy = proxied_database
+    nodes = [await asyncio.to_thread(start_server, BANK, database_url=url) for _ in range(2)]
+
+    async def chaos() -> None:
+        async with Client(nodes[1].url) as probe:
+            recorded = probe.subscribe("bank:transfer_ids")
+            async with asyncio.timeout(CLIENT):
+                while len(await recorded.next()) < 20:
+                    pass
+        nodes[0].kill()  # SIGKILL, mid-whatever
+        await asyncio.to_thread(nodes[0].start)
+        proxy.cut()  # then the database goes away for both nodes...
+        await health(nodes[1], 503)
+        proxy.restore()  # ...and comes back
+        await health(nodes[1], 200)
+
+    await run_bank([n.url for n in nodes], writers=6, per_writer=60, chaos=chaos)
