@@ -24,8 +24,8 @@ const stderrLogger = {
 const clients = [];
 
 // `options` (e.g. authRefreshTokenLeewaySeconds) go to the client unchanged.
-export function newClient(options = {}) {
-  const client = new ConvexClient(url, { unsavedChangesWarning: false, logger: stderrLogger, ...options });
+export function newClient(options = {}, at = url) {
+  const client = new ConvexClient(at, { unsavedChangesWarning: false, logger: stderrLogger, ...options });
   clients.push(client);
   return client;
 }
