@@ -181,9 +181,10 @@ class Store(Protocol):
 
     async def commits_after(self, ts: int) -> Sequence[Commit] | None:
         """The commits after `ts` that other processes made on a shared
-        database, oldest first, with their keys but not their writes; None
-        when they are no longer all known (the caller must then assume that
-        every read changed). A store only one process may open returns ()."""
+        database, oldest first, with their keys but not their writes, up to
+        the first one this store made (its own writer publishes that one);
+        None when they are no longer all known (the caller must then assume
+        that every read changed). A store only one process may open returns ()."""
 
     async def vacuum_before(self, ts: int) -> int:
         """Delete document versions and index entries that no snapshot at

@@ -123,10 +123,14 @@ class PostgresStore:
             rows = await ops.commits_after(conn, ts)
         if rows is None:
             return None
-        commits = [
-            Commit(commit_ts, (), tuple(map(IndexKeyChange, indexes, keys)))
-            for commit_ts, indexes, keys in rows
-        ]
+        commits: list[Commit] = []
+        for commit_ts, node, indexes, keys in rows:
+            if node == self.node:
+                # Ours: our committer publishes it, and what follows after it
+                # (publishing it first would let a client see a Transition
+                # covering its mutation before the MutationResponse).
+                break
+            commits.append(Commit(commit_ts, (), tuple(map(IndexKeyChange, indexes, keys))))
         if commits and commits[-1].ts > self._latest_ts:
             self._latest_ts = commits[-1].ts  # snapshots may now read them
         return commits

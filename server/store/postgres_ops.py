@@ -310,17 +310,17 @@ async def commit(
 @translate
 async def commits_after(
     conn: asyncpg.Connection, ts: int
-) -> list[tuple[int, list[str], list[bytes]]] | None:
-    """The logged commits after `ts`, oldest first, as (ts, indexes, keys);
-    None when the log was pruned past `ts`, so some are unknown."""
+) -> list[tuple[int, str, list[str], list[bytes]]] | None:
+    """The logged commits after `ts`, oldest first, as (ts, node, indexes,
+    keys); None when the log was pruned past `ts`, so some are unknown."""
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         floor = await conn.fetchval("SELECT log_floor FROM meta")
         if floor is None or ts < floor:
             return None
         rows = await conn.fetch(
-            "SELECT ts, idx, keys FROM commit_log WHERE ts > $1 ORDER BY ts", ts
+            "SELECT ts, node, idx, keys FROM commit_log WHERE ts > $1 ORDER BY ts", ts
         )
-    return [(int(row[0]), list(row[1]), list(row[2])) for row in rows]
+    return [(int(row[0]), row[1], list(row[2]), list(row[3])) for row in rows]
 
 
 async def rollback(conn: asyncpg.Connection) -> None:

@@ -343,6 +343,10 @@ class Engine:
         if commit.previous_ts > self.published_ts:
             await self.catch_up()
         self.publish(commit)
+        if not self.store.exclusive:
+            # A catch-up stops at this node's own unpublished commit: what
+            # other nodes committed after it is published from here on.
+            self._others_committed()
 
     async def catch_up(self) -> None:
         """Publish, oldest first, the commits other nodes made since
