@@ -96,10 +96,9 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
         """Send pending rows (there is at least one)."""
         raise NotImplementedError
 
-    async def _commit_rows(
-        self, docs: list[D], entries: list[E], results: list[R], keys: tuple[IndexKeyChange, ...]
-    ) -> None:
-        """Send the remaining rows and the results, record the commit, and COMMIT."""
+    async def _commit_rows(self, docs: list[D], entries: list[E], results: list[R]) -> None:
+        """Send the remaining rows and the results, record the commit (its
+        index keys are `_keys`), and COMMIT."""
         raise NotImplementedError
 
     # The buffer.
@@ -201,7 +200,7 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
         docs, entries = self._take_rows()
         results = list(self._results.values())
         keys = tuple(self._keys)
-        await self._commit_rows(docs, entries, results, keys)
+        await self._commit_rows(docs, entries, results)
         return Commit(self._ts, self._writes(), keys, previous_ts=self._previous)
 
     def _writes(self) -> tuple[Write, ...]:

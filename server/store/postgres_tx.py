@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from server.store import postgres_ops as ops
-from server.store.base import IndexKeyChange, Order
+from server.store.base import Order
 from server.store.buffer import BufferedTransaction
 from server.store.paging import PagedSnapshot, PageRow
 
@@ -80,16 +80,12 @@ class PostgresTransaction(
         await ops.write_rows(self._conn, self._ts, docs, entries)
 
     async def _commit_rows(
-        self,
-        docs: list[ops.DocRow],
-        entries: list[ops.IndexRow],
-        results: list[ops.ResultRow],
-        keys: tuple[IndexKeyChange, ...],
+        self, docs: list[ops.DocRow], entries: list[ops.IndexRow], results: list[ops.ResultRow]
     ) -> None:
         """Send the remaining rows, the results, the commit's log entry and
         the meta row in one statement, and COMMIT; the meta row's
         creation_floor starts later commits above the last insert."""
-        logged = [(change.index, change.key) for change in keys]
+        logged = [(change.index, change.key) for change in self._keys]
         await ops.commit(
             self._conn, self._ts, self._created, docs, entries, results, self._store.node, logged
         )

@@ -16,7 +16,7 @@ import aiosqlite
 from server.errors import StoreError
 from server.store import sqlite_ops as ops
 from server.store.aiosqlite_hop import run
-from server.store.base import IndexKeyChange, Order
+from server.store.base import Order
 from server.store.buffer import BufferedTransaction
 from server.store.paging import PagedSnapshot, PageRow
 
@@ -84,11 +84,7 @@ class SqliteTransaction(
         await run(self._conn, ops.write_rows, begin, docs, entries)
 
     async def _commit_rows(
-        self,
-        docs: list[ops.DocRow],
-        entries: list[ops.IndexRow],
-        results: list[ops.ResultRow],
-        keys: tuple[IndexKeyChange, ...],
+        self, docs: list[ops.DocRow], entries: list[ops.IndexRow], results: list[ops.ResultRow]
     ) -> None:
         await run(self._conn, ops.commit, not self._begun, docs, entries, results, self._ts)
 
