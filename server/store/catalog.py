@@ -25,6 +25,7 @@ from server.store.keys import MISSING_FIELD, doc_field_values, index_key
 __all__ = [
     "BY_CREATION_TIME",
     "BY_ID",
+    "VALUE_FORMAT",
     "IndexCatalog",
     "check_table_name",
     "dump_document",
@@ -34,6 +35,13 @@ __all__ = [
     "replace_fields",
     "user_fields",
 ]
+
+VALUE_FORMAT = 2
+"""How stored values encode numbers. 1: a Python int was stored as int64.
+2: a plain int is a float64, `Int64` an int64
+(`server.functions.legacy_numbers`). A SQLite file from before it was
+recorded is format 1; a PostgreSQL database starts at 2: no livesync ever
+wrote the older format there."""
 
 BY_ID = "by_id"
 BY_CREATION_TIME = "by_creation_time"
@@ -99,6 +107,14 @@ class IndexCatalog:
             (name, index_key(doc_field_values(doc, fields), doc_id))
             for name, fields in self.indexes_of(table)
         ]
+
+    def changes_from(self, old: IndexCatalog) -> tuple[list[IndexDef], list[str]]:
+        """`(added, removed)`: the indexes `old` lacks, sorted by name, and the
+        names of those of `old` this catalog lacks (or defines otherwise), sorted."""
+        old_defs, new_defs = set(old.defs), set(self._defs)
+        removed = sorted(d.name for d in old_defs - new_defs)
+        added = sorted(new_defs - old_defs, key=lambda d: d.name)
+        return added, removed
 
     def to_json(self) -> str:
         """The schema indexes as stable JSON text, to detect changes across starts."""

@@ -40,7 +40,8 @@ import asyncpg
 from server.errors import StoreError
 from server.store import postgres_ops as ops
 from server.store.base import Commit, IndexDef, IndexKeyChange, LegacyNumbers, Transaction
-from server.store.catalog import IndexCatalog
+from server.store.catalog import VALUE_FORMAT, IndexCatalog
+from server.store.core import StoreCore, migrate_indexes
 from server.store.postgres_tx import PostgresSnapshot, PostgresTransaction
 
 __all__ = ["PostgresStore"]
@@ -56,17 +57,16 @@ _PING_INTERVAL = 5.0  # seconds between checks that the listening connection liv
 _SERVER_SETTINGS = {"application_name": "livesync", "jit": "off"}
 
 
-class PostgresStore:
+class PostgresStore(StoreCore):
     """A `Store` in one PostgreSQL database, given by a `postgresql://` URL."""
 
     def __init__(
         self, url: str, *, readers: int = _READERS, clock: Callable[[], int] = time.time_ns
     ) -> None:
+        super().__init__()
         self._url = url
         self._readers = readers
         self._clock = clock
-        self._latest_ts = 0
-        self._catalog = IndexCatalog()
         self._writer_pool: asyncpg.Pool | None = None
         self._reader_pool: asyncpg.Pool | None = None
         self._write_lock = asyncio.Lock()
@@ -83,15 +83,6 @@ class PostgresStore:
     def problem(self) -> str | None:
         """Why the database looks unreachable now, or None."""
         return None if self._listener is None else self._listener.problem
-
-    @property
-    def latest_ts(self) -> int:
-        return self._latest_ts
-
-    @property
-    def catalog(self) -> IndexCatalog:
-        """The indexes in force since `open`."""
-        return self._catalog
 
     async def open(
         self, indexes: Sequence[IndexDef], legacy_numbers: LegacyNumbers | None = None
@@ -148,11 +139,7 @@ class PostgresStore:
         _log.info("store.closed url=%s", _redacted(self._url))
 
     def snapshot(self, ts: int | None = None) -> PostgresSnapshot:
-        if ts is None:
-            ts = self._latest_ts
-        if ts > self._latest_ts:
-            raise ValueError(f"snapshot ts {ts} is after the latest commit {self._latest_ts}")
-        return PostgresSnapshot(self, ts)
+        return PostgresSnapshot(self, self._snapshot_ts(ts))
 
     @asynccontextmanager
     async def reader(self) -> AsyncIterator[asyncpg.Connection]:
@@ -171,21 +158,8 @@ class PostgresStore:
             except BaseException:
                 await _abort(conn)
                 raise
-            commit = await self._finish(conn, tx)
+            commit = await self._land(_commit(conn, tx))
         return result, commit
-
-    async def _finish(self, conn: asyncpg.Connection, tx: PostgresTransaction) -> Commit:
-        # If the caller is cancelled while COMMIT is on the wire, wait for it
-        # anyway: a commit that landed must move latest_ts.
-        task = asyncio.ensure_future(_commit(conn, tx))
-        try:
-            commit = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            commit = await task
-            self._latest_ts = commit.ts
-            raise
-        self._latest_ts = commit.ts
-        return commit
 
     async def _locked(self, body: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
         """Run `body` in a transaction holding the write lock, and commit."""
@@ -225,15 +199,9 @@ class PostgresStore:
 async def _prepare(conn: asyncpg.Connection, catalog: IndexCatalog) -> int:
     await ops.create_schema(conn)
     latest, _, stored, value_format = await ops.load_meta(conn)
-    if value_format != ops.VALUE_FORMAT:
-        raise StoreError(
-            f"This database holds values in format {value_format}, not {ops.VALUE_FORMAT}"
-        )
-    previous = IndexCatalog.from_json(stored)
-    if stored is None or previous.defs != catalog.defs:
-        added, removed = await ops.migrate_indexes(conn, previous, catalog)
-        if added or removed:
-            _log.info("store.indexes.migrated added=%s removed=%s", added, removed)
+    if value_format != VALUE_FORMAT:
+        raise StoreError(f"This database holds values in format {value_format}, not {VALUE_FORMAT}")
+    await migrate_indexes(stored, catalog, lambda old, new: ops.migrate_indexes(conn, old, new))
     return latest
 
 

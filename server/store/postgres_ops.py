@@ -33,10 +33,9 @@ from typing import Any, Literal, ParamSpec, TypeVar
 import asyncpg
 
 from server.errors import StoreError, StoreUnavailable
-from server.store.catalog import IndexCatalog, load_document
+from server.store.catalog import VALUE_FORMAT, IndexCatalog, load_document
 
 __all__ = [
-    "VALUE_FORMAT",
     "WRITE_LOCK",
     "DocRow",
     "IndexRow",
@@ -76,11 +75,6 @@ Meta = tuple[int, int, str | None, int]
 WRITE_LOCK = 0x6C69766573796E63  # "livesync": the key of the advisory write lock
 COMMITS_CHANNEL = "livesync_commits"
 """LISTEN/NOTIFY channel: each commit sends "<node> <ts>" when it commits."""
-
-VALUE_FORMAT = 2
-"""The value encoding of `server.store.sqlite_ops.VALUE_FORMAT` 2 (a plain int
-is a float64, `Int64` an int64). A PostgreSQL database starts at it: no
-livesync ever wrote the older format there."""
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS documents (
@@ -337,9 +331,7 @@ async def migrate_indexes(
     """Drop the entries of indexes no longer defined (or redefined) and
     backfill the new ones from each live document's latest version, in the
     caller's transaction. Returns `(added, removed)` index names."""
-    old_defs, new_defs = set(old.defs), set(new.defs)
-    removed = sorted(d.name for d in old_defs - new_defs)
-    added = sorted(new_defs - old_defs, key=lambda d: d.name)
+    added, removed = new.changes_from(old)
     await conn.execute("DELETE FROM index_entries WHERE idx = any($1::text[])", removed)
     for index in added:
         rows = await _backfill_rows(conn, new, index.table, index.name)

@@ -38,9 +38,8 @@ from server.store.base import (
     LegacyNumbers,
     Transaction,
 )
-from server.store.catalog import (
-    IndexCatalog,
-)
+from server.store.catalog import VALUE_FORMAT, IndexCatalog
+from server.store.core import StoreCore, migrate_indexes
 from server.store.file_lock import FileLock
 from server.store.sqlite_tx import SqliteSnapshot, SqliteTransaction
 
@@ -55,7 +54,7 @@ _READERS = 2
 _MEMORY = ":memory:"
 
 
-class SqliteStore:
+class SqliteStore(StoreCore):
     """A `Store` in one SQLite file (or in memory, for tests: `":memory:"`)."""
 
     def __init__(
@@ -67,28 +66,18 @@ class SqliteStore:
     ) -> None:
         if synchronous.upper() not in ops.SYNCHRONOUS_MODES:
             raise ConfigError(f"synchronous must be one of {', '.join(ops.SYNCHRONOUS_MODES)}")
+        super().__init__()
         self._path = str(path)
         self._synchronous = synchronous
         self._clock = clock
-        self._latest_ts = 0
         # _creationTime of the last insert, in ns: later commits start above it.
         self._creation_floor = 0
-        self._catalog = IndexCatalog()
         self._writer: aiosqlite.Connection | None = None
         self._readers: list[aiosqlite.Connection] = []
         self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._write_lock = asyncio.Lock()
         # Nothing else may hold the file while this store is open (one node).
         self._file_lock = None if self._path == _MEMORY else FileLock(self._path)
-
-    @property
-    def latest_ts(self) -> int:
-        return self._latest_ts
-
-    @property
-    def catalog(self) -> IndexCatalog:
-        """The indexes in force since `open`."""
-        return self._catalog
 
     async def open(
         self, indexes: Sequence[IndexDef], legacy_numbers: LegacyNumbers | None = None
@@ -116,14 +105,13 @@ class SqliteStore:
         # Inserts of one transaction step _creationTime by 1 us from its ts; a
         # millisecond of headroom covers any transaction before the restart.
         self._creation_floor = self._latest_ts + 1_000_000 if self._latest_ts else 0
-        previous = IndexCatalog.from_json(stored)
-        if stored is None or previous.defs != catalog.defs:
-            added, removed = await run(self._writer, ops.migrate_indexes, previous, catalog)
-            if added or removed:
-                _log.info("store.indexes.migrated added=%s removed=%s", added, removed)
-        if value_format < ops.VALUE_FORMAT:
+        writer = self._writer
+        await migrate_indexes(
+            stored, catalog, lambda old, new: run(writer, ops.migrate_indexes, old, new)
+        )
+        if value_format < VALUE_FORMAT:
             rewritten = await run(self._writer, ops.upgrade_numbers, catalog, legacy_numbers)
-            _log.info("store.values.upgraded format=%d rewritten=%d", ops.VALUE_FORMAT, rewritten)
+            _log.info("store.values.upgraded format=%d rewritten=%d", VALUE_FORMAT, rewritten)
         self._catalog = catalog
         await self._open_readers()
 
@@ -165,11 +153,7 @@ class SqliteStore:
         _log.info("store.closed path=%s", self._path)
 
     def snapshot(self, ts: int | None = None) -> SqliteSnapshot:
-        if ts is None:
-            ts = self._latest_ts
-        if ts > self._latest_ts:
-            raise ValueError(f"snapshot ts {ts} is after the latest commit {self._latest_ts}")
-        return SqliteSnapshot(self, ts)
+        return SqliteSnapshot(self, self._snapshot_ts(ts))
 
     @asynccontextmanager
     async def _reader(self) -> AsyncIterator[aiosqlite.Connection]:
@@ -203,22 +187,8 @@ class SqliteStore:
             except BaseException:
                 await tx.abort()
                 raise
-            commit = await self._finish(tx)
+            commit = await self._land(tx.commit())
         return result, commit
-
-    async def _finish(self, tx: SqliteTransaction) -> Commit:
-        # If the caller is cancelled while COMMIT runs on the thread, wait for
-        # it anyway: a commit that landed must move latest_ts, or the next
-        # transaction could reuse its ts.
-        task = asyncio.ensure_future(tx.commit())
-        try:
-            commit = await asyncio.shield(task)
-        except asyncio.CancelledError:
-            commit = await task
-            self._latest_ts = commit.ts
-            raise
-        self._latest_ts = commit.ts
-        return commit
 
     async def get_mutation_result(
         self, session_id: str, request_id: int

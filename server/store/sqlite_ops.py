@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from server.errors import StoreError
-from server.store.catalog import IndexCatalog, dump_document, load_document
+from server.store.catalog import VALUE_FORMAT, IndexCatalog, dump_document, load_document
 
 __all__ = [
     "DocRow",
@@ -153,11 +153,6 @@ def load_meta(conn: sqlite3.Connection) -> tuple[int, str | None, int]:
     and start; a file from before `value_format` existed is format 1."""
     meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
     return int(meta.get("latest_ts", 0)), meta.get("indexes"), int(meta.get("value_format", 1))
-
-
-VALUE_FORMAT = 2
-"""1: a Python int was stored as int64. 2: a plain int is a float64, `Int64`
-an int64 (`server.functions.legacy_numbers`)."""
 
 
 def upgrade_numbers(
@@ -293,9 +288,7 @@ def migrate_indexes(
     """Drop the entries of indexes no longer defined (or redefined) and
     backfill the new ones from each live document's latest version, in one
     transaction. Returns `(added, removed)` index names."""
-    old_defs, new_defs = set(old.defs), set(new.defs)
-    removed = sorted(d.name for d in old_defs - new_defs)
-    added = sorted(new_defs - old_defs, key=lambda d: d.name)
+    added, removed = new.changes_from(old)
     conn.execute("BEGIN IMMEDIATE")
     try:
         conn.executemany("DELETE FROM index_entries WHERE idx = ?", [(n,) for n in removed])

@@ -1,0 +1,212 @@
+"""The write buffer of a transaction, common to every backend.
+
+A transaction keeps its writes in memory as pending rows (a later write of
+the same row replaces the earlier one), the documents it touched and the
+index keys it changed, and sends the rows in one batch: when it commits, or
+earlier when it scans an index, so the scan sees its own writes. From what it
+buffered it computes the commit's `Write`s and `IndexKeyChange`s.
+
+A backend's transaction supplies the shape of its rows (`_doc_row`,
+`_index_row`, `_result_row`) and the round trips on its connection:
+`_get_own_row` and `_read_own_page` (reads that see its flushed rows),
+`_write_rows` (flush) and `_commit_rows` (the last rows, the results and
+COMMIT); rolling back stays with the backend.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Generic, TypeVar
+
+from server.errors import DocumentNotFound
+from server.store.base import Commit, Document, IndexKeyChange, Order, Write
+from server.store.catalog import (
+    check_table_name,
+    dump_document,
+    load_document,
+    merge_patch,
+    present_fields,
+    replace_fields,
+    user_fields,
+)
+from server.store.ids import new_id
+from server.store.paging import PagedSnapshot, PageRow, S
+
+__all__ = ["BufferedTransaction"]
+
+D = TypeVar("D")  # a pending document row
+E = TypeVar("E")  # a pending index entry row
+R = TypeVar("R")  # a pending mutation result row
+
+
+class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
+    """A write transaction at commit ts `ts` that buffers its rows."""
+
+    __slots__ = (
+        "_created",
+        "_doc_rows",
+        "_index_rows",
+        "_inserts",
+        "_keys",
+        "_previous",
+        "_results",
+        "_touched",
+    )
+
+    def __init__(self, store: S, ts: int, previous: int = 0) -> None:
+        super().__init__(store, ts)
+        self._previous = previous  # the newest commit of any node before this one
+        self._inserts = 0
+        self._created = 0  # _creationTime of the last insert, in ns
+        # Pending rows; a later write of the same row replaces the earlier one.
+        self._doc_rows: dict[str, D] = {}
+        self._index_rows: dict[tuple[str, bytes], E] = {}
+        self._results: dict[tuple[str, int], R] = {}
+        # id -> (table, version before this transaction, current value JSON or None)
+        self._touched: dict[str, tuple[str, Document | None, str | None]] = {}
+        self._keys: dict[IndexKeyChange, None] = {}
+
+    # What a backend supplies.
+
+    def _doc_row(self, id: str, table: str, value: str | None, deleted: bool) -> D:
+        raise NotImplementedError
+
+    def _index_row(self, index: str, key: bytes, id: str, deleted: bool) -> E:
+        raise NotImplementedError
+
+    def _result_row(
+        self, session_id: str, request_id: int, result_json: str, fingerprint: str | None
+    ) -> R:
+        raise NotImplementedError
+
+    def _creation_time(self, created: int) -> None:
+        """Told the `_creationTime` (ns) of each insert, before its rows."""
+
+    async def _get_own_row(self, id: str) -> tuple[str, str] | None:
+        """`_get_row` on the transaction's own connection."""
+        raise NotImplementedError
+
+    async def _read_own_page(
+        self, index: str, lo: bytes, hi: bytes | None, order: Order, limit: int
+    ) -> Sequence[PageRow]:
+        """`_read_page` on the transaction's own connection, after a flush."""
+        raise NotImplementedError
+
+    async def _write_rows(self, docs: list[D], entries: list[E]) -> None:
+        """Send pending rows (there is at least one)."""
+        raise NotImplementedError
+
+    async def _commit_rows(self, docs: list[D], entries: list[E], results: list[R]) -> None:
+        """Send the remaining rows and the results, record the commit (its
+        index keys are `_keys`), and COMMIT."""
+        raise NotImplementedError
+
+    # The buffer.
+
+    async def get(self, id: str) -> Document | None:
+        touched = self._touched.get(id)
+        if touched is not None:
+            value = touched[2]
+            return None if value is None else load_document(value)
+        return await super().get(id)
+
+    async def _read_page(
+        self, index: str, lo: bytes, hi: bytes | None, order: Order, limit: int
+    ) -> Sequence[PageRow]:
+        await self._flush()
+        return await self._read_own_page(index, lo, hi, order, limit)
+
+    async def insert(self, table: str, value: Mapping[str, Any]) -> str:
+        check_table_name(table)
+        fields = present_fields(user_fields(value))
+        doc_id = new_id(table)
+        # Convex's _creationTime is ms. Each insert of a transaction (which may
+        # hold a batch of mutations) is 1 us after the one before, so creation
+        # order stays insertion order; the store starts later commits above.
+        self._created = self._ts + 1_000 * self._inserts
+        self._inserts += 1
+        self._creation_time(self._created)
+        doc = {"_id": doc_id, "_creationTime": self._created / 1_000_000, **fields}
+        self._record(table, doc_id, None, doc)
+        return doc_id
+
+    async def replace(self, id: str, value: Mapping[str, Any]) -> None:
+        table, old = await self._existing(id)
+        self._record(table, id, old, replace_fields(old, value))
+
+    async def patch(self, id: str, fields: Mapping[str, Any]) -> None:
+        table, old = await self._existing(id)
+        self._record(table, id, old, merge_patch(old, fields))
+
+    async def delete(self, id: str) -> None:
+        table, old = await self._existing(id)
+        self._record(table, id, old, None)
+
+    async def record_mutation_result(
+        self, session_id: str, request_id: int, result_json: str, fingerprint: str | None = None
+    ) -> None:
+        row = self._result_row(session_id, request_id, result_json, fingerprint)
+        self._results[(session_id, request_id)] = row
+
+    async def _existing(self, id: str) -> tuple[str, Document]:
+        touched = self._touched.get(id)
+        if touched is not None:
+            table, _, value = touched
+            found = None if value is None else (table, value)
+        else:
+            found = await self._get_own_row(id)
+        if found is None:
+            raise DocumentNotFound(f"Update on nonexistent document ID {id}")
+        return found[0], load_document(found[1])
+
+    def _record(self, table: str, id: str, old: Document | None, new: Document | None) -> None:
+        value = None if new is None else dump_document(new)
+        self._doc_rows[id] = self._doc_row(id, table, value, new is None)
+        catalog = self._store.catalog
+        for (index, old_key), (_, new_key) in zip(
+            catalog.keys(table, old), catalog.keys(table, new), strict=True
+        ):
+            self._index_change(index, id, old_key, new_key)
+        first = self._touched.get(id)
+        self._touched[id] = (table, old if first is None else first[1], value)
+
+    def _index_change(self, index: str, id: str, old: bytes | None, new: bytes | None) -> None:
+        # The sync layer invalidates on old and new keys even when they are equal:
+        # the document's content changed under an unchanged key.
+        for key in (old, new):
+            if key is not None:
+                self._keys[IndexKeyChange(index, key)] = None
+        if old == new:
+            return
+        if old is not None:
+            self._index_rows[(index, old)] = self._index_row(index, old, id, True)
+        if new is not None:
+            self._index_rows[(index, new)] = self._index_row(index, new, id, False)
+
+    async def _flush(self) -> None:
+        if not self._doc_rows and not self._index_rows:
+            return
+        docs, entries = self._take_rows()
+        await self._write_rows(docs, entries)
+
+    def _take_rows(self) -> tuple[list[D], list[E]]:
+        docs, entries = list(self._doc_rows.values()), list(self._index_rows.values())
+        self._doc_rows.clear()
+        self._index_rows.clear()
+        return docs, entries
+
+    async def commit(self) -> Commit:
+        """Send the remaining rows and the results, and COMMIT."""
+        docs, entries = self._take_rows()
+        results = list(self._results.values())
+        keys = tuple(self._keys)
+        await self._commit_rows(docs, entries, results)
+        return Commit(self._ts, self._writes(), keys, previous_ts=self._previous)
+
+    def _writes(self) -> tuple[Write, ...]:
+        # A document inserted and deleted again in one transaction changed nothing.
+        return tuple(
+            Write(table, id, old, None if value is None else load_document(value))
+            for id, (table, old, value) in self._touched.items()
+            if old is not None or value is not None
+        )

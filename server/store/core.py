@@ -1,0 +1,70 @@
+"""What every backend's `Store` does alike: it holds the index catalog in
+force and the timestamp of the newest durable commit, which bounds the
+snapshots it hands out and moves only once a commit has landed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from server.store.base import Commit
+from server.store.catalog import IndexCatalog
+
+__all__ = ["StoreCore", "migrate_indexes"]
+
+_log = logging.getLogger("livesync.store")
+
+
+class StoreCore:
+    """The latest commit and the catalog of a store."""
+
+    def __init__(self) -> None:
+        self._latest_ts = 0
+        self._catalog = IndexCatalog()
+
+    @property
+    def latest_ts(self) -> int:
+        return self._latest_ts
+
+    @property
+    def catalog(self) -> IndexCatalog:
+        """The indexes in force since `open`."""
+        return self._catalog
+
+    def _snapshot_ts(self, ts: int | None) -> int:
+        """The ts of a snapshot asked for at `ts` (default: `latest_ts`)."""
+        if ts is None:
+            ts = self._latest_ts
+        if ts > self._latest_ts:
+            raise ValueError(f"snapshot ts {ts} is after the latest commit {self._latest_ts}")
+        return ts
+
+    async def _land(self, commit: Awaitable[Commit]) -> Commit:
+        """Await `commit` and move `latest_ts` to it. If the caller is
+        cancelled while COMMIT is under way, wait for it anyway: a commit that
+        landed must move latest_ts, or the next transaction could reuse its ts."""
+        task = asyncio.ensure_future(commit)
+        try:
+            landed = await asyncio.shield(task)
+        except asyncio.CancelledError:
+            landed = await task
+            self._latest_ts = landed.ts
+            raise
+        self._latest_ts = landed.ts
+        return landed
+
+
+async def migrate_indexes(
+    stored: str | None,
+    catalog: IndexCatalog,
+    migrate: Callable[[IndexCatalog, IndexCatalog], Awaitable[tuple[list[str], list[str]]]],
+) -> None:
+    """Run `migrate(previous, catalog)` when the indexes `stored` at the last
+    start (JSON, None at the first) are not `catalog`'s."""
+    previous = IndexCatalog.from_json(stored)
+    if stored is None or previous.defs != catalog.defs:
+        added, removed = await migrate(previous, catalog)
+        if added or removed:
+            _log.info("store.indexes.migrated added=%s removed=%s", added, removed)
