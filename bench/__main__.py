@@ -28,6 +28,7 @@ def _scenarios() -> dict[str, Scenario]:
     from bench.isolation import run_isolation
     from bench.latency import run_latency
     from bench.memory import run_memory
+    from bench.nodes import run_nodes_fanout, run_nodes_latency, run_nodes_throughput
     from bench.selective import run_selective
     from bench.throughput import run_pg_throughput, run_throughput
 
@@ -41,6 +42,9 @@ def _scenarios() -> dict[str, Scenario]:
         "latency": run_latency,
         "peer": run_peer,
         "isolation": run_isolation,
+        "nodes-latency": run_nodes_latency,
+        "nodes-fanout": run_nodes_fanout,
+        "nodes-throughput": run_nodes_throughput,
     }
 
 
@@ -54,6 +58,9 @@ SCENARIOS = (
     "latency",
     "peer",
     "isolation",
+    "nodes-latency",
+    "nodes-fanout",
+    "nodes-throughput",
 )
 
 
