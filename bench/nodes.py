@@ -10,7 +10,9 @@ prints that it skipped.
 
 - `nodes-latency`: a mutation sent to node A, until a subscriber on node B
   reads the new value (A's commit NOTIFYs B, which reads the commit log,
-  re-runs the query and pushes); against the same on one node.
+  re-runs the query and pushes); against the same on one node. Then a
+  third node with no clients joins the database, to show what a commit's
+  notification alone costs a node.
 - `nodes-fanout`: a mutation on node A pushed to 1,000 subscribers, 500 on
   each node, until the last one reads it; against 1,000 on one node.
 - `nodes-throughput`: mutations/s with the writers spread over two nodes
@@ -146,6 +148,19 @@ async def run_nodes_latency(settings: Settings) -> list[Figure]:
                 alone.append(_delivery(events[1], value, t0))
         cpu_a, cpu_b = cpu_ms(a.pid) - cpu_a, cpu_ms(b.pid) - cpu_b
         cpu_one = cpu_ms(single.pid) - cpu_one
+        # Then a third node on the same database with no clients: what it
+        # spends per commit is the notification alone (wake up, read the
+        # log, publish). Started after the timed runs so they had two nodes.
+        (idle,) = await stack.enter_async_context(_nodes(settings, 1, two_db))
+        extra = settings.size(100, 300)
+        cpu_idle = 0.0
+        for n in range(WARMUP + runs, 2 * WARMUP + runs + extra):
+            if n == 2 * WARMUP + runs:
+                cpu_idle = cpu_ms(idle.pid)
+            await on_a.send(wire.mutation(n, "counter:bump", {}))
+            await workers.wait({0: 1, 2: 1}, timeout=30)
+            await workers.collect()
+        cpu_idle = (cpu_ms(idle.pid) - cpu_idle) / extra
     figures = [
         at_most(
             name,
@@ -172,6 +187,12 @@ async def run_nodes_latency(settings: Settings) -> list[Figure]:
         Figure(name, "node B CPU per commit (catch-up, re-run, push)", cpu_b / runs, "ms"),
         Figure(name, "node A CPU per commit (mutation, commit, re-run, push)", cpu_a / runs, "ms"),
         Figure(name, "one node CPU per commit", cpu_one / runs, "ms"),
+        Figure(
+            name,
+            f"idle third node (no clients) CPU per commit, {extra} more: the notification alone",
+            cpu_idle,
+            "ms",
+        ),
     ]
     return [print_figure(f) for f in figures]
 
