@@ -22,6 +22,7 @@ prints that it skipped.
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -46,6 +47,7 @@ from bench.load import Event, LoadClient, Pool
 from bench.procs import Proc, cpu_ms
 from bench.report import Figure, at_most, percentile, print_figure
 from server.store.postgres import PostgresStore
+from server.store.postgres_ops import WRITE_LOCK
 
 __all__ = ["run_nodes_fanout", "run_nodes_latency", "run_nodes_throughput"]
 
@@ -53,6 +55,7 @@ WARMUP = 20
 SUBSCRIBERS = 100  # nodes-throughput, as in pg-throughput
 WRITERS = 4
 STUCK = 20.0  # seconds a subscriber may lag the rest before it counts as stuck
+LOCK_SAMPLE = 0.002  # seconds between samples of pg_locks in nodes-throughput
 
 
 def _server_url(scenario: str) -> str | None:
@@ -304,6 +307,56 @@ class _Run:
     seconds: float
     server_cpu: float  # ms, all nodes
     postgres_cpu: float  # ms, every postgres process
+    lock_held: float  # share of pg_locks samples with the write lock granted
+    lock_waited: float  # share of samples with a writer waiting for it
+
+
+class _LockSampler:
+    """Polls pg_locks every LOCK_SAMPLE seconds on a connection of its own:
+    whether the write lock (`WRITE_LOCK`) is held, and whether a writer
+    waits for it, in the database `url`."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._samples: list[tuple[int, int]] = []
+        self._task: asyncio.Task[None] | None = None
+        self._conn: asyncpg.Connection | None = None
+
+    async def __aenter__(self) -> _LockSampler:
+        self._conn = await asyncpg.connect(self._url)
+        self._task = asyncio.get_running_loop().create_task(self._run(self._conn))
+        return self
+
+    async def _run(self, conn: asyncpg.Connection) -> None:
+        # An advisory lock on a bigint key shows as classid (high 32 bits), objid (low).
+        query = (
+            "SELECT count(*) FILTER (WHERE granted), count(*) FILTER (WHERE NOT granted)"
+            " FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = $2"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        high, low = WRITE_LOCK >> 32, WRITE_LOCK & 0xFFFFFFFF
+        while True:
+            row = await conn.fetchrow(query, high, low)
+            assert row is not None
+            self._samples.append((int(row[0]), int(row[1])))
+            await asyncio.sleep(LOCK_SAMPLE)
+
+    async def stop(self) -> tuple[float, float]:
+        """(share of samples with the lock held, share with a writer waiting)."""
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        n = max(1, len(self._samples))
+        return (
+            sum(1 for held, _ in self._samples if held) / n,
+            sum(1 for _, waiting in self._samples if waiting) / n,
+        )
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+        if self._conn is not None:
+            await self._conn.close()
 
 
 async def _throughput(settings: Settings, server_url: str, nodes: int, count: int) -> _Run:
@@ -325,6 +378,7 @@ async def _throughput(settings: Settings, server_url: str, nodes: int, count: in
             for w in range(WRITERS)
             for p in (procs[w % nodes],)
         ]
+        sampler = await stack.enter_async_context(_LockSampler(url))
         cpu, pg_cpu = _cpu(procs), postgres_cpu_ms()
         start = time.monotonic_ns()
         for n in range(count):  # round-robin over the writers (and so the nodes), pipelined
@@ -334,6 +388,7 @@ async def _throughput(settings: Settings, server_url: str, nodes: int, count: in
         except RuntimeError:
             pass  # counted below: subscribers the servers stopped updating
         cpu, pg_cpu = _cpu(procs) - cpu, postgres_cpu_ms() - pg_cpu
+        held, waited = await sampler.stop()
         events = await workers.collect()
         conn = await asyncpg.connect(url)
         try:
@@ -344,7 +399,9 @@ async def _throughput(settings: Settings, server_url: str, nodes: int, count: in
     if not final:
         raise RuntimeError("no subscriber read the final count")
     seconds = (max(e.t_ns for e in final) - start) / 1e9
-    return _Run(count / seconds, SUBSCRIBERS - len(final), commits, seconds, cpu, pg_cpu)
+    return _Run(
+        count / seconds, SUBSCRIBERS - len(final), commits, seconds, cpu, pg_cpu, held, waited
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -432,6 +489,12 @@ async def run_nodes_throughput(settings: Settings) -> list[Figure]:
                 f"{label}: wall time per commit, an upper bound on the lock's hold",
                 run.seconds * 1e3 / run.commits,
                 "ms",
+            ),
+            Figure(
+                name,
+                f"{label}: write lock held / a writer waiting for it (pg_locks samples)",
+                run.lock_held * 100,
+                f"% / {run.lock_waited * 100:.0f} %",
             ),
             Figure(name, f"{label}: livesync CPU per mutation", run.server_cpu / count, "ms"),
             Figure(
