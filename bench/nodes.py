@@ -55,7 +55,7 @@ WARMUP = 20
 SUBSCRIBERS = 100  # nodes-throughput, as in pg-throughput
 WRITERS = 4
 STUCK = 20.0  # seconds a subscriber may lag the rest before it counts as stuck
-LOCK_SAMPLE = 0.002  # seconds between samples of pg_locks in nodes-throughput
+LOCK_SAMPLE = 0.01  # seconds between samples of pg_locks (reading it stalls the lock manager)
 
 
 def _server_url(scenario: str) -> str | None:
