@@ -27,7 +27,8 @@ def _scenarios() -> dict[str, Scenario]:
     from bench.fanout import run_fanout, run_peer
     from bench.isolation import run_isolation
     from bench.latency import run_latency
-    from bench.memory import run_memory
+    from bench.memory import run_memory, run_pg_memory
+    from bench.nodes import run_nodes_fanout, run_nodes_latency, run_nodes_throughput
     from bench.selective import run_selective
     from bench.throughput import run_pg_throughput, run_throughput
 
@@ -38,9 +39,13 @@ def _scenarios() -> dict[str, Scenario]:
         "pg-throughput": run_pg_throughput,
         "auth": run_auth,
         "memory": run_memory,
+        "pg-memory": run_pg_memory,
         "latency": run_latency,
         "peer": run_peer,
         "isolation": run_isolation,
+        "nodes-latency": run_nodes_latency,
+        "nodes-fanout": run_nodes_fanout,
+        "nodes-throughput": run_nodes_throughput,
     }
 
 
@@ -51,9 +56,13 @@ SCENARIOS = (
     "pg-throughput",
     "auth",
     "memory",
+    "pg-memory",
     "latency",
     "peer",
     "isolation",
+    "nodes-latency",
+    "nodes-fanout",
+    "nodes-throughput",
 )
 
 
