@@ -132,6 +132,7 @@ class Engine:
         )
         self.committer = Committer(store, runner, self.publish_commit, metrics)
         self._catching_up = asyncio.Lock()
+        self._unknown_before = 0  # commits before this ts were never seen (a pruned log)
         self._catch_up_task: asyncio.Task[None] | None = None
         self._catch_up_again = False
         store.watch_commits(self._others_committed)
@@ -243,6 +244,9 @@ class Engine:
 
     def _check_missed_commits(self, ex: Execution) -> None:
         # Commits published while `ex` was unregistered did not stab it.
+        if ex.ts < self._unknown_before:
+            ex.invalidated_at = self._unknown_before
+            return
         commits = self._commits
         if commits and len(commits) == commits.maxlen and commits[0][0] > ex.ts + 1:
             ex.invalidated_at = commits[0][0]  # older than the log: assume the worst
@@ -384,7 +388,9 @@ class Engine:
         for ex in hit:
             ex.invalidated_at = ts
             self._forget(ex)
-        self._commits.clear()  # older executions cannot be checked against it now
+        # An execution still running from before the gap cannot be checked
+        # against the log: it is invalid once registered.
+        self._unknown_before = max(self._unknown_before, ts)
         self.published_ts = max(self.published_ts, ts)
         for ex in hit:
             _notify(ex)
@@ -392,7 +398,7 @@ class Engine:
     def publish(self, commit: Commit) -> None:
         """Invalidate what `commit` touched, then make its ts readable."""
         if commit.ts <= self.published_ts:
-            return  # already published (caught up before its own writer got to it)
+            return  # covered already: a catch-up over a pruned log invalidated everything
         self._commits.append((commit.ts, commit.keys))
         hit: set[Execution] = set()
         for change in commit.keys:

@@ -58,3 +58,16 @@ async def test_an_unknown_gap_of_commits_invalidates_every_subscriber(engine: En
         await asyncio.wait_for(event.wait(), EVENT)
     assert not any(ex.valid_at(engine.published_ts) for ex in executions)
     assert engine.cached(key("a"), engine.published_ts) is None  # re-run, not reused
+
+
+async def test_a_result_computed_before_an_unknown_gap_is_not_reused_after_it(
+    engine: Engine,
+) -> None:
+    first = asyncio.Event()
+    ex = await engine.execute(key("a"), {"topic": "a"}, None, engine.published_ts, first.set)
+    engine.release(ex, first.set)  # unregistered, as a run still under way would be
+    await engine.mutate("notes:add", {"topic": "b", "text": "elsewhere"}, None)
+    await engine.catch_up()  # the log no longer reaches back
+    told = asyncio.Event()
+    engine.retain(ex, told.set)  # registering it now finds it invalid at once
+    assert told.is_set() and not ex.valid_at(engine.published_ts)
