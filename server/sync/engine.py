@@ -135,6 +135,7 @@ class Engine:
         self._unknown_before = 0  # commits before this ts were never seen (a pruned log)
         self._catch_up_task: asyncio.Task[None] | None = None
         self._catch_up_again = False
+        self._stopped_at_own = False
         store.watch_commits(self._others_committed)
         self._prefetches: set[asyncio.Task[None]] = set()
 
@@ -347,9 +348,10 @@ class Engine:
         if commit.previous_ts > self.published_ts:
             await self.catch_up()
         self.publish(commit)
-        if not self.store.exclusive:
-            # A catch-up stops at this node's own unpublished commit: what
-            # other nodes committed after it is published from here on.
+        if self._stopped_at_own:
+            # A catch-up stopped at this commit while it was unpublished:
+            # what other nodes committed after it is published from here.
+            self._stopped_at_own = False
             self._others_committed()
 
     async def catch_up(self) -> None:
@@ -363,6 +365,11 @@ class Engine:
                 return
             for commit in commits:
                 self.publish(commit)
+            # The store knows of a commit not published yet: one of this
+            # node's own, which the log read stops at (its committer is
+            # about to publish it).
+            if self.store.latest_ts > self.published_ts:
+                self._stopped_at_own = True
 
     def _others_committed(self) -> None:
         # Coalesced: one catch-up at a time, and one more if told meanwhile.
