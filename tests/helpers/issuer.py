@@ -1,23 +1,29 @@
-"""A real dev token issuer on 127.0.0.1 port 0, in a background thread or a subprocess.
+"""A real dev token issuer on 127.0.0.1 port 0: in a background thread, in a
+subprocess, or as the `livesync dev-issuer` command itself.
 
 The compat tests drive Node with blocking calls, so the issuer cannot share the
 test's event loop: `ThreadedIssuer` gives it its own loop in a thread. The
 official Python client holds the GIL while it blocks, which starves any thread
 in the test process, so with it use `ProcessIssuer` (`python -m
 tests.helpers.issuer KEYS_DIR`, which prints its URL once it listens).
+`CommandIssuer` is the issuer a deployment of several nodes trusts the way it
+would trust Clerk: one process of its own, not a node's `/dev-issuer`.
 Readiness is always an event or a printed line, never a sleep.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import queue
+import re
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import uvicorn
 
@@ -28,14 +34,16 @@ from server.dev_issuer import (
     request_token,
     rotate_keys,
 )
-from tests.helpers.timeouts import READ
+from tests.helpers.timeouts import READ, STARTUP
 
 __all__ = [
+    "CommandIssuer",
     "ProcessIssuer",
     "ThreadedIssuer",
     "custom_jwt_provider_config",
     "oidc_provider_config",
     "running_issuer",
+    "running_issuer_command",
     "running_issuer_process",
 ]
 
@@ -150,6 +158,91 @@ class ProcessIssuer:
         return oidc_provider_config(self.url)
 
 
+# The line `livesync dev-issuer` logs once its socket listens (it binds before logging).
+_ISSUER_AT = re.compile(r"dev issuer at (http://127\.0\.0\.1:\d+), keys in ")
+
+
+class CommandIssuer:
+    """`livesync dev-issuer --port 0 --keys DIR` in a child process, as a user runs it."""
+
+    def __init__(self, keys_dir: Path) -> None:
+        self.keys_dir = Path(keys_dir)
+        self.url = ""
+        self._proc: subprocess.Popen[str] | None = None
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._log: list[str] = []
+
+    def start(self) -> None:
+        from tests.helpers.server import REPO_ROOT
+
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        env["LIVESYNC_LOG_LEVEL"] = "INFO"  # the URL is announced at INFO
+        self._proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "server",
+                "dev-issuer",
+                "--port",
+                "0",
+                "--keys",
+                str(self.keys_dir),
+            ],
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        # Read stderr to the end, not just to the URL: uvicorn logs every request
+        # there, and an unread pipe would block the issuer once it fills.
+        threading.Thread(target=self._pump, args=(self._proc.stderr,), daemon=True).start()
+        self.url = self._await_url()
+
+    def _pump(self, stream: IO[str] | None) -> None:
+        if stream is not None:
+            for line in stream:
+                self._log.append(line)
+                self._lines.put(line)
+        self._lines.put(None)
+
+    def _await_url(self) -> str:
+        while True:
+            try:
+                line = self._lines.get(timeout=STARTUP)
+            except queue.Empty:
+                line = None
+            if line is None:
+                self.stop()
+                raise RuntimeError(f"livesync dev-issuer did not start:\n{self.log_text()}")
+            match = _ISSUER_AT.search(line)
+            if match:
+                return match.group(1)
+
+    def log_text(self) -> str:
+        return "".join(self._log)
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(READ)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def token(self, sub: str, *, email: str | None = None, ttl: float | None = None) -> str:
+        return request_token(self.url, sub, email=email, ttl=ttl)
+
+    def provider_config(self) -> str:
+        return oidc_provider_config(self.url)
+
+
 def oidc_provider_config(issuer_url: str) -> str:
     """config.toml lines trusting `issuer_url` as an OIDC provider for audience "convex"."""
     return f'[[auth.providers]]\ndomain = "{issuer_url}"\napplication_id = "convex"\n'
@@ -182,6 +275,17 @@ def running_issuer(keys_dir: Path) -> Iterator[ThreadedIssuer]:
 def running_issuer_process(keys_dir: Path) -> Iterator[ProcessIssuer]:
     """Start a `ProcessIssuer` keeping its keys in `keys_dir`; stop it on exit."""
     issuer = ProcessIssuer(keys_dir)
+    issuer.start()
+    try:
+        yield issuer
+    finally:
+        issuer.stop()
+
+
+@contextmanager
+def running_issuer_command(keys_dir: Path) -> Iterator[CommandIssuer]:
+    """Start a `CommandIssuer` keeping its keys in `keys_dir`; stop it on exit."""
+    issuer = CommandIssuer(keys_dir)
     issuer.start()
     try:
         yield issuer

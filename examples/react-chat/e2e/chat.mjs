@@ -1,15 +1,23 @@
 // Drives the built app in headless Debian Chromium with playwright-core.
 //
 //   node e2e/chat.mjs SCENARIO APP_URL BACKEND_URL [SCREENSHOT]
+//   node e2e/chat.mjs cluster APP_URL BALANCER_URL ISSUER_URL
 //
 // SCENARIO is "chat" (auth states, own messages, two users, live channel,
-// sign-out), "refresh" (short-lived tokens refreshed while updates flow) or
-// "pages" (the paginated history while messages are sent and deleted).
+// sign-out), "refresh" (short-lived tokens refreshed while updates flow),
+// "pages" (the paginated history while messages are sent and deleted) or
+// "cluster" (two users through a load balancer; midway it prints
+// "both_live" and waits for a line on stdin, which the test sends once it
+// has killed a node).
 // Prints one JSON object per observation; tests/browser asserts on them.
-// Every wait is for an element or request, with a timeout, never for time.
+// Every wait is for an element, request or line, with a timeout, never for time.
+import { createInterface } from "node:readline";
 import { chromium } from "playwright-core";
 
-const [scenario, appUrl, backendUrl, screenshot] = process.argv.slice(2);
+const [scenario, appUrl, backendUrl, extra] = process.argv.slice(2);
+// The fourth argument is the screenshot path, except in "cluster": the issuer.
+const screenshot = scenario === "cluster" ? undefined : extra;
+const issuerUrl = scenario === "cluster" ? extra : undefined;
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const TIMEOUT = 15_000;
 // Without the background-networking flags Chromium keeps dialing Google
@@ -44,13 +52,20 @@ function recordStates() {
   });
 }
 
+// The URL of every WebSocket each page opened, in order (a reconnect adds one).
+const socketsOf = new WeakMap();
+
 async function openPage(browser, query = "") {
   const context = await browser.newContext({ viewport: { width: 1000, height: 640 } });
   const page = await context.newPage();
   page.setDefaultTimeout(TIMEOUT);
   page.on("pageerror", (error) => emit("page_error", { message: String(error) }));
+  const sockets = [];
+  socketsOf.set(page, sockets);
+  page.on("websocket", (socket) => sockets.push(socket.url()));
   await page.addInitScript(recordStates);
-  const url = `${appUrl}/?backend=${encodeURIComponent(backendUrl)}${query}`;
+  const issuer = issuerUrl ? `&issuer=${encodeURIComponent(issuerUrl)}` : "";
+  const url = `${appUrl}/?backend=${encodeURIComponent(backendUrl)}${issuer}${query}`;
   await page.goto(url);
   await page.waitForSelector("[data-state=unauthenticated]");
   return page;
@@ -274,11 +289,78 @@ async function pages(browser) {
   });
 }
 
+// The next line the test writes on stdin, or an error after `ms`.
+function nextLine(lines, what, ms = TIMEOUT) {
+  let timer;
+  const deadline = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no line on stdin within ${ms} ms: ${what}`)), ms);
+  });
+  return Promise.race([lines.next(), deadline]).finally(() => clearTimeout(timer));
+}
+
+const channels = async (alice, bob) => ({
+  alice_channel: await bodies(alice, "channel"),
+  bob_channel: await bodies(bob, "channel"),
+});
+
+// Alice and Bob each open the app at the balancer's URL (round robin puts
+// their sockets on different nodes); each sees the other's messages live.
+// Then the test kills a node, and both keep chatting: the page that lost
+// its node reconnects through the balancer to the one left.
+async function cluster(browser) {
+  const input = createInterface({ input: process.stdin });
+  const lines = input[Symbol.asyncIterator]();
+  try {
+    const alice = await openPage(browser);
+    await signIn(alice, "alice");
+    await send(alice, "hello from alice");
+    await waitForBody(alice, "channel", "hello from alice");
+
+    const bob = await openPage(browser);
+    await signIn(bob, "bob");
+    await waitForBody(bob, "channel", "hello from alice");
+    await send(alice, "second from alice");
+    await waitForBody(bob, "channel", "second from alice");
+    await send(bob, "hi from bob");
+    await waitForBody(alice, "channel", "hi from bob");
+    const signedIn = { alice: (await states(alice)).length, bob: (await states(bob)).length };
+    emit("both_live", {
+      ...(await channels(alice, bob)),
+      alice_sockets: socketsOf.get(alice),
+      bob_sockets: socketsOf.get(bob),
+    });
+
+    const reply = await nextLine(lines, "the test killing a node");
+    emit("node_killed", { reply: reply.value });
+    // Sent at once: on the page whose socket died, the mutation waits for the reconnect.
+    await send(alice, "alice after the kill");
+    await send(bob, "bob after the kill");
+    for (const page of [alice, bob]) {
+      await waitForBody(page, "channel", "alice after the kill");
+      await waitForBody(page, "channel", "bob after the kill");
+    }
+    await waitForBody(alice, "mine", "alice after the kill");
+    await waitForBody(bob, "mine", "bob after the kill");
+    emit("after_kill", {
+      ...(await channels(alice, bob)),
+      alice_mine: await bodies(alice, "mine"),
+      bob_mine: await bodies(bob, "mine"),
+      alice_sockets: socketsOf.get(alice),
+      bob_sockets: socketsOf.get(bob),
+      alice_states: (await states(alice)).slice(signedIn.alice - 1),
+      bob_states: (await states(bob)).slice(signedIn.bob - 1),
+    });
+  } finally {
+    input.close();
+  }
+}
+
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
 try {
   if (scenario === "chat") await chat(browser);
   else if (scenario === "refresh") await refresh(browser, 3);
   else if (scenario === "pages") await pages(browser);
+  else if (scenario === "cluster") await cluster(browser);
   else throw new Error(`unknown scenario ${scenario}`);
 } finally {
   await browser.close();
