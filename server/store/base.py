@@ -37,6 +37,7 @@ __all__ = [
     "Order",
     "Snapshot",
     "Store",
+    "StoredResult",
     "Transaction",
     "Write",
 ]
@@ -51,6 +52,10 @@ allows (`server.functions.legacy_numbers`)."""
 `_creationTime` (float, ms since the epoch)."""
 
 Order = Literal["asc", "desc"]
+
+StoredResult = tuple[int, str, str | None]
+"""`(commit_ts, result_json, fingerprint)` of a committed mutation; the
+fingerprint is None in rows from before there was one."""
 T = TypeVar("T")
 
 
@@ -190,11 +195,14 @@ class Store(Protocol):
         """Delete document versions and index entries that no snapshot at
         `ts` or later can see; returns how many rows went."""
 
-    async def get_mutation_result(
-        self, session_id: str, request_id: int
-    ) -> tuple[int, str, str | None] | None:
-        """`(commit_ts, result_json, fingerprint)` of an earlier successful
-        mutation; the fingerprint is None in rows from before there was one."""
+    async def get_mutation_results(
+        self, keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], StoredResult]:
+        """The stored results of earlier successful mutations among `keys`
+        (`(session_id, request_id)`), in one read; keys without one are absent."""
+
+    async def get_mutation_result(self, session_id: str, request_id: int) -> StoredResult | None:
+        """`get_mutation_results` for one key."""
 
     async def prune_mutation_results(self, before_ts: int) -> int:
         """Delete the results of mutations committed before `before_ts`;

@@ -2,20 +2,24 @@
 
 A transaction keeps its writes in memory as pending rows (a later write of
 the same row replaces the earlier one), the documents it touched and the
-index keys it changed, and sends the rows in one batch: when it commits, or
-earlier when it scans an index, so the scan sees its own writes. From what it
-buffered it computes the commit's `Write`s and `IndexKeyChange`s.
+index keys it changed, and sends the rows in one batch when it commits. Its
+reads see its own writes without sending them first: a document it touched
+comes from the buffer, and an index page read from the database is merged
+with the buffered index keys in that page's range. So a group of mutations
+in one transaction costs no round trip per mutation beyond its own reads.
+From what it buffered it computes the commit's `Write`s and `IndexKeyChange`s.
 
 A backend's transaction supplies the shape of its rows (`_doc_row`,
 `_index_row`, `_result_row`) and the round trips on its connection:
-`_get_own_row` and `_read_own_page` (reads that see its flushed rows),
-`_write_rows` (flush) and `_commit_rows` (the last rows, the results and
-COMMIT); rolling back stays with the backend.
+`_get_own_row` and `_read_own_page` (reads of what was committed before it)
+and `_commit_rows` (the rows, the results and COMMIT).
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
 from server.errors import DocumentNotFound
@@ -50,7 +54,9 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
         "_keys",
         "_previous",
         "_results",
+        "_sorted",
         "_touched",
+        "_view",
     )
 
     def __init__(self, store: S, ts: int, previous: int = 0) -> None:
@@ -65,6 +71,11 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
         # id -> (table, version before this transaction, current value JSON or None)
         self._touched: dict[str, tuple[str, Document | None, str | None]] = {}
         self._keys: dict[IndexKeyChange, None] = {}
+        # The index keys this transaction wrote: (index, key) -> the id of the
+        # document the key now holds (its value is in _touched), or None when
+        # the key holds nothing any more; and each index's keys, sorted.
+        self._view: dict[tuple[str, bytes], str | None] = {}
+        self._sorted: dict[str, list[bytes]] = {}
 
     # What a backend supplies.
 
@@ -89,16 +100,12 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
     async def _read_own_page(
         self, index: str, lo: bytes, hi: bytes | None, order: Order, limit: int
     ) -> Sequence[PageRow]:
-        """`_read_page` on the transaction's own connection, after a flush."""
-        raise NotImplementedError
-
-    async def _write_rows(self, docs: list[D], entries: list[E]) -> None:
-        """Send pending rows (there is at least one)."""
+        """`_read_page` on the transaction's own connection."""
         raise NotImplementedError
 
     async def _commit_rows(self, docs: list[D], entries: list[E], results: list[R]) -> None:
-        """Send the remaining rows and the results, record the commit (its
-        index keys are `_keys`), and COMMIT."""
+        """Send the rows and the results, record the commit (its index keys
+        are `_keys`), and COMMIT."""
         raise NotImplementedError
 
     # The buffer.
@@ -113,8 +120,26 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
     async def _read_page(
         self, index: str, lo: bytes, hi: bytes | None, order: Order, limit: int
     ) -> Sequence[PageRow]:
-        await self._flush()
-        return await self._read_own_page(index, lo, hi, order, limit)
+        rows = await self._read_own_page(index, lo, hi, order, limit)
+        written = self._sorted.get(index)
+        if not written:
+            return rows
+        start = bisect.bisect_left(written, lo)
+        stop = len(written) if hi is None else bisect.bisect_left(written, hi)
+        if len(rows) == limit:
+            # A full page covers its range only up to its last key; the
+            # scan's next page starts past it.
+            if order == "asc":
+                stop = min(stop, bisect.bisect_right(written, rows[-1][0]))
+            else:
+                start = max(start, bisect.bisect_left(written, rows[-1][0]))
+        if start >= stop:
+            return rows
+        merged = {row[0]: row for row in rows}
+        for key in written[start:stop]:
+            id = self._view[(index, key)]
+            merged[key] = (key, True, None) if id is None else (key, False, self._touched[id][2])
+        return sorted(merged.values(), key=itemgetter(0), reverse=order == "desc")
 
     async def insert(self, table: str, value: Mapping[str, Any]) -> str:
         check_table_name(table)
@@ -176,32 +201,26 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
         for key in (old, new):
             if key is not None:
                 self._keys[IndexKeyChange(index, key)] = None
+        if new is not None:
+            self._see(index, new, id)
         if old == new:
             return
         if old is not None:
             self._index_rows[(index, old)] = self._index_row(index, old, id, True)
+            self._see(index, old, None)
         if new is not None:
             self._index_rows[(index, new)] = self._index_row(index, new, id, False)
 
-    async def _flush(self) -> None:
-        if not self._doc_rows and not self._index_rows:
-            return
-        docs, entries = self._take_rows()
-        await self._write_rows(docs, entries)
-
-    def _take_rows(self) -> tuple[list[D], list[E]]:
-        docs, entries = list(self._doc_rows.values()), list(self._index_rows.values())
-        self._doc_rows.clear()
-        self._index_rows.clear()
-        return docs, entries
+    def _see(self, index: str, key: bytes, id: str | None) -> None:
+        if (index, key) not in self._view:
+            bisect.insort(self._sorted.setdefault(index, []), key)
+        self._view[(index, key)] = id
 
     async def commit(self) -> Commit:
-        """Send the remaining rows and the results, and COMMIT."""
-        docs, entries = self._take_rows()
-        results = list(self._results.values())
-        keys = tuple(self._keys)
-        await self._commit_rows(docs, entries, results)
-        return Commit(self._ts, self._writes(), keys, previous_ts=self._previous)
+        """Send the rows and the results, and COMMIT."""
+        docs, entries = list(self._doc_rows.values()), list(self._index_rows.values())
+        await self._commit_rows(docs, entries, list(self._results.values()))
+        return Commit(self._ts, self._writes(), tuple(self._keys), previous_ts=self._previous)
 
     def _writes(self) -> tuple[Write, ...]:
         # A document inserted and deleted again in one transaction changed nothing.

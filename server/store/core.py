@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
-from server.store.base import Commit
+from server.store.base import Commit, StoredResult
 from server.store.catalog import IndexCatalog
 
 __all__ = ["StoreCore", "migrate_indexes"]
@@ -40,6 +40,15 @@ class StoreCore:
         if ts > self._latest_ts:
             raise ValueError(f"snapshot ts {ts} is after the latest commit {self._latest_ts}")
         return ts
+
+    async def get_mutation_results(
+        self, keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], StoredResult]:
+        raise NotImplementedError
+
+    async def get_mutation_result(self, session_id: str, request_id: int) -> StoredResult | None:
+        key = (session_id, request_id)
+        return (await self.get_mutation_results([key])).get(key)
 
     async def _land(self, commit: Awaitable[Commit]) -> Commit:
         """Await `commit` and move `latest_ts` to it. If the caller is

@@ -39,7 +39,14 @@ import asyncpg
 
 from server.errors import StoreError
 from server.store import postgres_ops as ops
-from server.store.base import Commit, IndexDef, IndexKeyChange, LegacyNumbers, Transaction
+from server.store.base import (
+    Commit,
+    IndexDef,
+    IndexKeyChange,
+    LegacyNumbers,
+    StoredResult,
+    Transaction,
+)
 from server.store.catalog import VALUE_FORMAT, IndexCatalog
 from server.store.core import StoreCore, migrate_indexes
 from server.store.postgres_tx import PostgresSnapshot, PostgresTransaction
@@ -173,11 +180,11 @@ class PostgresStore(StoreCore):
                 raise
         return result
 
-    async def get_mutation_result(
-        self, session_id: str, request_id: int
-    ) -> tuple[int, str, str | None] | None:
+    async def get_mutation_results(
+        self, keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], StoredResult]:
         async with self.reader() as conn:
-            return await ops.get_mutation_result(conn, session_id, request_id, self._latest_ts)
+            return await ops.get_mutation_results(conn, keys, self._latest_ts)
 
     async def prune_mutation_results(self, before_ts: int) -> int:
         """Delete the results of mutations committed before `before_ts`:

@@ -33,6 +33,7 @@ from typing import Any, Literal, ParamSpec, TypeVar
 import asyncpg
 
 from server.errors import StoreError, StoreUnavailable
+from server.store.base import StoredResult
 from server.store.catalog import VALUE_FORMAT, IndexCatalog, load_document
 
 __all__ = [
@@ -47,7 +48,7 @@ __all__ = [
     "create_schema",
     "end",
     "get_document",
-    "get_mutation_result",
+    "get_mutation_results",
     "load_meta",
     "migrate_indexes",
     "prune_mutation_results",
@@ -55,7 +56,6 @@ __all__ = [
     "rollback",
     "translate",
     "vacuum",
-    "write_rows",
 ]
 
 P = ParamSpec("P")
@@ -132,7 +132,6 @@ FROM unnest($10::text[], $11::bigint[], $12::text[], $13::text[])
     AS r(session_id, request_id, result, fingerprint)
 ON CONFLICT (session_id, request_id) DO UPDATE
 SET ts = excluded.ts, result = excluded.result, fingerprint = excluded.fingerprint"""
-_WRITE_ROWS = f"WITH d AS ({_INSERT_DOCUMENTS}) {_INSERT_ENTRIES}"
 # The commit's index keys go to the log, which other nodes read to learn what
 # it changed; its notification (sent at COMMIT, in commit order) wakes them.
 _LOG_COMMIT = "INSERT INTO commit_log (ts, node, idx, keys) VALUES ($1, $15, $16, $17)"
@@ -249,29 +248,21 @@ async def read_page(
 
 
 @translate
-async def get_mutation_result(
-    conn: asyncpg.Connection, session_id: str, request_id: int, max_ts: int
-) -> tuple[int, str, str | None] | None:
-    row = await conn.fetchrow(
-        "SELECT ts, result, fingerprint FROM mutation_results"
-        " WHERE session_id = $1 AND request_id = $2 AND ts <= $3",
-        session_id,
-        request_id,
+async def get_mutation_results(
+    conn: asyncpg.Connection, keys: Sequence[tuple[str, int]], max_ts: int
+) -> dict[tuple[str, int], StoredResult]:
+    rows = await conn.fetch(
+        "SELECT r.session_id, r.request_id, r.ts, r.result, r.fingerprint"
+        " FROM unnest($1::text[], $2::bigint[]) AS k(session_id, request_id)"
+        " JOIN mutation_results r USING (session_id, request_id) WHERE r.ts <= $3",
+        *_columns(keys, 2),
         max_ts,
     )
-    return None if row is None else (row[0], row[1], row[2])
+    return {(row[0], row[1]): (row[2], row[3], row[4]) for row in rows}
 
 
 def _columns(rows: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
-
-
-@translate
-async def write_rows(
-    conn: asyncpg.Connection, ts: int, doc_rows: Sequence[DocRow], index_rows: Sequence[IndexRow]
-) -> None:
-    """Write pending rows inside the open write transaction."""
-    await conn.execute(_WRITE_ROWS, ts, *_columns(doc_rows, 4), *_columns(index_rows, 4))
 
 
 @translate

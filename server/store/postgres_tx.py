@@ -1,9 +1,8 @@
 """Reads at one timestamp and write transactions of `PostgresStore`.
 
 A transaction buffers its rows in memory (`server.store.buffer`) and sends
-them in one statement: when it commits, or earlier when it scans an index, so
-the scan sees its own writes. All its reads go through the writer connection,
-which holds the write lock for the whole transaction.
+them in one statement when it commits. All its reads go through the writer
+connection, which holds the write lock for the whole transaction.
 """
 
 from __future__ import annotations
@@ -75,9 +74,6 @@ class PostgresTransaction(
         self, index: str, lo: bytes, hi: bytes | None, order: Order, limit: int
     ) -> Sequence[PageRow]:
         return await ops.read_page(self._conn, index, lo, hi, self._ts, order, limit)
-
-    async def _write_rows(self, docs: list[ops.DocRow], entries: list[ops.IndexRow]) -> None:
-        await ops.write_rows(self._conn, self._ts, docs, entries)
 
     async def _commit_rows(
         self, docs: list[ops.DocRow], entries: list[ops.IndexRow], results: list[ops.ResultRow]

@@ -36,6 +36,7 @@ from server.store.base import (
     Commit,
     IndexDef,
     LegacyNumbers,
+    StoredResult,
     Transaction,
 )
 from server.store.catalog import VALUE_FORMAT, IndexCatalog
@@ -182,18 +183,14 @@ class SqliteStore(StoreCore):
                 raise StoreError("The store is not open")
             ts = max(self._clock(), self._latest_ts + 1, self._creation_floor + 1)
             tx = SqliteTransaction(self, writer, ts)
-            try:
-                result = await fn(tx)
-            except BaseException:
-                await tx.abort()
-                raise
+            result = await fn(tx)
             commit = await self._land(tx.commit())
         return result, commit
 
-    async def get_mutation_result(
-        self, session_id: str, request_id: int
-    ) -> tuple[int, str, str | None] | None:
-        return await self.read(ops.get_mutation_result, session_id, request_id, self._latest_ts)
+    async def get_mutation_results(
+        self, keys: Sequence[tuple[str, int]]
+    ) -> dict[tuple[str, int], StoredResult]:
+        return await self.read(ops.get_mutation_results, keys, self._latest_ts)
 
     async def prune_mutation_results(self, before_ts: int) -> int:
         """Delete the results of mutations committed before `before_ts`:

@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from server.errors import StoreError
+from server.store.base import StoredResult
 from server.store.catalog import VALUE_FORMAT, IndexCatalog, dump_document, load_document
 
 __all__ = [
@@ -45,7 +46,7 @@ __all__ = [
     "configure",
     "create_schema",
     "get_document",
-    "get_mutation_result",
+    "get_mutation_results",
     "load_meta",
     "migrate_indexes",
     "prune_mutation_results",
@@ -53,7 +54,6 @@ __all__ = [
     "read_page",
     "rollback",
     "vacuum",
-    "write_rows",
 ]
 
 DocRow = tuple[str, int, str, str | None, int]
@@ -230,44 +230,36 @@ def read_page(
     return conn.execute(_PAGE_SQL[(order, hi is not None)], params).fetchall()
 
 
-def get_mutation_result(
-    conn: sqlite3.Connection, session_id: str, request_id: int, max_ts: int
-) -> tuple[int, str, str | None] | None:
-    row = conn.execute(
-        "SELECT ts, result, fingerprint FROM mutation_results"
-        " WHERE session_id = ? AND request_id = ? AND ts <= ?",
-        (session_id, request_id, max_ts),
-    ).fetchone()
-    return None if row is None else (row[0], row[1], row[2])
-
-
-def write_rows(
-    conn: sqlite3.Connection,
-    begin: bool,
-    doc_rows: Sequence[DocRow],
-    index_rows: Sequence[IndexRow],
-) -> None:
-    """Write pending rows inside the write transaction, opening it if `begin`."""
-    if begin:
-        conn.execute("BEGIN IMMEDIATE")
-    if doc_rows:
-        conn.executemany(_INSERT_DOCUMENT, doc_rows)
-    if index_rows:
-        conn.executemany(_INSERT_ENTRY, index_rows)
+def get_mutation_results(
+    conn: sqlite3.Connection, keys: Sequence[tuple[str, int]], max_ts: int
+) -> dict[tuple[str, int], StoredResult]:
+    found = {}
+    for session_id, request_id in keys:  # one thread hop for all: no round trips to save
+        row = conn.execute(
+            "SELECT ts, result, fingerprint FROM mutation_results"
+            " WHERE session_id = ? AND request_id = ? AND ts <= ?",
+            (session_id, request_id, max_ts),
+        ).fetchone()
+        if row is not None:
+            found[(session_id, request_id)] = (row[0], row[1], row[2])
+    return found
 
 
 def commit(
     conn: sqlite3.Connection,
-    begin: bool,
     doc_rows: Sequence[DocRow],
     index_rows: Sequence[IndexRow],
     result_rows: Sequence[ResultRow],
     ts: int,
 ) -> None:
-    """Write the remaining rows and `latest_ts = ts`, then COMMIT; on any
-    failure roll back and re-raise."""
+    """In one transaction, write the rows and `latest_ts = ts`, then COMMIT;
+    on any failure roll back and re-raise."""
+    conn.execute("BEGIN IMMEDIATE")
     try:
-        write_rows(conn, begin, doc_rows, index_rows)
+        if doc_rows:
+            conn.executemany(_INSERT_DOCUMENT, doc_rows)
+        if index_rows:
+            conn.executemany(_INSERT_ENTRY, index_rows)
         if result_rows:
             conn.executemany(_INSERT_RESULT, result_rows)
         conn.execute(_SET_META, ("latest_ts", ts))

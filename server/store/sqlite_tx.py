@@ -1,19 +1,18 @@
 """Reads at one timestamp and write transactions of `SqliteStore`.
 
 A transaction buffers its rows in memory (`server.store.buffer`) and sends
-them in one batch, one thread hop (see `server.store.sqlite`): when it
-commits, or earlier when it scans an index, so the scan sees its own writes.
+them in one batch, one thread hop (see `server.store.sqlite`), when it
+commits: until then the database holds none of them, so failing needs no
+rollback.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import aiosqlite
 
-from server.errors import StoreError
 from server.store import sqlite_ops as ops
 from server.store.aiosqlite_hop import run
 from server.store.base import Order
@@ -24,8 +23,6 @@ if TYPE_CHECKING:
     from server.store.sqlite import SqliteStore
 
 __all__ = ["SqliteSnapshot", "SqliteTransaction"]
-
-_log = logging.getLogger("livesync.store")
 
 
 class SqliteSnapshot(PagedSnapshot["SqliteStore"]):
@@ -48,12 +45,11 @@ class SqliteTransaction(
     """A write transaction at commit ts `ts`, on the writer connection. Its
     reads of documents it did not write go through the store's readers."""
 
-    __slots__ = ("_begun", "_conn")
+    __slots__ = ("_conn",)
 
     def __init__(self, store: SqliteStore, conn: aiosqlite.Connection, ts: int) -> None:
         super().__init__(store, ts)
         self._conn = conn
-        self._begun = False
 
     def _doc_row(self, id: str, table: str, value: str | None, deleted: bool) -> ops.DocRow:
         return (id, self._ts, table, value, int(deleted))
@@ -77,21 +73,7 @@ class SqliteTransaction(
     ) -> Sequence[PageRow]:
         return await run(self._conn, ops.read_page, index, lo, hi, self._ts, order, limit)
 
-    async def _write_rows(self, docs: list[ops.DocRow], entries: list[ops.IndexRow]) -> None:
-        begin, self._begun = not self._begun, True
-        # Marked begun first: if this await is cancelled (a timed-out
-        # mutation), the thread still runs BEGIN, and abort() must roll back.
-        await run(self._conn, ops.write_rows, begin, docs, entries)
-
     async def _commit_rows(
         self, docs: list[ops.DocRow], entries: list[ops.IndexRow], results: list[ops.ResultRow]
     ) -> None:
-        await run(self._conn, ops.commit, not self._begun, docs, entries, results, self._ts)
-
-    async def abort(self) -> None:
-        if not self._begun:
-            return
-        try:
-            await run(self._conn, ops.rollback)
-        except StoreError:
-            _log.exception("store.rollback.failed ts=%d", self._ts)
+        await run(self._conn, ops.commit, docs, entries, results, self._ts)

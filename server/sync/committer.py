@@ -54,7 +54,7 @@ from server.errors import StoreUnavailable
 from server.functions.outcome import SERVER_ERROR, Outcome, failure
 from server.functions.runner import FunctionRunner, MutationFailed
 from server.metrics import Metrics
-from server.store.base import Commit, Store, Transaction
+from server.store.base import Commit, Store, StoredResult, Transaction
 
 __all__ = ["Committed", "Committer"]
 
@@ -157,45 +157,51 @@ class Committer:
         batch: list[_Pending] = []
         keys: set[tuple[str, int]] = set()
         while self._queue and len(batch) < self._max_batch:
-            pending = self._queue[0]
-            if pending.dedup is not None:
-                if pending.dedup in keys:
+            dedup = self._queue[0].dedup
+            if dedup is not None:
+                if dedup in keys:
                     break  # a retry of one in this batch: answer it after the commit
-                try:
-                    answered = await self._answer_retry(pending)
-                except StoreUnavailable as exc:
-                    self._queue.popleft()
-                    self._unavailable([pending], exc)
-                    continue
-                except Exception:
-                    # Left at the head of the queue it would stop every write.
-                    log.exception("retry lookup for %s failed", pending.path)
-                    self._queue.popleft()
-                    self._fail([pending])
-                    continue
-                if answered:
-                    self._queue.popleft()
-                    continue
-                keys.add(pending.dedup)
+                keys.add(dedup)
             batch.append(self._queue.popleft())
-        return batch
+        return await self._without_retries(batch)
 
-    async def _answer_retry(self, pending: _Pending) -> bool:
-        assert pending.dedup is not None
-        session, request = pending.dedup
+    async def _without_retries(self, batch: list[_Pending]) -> list[_Pending]:
+        """`batch` less the retries of committed requests, answered here from
+        their stored results (looked up in one read for the whole batch)."""
         # Only this process's own commits are remembered: on a shared
         # database another node may have committed the request.
-        last = self._last_request.get(session) if self._store.exclusive else None
-        if last is not None and request > last:
-            return False
-        stored = await self._store.get_mutation_result(session, request)
-        if stored is None:
-            return False
-        ts, result_json, fingerprint = stored
+        remembered = self._last_request if self._store.exclusive else {}
+        suspects: dict[tuple[str, int], _Pending] = {}
+        for p in batch:
+            if p.dedup is not None:
+                last = remembered.get(p.dedup[0])
+                if last is None or p.dedup[1] <= last:
+                    suspects[p.dedup] = p
+        if not suspects:
+            return batch
+        try:
+            stored = await self._store.get_mutation_results(list(suspects))
+        except StoreUnavailable as exc:
+            self._unavailable(batch, exc)
+            return []
+        except Exception:
+            if len(suspects) > 1:
+                # No request owns this failure: one lookup each finds the culprit.
+                return [kept for p in batch for kept in await self._without_retries([p])]
+            # Left in the queue it would stop every write.
+            log.exception("retry lookup for %s failed", next(iter(suspects.values())).path)
+            self._fail(list(suspects.values()))
+            return [p for p in batch if p.dedup not in suspects]
+        for key, found in stored.items():
+            self._answer_retry(suspects[key], key[1], found)
+        return [p for p in batch if p.dedup not in stored]
+
+    def _answer_retry(self, pending: _Pending, request: int, found: StoredResult) -> None:
+        ts, result_json, fingerprint = found
         if fingerprint == pending.fingerprint:
             value = decode(json.loads(result_json))
             _resolve(pending, Committed(Outcome(value, RawJSON(result_json)), ts))
-            return True
+            return
         if fingerprint is None:
             refusal = "was committed by an earlier server version; its result is not returned"
         else:
@@ -203,7 +209,6 @@ class Committer:
         log.info("refused a reuse of request %d of a session for %s", request, pending.path)
         self._metrics.mutations.inc("error")
         _resolve(pending, Committed(failure(f"Request {request} of this session {refusal}"), None))
-        return True
 
     async def _commit(self, batch: list[_Pending]) -> None:
         async def body(tx: Transaction) -> list[Outcome]:

@@ -19,7 +19,6 @@ def conn() -> sqlite3.Connection:
 def test_read_page_takes_the_newest_entry_per_key_at_the_snapshot(conn: sqlite3.Connection) -> None:
     ops.commit(
         conn,
-        True,
         [("d1", 1, "t", '{"v":1}', 0), ("d1", 3, "t", '{"v":3}', 0)],
         [("t.i", b"k1", 1, "d1", 0), ("t.i", b"k1", 3, "d1", 1), ("t.i", b"k2", 3, "d1", 0)],
         [],
@@ -37,7 +36,7 @@ def test_read_page_takes_the_newest_entry_per_key_at_the_snapshot(conn: sqlite3.
 def test_commit_failure_rolls_back_everything(conn: sqlite3.Connection) -> None:
     bad_row = ("d1", 1, "t", "{}", 0, "extra column")
     with pytest.raises(sqlite3.Error):
-        ops.commit(conn, True, [("d0", 1, "t", "{}", 0)], [], [bad_row], 1)  # type: ignore[list-item]
+        ops.commit(conn, [("d0", 1, "t", "{}", 0)], [], [bad_row], 1)  # type: ignore[list-item]
     assert not conn.in_transaction
     assert conn.execute("SELECT COUNT(*) FROM documents").fetchone() == (0,)
     assert ops.load_meta(conn) == (0, None, 1)

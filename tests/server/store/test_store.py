@@ -6,6 +6,7 @@ fixtures); tests/server/store/test_sqlite.py holds what only SQLite has."""
 from __future__ import annotations
 
 import asyncio
+import random
 from typing import Any
 
 import pytest
@@ -313,6 +314,60 @@ async def test_reads_in_a_transaction_see_its_own_writes(store: Store) -> None:
     assert seen == [doc["_id"]]
 
 
+async def test_scans_in_a_transaction_merge_its_buffered_writes_into_every_page(
+    store: Store,
+) -> None:
+    # The transaction's writes stay in memory until COMMIT; each index page
+    # read from the database is merged with them. A model of the documents
+    # checks every scan (ranges, both orders, pages of 16 and more, keys that
+    # move, vanish, or are inserted and deleted again) and the committed end.
+    rng = random.Random(7)
+    channels = ["a", "b", "c"]
+    model: dict[str, dict[str, Any]] = {}
+    for n in range(60):
+        value = {"channel": rng.choice(channels), "n": n}
+        model[await insert(store, "messages", value)] = value
+
+    def expected(start: bytes, end: bytes | None, order: Order) -> list[tuple[str, int]]:
+        keyed = sorted((index_key([v["channel"]], id), id, v["n"]) for id, v in model.items())
+        rows = [(id, n) for key, id, n in keyed if key >= start and (end is None or key < end)]
+        return rows[::-1] if order == "desc" else rows
+
+    async def body(tx: Transaction) -> int:
+        checks = 0
+        for step in range(150):
+            move = rng.random()
+            if move < 0.3 or not model:
+                value = {"channel": rng.choice(channels), "n": 1000 + step}
+                model[await tx.insert("messages", value)] = value
+            else:
+                id = rng.choice(sorted(model))
+                if move < 0.55:
+                    await tx.delete(id)
+                    del model[id]
+                elif move < 0.8:
+                    model[id] = {**model[id], "channel": rng.choice(channels)}
+                    await tx.patch(id, {"channel": model[id]["channel"]})
+                else:
+                    model[id] = {**model[id], "n": 2000 + step}
+                    await tx.patch(id, {"n": model[id]["n"]})
+            name = rng.choice([*channels, None])
+            start = b"" if name is None else encode_tuple([name])
+            end = None if name is None else prefix_end(start)
+            order: Order = rng.choice(["asc", "desc"])
+            seen = [
+                (d["_id"], d["n"]) for _, d in await scan(tx, BY_CHANNEL.name, start, end, order)
+            ]
+            assert seen == expected(start, end, order), f"step {step}"
+            checks += 1
+        return checks
+
+    checks, _ = await store.write(body)
+    assert checks == 150
+    stored = [(d["_id"], d["n"]) for _, d in await scan(store.snapshot(), BY_CHANNEL.name)]
+    assert stored == expected(b"", None, "asc")
+
+
 async def test_exception_in_write_rolls_back_and_propagates_unchanged(store: Store) -> None:
     kept = await insert(store, "messages", {"channel": "a"})
     latest = store.latest_ts
@@ -321,7 +376,7 @@ async def test_exception_in_write_rolls_back_and_propagates_unchanged(store: Sto
     async def body(tx: Transaction) -> None:
         await tx.insert("messages", {"channel": "a"})
         await tx.delete(kept)
-        await channel(tx, "a")  # forces the rows into the database before the failure
+        await channel(tx, "a")  # a read on the writer connection before the failure
         await tx.record_mutation_result("s", 1, "null")
         raise boom
 
@@ -338,18 +393,18 @@ async def test_exception_in_write_rolls_back_and_propagates_unchanged(store: Sto
 async def test_write_cancelled_while_its_rows_go_to_the_database_rolls_back(
     store: Store,
 ) -> None:
-    # A timed-out mutation is cancelled wherever it awaits, including the
-    # flush that sends its rows on the writer connection.
+    # A timed-out mutation is cancelled wherever it awaits, including a read
+    # on the writer connection in the middle of its transaction.
     latest = store.latest_ts
-    flushing = asyncio.Event()
+    reading = asyncio.Event()
 
     async def body(tx: Transaction) -> None:
         await tx.insert("messages", {"channel": "a"})
-        flushing.set()
-        await channel(tx, "a")  # suspends in the flush of the insert
+        reading.set()
+        await channel(tx, "a")  # suspends in the read of the index page
 
     task = asyncio.ensure_future(store.write(body))
-    await asyncio.wait_for(flushing.wait(), EVENT)
+    await asyncio.wait_for(reading.wait(), EVENT)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await asyncio.wait_for(task, EVENT)

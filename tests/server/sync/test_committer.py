@@ -76,6 +76,32 @@ async def test_a_request_whose_retry_lookup_raises_fails_alone_and_the_loop_goes
     assert await texts(engine) == ["a", "b", "c"]
 
 
+async def test_one_batch_of_retries_and_new_requests_answers_each_on_its_own(
+    engine: Engine,
+) -> None:
+    # Queued together, these form one batch whose retries are looked up in
+    # one read: each retry gets its own stored result, a reused id for
+    # another call is refused, and only the new requests run.
+    done = await asyncio.wait_for(
+        asyncio.gather(*(add(engine, f"m{n}", ("s", n)) for n in range(3))), EVENT
+    )
+    submitted = [
+        add(engine, "m2", ("s", 2)),
+        add(engine, "new", ("s", 3)),
+        add(engine, "m0", ("s", 0)),
+        add(engine, "not m1", ("s", 1)),
+        add(engine, "fresh", ("t", 0)),
+    ]
+    again, new, first, reused, fresh = await asyncio.wait_for(asyncio.gather(*submitted), EVENT)
+    assert (again.ts, first.ts) == (done[2].ts, done[0].ts)
+    assert again.outcome.value_json == done[2].outcome.value_json
+    assert reused.ts is None and "already used for another call" in str(
+        reused.outcome.error_message
+    )
+    assert new.ts is not None and fresh.ts is not None and new.ts > done[2].ts
+    assert await texts(engine) == ["m0", "m1", "m2", "new", "fresh"]
+
+
 async def test_a_request_whose_result_cannot_be_stored_fails_alone_not_its_batch(
     engine: Engine,
 ) -> None:
