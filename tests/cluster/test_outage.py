@@ -1,10 +1,11 @@
-"""PostgreSQL out of reach: nodes say so on /health, hold writes back with a
-retryable close instead of failing them, and recover by themselves."""
+"""PostgreSQL out of reach (cut off by a proxy, or crashed and restarted):
+nodes say so on /health, hold writes back with a retryable close instead of
+failing them, and recover by themselves."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -15,6 +16,7 @@ import pytest
 from client import Client
 from tests.cluster.test_bank import run_bank
 from tests.helpers.postgres import fresh_database
+from tests.helpers.postgres_server import PostgresServer, private_postgres
 from tests.helpers.server import LivesyncServer, StartServer
 from tests.helpers.tcp_proxy import TcpProxy
 from tests.helpers.timeouts import CLIENT, REPLY
@@ -81,11 +83,16 @@ async def test_a_write_during_an_outage_waits_and_applies_once_when_it_ends(
         assert await on_b.query("notes:by_topic", {"topic": "t"}) == ["held"]
 
 
-async def test_the_bank_total_holds_through_a_node_kill_and_a_database_outage(
-    start_server: StartServer, proxied_database: tuple[str, TcpProxy]
+@pytest.fixture
+def own_postgres() -> Iterator[PostgresServer]:
+    with private_postgres() as server:
+        yield server
+
+
+async def test_the_bank_total_holds_through_a_node_kill_and_a_database_crash(
+    start_server: StartServer, own_postgres: PostgresServer
 ) -> None:
-    url, proxy = proxied_database
-    nodes = [await asyncio.to_thread(start_server, BANK, database_url=url) for _ in range(2)]
+    nodes = [start_server(BANK, database_url=own_postgres.url) for _ in range(2)]
 
     async def chaos() -> None:
         async with Client(nodes[1].url) as probe:
@@ -95,9 +102,13 @@ async def test_the_bank_total_holds_through_a_node_kill_and_a_database_outage(
                     pass
         nodes[0].kill()  # SIGKILL, mid-whatever
         await asyncio.to_thread(nodes[0].start)
-        proxy.cut()  # then the database goes away for both nodes...
+        # Then PostgreSQL itself stops without a shutdown checkpoint, as a
+        # crashed server does, and comes back replaying its WAL: every
+        # commit it acknowledged must be there.
+        await asyncio.to_thread(own_postgres.stop, "immediate")
         await health(nodes[1], 503)
-        proxy.restore()  # ...and comes back
-        await health(nodes[1], 200)
+        await asyncio.to_thread(own_postgres.start)
+        for node in nodes:
+            await health(node, 200)
 
     await run_bank([n.url for n in nodes], writers=6, per_writer=60, chaos=chaos)
