@@ -60,7 +60,48 @@ class _ReadyServer(uvicorn.Server):
         self._ready.set()
 
 
-class ThreadedIssuer:
+class _Issuer:
+    """What every issuer here offers; `url` is its issuer URL."""
+
+    keys_dir: Path
+    url: str
+
+    def token(self, sub: str, *, email: str | None = None, ttl: float | None = None) -> str:
+        """A token from `POST /token`, exactly as a client would get one."""
+        return request_token(self.url, sub, email=email, ttl=ttl)
+
+    def rotate(self) -> str:
+        """Rotate the signing key as the CLI does (another KeyStore); returns the new kid."""
+        return rotate_keys(self.keys_dir)
+
+    def provider_config(self) -> str:
+        return oidc_provider_config(self.url)
+
+
+class _ChildIssuer(_Issuer):
+    """An issuer in a child process, stopped by `_ask_to_stop` (or killed)."""
+
+    def __init__(self, keys_dir: Path) -> None:
+        self.keys_dir = Path(keys_dir)
+        self.url = ""
+        self._proc: subprocess.Popen[str] | None = None
+
+    def _ask_to_stop(self, proc: subprocess.Popen[str]) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        self._ask_to_stop(proc)
+        try:
+            proc.wait(READ)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+class ThreadedIssuer(_Issuer):
     """A `DevIssuer` under uvicorn in a daemon thread; `url` is its issuer URL."""
 
     def __init__(self, keys_dir: Path) -> None:
@@ -88,30 +129,14 @@ class ThreadedIssuer:
         self._thread.join(READ)
         self._sock.close()
 
-    def token(self, sub: str, *, email: str | None = None, ttl: float | None = None) -> str:
-        """A token from `POST /token`, exactly as a client would get one."""
-        return request_token(self.url, sub, email=email, ttl=ttl)
-
     def sign(self, sub: str, *, iat: int, exp: int) -> str:
         """A token with chosen times (e.g. already expired), signed by the current key."""
         claims = {"iss": self.url, "sub": sub, "aud": "convex", "iat": iat, "exp": exp}
         return self.app.keys.sign(claims)
 
-    def rotate(self) -> str:
-        """Rotate the signing key as the CLI does (another KeyStore); returns the new kid."""
-        return rotate_keys(self.keys_dir)
 
-    def provider_config(self) -> str:
-        return oidc_provider_config(self.url)
-
-
-class ProcessIssuer:
+class ProcessIssuer(_ChildIssuer):
     """The same issuer in a child process; tokens and rotation go through HTTP and files."""
-
-    def __init__(self, keys_dir: Path) -> None:
-        self.keys_dir = Path(keys_dir)
-        self.url = ""
-        self._proc: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
         from tests.helpers.server import REPO_ROOT
@@ -136,39 +161,20 @@ class ProcessIssuer:
         assert self._proc is not None and self._proc.stdout is not None
         return self._proc.stdout.readline()
 
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
+    def _ask_to_stop(self, proc: subprocess.Popen[str]) -> None:
         if proc.stdin is not None:
             proc.stdin.close()  # the child serves until its stdin closes
-        try:
-            proc.wait(READ)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    def token(self, sub: str, *, email: str | None = None, ttl: float | None = None) -> str:
-        return request_token(self.url, sub, email=email, ttl=ttl)
-
-    def rotate(self) -> str:
-        return rotate_keys(self.keys_dir)
-
-    def provider_config(self) -> str:
-        return oidc_provider_config(self.url)
 
 
 # The line `livesync dev-issuer` logs once its socket listens (it binds before logging).
 _ISSUER_AT = re.compile(r"dev issuer at (http://127\.0\.0\.1:\d+), keys in ")
 
 
-class CommandIssuer:
+class CommandIssuer(_ChildIssuer):
     """`livesync dev-issuer --port 0 --keys DIR` in a child process, as a user runs it."""
 
     def __init__(self, keys_dir: Path) -> None:
-        self.keys_dir = Path(keys_dir)
-        self.url = ""
-        self._proc: subprocess.Popen[str] | None = None
+        super().__init__(keys_dir)
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._log: list[str] = []
 
@@ -225,22 +231,8 @@ class CommandIssuer:
     def log_text(self) -> str:
         return "".join(self._log)
 
-    def stop(self) -> None:
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
+    def _ask_to_stop(self, proc: subprocess.Popen[str]) -> None:
         proc.terminate()
-        try:
-            proc.wait(READ)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-    def token(self, sub: str, *, email: str | None = None, ttl: float | None = None) -> str:
-        return request_token(self.url, sub, email=email, ttl=ttl)
-
-    def provider_config(self) -> str:
-        return oidc_provider_config(self.url)
 
 
 def oidc_provider_config(issuer_url: str) -> str:

@@ -4,7 +4,7 @@
 //
 // Run as `node <script> <deployment url> <issuer url>`.
 
-import { newClient, within } from "./harness.mjs";
+import { check, newClient, within } from "./harness.mjs";
 
 export const issuerUrl = process.argv[3];
 if (!issuerUrl) {
@@ -99,4 +99,15 @@ export class AuthChanges extends Watched {
   count(value) {
     return this.values.filter((v) => v === value).length;
   }
+}
+
+// A client signed in as user_NAME (NAME@example.com), once the server said so.
+export async function signIn(name) {
+  const client = newAuthClient();
+  const changes = new AuthChanges();
+  const fetcher = new TokenFetcher(issuerUrl, { sub: `user_${name}`, email: `${name}@example.com`, ttl: 600 });
+  client.setAuth(fetcher.fetch, changes.onChange);
+  await changes.until((c) => c.values.length >= 1, `${name} onChange`);
+  check(changes.values[0] === true, `${name} is signed in`, { values: changes.values });
+  return client;
 }

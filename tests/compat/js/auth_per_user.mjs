@@ -3,17 +3,7 @@
 // gets the query's "Not authenticated" error.
 import { anyApi } from "convex/server";
 import { check, describeError, emit, run, Subscription } from "./harness.mjs";
-import { AuthChanges, closeAuthClients, issuerUrl, newAuthClient, TokenFetcher } from "./auth_common.mjs";
-
-async function signIn(name) {
-  const client = newAuthClient();
-  const changes = new AuthChanges();
-  const fetcher = new TokenFetcher(issuerUrl, { sub: `user_${name}`, email: `${name}@example.com`, ttl: 600 });
-  client.setAuth(fetcher.fetch, changes.onChange);
-  await changes.until((c) => c.values.length >= 1, `${name} onChange`);
-  check(changes.values[0] === true, `${name} is signed in`, { values: changes.values });
-  return client;
-}
+import { closeAuthClients, newAuthClient, signIn } from "./auth_common.mjs";
 
 const bodies = (rows) => rows.map((row) => row.body).sort();
 

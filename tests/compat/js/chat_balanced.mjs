@@ -6,17 +6,7 @@
 import { createInterface } from "node:readline";
 import { anyApi } from "convex/server";
 import { check, emit, run, Subscription, within } from "./harness.mjs";
-import { AuthChanges, closeAuthClients, issuerUrl, newAuthClient, TokenFetcher } from "./auth_common.mjs";
-
-async function signIn(name) {
-  const client = newAuthClient();
-  const changes = new AuthChanges();
-  const fetcher = new TokenFetcher(issuerUrl, { sub: `user_${name}`, email: `${name}@example.com`, ttl: 600 });
-  client.setAuth(fetcher.fetch, changes.onChange);
-  await changes.until((c) => c.values.length >= 1, `${name} onChange`);
-  check(changes.values[0] === true, `${name} is signed in`, { values: changes.values });
-  return client;
-}
+import { closeAuthClients, signIn } from "./auth_common.mjs";
 
 const pairs = (rows) => rows.map((row) => [row.body, row.author]);
 const hasBoth = (rows) => ["from alice", "from bob"].every((body) => rows.some((row) => row.body === body));
