@@ -57,12 +57,12 @@ def _rows(n: int, ts: int) -> tuple[list[ops.DocRow], list[ops.IndexRow], list[o
 
 
 async def _one_hop(conn: aiosqlite.Connection, n: int) -> None:
-    await run(conn, ops.commit, True, *_rows(n, n + 1), n + 1)
+    await run(conn, ops.commit, *_rows(n, n + 1), n + 1)
 
 
 async def _hop_per_statement(conn: aiosqlite.Connection, n: int) -> None:
     recorder = _Recorder()
-    ops.commit(recorder, True, *_rows(n, n + 1), n + 1)  # type: ignore[arg-type]
+    ops.commit(recorder, *_rows(n, n + 1), n + 1)  # type: ignore[arg-type]
     for (sql, params), many in zip(recorder.statements, recorder.many, strict=True):
         if many:
             await conn.executemany(sql, params)
