@@ -1,6 +1,7 @@
 """livesync server. App function modules import their building blocks here:
 
 from server import query, mutation, action, v, AppError, define_schema, define_table
+from server import internal_query, internal_mutation, internal_action, api, internal
 """
 
 from __future__ import annotations
@@ -8,18 +9,32 @@ from __future__ import annotations
 from protocol.values import Int64
 from server.auth.identity import UserIdentity
 from server.errors import AppError
-from server.functions.decorators import action, mutation, query
+from server.functions.decorators import (
+    action,
+    internal_action,
+    internal_mutation,
+    internal_query,
+    mutation,
+    query,
+)
 from server.functions.pagination import pagination_opts_validator, paginationOptsValidator
+from server.functions.references import FunctionReference, api, internal
 from server.functions.schema import define_schema, define_table
 from server.functions.validators import v
 
 __all__ = [
     "AppError",
+    "FunctionReference",
     "Int64",
     "UserIdentity",
     "action",
+    "api",
     "define_schema",
     "define_table",
+    "internal",
+    "internal_action",
+    "internal_mutation",
+    "internal_query",
     "mutation",
     "paginationOptsValidator",
     "pagination_opts_validator",

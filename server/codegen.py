@@ -10,6 +10,7 @@ Writes two files into `--out`:
 
 A function without an args validator gets its argument names from the
 handler's signature (typed `any`); one without `returns=` returns `any`.
+Internal functions are left out: no client may call them.
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ def _public_path(registry: FunctionRegistry, function: RegisteredFunction) -> st
 def _tree(registry: FunctionRegistry) -> Tree:
     root: Tree = {}
     for function in registry.functions():
+        if function.internal:
+            continue  # no client may call it: not in the client's api
         path = _public_path(registry, function)
         module, _, name = path.rpartition(":")
         node = root

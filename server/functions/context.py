@@ -9,10 +9,11 @@ from typing import Any, NoReturn
 from server.auth.identity import UserIdentity
 from server.errors import FunctionError
 from server.functions.database import DatabaseReader, DatabaseWriter
+from server.functions.references import FunctionLike
 
 __all__ = ["ActionCtx", "Auth", "MutationCtx", "QueryCtx"]
 
-RunFunction = Callable[[str, "dict[str, Any] | None"], Awaitable[Any]]
+RunFunction = Callable[[FunctionLike, "dict[str, Any] | None"], Awaitable[Any]]
 
 
 class Auth:
@@ -34,13 +35,15 @@ class Auth:
         return self._identity
 
 
-async def _actions_only(ctx: object, path: str, args: dict[str, Any] | None = None) -> NoReturn:
+async def _actions_only(
+    ctx: object, fn: FunctionLike, args: dict[str, Any] | None = None
+) -> NoReturn:
     # A message the caller sees, where a missing attribute would only reach
     # them as "Server Error". Convex offers runAction in actions alone: queries
     # and mutations are transactions, which must not wait on side effects.
     kind = "query" if isinstance(ctx, QueryCtx) else "mutation"
     raise FunctionError(
-        f"ctx.run_action({path!r}) called from a {kind}: only actions can run actions "
+        f"ctx.run_action({fn!r}) called from a {kind}: only actions can run actions "
         "(call it from the client or from an action)"
     )
 
@@ -71,17 +74,18 @@ class ActionCtx:
     _run_mutation: RunFunction
     _run_action: RunFunction
 
-    async def run_query(self, path: str, args: dict[str, Any] | None = None) -> Any:
-        """Run the query at `path` at the latest snapshot; returns its value
+    async def run_query(self, fn: FunctionLike, args: dict[str, Any] | None = None) -> Any:
+        """Run the query `fn` (a path, a reference such as
+        `internal.x.y`, or the handler) at the latest snapshot; returns its value
         or raises its error (`AppError` with the same data for app errors)."""
-        return await self._run_query(path, args)
+        return await self._run_query(fn, args)
 
-    async def run_mutation(self, path: str, args: dict[str, Any] | None = None) -> Any:
-        """Run the mutation at `path` in its own transaction; returns its value
+    async def run_mutation(self, fn: FunctionLike, args: dict[str, Any] | None = None) -> Any:
+        """Run the mutation `fn` in its own transaction; returns its value
         or raises its error."""
-        return await self._run_mutation(path, args)
+        return await self._run_mutation(fn, args)
 
-    async def run_action(self, path: str, args: dict[str, Any] | None = None) -> Any:
-        """Run the action at `path` with the same identity and wait for it;
+    async def run_action(self, fn: FunctionLike, args: dict[str, Any] | None = None) -> Any:
+        """Run the action `fn` with the same identity and wait for it;
         returns its value or raises its error."""
-        return await self._run_action(path, args)
+        return await self._run_action(fn, args)

@@ -1,4 +1,6 @@
-"""The `query`, `mutation` and `action` decorators app code marks functions with.
+"""The decorators app code marks functions with: `query`, `mutation` and
+`action`, and their `internal_` twins, which no client may call (only
+actions, scheduled jobs and cron jobs).
 
 A decorator leaves the handler callable as it was and attaches a
 `FunctionSpec` to it; `FunctionRegistry.load` later finds the marked
@@ -20,6 +22,9 @@ __all__ = [
     "FunctionSpec",
     "action",
     "get_spec",
+    "internal_action",
+    "internal_mutation",
+    "internal_query",
     "mutation",
     "query",
 ]
@@ -40,6 +45,7 @@ class FunctionSpec:
     args: Validator | None
     returns: Validator | None
     name: str | None
+    internal: bool = False
 
 
 def get_spec(obj: object) -> FunctionSpec | None:
@@ -49,17 +55,22 @@ def get_spec(obj: object) -> FunctionSpec | None:
 
 
 def _mark(
-    kind: FunctionKind, args: ArgsSpec, returns: Validator | None, name: str | None
+    kind: FunctionKind,
+    args: ArgsSpec,
+    returns: Validator | None,
+    name: str | None,
+    internal: bool,
 ) -> Callable[[F], F]:
     args_validator = None if args is None else as_object_validator(args)
     if returns is not None and not isinstance(returns, Validator):
         raise TypeError(f"returns= takes a validator such as v.string(), got {returns!r}")
-    spec = FunctionSpec(kind, args_validator, returns, name)
+    spec = FunctionSpec(kind, args_validator, returns, name, internal)
+    decorator = f"internal_{kind}" if internal else kind
 
     def decorate(handler: F) -> F:
         if not inspect.iscoroutinefunction(handler):
             raise ConfigError(
-                f"@{kind} handler {getattr(handler, '__qualname__', handler)!r} "
+                f"@{decorator} handler {getattr(handler, '__qualname__', handler)!r} "
                 "must be an `async def` function"
             )
         setattr(handler, _SPEC_ATTRIBUTE, spec)
@@ -69,11 +80,15 @@ def _mark(
 
 
 def _decorator(
-    kind: FunctionKind, args: ArgsSpec | Handler, returns: Validator | None, name: str | None
+    kind: FunctionKind,
+    args: ArgsSpec | Handler,
+    returns: Validator | None,
+    name: str | None,
+    internal: bool = False,
 ) -> Handler | Callable[[Handler], Handler]:
     if isinstance(args, Validator) or not callable(args):
-        return _mark(kind, args, returns, name)
-    return _mark(kind, None, None, None)(args)  # bare `@query`
+        return _mark(kind, args, returns, name, internal)
+    return _mark(kind, None, None, None, internal)(args)  # bare `@query`
 
 
 @overload
@@ -114,3 +129,44 @@ def action(
     """Mark an `async def handler(ctx, **args)` as an action (no db; calls
     queries and mutations through `ctx.run_query` / `ctx.run_mutation`)."""
     return _decorator("action", args, returns, name)
+
+
+@overload
+def internal_query(args: F) -> F: ...
+@overload
+def internal_query(
+    args: ArgsSpec = None, returns: Validator | None = None, name: str | None = None
+) -> Callable[[F], F]: ...
+def internal_query(
+    args: ArgsSpec | Handler = None, returns: Validator | None = None, name: str | None = None
+) -> Handler | Callable[[Handler], Handler]:
+    """A query no client may call: for actions (`ctx.run_query`) and jobs."""
+    return _decorator("query", args, returns, name, internal=True)
+
+
+@overload
+def internal_mutation(args: F) -> F: ...
+@overload
+def internal_mutation(
+    args: ArgsSpec = None, returns: Validator | None = None, name: str | None = None
+) -> Callable[[F], F]: ...
+def internal_mutation(
+    args: ArgsSpec | Handler = None, returns: Validator | None = None, name: str | None = None
+) -> Handler | Callable[[Handler], Handler]:
+    """A mutation no client may call: for actions (`ctx.run_mutation`),
+    scheduled jobs and cron jobs."""
+    return _decorator("mutation", args, returns, name, internal=True)
+
+
+@overload
+def internal_action(args: F) -> F: ...
+@overload
+def internal_action(
+    args: ArgsSpec = None, returns: Validator | None = None, name: str | None = None
+) -> Callable[[F], F]: ...
+def internal_action(
+    args: ArgsSpec | Handler = None, returns: Validator | None = None, name: str | None = None
+) -> Handler | Callable[[Handler], Handler]:
+    """An action no client may call: for actions (`ctx.run_action`),
+    scheduled jobs and cron jobs."""
+    return _decorator("action", args, returns, name, internal=True)

@@ -49,6 +49,7 @@ class RegisteredFunction:
     handler: Callable[..., Any]
     args_validator: Validator | None
     returns_validator: Validator | None
+    internal: bool = False
 
 
 def camel_case(name: str) -> str:
@@ -110,11 +111,15 @@ class FunctionRegistry:
         """The schema's indexes (empty without a schema)."""
         return [] if self.schema is None else self.schema.index_defs()
 
-    def lookup(self, path: str, kind: FunctionKind | None = None) -> RegisteredFunction:
+    def lookup(
+        self, path: str, kind: FunctionKind | None = None, *, internal_ok: bool = False
+    ) -> RegisteredFunction:
         """The function answering to canonical `path`; with `kind`, it must be
-        of that kind. Raises `FunctionNotFound` with a message for the caller."""
+        of that kind. An internal function is found only with `internal_ok`
+        (for callers on the server's side); to anyone else it does not exist.
+        Raises `FunctionNotFound` with a message for the caller."""
         function = self._by_path.get(path)
-        if function is None:
+        if function is None or (function.internal and not internal_ok):
             raise FunctionNotFound(
                 f"Could not find public function for '{path}'. Did you forget to define it "
                 "in the functions folder, or to restart `livesync` after adding it?"
@@ -125,6 +130,13 @@ class FunctionRegistry:
                 f"but it is defined as {_KIND_TITLES[function.kind]}."
             )
         return function
+
+    def path_of(self, handler: Callable[..., Any]) -> str | None:
+        """The canonical path of a registered handler, or None."""
+        for function in self._by_path.values():
+            if function.handler is handler:
+                return function.path
+        return None
 
     def add(self, function: RegisteredFunction, aliases: tuple[str, ...] = ()) -> None:
         """Register `function` under its path and `aliases`; a path already
@@ -155,13 +167,17 @@ class FunctionRegistry:
                 path = f"{module_path}:{attribute}"
                 alias = f"{module_path}:{camel_case(attribute)}"
                 aliases = (alias,) if alias != path else ()
-            self.add(RegisteredFunction(path, spec.kind, value, spec.args, spec.returns), aliases)
+            function = RegisteredFunction(
+                path, spec.kind, value, spec.args, spec.returns, spec.internal
+            )
+            self.add(function, aliases)
 
 
 def _describe(function: RegisteredFunction) -> str:
     handler = function.handler
     module = getattr(handler, "__module__", "?").split(".", 1)[-1].replace(".", "/")
-    return f"{module}.py:{getattr(handler, '__name__', '?')} ({function.kind})"
+    kind = f"internal {function.kind}" if function.internal else function.kind
+    return f"{module}.py:{getattr(handler, '__name__', '?')} ({kind})"
 
 
 def _function_files(root: Path) -> list[Path]:

@@ -44,6 +44,7 @@ from server.functions.logs import LogCollector, capture_logs, current_collector
 from server.functions.outcome import SERVER_ERROR, Outcome, failure
 from server.functions.pagination import PageJournal
 from server.functions.readset import ReadSet
+from server.functions.references import FunctionLike, function_path
 from server.functions.registry import FunctionRegistry, RegisteredFunction
 from server.functions.timeouts import FunctionTimeout, TimeLimits, limited
 from server.interrupt import interrupt_thread
@@ -65,7 +66,8 @@ logger = logging.getLogger("livesync.functions")
 MAX_ACTION_DEPTH = 16
 
 MutationRunner = Callable[[str, dict[str, Any], UserIdentity | None], Awaitable[Outcome]]
-"""How an action's `ctx.run_mutation` commits: the sync layer's committer."""
+"""How an action's `ctx.run_mutation` commits: the sync layer's committer,
+internal functions allowed."""
 
 
 class MutationFailed(Exception):
@@ -108,9 +110,13 @@ class FunctionRunner:
         identity: UserIdentity | None,
         snapshot: Snapshot,
         journal: str | None = None,
+        *,
+        internal_ok: bool = False,
     ) -> Outcome:
         """Run the query at `path` against `snapshot`, replaying `journal`
-        (from an earlier run of the same subscription)."""
+        (from an earlier run of the same subscription). Internal functions
+        run only with `internal_ok` (server-side callers); clients never
+        pass it."""
         read_set = ReadSet()
         auth = Auth(identity)
         page_journal = PageJournal(journal)
@@ -126,7 +132,7 @@ class FunctionRunner:
             )
             return QueryCtx(db, auth)
 
-        outcome = await self._execute(path, "query", args, make_ctx, read_set, auth)
+        outcome = await self._execute(path, "query", args, make_ctx, read_set, auth, internal_ok)
         return replace(outcome, journal=page_journal.result)
 
     async def mutation_body(
@@ -137,6 +143,8 @@ class FunctionRunner:
         identity: UserIdentity | None,
         dedup: tuple[str, int] | None = None,
         fingerprint: str | None = None,
+        *,
+        internal_ok: bool = False,
     ) -> Outcome:
         """Run the mutation at `path` inside `tx`, which may hold other
         mutations too. On success its result is recorded for deduplication
@@ -145,7 +153,7 @@ class FunctionRunner:
         failure `MutationFailed` carries the outcome, and the caller must roll
         `tx` back."""
         try:
-            self._registry.lookup(path, "mutation")
+            self._registry.lookup(path, "mutation", internal_ok=internal_ok)
         except FunctionError as exc:
             raise MutationFailed(failure(str(exc))) from None
         read_set = ReadSet()
@@ -162,7 +170,7 @@ class FunctionRunner:
             )
             return MutationCtx(db, auth)
 
-        outcome = await self._execute(path, "mutation", args, make_ctx, read_set, auth)
+        outcome = await self._execute(path, "mutation", args, make_ctx, read_set, auth, internal_ok)
         if not outcome.ok:
             raise MutationFailed(outcome)
         if dedup is not None:
@@ -178,32 +186,43 @@ class FunctionRunner:
         *,
         mutate: MutationRunner,
         depth: int = 0,
+        internal_ok: bool = False,
     ) -> Outcome:
         """Run the action at `path`; its `ctx.run_query` / `ctx.run_mutation` /
         `ctx.run_action` run with the same identity, each in its own snapshot,
-        transaction or action. Its mutations go through `mutate` (the sync
-        layer's committer, which serializes and publishes their commits).
-        `depth` counts the actions this one runs inside."""
+        transaction or action, and may call internal functions. Its mutations
+        go through `mutate` (the sync layer's committer, which serializes and
+        publishes their commits). `depth` counts the actions this one runs
+        inside."""
         auth = Auth(identity)
 
         # These run on the serving loop; the action's thread reaches them
         # through its bridge and unwraps their outcomes on its own side,
         # where its log collector is.
-        async def run_query(query_path: str, query_args: dict[str, Any] | None) -> Outcome:
+        async def run_query(fn: FunctionLike, query_args: dict[str, Any] | None) -> Outcome:
             snapshot = self._store.snapshot()
-            return await self.run_query(query_path, query_args or {}, identity, snapshot)
+            query_path = function_path(fn, self._registry)
+            return await self.run_query(
+                query_path, query_args or {}, identity, snapshot, internal_ok=True
+            )
 
-        async def run_mutation(mutation_path: str, mutation_args: dict[str, Any] | None) -> Outcome:
-            return await mutate(mutation_path, mutation_args or {}, identity)
+        async def run_mutation(fn: FunctionLike, mutation_args: dict[str, Any] | None) -> Outcome:
+            return await mutate(function_path(fn, self._registry), mutation_args or {}, identity)
 
-        async def run_action(action_path: str, action_args: dict[str, Any] | None) -> Outcome:
+        async def run_action(fn: FunctionLike, action_args: dict[str, Any] | None) -> Outcome:
+            action_path = function_path(fn, self._registry)
             if depth + 1 >= MAX_ACTION_DEPTH:
                 raise FunctionError(
                     f"ctx.run_action({action_path!r}) would nest actions "
                     f"{MAX_ACTION_DEPTH} deep; is an action calling itself?"
                 )
             return await self.run_action(
-                action_path, action_args or {}, identity, mutate=mutate, depth=depth + 1
+                action_path,
+                action_args or {},
+                identity,
+                mutate=mutate,
+                depth=depth + 1,
+                internal_ok=True,
             )
 
         async def on_thread(bridge: Bridge) -> Outcome:
@@ -218,7 +237,7 @@ class FunctionRunner:
                     auth, through(run_query), through(run_mutation), through(run_action)
                 )
 
-            return await self._execute(path, "action", args, make_ctx, ReadSet(), auth)
+            return await self._execute(path, "action", args, make_ctx, ReadSet(), auth, internal_ok)
 
         try:
             return await run_on_thread(
@@ -243,10 +262,11 @@ class FunctionRunner:
         make_ctx: Callable[[], Any],
         read_set: ReadSet,
         auth: Auth,
+        internal_ok: bool,
     ) -> Outcome:
         collector = LogCollector()
         try:
-            function = self._registry.lookup(path, kind)
+            function = self._registry.lookup(path, kind, internal_ok=internal_ok)
             with capture_logs(collector):
                 value = await _call(function, make_ctx(), args, self.timeouts)
             value, value_json = _check_result(function, value, self._sizes.result_bytes)

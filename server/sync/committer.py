@@ -79,6 +79,7 @@ class _Pending:
     dedup: tuple[str, int] | None
     future: asyncio.Future[Committed]
     fingerprint: str | None = None  # of the call, when it has a dedup key
+    internal_ok: bool = False  # a server-side caller: internal functions run
 
 
 class Committer:
@@ -127,12 +128,16 @@ class Committer:
         args: dict[str, Any],
         identity: UserIdentity | None,
         dedup: tuple[str, int] | None,
+        *,
+        internal_ok: bool = False,
     ) -> asyncio.Future[Committed]:
-        """Queue a mutation; it runs after every mutation submitted before it."""
+        """Queue a mutation; it runs after every mutation submitted before it.
+        Only server-side callers pass `internal_ok`."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Committed] = loop.create_future()
         fingerprint = None if dedup is None else _fingerprint(path, args, identity)
-        self._queue.append(_Pending(path, args, identity, dedup, future, fingerprint))
+        pending = _Pending(path, args, identity, dedup, future, fingerprint, internal_ok)
+        self._queue.append(pending)
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._run())
         self._ready.set()
@@ -216,7 +221,13 @@ class Committer:
             for index, p in enumerate(batch):
                 try:
                     outcome = await self._runner.mutation_body(
-                        tx, p.path, p.args, p.identity, p.dedup, p.fingerprint
+                        tx,
+                        p.path,
+                        p.args,
+                        p.identity,
+                        p.dedup,
+                        p.fingerprint,
+                        internal_ok=p.internal_ok,
                     )
                 except MutationFailed as failed:
                     raise _BatchFailed(index, failed.outcome) from None

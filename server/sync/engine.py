@@ -279,29 +279,43 @@ class Engine:
         args: dict[str, Any],
         identity: UserIdentity | None,
         dedup: tuple[str, int] | None,
+        *,
+        internal_ok: bool = False,
     ) -> asyncio.Future[Committed]:
         """Queue a mutation behind every earlier one (see `Committer`). A
         retry of an already committed (session, request) gets the stored
-        result and original ts."""
-        return self.committer.submit(path, args, identity, dedup)
+        result and original ts. Only server-side callers pass `internal_ok`."""
+        return self.committer.submit(path, args, identity, dedup, internal_ok=internal_ok)
 
     async def mutate(
-        self, path: str, args: dict[str, Any], identity: UserIdentity | None
+        self,
+        path: str,
+        args: dict[str, Any],
+        identity: UserIdentity | None,
+        *,
+        internal_ok: bool = False,
     ) -> Committed:
         """Run a mutation and publish its commit."""
-        return await self.submit(path, args, identity, None)
+        return await self.submit(path, args, identity, None, internal_ok=internal_ok)
 
     async def run_action(
-        self, path: str, args: dict[str, Any], identity: UserIdentity | None
+        self,
+        path: str,
+        args: dict[str, Any],
+        identity: UserIdentity | None,
+        *,
+        internal_ok: bool = False,
     ) -> Outcome:
         """Run an action; the mutations it calls go through the committer."""
 
         async def mutate(
             m_path: str, m_args: dict[str, Any], m_identity: UserIdentity | None
         ) -> Outcome:
-            return (await self.submit(m_path, m_args, m_identity, None)).outcome
+            return (await self.mutate(m_path, m_args, m_identity, internal_ok=True)).outcome
 
-        return await self.runner.run_action(path, args, identity, mutate=mutate)
+        return await self.runner.run_action(
+            path, args, identity, mutate=mutate, internal_ok=internal_ok
+        )
 
     async def run_query(
         self, path: str, args: dict[str, Any], identity: UserIdentity | None, ts: int

@@ -30,11 +30,14 @@ class AppRunner(FunctionRunner):
         identity: UserIdentity | None,
         *,
         dedup: tuple[str, int] | None = None,
+        internal_ok: bool = False,
     ) -> tuple[Outcome, Commit | None]:
         """One mutation in its own transaction: its outcome and commit (None on failure)."""
         try:
             return await self._store.write(
-                lambda tx: self.mutation_body(tx, path, args, identity, dedup)
+                lambda tx: self.mutation_body(
+                    tx, path, args, identity, dedup, internal_ok=internal_ok
+                )
             )
         except MutationFailed as failed:
             return failed.outcome, None
@@ -47,12 +50,13 @@ class AppRunner(FunctionRunner):
         *,
         mutate: MutationRunner | None = None,
         depth: int = 0,
+        internal_ok: bool = False,
     ) -> Outcome:
         async def commit_one(
             m_path: str, m_args: dict[str, Any], m_identity: UserIdentity | None
         ) -> Outcome:
-            return (await self.run_mutation(m_path, m_args, m_identity))[0]
+            return (await self.run_mutation(m_path, m_args, m_identity, internal_ok=True))[0]
 
         return await super().run_action(
-            path, args, identity, mutate=mutate or commit_one, depth=depth
+            path, args, identity, mutate=mutate or commit_one, depth=depth, internal_ok=internal_ok
         )

@@ -57,6 +57,10 @@ def _write_app(root: Path) -> Path:
         "@query(name='everything')\n"
         "async def all_notes(ctx, **rest):\n"
         "    return []\n"
+        "from server import internal_mutation\n"
+        "@internal_mutation()\n"
+        "async def purge_all(ctx):\n"
+        "    return None\n"
     )
     (root / "admin" / "users.py").write_text(
         "from server import action, v\n"
@@ -80,6 +84,8 @@ def test_api_js_references_every_function_by_its_camel_case_path(tmp_path: Path)
     assert 'everything: makeFunctionReference("notes:everything"),' in text
     # A nested module is a nested object: api.admin.users.ban.
     assert 'admin: {\n    users: {\n      ban: makeFunctionReference("admin/users:ban"),' in text
+    # No client may call an internal function: it is not in the client's api.
+    assert "purge" not in text and "purge" not in render_api_dts(registry)
 
 
 def test_api_dts_types_arguments_and_returns_from_validators_and_signatures(

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from server.errors import ConfigError, FunctionNotFound
+from server import api, internal, internal_query
+from server.errors import ConfigError, FunctionError, FunctionNotFound
+from server.functions.references import function_path
 from server.functions.registry import FunctionRegistry, camel_case
 from server.store.base import IndexDef
 
@@ -154,3 +156,64 @@ def test_camel_case_conversion():
     assert camel_case("get_for_current_user") == "getForCurrentUser"
     assert camel_case("list") == "list"
     assert camel_case("_internal_thing") == "_internalThing"
+
+
+INTERNALS = """
+from server import action, api, internal, internal_mutation, internal_query
+
+@internal_query()
+async def count(ctx):
+    return 0
+
+@internal_mutation(name="wipe")
+async def wipe_everything(ctx):
+    return None
+
+@action()
+async def public_one(ctx):
+    return None
+"""
+
+
+def test_internal_functions_are_found_only_by_server_side_callers(make_app):
+    registry = FunctionRegistry.load(make_app({"jobs.py": INTERNALS}))
+    assert registry.paths() == ["jobs:count", "jobs:public_one", "jobs:wipe"]
+    for path in ("jobs:count", "jobs:wipe"):
+        with pytest.raises(FunctionNotFound) as refused:
+            registry.lookup(path)
+        with pytest.raises(FunctionNotFound) as unknown:
+            registry.lookup("jobs:absent")
+        assert str(refused.value).replace(path, "P") == str(unknown.value).replace(
+            "jobs:absent", "P"
+        )
+        assert registry.lookup(path, internal_ok=True).internal
+    assert registry.lookup("jobs:count", "query", internal_ok=True).kind == "query"
+    assert not registry.lookup("jobs:publicOne").internal
+
+
+def test_functions_are_named_by_path_reference_or_handler(make_app):
+    registry = FunctionRegistry.load(make_app({"jobs.py": INTERNALS, "admin/users.py": ADMIN}))
+    jobs = registry.lookup("jobs:count", internal_ok=True).handler
+    assert function_path("jobs:count", registry) == "jobs:count"
+    assert function_path(internal.jobs.count, registry) == "jobs:count"
+    assert function_path(internal.jobs.wipe, registry) == "jobs:wipe"
+    assert function_path(api.admin.users.purge, registry) == "admin/users:purge"
+    assert function_path(api.jobs.publicOne, registry) == "jobs:publicOne"
+    assert function_path(jobs, registry) == "jobs:count"
+    assert function_path(api.jobs.absent, registry) == "jobs:absent"  # fails when called
+    assert repr(internal.jobs.count) == "internal.jobs.count"
+    with pytest.raises(FunctionError, match="refer to it as internal.jobs.count"):
+        function_path(api.jobs.count, registry)
+    with pytest.raises(FunctionError, match="refer to it as api.jobs.public_one"):
+        function_path(internal.jobs.public_one, registry)
+    with pytest.raises(FunctionError, match="names a module"):
+        function_path(api.jobs, registry)
+    with pytest.raises(FunctionError, match="not a function of this app"):
+        function_path(_stray, registry)
+    with pytest.raises(FunctionError, match="Expected a function path"):
+        function_path(42, registry)  # type: ignore[arg-type]
+
+
+@internal_query()
+async def _stray(ctx: object) -> None:
+    """Decorated, but not in any loaded app."""
