@@ -31,6 +31,7 @@ from server.gcpolicy import GcPolicy
 from server.http_api import API_ROUTES, Authenticate, HttpReply, handle_api_call, json_error
 from server.interrupt import LoopWatchdog
 from server.metrics import Metrics
+from server.scheduler.executor import JobExecutor
 from server.store import open_store
 from server.sync.connection import SyncConnection
 from server.sync.engine import Engine
@@ -81,6 +82,7 @@ class LivesyncApp:
         self.draining = False
         self._vacuum: asyncio.Task[None] | None = None
         self._prune: asyncio.Task[None] | None = None
+        self._jobs: JobExecutor | None = None
         self._gc = GcPolicy(config.server.gc_full_interval, self.metrics)
         self._watchdog = LoopWatchdog(self.metrics)
 
@@ -96,6 +98,9 @@ class LivesyncApp:
             metrics=self.metrics,
         )
         self.engine = Engine(store, runner, self.metrics)
+        self._jobs = JobExecutor(
+            self.engine, self.metrics, action_timeout=self.config.functions.action_timeout
+        )
         if self.config.auth.providers:
             from server.auth.authenticator import Authenticator
 
@@ -113,6 +118,7 @@ class LivesyncApp:
         self._prune = loop.create_task(
             _every(min(_PRUNE_INTERVAL_S, window), self._prune_results, "pruning mutation results")
         )
+        self._jobs.start()
         self._gc.start()
         self._watchdog.start()
         log.info("functions loaded from %s: %d", self.config.functions.dir, len(registry.paths()))
@@ -153,7 +159,12 @@ class LivesyncApp:
         committer = self.engine.committer.dead if self.engine is not None else None
         if committer is not None:
             dead["committer"] = committer
-        for name, task in (("history_vacuum", self._vacuum), ("result_pruning", self._prune)):
+        scheduler = self._jobs.task if self._jobs is not None else None
+        for name, task in (
+            ("history_vacuum", self._vacuum),
+            ("result_pruning", self._prune),
+            ("scheduler", scheduler),
+        ):
             if task is not None and task.done():
                 dead[name] = "cancelled" if task.cancelled() else repr(task.exception())
         problem = self.engine.store.problem if self.engine is not None else None
@@ -167,6 +178,8 @@ class LivesyncApp:
         for task in (self._vacuum, self._prune):
             if task is not None:
                 task.cancel()
+        if self._jobs is not None:
+            await self._jobs.close()
         for task in list(self._connections):
             task.cancel()
         if self._connections:

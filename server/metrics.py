@@ -103,6 +103,11 @@ class Metrics:
             "livesync_abandoned_threads_total",
             "Action threads still running past their limit, left to end on their own",
         )
+        self.scheduled_jobs = Counter(
+            "livesync_scheduled_jobs_total",
+            "Scheduled functions this node ran, by how they ended",
+            "outcome",
+        )
 
     def render(self) -> str:
         lines: list[str] = []
@@ -121,6 +126,7 @@ class Metrics:
             self.function_timeouts,
             self.loop_interrupts,
             self.abandoned_threads,
+            self.scheduled_jobs,
         ):
             lines += metric.render()
         return "\n".join(lines) + "\n"

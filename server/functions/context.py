@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from server.auth.identity import UserIdentity
 from server.errors import FunctionError
 from server.functions.database import DatabaseReader, DatabaseWriter
 from server.functions.references import FunctionLike
+
+if TYPE_CHECKING:
+    from server.scheduler.context import ActionScheduler, MutationScheduler
 
 __all__ = ["ActionCtx", "Auth", "MutationCtx", "QueryCtx"]
 
@@ -60,6 +63,7 @@ class QueryCtx:
 class MutationCtx:
     db: DatabaseWriter
     auth: Auth
+    scheduler: MutationScheduler
 
     run_action = _actions_only
 
@@ -70,6 +74,7 @@ class ActionCtx:
     mutations, each its own transaction."""
 
     auth: Auth
+    scheduler: ActionScheduler
     _run_query: RunFunction
     _run_mutation: RunFunction
     _run_action: RunFunction

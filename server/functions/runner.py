@@ -50,6 +50,7 @@ from server.functions.timeouts import FunctionTimeout, TimeLimits, limited
 from server.interrupt import interrupt_thread
 from server.limits import size_refusal, text_size
 from server.metrics import Metrics
+from server.scheduler.context import ActionScheduler, MutationScheduler, Planner, TransactionRunner
 from server.store.base import Snapshot, Store, Transaction
 
 __all__ = [
@@ -168,7 +169,7 @@ class FunctionRunner:
                 budget=ReadBudget(),
                 limits=self._sizes,
             )
-            return MutationCtx(db, auth)
+            return MutationCtx(db, auth, MutationScheduler(tx, Planner(self._registry)))
 
         outcome = await self._execute(path, "mutation", args, make_ctx, read_set, auth, internal_ok)
         if not outcome.ok:
@@ -185,6 +186,7 @@ class FunctionRunner:
         identity: UserIdentity | None,
         *,
         mutate: MutationRunner,
+        transact: TransactionRunner | None = None,
         depth: int = 0,
         internal_ok: bool = False,
     ) -> Outcome:
@@ -192,8 +194,9 @@ class FunctionRunner:
         `ctx.run_action` run with the same identity, each in its own snapshot,
         transaction or action, and may call internal functions. Its mutations
         go through `mutate` (the sync layer's committer, which serializes and
-        publishes their commits). `depth` counts the actions this one runs
-        inside."""
+        publishes their commits), and its `ctx.scheduler` commits through
+        `transact` (without it, scheduling fails with a message). `depth`
+        counts the actions this one runs inside."""
         auth = Auth(identity)
 
         # These run on the serving loop; the action's thread reaches them
@@ -221,9 +224,15 @@ class FunctionRunner:
                 action_args or {},
                 identity,
                 mutate=mutate,
+                transact=transact,
                 depth=depth + 1,
                 internal_ok=True,
             )
+
+        async def commit_body(body: Callable[[Transaction], Awaitable[Any]]) -> Any:
+            if transact is None:
+                raise FunctionError("ctx.scheduler is not available to this action")
+            return await transact(body)
 
         async def on_thread(bridge: Bridge) -> Outcome:
             def through(fn: Callable[..., Awaitable[Outcome]]) -> Callable[..., Awaitable[Any]]:
@@ -232,9 +241,13 @@ class FunctionRunner:
 
                 return call
 
+            async def on_loop(body: Callable[[Transaction], Awaitable[Any]]) -> Any:
+                return await bridge.call(commit_body, body)
+
             def make_ctx() -> ActionCtx:
+                scheduler = ActionScheduler(on_loop, Planner(self._registry))
                 return ActionCtx(
-                    auth, through(run_query), through(run_mutation), through(run_action)
+                    auth, scheduler, through(run_query), through(run_mutation), through(run_action)
                 )
 
             return await self._execute(path, "action", args, make_ctx, ReadSet(), auth, internal_ok)

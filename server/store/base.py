@@ -123,18 +123,20 @@ class Transaction(Snapshot, Protocol):
     """A write transaction: reads see the database at the latest commit plus
     this transaction's own writes. Its writes get timestamp `ts`."""
 
-    async def insert(self, table: str, value: Mapping[str, Any]) -> str:
-        """Insert a document (without system fields); returns the new `_id`."""
+    async def insert(self, table: str, value: Mapping[str, Any], *, system: bool = False) -> str:
+        """Insert a document (without system fields); returns the new `_id`.
+        System tables (`catalog.SYSTEM_TABLES`) are written only with
+        `system`, by the server's own code; so for the other three."""
 
-    async def replace(self, id: str, value: Mapping[str, Any]) -> None:
+    async def replace(self, id: str, value: Mapping[str, Any], *, system: bool = False) -> None:
         """Replace every user field of the document; system fields are kept."""
 
-    async def patch(self, id: str, fields: Mapping[str, Any]) -> None:
+    async def patch(self, id: str, fields: Mapping[str, Any], *, system: bool = False) -> None:
         """Shallow-merge `fields` into the document's user fields (system
         fields cannot be patched; a field set to `keys.MISSING_FIELD` is
         removed, as `undefined` does in Convex)."""
 
-    async def delete(self, id: str) -> None:
+    async def delete(self, id: str, *, system: bool = False) -> None:
         """Delete the document."""
 
     async def record_mutation_result(

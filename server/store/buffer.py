@@ -141,8 +141,8 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
             merged[key] = (key, True, None) if id is None else (key, False, self._touched[id][2])
         return sorted(merged.values(), key=itemgetter(0), reverse=order == "desc")
 
-    async def insert(self, table: str, value: Mapping[str, Any]) -> str:
-        check_table_name(table)
+    async def insert(self, table: str, value: Mapping[str, Any], *, system: bool = False) -> str:
+        check_table_name(table, system=system)
         fields = present_fields(user_fields(value))
         doc_id = new_id(table)
         # Convex's _creationTime is ms. Each insert of a transaction (which may
@@ -155,16 +155,16 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
         self._record(table, doc_id, None, doc)
         return doc_id
 
-    async def replace(self, id: str, value: Mapping[str, Any]) -> None:
-        table, old = await self._existing(id)
+    async def replace(self, id: str, value: Mapping[str, Any], *, system: bool = False) -> None:
+        table, old = await self._existing(id, system)
         self._record(table, id, old, replace_fields(old, value))
 
-    async def patch(self, id: str, fields: Mapping[str, Any]) -> None:
-        table, old = await self._existing(id)
+    async def patch(self, id: str, fields: Mapping[str, Any], *, system: bool = False) -> None:
+        table, old = await self._existing(id, system)
         self._record(table, id, old, merge_patch(old, fields))
 
-    async def delete(self, id: str) -> None:
-        table, old = await self._existing(id)
+    async def delete(self, id: str, *, system: bool = False) -> None:
+        table, old = await self._existing(id, system)
         self._record(table, id, old, None)
 
     async def record_mutation_result(
@@ -173,7 +173,7 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
         row = self._result_row(session_id, request_id, result_json, fingerprint)
         self._results[(session_id, request_id)] = row
 
-    async def _existing(self, id: str) -> tuple[str, Document]:
+    async def _existing(self, id: str, system: bool) -> tuple[str, Document]:
         touched = self._touched.get(id)
         if touched is not None:
             table, _, value = touched
@@ -182,6 +182,7 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
             found = await self._get_own_row(id)
         if found is None:
             raise DocumentNotFound(f"Update on nonexistent document ID {id}")
+        check_table_name(found[0], system=system)
         return found[0], load_document(found[1])
 
     def _record(self, table: str, id: str, old: Document | None, new: Document | None) -> None:

@@ -5,6 +5,10 @@ Every table has two system indexes besides the schema's: `<table>.by_id`
 then the id). Tables need not be declared, so system indexes exist for any
 valid table name; schema indexes are the `IndexDef`s handed to `open`.
 
+System tables (`SYSTEM_TABLES`: the scheduler's jobs, the cron jobs) hold
+the server's own documents: they have indexes of their own, always in
+force, and only the server writes them (see `Transaction.insert`).
+
 Documents are stored as Convex-encoded JSON text (protocol.values), so int64
 and bytes survive the round trip.
 """
@@ -25,6 +29,9 @@ from server.store.keys import MISSING_FIELD, doc_field_values, index_key
 __all__ = [
     "BY_CREATION_TIME",
     "BY_ID",
+    "CRON_JOBS",
+    "SCHEDULED_FUNCTIONS",
+    "SYSTEM_TABLES",
     "VALUE_FORMAT",
     "IndexCatalog",
     "check_table_name",
@@ -48,9 +55,31 @@ BY_CREATION_TIME = "by_creation_time"
 _SYSTEM_INDEXES: dict[str, tuple[str, ...]] = {BY_ID: (), BY_CREATION_TIME: ("_creationTime",)}
 _TABLE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
+SCHEDULED_FUNCTIONS = "_scheduled_functions"
+CRON_JOBS = "_cron_jobs"
+SYSTEM_TABLES = frozenset({SCHEDULED_FUNCTIONS, CRON_JOBS})
+# Pending jobs by due time (the scheduler's scan), and the cron jobs by name.
+_SYSTEM_TABLE_INDEXES = (
+    IndexDef(
+        SCHEDULED_FUNCTIONS, f"{SCHEDULED_FUNCTIONS}.by_state", ("state.kind", "scheduledTime")
+    ),
+    IndexDef(CRON_JOBS, f"{CRON_JOBS}.by_name", ("name",)),
+)
 
-def check_table_name(table: str) -> None:
-    """Raise `SchemaError` unless `table` is a legal user table name."""
+
+def _is_table(table: object) -> bool:
+    return isinstance(table, str) and (
+        _TABLE_RE.fullmatch(table) is not None or table in SYSTEM_TABLES
+    )
+
+
+def check_table_name(table: str, *, system: bool = False) -> None:
+    """Raise `SchemaError` unless `table` is a legal user table name (or,
+    with `system`, a system table)."""
+    if system and table in SYSTEM_TABLES:
+        return
+    if table in SYSTEM_TABLES:
+        raise SchemaError(f"{table} is a system table: only the server writes it")
     if not isinstance(table, str) or _TABLE_RE.fullmatch(table) is None:
         raise SchemaError(
             f"Invalid table name {table!r}: use a letter, then letters, digits or underscores"
@@ -68,6 +97,7 @@ class IndexCatalog:
         self._by_table: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
         for index in self._defs:
             _check_def(index)
+        for index in (*self._defs, *_SYSTEM_TABLE_INDEXES):
             if index.name in self._fields:
                 raise ConfigError(f"Index {index.name} is defined twice")
             self._fields[index.name] = tuple(index.fields)
@@ -75,7 +105,8 @@ class IndexCatalog:
 
     @property
     def defs(self) -> tuple[IndexDef, ...]:
-        """The schema indexes, sorted by name."""
+        """The schema indexes, sorted by name (the system tables' are always
+        in force, so never migrated)."""
         return self._defs
 
     def fields(self, index: str) -> tuple[str, ...]:
@@ -88,7 +119,7 @@ class IndexCatalog:
         if found is not None:
             return found
         table, _, short = index.partition(".")
-        if short in _SYSTEM_INDEXES and _TABLE_RE.fullmatch(table):
+        if short in _SYSTEM_INDEXES and _is_table(table):
             return _SYSTEM_INDEXES[short]
         raise SchemaError(f"Index {index} not found")
 

@@ -56,7 +56,11 @@ from server.functions.runner import FunctionRunner, MutationFailed
 from server.metrics import Metrics
 from server.store.base import Commit, Store, StoredResult, Transaction
 
-__all__ = ["Committed", "Committer"]
+__all__ = ["Committed", "Committer", "TransactionBody"]
+
+TransactionBody = Callable[[Transaction], Awaitable[Outcome]]
+"""The server's own work in a write transaction; raises `MutationFailed`
+to fail alone (its writes are dropped, the rest of its group commits)."""
 
 log = logging.getLogger("livesync.sync")
 
@@ -80,6 +84,7 @@ class _Pending:
     future: asyncio.Future[Committed]
     fingerprint: str | None = None  # of the call, when it has a dedup key
     internal_ok: bool = False  # a server-side caller: internal functions run
+    body: TransactionBody | None = None  # the server's own work, instead of `path`
 
 
 class Committer:
@@ -122,6 +127,16 @@ class Committer:
             return "cancelled"
         return repr(task.exception())
 
+    def submit_body(self, name: str, body: TransactionBody) -> asyncio.Future[Committed]:
+        """Queue the server's own transactional work (the scheduler's), run
+        like a mutation: in arrival order, grouped with others, and failing
+        alone when it raises `MutationFailed`. `name` labels it in logs."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Committed] = loop.create_future()
+        self._queue.append(_Pending(name, {}, None, None, future, body=body))
+        self._wake(loop)
+        return future
+
     def submit(
         self,
         path: str,
@@ -138,10 +153,13 @@ class Committer:
         fingerprint = None if dedup is None else _fingerprint(path, args, identity)
         pending = _Pending(path, args, identity, dedup, future, fingerprint, internal_ok)
         self._queue.append(pending)
+        self._wake(loop)
+        return future
+
+    def _wake(self, loop: asyncio.AbstractEventLoop) -> None:
         if self._task is None or self._task.done():
             self._task = loop.create_task(self._run())
         self._ready.set()
-        return future
 
     async def close(self) -> None:
         self._closed = True
@@ -220,15 +238,18 @@ class Committer:
             outcomes: list[Outcome] = []
             for index, p in enumerate(batch):
                 try:
-                    outcome = await self._runner.mutation_body(
-                        tx,
-                        p.path,
-                        p.args,
-                        p.identity,
-                        p.dedup,
-                        p.fingerprint,
-                        internal_ok=p.internal_ok,
-                    )
+                    if p.body is not None:
+                        outcome = await p.body(tx)
+                    else:
+                        outcome = await self._runner.mutation_body(
+                            tx,
+                            p.path,
+                            p.args,
+                            p.identity,
+                            p.dedup,
+                            p.fingerprint,
+                            internal_ok=p.internal_ok,
+                        )
                 except MutationFailed as failed:
                     raise _BatchFailed(index, failed.outcome) from None
                 outcomes.append(outcome)

@@ -21,16 +21,18 @@ import asyncio
 import hashlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from server.auth.identity import UserIdentity
+from server.errors import FunctionError
 from server.functions.decorators import FunctionKind
-from server.functions.outcome import Outcome
-from server.functions.runner import FunctionRunner
+from server.functions.outcome import SERVER_ERROR, Outcome, failure
+from server.functions.readset import ReadSet
+from server.functions.runner import FunctionRunner, MutationFailed
 from server.metrics import Metrics
-from server.store.base import Commit, IndexKeyChange, Store
+from server.store.base import Commit, IndexKeyChange, Store, Transaction
 from server.sync.committer import Committed, Committer
 from server.sync.intervals import IntervalIndex
 
@@ -138,6 +140,7 @@ class Engine:
         self._stopped_at_own = False
         store.watch_commits(self._others_committed)
         self._prefetches: set[asyncio.Task[None]] = set()
+        self._watchers: list[Callable[[Commit | None], None]] = []
 
     # -- queries ---------------------------------------------------------
 
@@ -314,8 +317,25 @@ class Engine:
             return (await self.mutate(m_path, m_args, m_identity, internal_ok=True)).outcome
 
         return await self.runner.run_action(
-            path, args, identity, mutate=mutate, internal_ok=internal_ok
+            path, args, identity, mutate=mutate, transact=self.transact, internal_ok=internal_ok
         )
+
+    async def transact(self, body: Callable[[Transaction], Awaitable[Any]]) -> Any:
+        """Run the server's own `body` in a transaction of its own through
+        the committer, and publish the commit; returns what `body` returned.
+        A `FunctionError` from `body` rolls it back and is raised here."""
+
+        async def run(tx: Transaction) -> Outcome:
+            try:
+                value = await body(tx)
+            except FunctionError as exc:
+                raise MutationFailed(failure(str(exc))) from None
+            return Outcome(value, None, None, None, (), ReadSet(), False)
+
+        committed = await self.committer.submit_body("server transaction", run)
+        if not committed.outcome.ok:
+            raise FunctionError(committed.outcome.error_message or SERVER_ERROR)
+        return committed.outcome.value
 
     async def run_query(
         self, path: str, args: dict[str, Any], identity: UserIdentity | None, ts: int
@@ -415,6 +435,20 @@ class Engine:
         self.published_ts = max(self.published_ts, ts)
         for ex in hit:
             _notify(ex)
+        self._tell_watchers(None)
+
+    def watch(self, watcher: Callable[[Commit | None], None]) -> None:
+        """Call `watcher` with every commit published, this node's or
+        another's (with its keys), once its ts is readable; with None when
+        commits were missed (a pruned log) and anything may have changed."""
+        self._watchers.append(watcher)
+
+    def _tell_watchers(self, commit: Commit | None) -> None:
+        for watcher in self._watchers:
+            try:
+                watcher(commit)
+            except Exception:
+                log.exception("a commit watcher failed")
 
     def publish(self, commit: Commit) -> None:
         """Invalidate what `commit` touched, then make its ts readable."""
@@ -437,3 +471,5 @@ class Engine:
                 _notify(ex)
         if hit:
             self.metrics.invalidations.inc("", len(hit))
+        if self._watchers:
+            self._tell_watchers(commit)

@@ -8,12 +8,14 @@ absence) directly, and gives actions that path for their nested mutations.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from server.auth.identity import UserIdentity
 from server.functions.outcome import Outcome
 from server.functions.runner import FunctionRunner, MutationFailed, MutationRunner
-from server.store.base import Commit
+from server.scheduler.context import TransactionRunner
+from server.store.base import Commit, Transaction
 
 __all__ = ["AppRunner"]
 
@@ -49,14 +51,24 @@ class AppRunner(FunctionRunner):
         identity: UserIdentity | None,
         *,
         mutate: MutationRunner | None = None,
+        transact: TransactionRunner | None = None,
         depth: int = 0,
         internal_ok: bool = False,
     ) -> Outcome:
+        async def write(body: Callable[[Transaction], Awaitable[Any]]) -> Any:
+            return (await self._store.write(body))[0]
+
         async def commit_one(
             m_path: str, m_args: dict[str, Any], m_identity: UserIdentity | None
         ) -> Outcome:
             return (await self.run_mutation(m_path, m_args, m_identity, internal_ok=True))[0]
 
         return await super().run_action(
-            path, args, identity, mutate=mutate or commit_one, depth=depth, internal_ok=internal_ok
+            path,
+            args,
+            identity,
+            mutate=mutate or commit_one,
+            transact=transact or write,
+            depth=depth,
+            internal_ok=internal_ok,
         )

@@ -16,6 +16,7 @@ from server.functions.readset import ReadSet
 from server.functions.schema import Schema, system_index_fields
 from server.functions.timeouts import store_time
 from server.store.base import Document, Order, Snapshot
+from server.store.catalog import SYSTEM_TABLES
 from server.store.ids import id_matches_table, is_id
 from server.store.keys import index_key, successor
 
@@ -57,7 +58,7 @@ class TableCatalog:
     __slots__ = ("_tables",)
 
     def __init__(self, tables: tuple[str, ...] = ()) -> None:
-        self._tables: dict[str, None] = dict.fromkeys(tables)
+        self._tables: dict[str, None] = dict.fromkeys((*tables, *sorted(SYSTEM_TABLES)))
 
     def note(self, table: str) -> None:
         self._tables.setdefault(table, None)
@@ -121,11 +122,21 @@ class DatabaseReader:
 
     def query(self, table: str) -> QueryBuilder:
         """A query over every document of `table` (by creation time until
-        narrowed with `with_index`)."""
-        if not isinstance(table, str) or not table or table.startswith("_"):
+        narrowed with `with_index`); system tables are readable too."""
+        if not isinstance(table, str) or not table:
             raise FunctionError(f"Invalid table name {table!r}")
+        if table.startswith("_") and table not in SYSTEM_TABLES:
+            raise FunctionError(
+                f"Invalid table name {table!r}: names starting with '_' are "
+                f"system tables ({', '.join(sorted(SYSTEM_TABLES))})"
+            )
         self._catalog.note(table)
         return QueryBuilder(self, table)
+
+    @property
+    def system(self) -> SystemReader:
+        """`ctx.db.system`: reads of the system tables, as in Convex."""
+        return SystemReader(self)
 
     def _index_fields(self, table: str, index: str) -> tuple[str, ...]:
         fields = system_index_fields(index)
@@ -230,3 +241,30 @@ async def _close(rows: AsyncIterator[Any]) -> None:
     closer = getattr(rows, "aclose", None)
     if closer is not None:
         await closer()
+
+
+class SystemReader:
+    """`ctx.db.system.get(id)` and `ctx.db.system.query(table)`: the system
+    tables (`_scheduled_functions`, `_cron_jobs`), read and subscribed to
+    like any other."""
+
+    __slots__ = ("_db",)
+
+    def __init__(self, db: DatabaseReader) -> None:
+        self._db = db
+
+    async def get(self, id: str) -> Document | None:
+        for table in sorted(SYSTEM_TABLES):
+            if id_matches_table(id, table):
+                return await self._db.get(table, id)
+        if not is_id(id):
+            raise FunctionError(f"Invalid argument `id` for `db.system.get`: {id!r} is not an id")
+        return None
+
+    def query(self, table: str) -> QueryBuilder:
+        if table not in SYSTEM_TABLES:
+            raise FunctionError(
+                f"db.system.query reads the system tables ({', '.join(sorted(SYSTEM_TABLES))}), "
+                f"not {table!r}"
+            )
+        return self._db.query(table)

@@ -1,0 +1,95 @@
+"""Functions that schedule others, for the scheduler's tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from server import (
+    AppError,
+    action,
+    internal,
+    internal_action,
+    internal_mutation,
+    mutation,
+    query,
+    v,
+)
+
+
+@internal_mutation(args={"text": v.string()})
+async def add_note(ctx: Any, text: str) -> str:
+    return await ctx.db.insert("notes", {"text": text})
+
+
+@internal_mutation()
+async def refuse(ctx: Any) -> None:
+    await ctx.db.insert("notes", {"text": "never kept"})
+    raise AppError("refused on purpose")
+
+
+@internal_action(args={"text": v.string()})
+async def shout(ctx: Any, text: str) -> str:
+    return await ctx.run_mutation(internal.jobs.add_note, {"text": text.upper()})
+
+
+@internal_action()
+async def crash(ctx: Any) -> None:
+    raise RuntimeError("an action that fails")
+
+
+@mutation(args={"text": v.string(), "delay": v.float64()})
+async def later(ctx: Any, text: str, delay: float) -> str:
+    return await ctx.scheduler.run_after(delay, internal.jobs.add_note, {"text": text})
+
+
+@mutation(args={"text": v.string()})
+async def later_then_fail(ctx: Any, text: str) -> None:
+    await ctx.scheduler.run_after(0, internal.jobs.add_note, {"text": text})
+    raise AppError("the mutation failed after scheduling")
+
+
+@mutation(args={"fn": v.string(), "delay": v.float64()})
+async def schedule(ctx: Any, fn: str, delay: float) -> str:
+    return await ctx.scheduler.run_after(delay, fn, {})
+
+
+@mutation(args={"count": v.float64()})
+async def many(ctx: Any, count: float) -> list[str]:
+    return [
+        await ctx.scheduler.run_after(0, add_note, {"text": f"n{i}"}) for i in range(int(count))
+    ]
+
+
+@mutation(args={"at": v.float64(), "text": v.string()})
+async def at(ctx: Any, at: float, text: str) -> str:
+    return await ctx.scheduler.run_at(at, "jobs:add_note", {"text": text})
+
+
+@mutation(args={"id": v.string()})
+async def cancel(ctx: Any, id: str) -> None:
+    await ctx.scheduler.cancel(id)
+
+
+@action(args={"text": v.string()})
+async def from_action(ctx: Any, text: str) -> str:
+    return await ctx.scheduler.run_after(0, internal.jobs.shout, {"text": text})
+
+
+@query()
+async def notes(ctx: Any) -> list[str]:
+    return [doc["text"] for doc in await ctx.db.query("notes").collect()]
+
+
+@query(args={"id": v.string()})
+async def job(ctx: Any, id: str) -> Any:
+    return await ctx.db.system.get(id)
+
+
+@query()
+async def jobs(ctx: Any) -> list[Any]:
+    return await ctx.db.system.query("_scheduled_functions").collect()
+
+
+@mutation(args={"id": v.string()})
+async def tamper(ctx: Any, id: str) -> None:
+    await ctx.db.patch(id, {"name": "jobs:refuse"})
