@@ -172,3 +172,15 @@ def test_paginated_history_stays_contiguous_as_messages_are_sent_and_deleted(
     for shown in lists:
         assert len(set(shown)) == len(shown), shown
         assert shown == sorted(shown, reverse=True), shown
+
+
+@pytest.mark.usefixtures("browser_ready")
+def test_a_vanishing_message_is_deleted_by_the_scheduler_while_the_page_watches(
+    app_url: str, dev_server: DevServer
+) -> None:
+    result = _drive("vanish", app_url, dev_server)
+    shown = result.one("vanishing_shown")
+    assert shown["channel"] == ["gone in a second", "here to stay"]
+    assert shown["marked"] == ["gone in a second"]
+    vanished = result.one("vanished")
+    assert vanished["channel"] == ["here to stay"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from convex import ConvexClient, ConvexError
 
+from tests.compat.test_python_client import next_matching
 from tests.helpers.server import REPO_ROOT, StartServer
 
 pytestmark = [pytest.mark.compat, pytest.mark.timeout(90)]
@@ -47,3 +48,19 @@ def test_signed_out_caller_cannot_read_own_messages(client: ConvexClient) -> Non
 def test_list_by_author_reads_only_that_authors_messages(client: ConvexClient) -> None:
     client.mutation("messages:send", {"channel": "general", "body": "anonymous"})
     assert client.query("messages:listByAuthor", {"author": "ada@example.com"}) == []
+
+
+async def test_a_vanishing_message_is_shown_then_deleted_by_the_scheduler(
+    client: ConvexClient,
+) -> None:
+    channel = client.subscribe("messages:list", {"channel": "general"})
+    client.mutation("messages:send", {"channel": "general", "body": "stays"})
+    client.mutation("messages:send", {"channel": "general", "body": "goes", "vanishAfter": 0.3})
+    shown = await next_matching(channel, lambda rows: len(rows) == 2)
+    assert [row["body"] for row in shown] == ["goes", "stays"]
+    assert "expiresAt" in shown[0] and "expiresAt" not in shown[1]
+    left = await next_matching(channel, lambda rows: len(rows) == 1)
+    assert [row["body"] for row in left] == ["stays"]
+    # The deletion is internal: no client may call it.
+    with pytest.raises(Exception, match="Could not find public function"):
+        client.mutation("messages:vanish", {"id": shown[1]["_id"]})

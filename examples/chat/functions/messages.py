@@ -1,26 +1,59 @@
-"""Chat messages: send, delete, read a channel (whole or page by page), read by
-author, read your own."""
+"""Chat messages: send (optionally vanishing after a while: the scheduler
+deletes it), delete, read a channel (whole or page by page), read by author,
+read your own."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from server import AppError, mutation, pagination_opts_validator, query, v
+from server import (
+    AppError,
+    internal,
+    internal_mutation,
+    mutation,
+    pagination_opts_validator,
+    query,
+    v,
+)
 
 # Bound before `list` below shadows the builtin in this module.
 Rows = list[dict[str, Any]]
 
-__all__ = ["get_for_current_user", "list", "list_by_author", "list_paginated", "remove", "send"]
+__all__ = [
+    "get_for_current_user",
+    "list",
+    "list_by_author",
+    "list_paginated",
+    "remove",
+    "send",
+    "vanish",
+]
 
 PAGE = 50
 
 
-@mutation(args={"channel": v.string(), "body": v.string()})
-async def send(ctx: Any, channel: str, body: str) -> str:
-    """Post `body` to `channel`; the author is the caller's email, or None when signed out."""
+@mutation(args={"channel": v.string(), "body": v.string(), "vanishAfter": v.optional(v.float64())})
+async def send(ctx: Any, channel: str, body: str, vanishAfter: float | None = None) -> str:  # noqa: N803
+    """Post `body` to `channel`; the author is the caller's email, or None when
+    signed out. With `vanishAfter` (seconds) the message deletes itself then."""
     identity = await ctx.auth.get_user_identity()
     author = identity.email if identity is not None else None
-    return await ctx.db.insert("messages", {"channel": channel, "body": body, "author": author})
+    message = {"channel": channel, "body": body, "author": author}
+    if vanishAfter is None:
+        return await ctx.db.insert("messages", message)
+    expires_at = (time.time() + vanishAfter) * 1000
+    id = await ctx.db.insert("messages", {**message, "expiresAt": expires_at})
+    # Written with the message: if this mutation fails, nothing is scheduled.
+    await ctx.scheduler.run_after(vanishAfter, internal.messages.vanish, {"id": id})
+    return id
+
+
+@internal_mutation(args={"id": v.id("messages")})
+async def vanish(ctx: Any, id: str) -> None:
+    """Delete a vanishing message when its time is up (no client may call this)."""
+    if await ctx.db.get(id) is not None:
+        await ctx.db.delete(id)
 
 
 @query(args={"channel": v.string()})

@@ -15,6 +15,8 @@ schema = define_schema(
                 "body": v.string(),
                 # None when the sender was signed out.
                 "author": v.union(v.string(), v.null()),
+                # When a vanishing message is deleted (ms since the epoch).
+                "expiresAt": v.optional(v.float64()),
             }
         )
         .index("by_channel", ["channel"])

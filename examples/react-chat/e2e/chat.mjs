@@ -5,7 +5,8 @@
 //
 // SCENARIO is "chat" (auth states, own messages, two users, live channel,
 // sign-out), "refresh" (short-lived tokens refreshed while updates flow),
-// "pages" (the paginated history while messages are sent and deleted) or
+// "pages" (the paginated history while messages are sent and deleted),
+// "vanish" (a message the server's scheduler deletes after 1 s) or
 // "cluster" (two users through a load balancer; midway it prints
 // "both_live" and waits for a line on stdin, which the test sends once it
 // has killed a node).
@@ -136,6 +137,22 @@ async function chat(browser) {
     states: await states(alice),
     authenticated_left: await alice.locator("[data-state=authenticated]").count(),
   });
+}
+
+async function vanish(browser) {
+  const alice = await openPage(browser, "&vanish=1");
+  await signIn(alice, "alice");
+  await send(alice, "here to stay");
+  await alice.getByLabel("Vanish after 1 s").check();
+  await send(alice, "gone in a second");
+  await waitForBody(alice, "channel", "gone in a second");
+  const sent = Date.now();
+  const marked = alice.locator("[data-testid=channel] li[data-vanishing=true] .body");
+  emit("vanishing_shown", { channel: await bodies(alice, "channel"), marked: await marked.allTextContents() });
+  await alice
+    .locator("[data-testid=channel] li .body", { hasText: "gone in a second" })
+    .waitFor({ state: "detached" });
+  emit("vanished", { channel: await bodies(alice, "channel"), after_ms: Date.now() - sent });
 }
 
 async function refresh(browser, rounds) {
@@ -360,6 +377,7 @@ try {
   if (scenario === "chat") await chat(browser);
   else if (scenario === "refresh") await refresh(browser, 3);
   else if (scenario === "pages") await pages(browser);
+  else if (scenario === "vanish") await vanish(browser);
   else if (scenario === "cluster") await cluster(browser);
   else throw new Error(`unknown scenario ${scenario}`);
 } finally {

@@ -10,6 +10,7 @@ import {
 } from "convex/react";
 import { type FormEvent, useState } from "react";
 import { api, type Doc } from "./generated/api";
+import { settings } from "./settings";
 
 const CHANNEL = "general";
 const PAGE_SIZE = 3;
@@ -43,13 +44,16 @@ function Chat() {
     | undefined;
   const send = useMutation(api.messages.send);
   const [body, setBody] = useState("");
+  const [vanishing, setVanishing] = useState(false);
 
   const submit = (event: FormEvent) => {
     event.preventDefault();
     const text = body.trim();
     if (!text) return;
     setBody("");
-    void send({ channel: CHANNEL, body: text });
+    // The server schedules the message's deletion in the same transaction.
+    const vanishAfter = vanishing ? settings.vanishSeconds : undefined;
+    void send({ channel: CHANNEL, body: text, vanishAfter });
   };
 
   return (
@@ -68,6 +72,14 @@ function Chat() {
           value={body}
           onChange={(event) => setBody(event.target.value)}
         />
+        <label className="vanish">
+          <input
+            type="checkbox"
+            checked={vanishing}
+            onChange={(event) => setVanishing(event.target.checked)}
+          />
+          Vanish after {settings.vanishSeconds} s
+        </label>
         <button type="submit">Send</button>
       </form>
       <div className="columns">
@@ -100,9 +112,15 @@ function MessageList({
       ) : (
         <ul>
           {messages.map((message) => (
-            <li key={message._id}>
+            <li key={message._id} data-vanishing={message.expiresAt !== undefined}>
               {showAuthor && <b>{message.author ?? "anonymous"}: </b>}
               <span className="body">{message.body}</span>
+              {message.expiresAt !== undefined && (
+                <span className="vanishes" title="Deleted by the server's scheduler">
+                  {" "}
+                  ⏳
+                </span>
+              )}
             </li>
           ))}
         </ul>

@@ -24,4 +24,6 @@ export const settings = {
   devTokenTtlSeconds: numberParam("tokenTtl", 60),
   // How long before expiry the Convex client fetches a fresh token (its default is 10 s).
   refreshLeewaySeconds: numberParam("leeway", 10),
+  // How long a message sent with "Vanish" stays before the server's scheduler deletes it.
+  vanishSeconds: numberParam("vanish", 10),
 };

@@ -6,7 +6,7 @@ export type Id<TableName extends string> = GenericId<TableName>;
 
 export type DataModel = {
   channels: { name: string; _id: Id<"channels">; _creationTime: number };
-  messages: { channel: string; body: string; author: string | null; _id: Id<"messages">; _creationTime: number };
+  messages: { channel: string; body: string; author: string | null; expiresAt?: number; _id: Id<"messages">; _creationTime: number };
 };
 
 export type Doc<TableName extends keyof DataModel> = DataModel[TableName];
@@ -22,7 +22,7 @@ export declare const api: {
     listByAuthor: FunctionReference<"query", "public", { author: string }, any>,
     listPaginated: FunctionReference<"query", "public", { channel: string; paginationOpts: { numItems: number; cursor: string | null; endCursor?: string | null; id?: number; maximumRowsRead?: number; maximumBytesRead?: number } }, any>,
     remove: FunctionReference<"mutation", "public", { id: Id<"messages"> }, any>,
-    send: FunctionReference<"mutation", "public", { channel: string; body: string }, any>,
+    send: FunctionReference<"mutation", "public", { channel: string; body: string; vanishAfter?: number }, any>,
   },
 };
 

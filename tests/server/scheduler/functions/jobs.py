@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from server import (
@@ -93,3 +94,34 @@ async def jobs(ctx: Any) -> list[Any]:
 @mutation(args={"id": v.string()})
 async def tamper(ctx: Any, id: str) -> None:
     await ctx.db.patch(id, {"name": "jobs:refuse"})
+
+
+@mutation(args={"prefix": v.string(), "count": v.float64(), "at": v.float64()})
+async def batch(ctx: Any, prefix: str, count: float, at: float) -> float:
+    """`count` jobs adding notes `prefix0`, `prefix1`..., all due at `at`."""
+    for i in range(int(count)):
+        await ctx.scheduler.run_at(at, add_note, {"text": f"{prefix}{i}"})
+    return count
+
+
+@query()
+async def note_count(ctx: Any) -> float:
+    return float(len(await ctx.db.query("notes").collect()))
+
+
+@internal_mutation()
+async def mark_started(ctx: Any) -> None:
+    await ctx.db.insert("starts", {})
+
+
+@internal_action()
+async def linger(ctx: Any) -> None:
+    """Records that it started, then outlives any test: a node killed now
+    leaves the job inProgress."""
+    await ctx.run_mutation(internal.jobs.mark_started, {})
+    await asyncio.sleep(3600)
+
+
+@query()
+async def starts(ctx: Any) -> float:
+    return float(len(await ctx.db.query("starts").collect()))
