@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -92,6 +93,7 @@ class JobExecutor:
         self._started_ms = clock() * 1000
         self._exclusive = engine.store.exclusive
         self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._rng = random.Random()
         self._actions = asyncio.Semaphore(MAX_ACTIONS)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -140,16 +142,26 @@ class JobExecutor:
         """Start the due jobs this node has room for; the `scheduledTime` of
         the next job not due yet, or None."""
         now = self._now_ms()
+        room = MAX_IN_FLIGHT - len(self._in_flight)
+        due: list[Document] = []
+        upcoming = None
         async for job in jobs_in_state(self._engine.store.snapshot(), PENDING):
-            due = float(job.get("scheduledTime", 0.0))
-            if due > now:
-                return due
-            if job["_id"] in self._in_flight:
-                continue
-            if len(self._in_flight) >= MAX_IN_FLIGHT:
-                return None  # a finishing job wakes the loop
+            at = float(job.get("scheduledTime", 0.0))
+            if at > now:
+                upcoming = at
+                break
+            if len(due) >= room:
+                break  # a finishing job wakes the loop
+            if job["_id"] not in self._in_flight:
+                due.append(job)
+        if not self._exclusive:
+            # Every node sees the same due jobs; each takes them in an order
+            # of its own, so their attempts mostly meet different jobs
+            # instead of queueing for the lock to find the job done.
+            self._rng.shuffle(due)
+        for job in due:
             self._start(job)
-        return None
+        return upcoming
 
     def _start(self, job: Document) -> None:
         job_id: str = job["_id"]
