@@ -58,6 +58,12 @@ class QueryCtx:
 
     run_action = _actions_only
 
+    @property
+    def scheduler(self) -> NoReturn:
+        raise FunctionError(
+            "ctx.scheduler is available in mutations and actions: a query only reads"
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class MutationCtx:

@@ -163,6 +163,8 @@ async def test_what_cannot_be_scheduled_is_refused_with_a_message(node: Node) ->
         "jobs:many", {"count": 1001.0}
     )
     assert await node.query("jobs:jobs") == []
+    refused = await node.engine.run_query("jobs:schedule_from_query", {}, None, 0)
+    assert "ctx.scheduler is available in mutations and actions" in str(refused.error_message)
     ids = await node.mutate("jobs:many", {"count": 5.0})
     for job_id in ids:
         await node.state(job_id, "success")

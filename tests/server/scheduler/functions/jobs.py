@@ -125,3 +125,8 @@ async def linger(ctx: Any) -> None:
 @query()
 async def starts(ctx: Any) -> float:
     return float(len(await ctx.db.query("starts").collect()))
+
+
+@query()
+async def schedule_from_query(ctx: Any) -> str:
+    return await ctx.scheduler.run_after(0, internal.jobs.add_note, {"text": "no"})
