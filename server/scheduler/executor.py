@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from server.errors import LivesyncError, StoreUnavailable
 from server.functions.action_threads import GRACE
-from server.functions.outcome import SERVER_ERROR, Outcome
+from server.functions.outcome import SERVER_ERROR, Outcome, failure
 from server.functions.readset import ReadSet
 from server.metrics import Metrics
 from server.scheduler.context import Clock
@@ -134,6 +134,10 @@ class JobExecutor:
                 # Out of reach (or a failed read): look again shortly.
                 log.warning("scheduler: looking for due jobs failed: %s", exc)
                 wait = RETRY_S
+            except Exception:
+                # A bug must not stop every job for good: log it, go on.
+                log.exception("scheduler: looking for due jobs failed")
+                wait = RETRY_S
             wait = SWEEP_INTERVAL_S if wait is None else min(wait, SWEEP_INTERVAL_S)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
@@ -184,11 +188,15 @@ class JobExecutor:
                 )
         task = asyncio.get_running_loop().create_task(work)
         self._in_flight[job_id] = task
-        task.add_done_callback(lambda _: self._finished(job_id))
+        task.add_done_callback(lambda done: self._finished(job_id, done))
 
-    def _finished(self, job_id: str) -> None:
+    def _finished(self, job_id: str, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(job_id, None)
         self._wake.set()
+        if not task.cancelled() and task.exception() is not None:
+            # The job stays where it was (pending runs again; inProgress is
+            # failed by the sweep): logged here, or no one would see it.
+            log.error("scheduler: job %s failed unexpectedly", job_id, exc_info=task.exception())
 
     async def _run_mutation(self, job_id: str, path: str, args: dict[str, Any]) -> None:
         runner = self._engine.runner
@@ -228,7 +236,10 @@ class JobExecutor:
                 return
             if claimed is None:
                 return  # another node claimed it, or it was canceled
-            outcome = await self._engine.run_action(path, args, None, internal_ok=True)
+            try:
+                outcome = await self._engine.run_action(path, args, None, internal_ok=True)
+            except StoreUnavailable as exc:
+                outcome = failure(f"The database was out of reach while the action ran: {exc}")
         error = None if outcome.ok else outcome.error_message or SERVER_ERROR
         if error is not None:
             log.info("scheduled action %s failed: %s", path, error)

@@ -226,3 +226,22 @@ async def test_due_jobs_survive_a_restart_and_run_once(store_backend: StoreBacke
     finally:
         await second.close()
         await store.close()
+
+
+async def test_a_job_whose_function_left_the_app_fails_alone(node: Node) -> None:
+    async def stale(tx: Any) -> str:
+        job = {
+            "name": "jobs:gone",
+            "args": [{}],
+            "scheduledTime": 0.0,
+            "state": {"kind": "pending"},
+        }
+        job_id: str = await tx.insert(SCHEDULED_FUNCTIONS, job, system=True)
+        return job_id
+
+    gone = await node.engine.transact(stale)
+    after = await node.mutate("jobs:later", {"text": "still runs", "delay": 0.0})
+    job = await node.state(gone, "failed")
+    assert "Could not find public function for 'jobs:gone'" in job["state"]["error"]
+    await node.state(after, "success")
+    assert node.jobs.task is not None and not node.jobs.task.done()
