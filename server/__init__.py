@@ -6,6 +6,9 @@ from server import internal_query, internal_mutation, internal_action, api, inte
 
 from __future__ import annotations
 
+from starlette.requests import Request
+from starlette.responses import Response
+
 from protocol.values import Int64
 from server.auth.identity import UserIdentity
 from server.errors import AppError
@@ -17,6 +20,7 @@ from server.functions.decorators import (
     mutation,
     query,
 )
+from server.functions.http_router import http_action, http_router
 from server.functions.pagination import pagination_opts_validator, paginationOptsValidator
 from server.functions.references import FunctionReference, api, internal
 from server.functions.schema import define_schema, define_table
@@ -26,11 +30,15 @@ __all__ = [
     "AppError",
     "FunctionReference",
     "Int64",
+    "Request",
+    "Response",
     "UserIdentity",
     "action",
     "api",
     "define_schema",
     "define_table",
+    "http_action",
+    "http_router",
     "internal",
     "internal_action",
     "internal_mutation",

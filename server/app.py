@@ -23,11 +23,13 @@ from server.asgi import ASGIApp, Receive, Scope, Send, read_body, respond
 from server.asgi_transport import AsgiTransport
 from server.config import Config
 from server.errors import LivesyncError
+from server.functions.http_router import HttpRouter
 from server.functions.legacy_numbers import convert_legacy_numbers
 from server.functions.registry import FunctionRegistry
 from server.functions.runner import FunctionRunner
 from server.functions.timeouts import time_limits
 from server.gcpolicy import GcPolicy
+from server.http_actions import serve_http_action
 from server.http_api import API_ROUTES, Authenticate, HttpReply, handle_api_call, json_error
 from server.interrupt import LoopWatchdog
 from server.metrics import Metrics
@@ -286,8 +288,22 @@ class LivesyncApp:
         reply = HttpReply(200, self.metrics.render())
         await _respond(send, reply, cors, content_type="text/plain; version=0.0.4")
 
-    async def _http(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        method = scope["method"]
+    async def site_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The HTTP actions alone, for the `[server] site_port` listener."""
+        if scope["type"] != "http":
+            return
+        path = re.sub("/+", "/", scope.get("path", "/"))
+        cors = await self._cors(scope, send)
+        if cors is None:
+            return
+        if self._http_actions is None:
+            await _respond(send, json_error(404, "NotFound", "This app has no http.py"), cors)
+            return
+        await self.serve_http_actions(dict(scope, path=path), receive, send, cors)
+
+    async def _cors(self, scope: Scope, send: Send) -> list[tuple[bytes, bytes]] | None:
+        """The CORS headers for this request; None once it was answered here
+        (an origin refused, or a preflight)."""
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         cors = _cors_headers(headers, self.config.server.cors_origins)
         if cors is None:
@@ -296,9 +312,16 @@ class LivesyncApp:
             origin = headers.get("origin", "")
             reply = json_error(403, "OriginNotAllowed", f"Origin {origin} is not allowed")
             await _respond(send, reply, [])
-            return
-        if method == "OPTIONS":
+            return None
+        if scope["method"] == "OPTIONS":
             await _respond(send, HttpReply(204, ""), cors)
+            return None
+        return cors
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
+        method = scope["method"]
+        cors = await self._cors(scope, send)
+        if cors is None:
             return
         if path == "/health" and method in ("GET", "HEAD"):
             await _respond(send, self._health(), cors)
@@ -318,14 +341,40 @@ class LivesyncApp:
                 reply = await handle_api_call(
                     path,
                     body,
-                    headers.get("authorization"),
+                    _header(scope, b"authorization"),
                     self.engine,
                     self._authenticate,
                     self.config.limits,
                 )
             await _respond(send, reply, cors)
+        elif self._http_actions is not None and not path.startswith("/api/"):
+            await self.serve_http_actions(dict(scope, path=path), receive, send, cors)
         else:
             await _respond(send, json_error(404, "NotFound", f"No route for {path}"), cors)
+
+    @property
+    def _http_actions(self) -> HttpRouter | None:
+        return self.engine.runner.registry.http if self.engine is not None else None
+
+    async def serve_http_actions(
+        self, scope: Scope, receive: Receive, send: Send, cors: list[tuple[bytes, bytes]]
+    ) -> None:
+        router = self._http_actions
+        assert self.engine is not None and router is not None
+        if self.draining:
+            reply = json_error(503, "ServerShuttingDown", "The server is shutting down; retry")
+            await _respond(send, reply, cors)
+            return
+        await serve_http_action(
+            scope,
+            receive,
+            send,
+            router=router,
+            engine=self.engine,
+            authenticate=self._authenticate,
+            max_body=self.config.server.max_message_bytes,
+            extra_headers=cors,
+        )
 
     def _health(self) -> HttpReply:
         if self.engine is None:
@@ -337,6 +386,13 @@ class LivesyncApp:
         if self.draining:
             return HttpReply(503, json.dumps({"status": "draining"}))
         return HttpReply(200, json.dumps({"status": "ok"}))
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key.lower() == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 async def _refuse_websocket(scope: Scope, send: Send, path: str) -> None:
@@ -370,7 +426,7 @@ def _cors_headers(
         out = [(b"access-control-allow-origin", b"*")]
     else:
         return None
-    out.append((b"access-control-allow-methods", b"GET, POST, OPTIONS"))
+    out.append((b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE, OPTIONS"))
     requested = headers.get("access-control-request-headers")
     if requested:
         out.append((b"access-control-allow-headers", requested.encode("latin-1")))

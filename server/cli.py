@@ -103,39 +103,44 @@ async def serve(
         print(f"livesync: listening on {url}", flush=True)
 
     server = _Server(uv_config, app, ready)
-    metrics = _metrics_server(app, config)
+    sides = []
+    if config.server.metrics_address is not None:
+        sides.append(
+            _side_server(app.metrics_app, config.server.metrics_address, "metrics", "/metrics")
+        )
+    if config.server.site_port is not None:
+        site = (config.server.host, config.server.site_port)
+        sides.append(_side_server(app.site_app, site, "HTTP actions", ""))
     try:
         await server.serve(sockets=[sock])
     finally:
-        if metrics is not None:
-            metrics[0].should_exit = True
-            await metrics[1]
+        for side, task in sides:
+            side.should_exit = True
+            await task
     if not server.started:
         raise LivesyncError("server failed to start (see the log above)")
 
 
-class _MetricsServer(uvicorn.Server):
-    """The `[server] metrics = "HOST:PORT"` listener: stopped by the main
-    server, so it leaves the signal handlers to it."""
+class _SideServer(uvicorn.Server):
+    """A listener beside the main one (`[server] metrics = "HOST:PORT"`,
+    `[server] site_port`): stopped by the main server, so it leaves the
+    signal handlers to it."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         yield
 
 
-def _metrics_server(
-    app: LivesyncApp, config: Config
-) -> tuple[_MetricsServer, asyncio.Task[None]] | None:
-    address = config.server.metrics_address
-    if address is None:
-        return None
+def _side_server(
+    asgi: ASGIApp, address: tuple[str, int], what: str, path: str
+) -> tuple[_SideServer, asyncio.Task[None]]:
     sock = _bind(*address)
     uv_config = uvicorn.Config(
-        app.metrics_app, interface="asgi3", lifespan="off", log_level="warning", log_config=None
+        asgi, interface="asgi3", lifespan="off", log_level="warning", log_config=None
     )
-    server = _MetricsServer(uv_config)
+    server = _SideServer(uv_config)
     task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
-    print(f"livesync: metrics on {_url(sock)}/metrics", flush=True)
+    print(f"livesync: {what} on {_url(sock)}{path}", flush=True)
     return server, task
 
 

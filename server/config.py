@@ -73,6 +73,9 @@ class ServerConfig:
     # Characters of received frames waiting on one connection before it is
     # closed (1008); reading pauses once one full message is waiting.
     max_inbox_bytes: int = 64 * 1024 * 1024
+    # A second port serving the app's HTTP actions alone (Convex's "site"
+    # URL), on `host`; None: they are served on `port` only. 0 picks one.
+    site_port: int | None = None
 
     @property
     def metrics_address(self) -> tuple[str, int] | None:
@@ -283,6 +286,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         metrics=_metrics(srv, defaults.metrics),
         send_timeout=_typed(srv, "server", "send_timeout", float, defaults.send_timeout),
         max_inbox_bytes=_typed(srv, "server", "max_inbox_bytes", int, defaults.max_inbox_bytes),
+        site_port=_typed(srv, "server", "site_port", int, 0) if "site_port" in srv else None,
     )
     if server.mutation_dedup_window <= 0:
         raise ConfigError("server.mutation_dedup_window: must be a positive number of seconds")

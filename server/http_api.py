@@ -40,7 +40,16 @@ from server.functions.outcome import SERVER_ERROR, Outcome, failure
 from server.limits import args_refusal, path_refusal
 from server.sync.engine import Engine
 
-__all__ = ["API_ROUTES", "MAX_SNAPSHOT_AGE_NS", "HttpReply", "handle_api_call", "json_error"]
+__all__ = [
+    "API_ROUTES",
+    "MAX_SNAPSHOT_AGE_NS",
+    "Authenticate",
+    "HttpReply",
+    "Refused",
+    "bearer_identity",
+    "handle_api_call",
+    "json_error",
+]
 
 log = logging.getLogger("livesync.http")
 
@@ -72,7 +81,7 @@ def json_error(status: int, code: str, message: str) -> HttpReply:
     return HttpReply(status, json.dumps({"code": code, "message": message}))
 
 
-class _Refused(Exception):
+class Refused(Exception):
     """The request is refused before any function runs."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
@@ -95,7 +104,7 @@ def _parse(route: str, body: bytes, limits: Limits) -> _Call:
     try:
         request = json.loads(body)
         if not isinstance(request, dict) or not isinstance(request.get("path"), str):
-            raise _Refused(400, "BadJsonBody", 'Expected a JSON object with a string "path"')
+            raise Refused(400, "BadJsonBody", 'Expected a JSON object with a string "path"')
         refusal = path_refusal(request["path"], limits.udf_path_bytes) or args_refusal(
             request.get("args", {}), len(body), limits.args_bytes
         )
@@ -105,17 +114,17 @@ def _parse(route: str, body: bytes, limits: Limits) -> _Call:
         args = decode_args(request.get("args", {}))
         ts = _requested_ts(request) if route == "/api/query_at_ts" else None
     except (ValueError, ProtocolError) as exc:
-        raise _Refused(400, "BadJsonBody", f"Invalid request body: {exc}") from None
+        raise Refused(400, "BadJsonBody", f"Invalid request body: {exc}") from None
     if request.get("componentPath") not in (None, ""):
         # Components are not supported: only the root app's functions exist.
-        raise _Refused(400, "BadJsonBody", f"Unknown componentPath {request['componentPath']!r}")
+        raise Refused(400, "BadJsonBody", f"Unknown componentPath {request['componentPath']!r}")
     return _Call(path, args, ts)
 
 
 def _requested_ts(request: dict[str, Any]) -> int:
     text = request.get("ts")
     if not isinstance(text, str):
-        raise _Refused(400, "BadJsonBody", 'Expected a string "ts" from /api/query_ts')
+        raise Refused(400, "BadJsonBody", 'Expected a string "ts" from /api/query_ts')
     return decode_ts(text)
 
 
@@ -123,22 +132,24 @@ Authenticate = Callable[[str], Awaitable[AuthResult]]
 """How the HTTP API checks a Bearer token: `Authenticator.authenticate`."""
 
 
-async def _identity(
+async def bearer_identity(
     authorization: str | None, authenticate: Authenticate | None
 ) -> UserIdentity | None:
+    """The identity an `Authorization: Bearer` header carries (None without
+    one); raises `Refused` (401, or 503 when the issuer is out of reach)."""
     if not authorization:
         return None
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise _Refused(401, "Unauthenticated", "Authorization header must be 'Bearer <token>'")
+        raise Refused(401, "Unauthenticated", "Authorization header must be 'Bearer <token>'")
     if authenticate is None:
-        raise _Refused(401, "Unauthenticated", "No auth provider found matching the given token")
+        raise Refused(401, "Unauthenticated", "No auth provider found matching the given token")
     try:
         identity = (await authenticate(token.strip())).identity
     except IssuerUnavailable as exc:
-        raise _Refused(503, "IssuerUnavailable", exc.message) from None
+        raise Refused(503, "IssuerUnavailable", exc.message) from None
     except AuthError as exc:
-        raise _Refused(401, "Unauthenticated", exc.message) from None
+        raise Refused(401, "Unauthenticated", exc.message) from None
     return identity
 
 
@@ -147,14 +158,14 @@ def _snapshot_ts(requested: int | None, engine: Engine) -> int:
     if requested is None:
         return latest
     if requested > latest:
-        raise _Refused(
+        raise Refused(
             400,
             "TimestampInFuture",
             f"Timestamp {requested} is after the latest commit {latest}; "
             "use a timestamp from /api/query_ts",
         )
     if latest - requested > MAX_SNAPSHOT_AGE_NS:
-        raise _Refused(
+        raise Refused(
             400,
             "TimestampTooOld",
             f"Timestamp {requested} is more than {MAX_SNAPSHOT_AGE_NS // 10**9} s older "
@@ -193,9 +204,9 @@ async def handle_api_call(
         return HttpReply(200, json.dumps({"ts": encode_ts(engine.published_ts)}))
     try:
         call = _parse(route, body, limits if limits is not None else Limits())
-        identity = await _identity(authorization, authenticate)
+        identity = await bearer_identity(authorization, authenticate)
         ts = _snapshot_ts(call.ts, engine)
-    except _Refused as refused:
+    except Refused as refused:
         return refused.reply
     except _Failed as failed:
         return _reply(failure(str(failed)))

@@ -28,6 +28,7 @@ from typing import Any
 
 from server.errors import ConfigError, FunctionNotFound
 from server.functions.decorators import FunctionKind, get_spec
+from server.functions.http_router import HttpRouter
 from server.functions.schema import Schema
 from server.functions.validators import Validator
 from server.store.base import IndexDef
@@ -76,6 +77,7 @@ class FunctionRegistry:
         self._by_path: dict[str, RegisteredFunction] = dict(functions or {})
         self.schema = schema
         self.package = package
+        self.http: HttpRouter | None = None  # http.py's router, if the app has one
 
     @classmethod
     def load(cls, directory: Path) -> FunctionRegistry:
@@ -152,6 +154,11 @@ class FunctionRegistry:
 
     def _add_module(self, root: Path, file: Path, module: ModuleType) -> None:
         module_path = file.relative_to(root).with_suffix("").as_posix()
+        if module_path == "http":
+            router = getattr(module, "http", None)
+            if not isinstance(router, HttpRouter):
+                raise ConfigError(f"{file}: http.py must set `http = http_router()`")
+            self.http = router
         aliases: tuple[str, ...]
         for attribute, value in list(vars(module).items()):
             spec = get_spec(value)

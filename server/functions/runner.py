@@ -40,6 +40,7 @@ from server.functions.action_threads import GRACE, Bridge, ThreadAbandoned, run_
 from server.functions.context import ActionCtx, Auth, MutationCtx, QueryCtx
 from server.functions.database import DatabaseReader, DatabaseWriter, ReadBudget, TableCatalog
 from server.functions.decorators import FunctionKind
+from server.functions.http_router import HttpRoute
 from server.functions.logs import LogCollector, capture_logs, current_collector
 from server.functions.outcome import SERVER_ERROR, Outcome, failure
 from server.functions.pagination import PageJournal
@@ -197,6 +198,55 @@ class FunctionRunner:
         publishes their commits), and its `ctx.scheduler` commits through
         `transact` (without it, scheduling fails with a message). `depth`
         counts the actions this one runs inside."""
+
+        async def execute(make_ctx: Callable[[], ActionCtx], auth: Auth) -> Outcome:
+            return await self._execute(path, "action", args, make_ctx, ReadSet(), auth, internal_ok)
+
+        return await self._on_action_thread(path, identity, mutate, transact, depth, execute)
+
+    async def run_http_action(
+        self,
+        route: HttpRoute,
+        request: Any,
+        identity: UserIdentity | None,
+        *,
+        mutate: MutationRunner,
+        transact: TransactionRunner | None = None,
+    ) -> Outcome:
+        """Run an HTTP action's handler on `request` as an action runs. The
+        Outcome's value is what the handler returned, as it is (a response,
+        or what becomes one): the HTTP layer, not the sync protocol, sends it."""
+
+        async def execute(make_ctx: Callable[[], ActionCtx], auth: Auth) -> Outcome:
+            collector = LogCollector()
+            try:
+                with capture_logs(collector):
+                    call = route.handler(make_ctx(), request)
+                    value = await limited(call, route.name, "action", self.timeouts)
+            except StoreUnavailable:
+                raise
+            except Exception as exc:
+                return failure(
+                    self._error_message(exc, route.name, "action"),
+                    data_json=_app_error_data(exc) if isinstance(exc, AppError) else None,
+                    log_lines=collector.lines(),
+                    used_auth=auth.used,
+                )
+            return Outcome(value, None, None, None, collector.lines(), ReadSet(), auth.used)
+
+        return await self._on_action_thread(route.name, identity, mutate, transact, 0, execute)
+
+    async def _on_action_thread(
+        self,
+        label: str,
+        identity: UserIdentity | None,
+        mutate: MutationRunner,
+        transact: TransactionRunner | None,
+        depth: int,
+        execute: Callable[[Callable[[], ActionCtx], Auth], Awaitable[Outcome]],
+    ) -> Outcome:
+        """`execute(make_ctx, auth)` on an action thread, under the action
+        time limit, with an action's ctx (see `run_action`)."""
         auth = Auth(identity)
 
         # These run on the serving loop; the action's thread reaches them
@@ -250,15 +300,15 @@ class FunctionRunner:
                     auth, scheduler, through(run_query), through(run_mutation), through(run_action)
                 )
 
-            return await self._execute(path, "action", args, make_ctx, ReadSet(), auth, internal_ok)
+            return await execute(make_ctx, auth)
 
         try:
             return await run_on_thread(
-                path, on_thread, self.timeouts.action + GRACE, interrupt_thread
+                label, on_thread, self.timeouts.action + GRACE, interrupt_thread
             )
         except ThreadAbandoned:
             message = (
-                f"Function {path} timed out after {self.timeouts.action:g} s "
+                f"Function {label} timed out after {self.timeouts.action:g} s "
                 "(limit: [functions] action_timeout)"
             )
             logger.warning("%s; its thread is abandoned", message)

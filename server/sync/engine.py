@@ -28,6 +28,7 @@ from typing import Any, NamedTuple
 from server.auth.identity import UserIdentity
 from server.errors import FunctionError
 from server.functions.decorators import FunctionKind
+from server.functions.http_router import HttpRoute
 from server.functions.outcome import SERVER_ERROR, Outcome, failure
 from server.functions.readset import ReadSet
 from server.functions.runner import FunctionRunner, MutationFailed
@@ -310,15 +311,28 @@ class Engine:
         internal_ok: bool = False,
     ) -> Outcome:
         """Run an action; the mutations it calls go through the committer."""
-
-        async def mutate(
-            m_path: str, m_args: dict[str, Any], m_identity: UserIdentity | None
-        ) -> Outcome:
-            return (await self.mutate(m_path, m_args, m_identity, internal_ok=True)).outcome
-
         return await self.runner.run_action(
-            path, args, identity, mutate=mutate, transact=self.transact, internal_ok=internal_ok
+            path,
+            args,
+            identity,
+            mutate=self._action_mutate,
+            transact=self.transact,
+            internal_ok=internal_ok,
         )
+
+    async def run_http_action(
+        self, route: HttpRoute, request: Any, identity: UserIdentity | None
+    ) -> Outcome:
+        """Run an HTTP action as an action runs (see `run_action`)."""
+        return await self.runner.run_http_action(
+            route, request, identity, mutate=self._action_mutate, transact=self.transact
+        )
+
+    async def _action_mutate(
+        self, path: str, args: dict[str, Any], identity: UserIdentity | None
+    ) -> Outcome:
+        # An action's ctx.run_mutation: internal functions allowed.
+        return (await self.mutate(path, args, identity, internal_ok=True)).outcome
 
     async def transact(self, body: Callable[[Transaction], Awaitable[Any]]) -> Any:
         """Run the server's own `body` in a transaction of its own through

@@ -106,10 +106,9 @@ def test_codegen_main_writes_both_files_for_the_chat_example(tmp_path: Path) -> 
     assert codegen_main(["--functions", str(CHAT_FUNCTIONS), "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["api.d.ts", "api.js"]
     dts = (out / "api.d.ts").read_text()
-    assert (
-        'send: FunctionReference<"mutation", "public", { channel: string; body: string }, any>'
-        in dts
-    )
+    send_args = "{ channel: string; body: string; vanishAfter?: number }"
+    assert f'send: FunctionReference<"mutation", "public", {send_args}, any>' in dts
+    assert "vanish:" not in dts and "upsertFromClerk" not in dts  # internal
     assert (
         'getForCurrentUser: FunctionReference<"query", "public", Record<string, never>, any>' in dts
     )

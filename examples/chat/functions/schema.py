@@ -21,5 +21,13 @@ schema = define_schema(
         )
         .index("by_channel", ["channel"])
         .index("by_author", ["author"]),
+        # Kept in step with Clerk by its webhook (http.py).
+        "users": define_table(
+            {
+                "clerkId": v.string(),
+                "email": v.union(v.string(), v.null()),
+                "name": v.union(v.string(), v.null()),
+            }
+        ).index("by_clerk_id", ["clerkId"]),
     }
 )

@@ -7,6 +7,7 @@ export type Id<TableName extends string> = GenericId<TableName>;
 export type DataModel = {
   channels: { name: string; _id: Id<"channels">; _creationTime: number };
   messages: { channel: string; body: string; author: string | null; expiresAt?: number; _id: Id<"messages">; _creationTime: number };
+  users: { clerkId: string; email: string | null; name: string | null; _id: Id<"users">; _creationTime: number };
 };
 
 export type Doc<TableName extends keyof DataModel> = DataModel[TableName];
@@ -23,6 +24,9 @@ export declare const api: {
     listPaginated: FunctionReference<"query", "public", { channel: string; paginationOpts: { numItems: number; cursor: string | null; endCursor?: string | null; id?: number; maximumRowsRead?: number; maximumBytesRead?: number } }, any>,
     remove: FunctionReference<"mutation", "public", { id: Id<"messages"> }, any>,
     send: FunctionReference<"mutation", "public", { channel: string; body: string; vanishAfter?: number }, any>,
+  },
+  users: {
+    list: FunctionReference<"query", "public", Record<string, never>, any>,
   },
 };
 

@@ -14,6 +14,9 @@ export const api = {
     remove: makeFunctionReference("messages:remove"),
     send: makeFunctionReference("messages:send"),
   },
+  users: {
+    list: makeFunctionReference("users:list"),
+  },
 };
 
 // livesync has no internal functions; kept for code written against Convex.
