@@ -34,6 +34,9 @@ from server.http_api import API_ROUTES, Authenticate, HttpReply, handle_api_call
 from server.interrupt import LoopWatchdog
 from server.metrics import Metrics
 from server.scheduler.executor import JobExecutor
+from server.storage.files import FileStore
+from server.storage.routes import serve_storage
+from server.storage.service import Storage, storage_folder
 from server.store import open_store
 from server.sync.connection import SyncConnection
 from server.sync.engine import Engine
@@ -56,6 +59,8 @@ HISTORY_RETENTION_NS = 300 * 10**9
 _VACUUM_INTERVAL_S = 60.0
 # Stored mutation results live between `mutation_dedup_window` and this much longer.
 _PRUNE_INTERVAL_S = 60.0
+# Orphaned files and expired upload URLs are looked for this often.
+_STORAGE_SWEEP_S = 600.0
 
 
 async def _every(interval: float, work: Callable[[], Awaitable[None]], what: str) -> None:
@@ -72,8 +77,21 @@ async def _every(interval: float, work: Callable[[], Awaitable[None]], what: str
 class LivesyncApp:
     """The server as an ASGI callable; `startup()` must run before use."""
 
-    def __init__(self, config: Config, *, mounts: dict[str, ASGIApp] | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        mounts: dict[str, ASGIApp] | None = None,
+        public_url: str | None = None,
+    ) -> None:
         self.config = config
+        # How clients reach this server, for the URLs of stored files.
+        self.public_url = (
+            config.storage.public_url
+            or public_url
+            or f"http://{config.server.host}:{config.server.port}"
+        )
+        self.storage: Storage | None = None
         self.metrics = Metrics()
         self.mounts = dict(mounts or {})
         self.engine: Engine | None = None
@@ -85,6 +103,7 @@ class LivesyncApp:
         self._vacuum: asyncio.Task[None] | None = None
         self._prune: asyncio.Task[None] | None = None
         self._jobs: JobExecutor | None = None
+        self._storage_sweep: asyncio.Task[None] | None = None
         self._gc = GcPolicy(config.server.gc_full_interval, self.metrics)
         self._watchdog = LoopWatchdog(self.metrics)
 
@@ -92,12 +111,16 @@ class LivesyncApp:
         registry = FunctionRegistry.load(self.config.functions.dir)
         store = open_store(self.config.database.url)
         await store.open(registry.index_defs(), convert_legacy_numbers(registry.schema))
+        self.storage = Storage(
+            FileStore(storage_folder(self.config)), self.config.storage, self.public_url
+        )
         runner = FunctionRunner(
             registry,
             store,
             self.config.limits,
             timeouts=time_limits(self.config.functions),
             metrics=self.metrics,
+            storage=self.storage,
         )
         self.engine = Engine(store, runner, self.metrics)
         self._jobs = JobExecutor(
@@ -121,6 +144,9 @@ class LivesyncApp:
             _every(min(_PRUNE_INTERVAL_S, window), self._prune_results, "pruning mutation results")
         )
         self._jobs.start()
+        self._storage_sweep = loop.create_task(
+            _every(_STORAGE_SWEEP_S, self._sweep_storage, "sweeping stored files")
+        )
         self._gc.start()
         self._watchdog.start()
         log.info("functions loaded from %s: %d", self.config.functions.dir, len(registry.paths()))
@@ -130,6 +156,14 @@ class LivesyncApp:
         horizon = self.engine.published_ts - HISTORY_RETENTION_NS
         if horizon > 0:
             await self.engine.store.vacuum_before(horizon)
+
+    async def _sweep_storage(self) -> None:
+        assert self.engine is not None and self.storage is not None
+        files, urls = await self.storage.sweep(self.engine.store.snapshot(), self.engine.transact)
+        if files or urls:
+            log.info(
+                "storage sweep: %d orphaned files, %d expired upload URLs removed", files, urls
+            )
 
     async def _prune_results(self) -> None:
         assert self.engine is not None
@@ -166,6 +200,7 @@ class LivesyncApp:
             ("history_vacuum", self._vacuum),
             ("result_pruning", self._prune),
             ("scheduler", scheduler),
+            ("storage_sweep", self._storage_sweep),
         ):
             if task is not None and task.done():
                 dead[name] = "cancelled" if task.cancelled() else repr(task.exception())
@@ -177,7 +212,7 @@ class LivesyncApp:
     async def shutdown(self) -> None:
         self._gc.stop()
         self._watchdog.stop()
-        for task in (self._vacuum, self._prune):
+        for task in (self._vacuum, self._prune, self._storage_sweep):
             if task is not None:
                 task.cancel()
         if self._jobs is not None:
@@ -347,6 +382,16 @@ class LivesyncApp:
                     self.config.limits,
                 )
             await _respond(send, reply, cors)
+        elif path.startswith("/api/storage/"):
+            assert self.engine is not None, "startup() has not run"
+            await serve_storage(
+                dict(scope, path=path),
+                receive,
+                send,
+                storage=self.storage,
+                engine=self.engine,
+                extra_headers=cors,
+            )
         elif self._http_actions is not None and not path.startswith("/api/"):
             await self.serve_http_actions(dict(scope, path=path), receive, send, cors)
         else:

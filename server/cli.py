@@ -82,11 +82,19 @@ def _url(sock: socket.socket) -> str:
     return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
 
 
+def _public_url(sock: socket.socket) -> str:
+    """The URL a client on this machine reaches the socket at (a wildcard
+    address is not one); `[storage] public_url` names the real one."""
+    host, port = sock.getsockname()[:2]
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+
+
 async def serve(
     config: Config, sock: socket.socket, mounts: dict[str, ASGIApp] | None = None
 ) -> None:
     """Serve `config` on an already bound socket until interrupted."""
-    app = LivesyncApp(config, mounts=mounts)
+    app = LivesyncApp(config, mounts=mounts, public_url=_public_url(sock))
     uv_config = uvicorn.Config(
         app,
         ws=LivesyncWebSocketProtocol,

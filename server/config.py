@@ -133,6 +133,25 @@ class DatabaseConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StorageConfig:
+    """`[storage]`: files the app stores (`ctx.storage`)."""
+
+    # The folder holding the files; None: `storage/` beside a SQLite
+    # database, else `data/storage` under the config's folder. Nodes sharing
+    # a PostgreSQL database must share this folder too.
+    dir: Path | None = None
+    # The largest file an upload URL takes (413 past it).
+    max_file_bytes: int = 100 * 1024 * 1024
+    # Seconds an upload URL stays usable (it is single-use besides).
+    upload_url_ttl: float = 3600.0
+    # Content types uploads may declare ("image/*" matches every image).
+    content_types: tuple[str, ...] = ("*/*",)
+    # How clients reach this server, for the URLs ctx.storage hands out;
+    # "": http://HOST:PORT of [server] (127.0.0.1 for a wildcard host).
+    public_url: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class AuthConfig:
     providers: tuple[Provider, ...] = ()
     # Seconds a token's nbf and iat may lie in the future (clock skew), and a
@@ -148,6 +167,7 @@ class Config:
     functions: FunctionsConfig = field(default_factory=FunctionsConfig)
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
     # The folder relative paths resolve against.
     base_dir: Path = Path(".")
     limits: Limits = field(default_factory=Limits)
@@ -258,7 +278,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         raise ConfigError(f"cannot read config file {path}: {exc.strerror}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: {exc}") from None
-    unknown = set(raw) - {"server", "functions", "database", "auth", "limits"}
+    unknown = set(raw) - {"server", "functions", "database", "auth", "limits", "storage"}
     if unknown:
         raise ConfigError(f"{sorted(unknown)[0]}: unknown section")
     data = _expand_tree(raw, "", env)
@@ -315,6 +335,30 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         ),
         base_dir=base,
         limits=_limits(data),
+        storage=_storage(data, base),
+    )
+
+
+def _storage(data: dict[str, Any], base: Path) -> StorageConfig:
+    section = _section(data, "storage", set(StorageConfig.__dataclass_fields__))
+    defaults = StorageConfig()
+    folder = _typed(section, "storage", "dir", str, "")
+    max_bytes = _typed(section, "storage", "max_file_bytes", int, defaults.max_file_bytes)
+    ttl = _typed(section, "storage", "upload_url_ttl", float, defaults.upload_url_ttl)
+    if max_bytes < 1 or ttl <= 0:
+        raise ConfigError("storage.max_file_bytes and storage.upload_url_ttl must be more than 0")
+    types = section.get("content_types", list(defaults.content_types))
+    if not isinstance(types, list) or not all(
+        isinstance(t, str) and t.count("/") == 1 for t in types
+    ):
+        raise ConfigError('storage.content_types: expected a list like ["image/*", "text/plain"]')
+    public_url = _typed(section, "storage", "public_url", str, "").rstrip("/")
+    return StorageConfig(
+        (base / folder).resolve() if folder else None,
+        max_bytes,
+        ttl,
+        tuple(types),
+        public_url,
     )
 
 

@@ -13,6 +13,7 @@ from server.functions.references import FunctionLike
 
 if TYPE_CHECKING:
     from server.scheduler.context import ActionScheduler, MutationScheduler
+    from server.storage.context import ActionStorage, MutationStorage, QueryStorage
 
 __all__ = ["ActionCtx", "Auth", "MutationCtx", "QueryCtx"]
 
@@ -55,6 +56,7 @@ async def _actions_only(
 class QueryCtx:
     db: DatabaseReader
     auth: Auth
+    storage: QueryStorage
 
     run_action = _actions_only
 
@@ -70,6 +72,7 @@ class MutationCtx:
     db: DatabaseWriter
     auth: Auth
     scheduler: MutationScheduler
+    storage: MutationStorage
 
     run_action = _actions_only
 
@@ -81,6 +84,7 @@ class ActionCtx:
 
     auth: Auth
     scheduler: ActionScheduler
+    storage: ActionStorage
     _run_query: RunFunction
     _run_mutation: RunFunction
     _run_action: RunFunction

@@ -52,6 +52,8 @@ from server.interrupt import interrupt_thread
 from server.limits import size_refusal, text_size
 from server.metrics import Metrics
 from server.scheduler.context import ActionScheduler, MutationScheduler, Planner, TransactionRunner
+from server.storage.context import ActionStorage, ActionStorageOps, MutationStorage, QueryStorage
+from server.storage.service import Storage
 from server.store.base import Snapshot, Store, Transaction
 
 __all__ = [
@@ -92,9 +94,11 @@ class FunctionRunner:
         *,
         timeouts: TimeLimits | None = None,
         metrics: Metrics | None = None,
+        storage: Storage | None = None,
     ) -> None:
         self._registry = registry
         self._store = store
+        self._storage = storage
         self._sizes = sizes if sizes is not None else Limits()
         self.timeouts = timeouts if timeouts is not None else TimeLimits()
         self._metrics = metrics
@@ -132,7 +136,7 @@ class FunctionRunner:
                 budget=ReadBudget(),
                 journal=page_journal,
             )
-            return QueryCtx(db, auth)
+            return QueryCtx(db, auth, QueryStorage(self._storage, db))
 
         outcome = await self._execute(path, "query", args, make_ctx, read_set, auth, internal_ok)
         return replace(outcome, journal=page_journal.result)
@@ -170,7 +174,8 @@ class FunctionRunner:
                 budget=ReadBudget(),
                 limits=self._sizes,
             )
-            return MutationCtx(db, auth, MutationScheduler(tx, Planner(self._registry)))
+            scheduler = MutationScheduler(tx, Planner(self._registry))
+            return MutationCtx(db, auth, scheduler, MutationStorage(self._storage, db, tx))
 
         outcome = await self._execute(path, "mutation", args, make_ctx, read_set, auth, internal_ok)
         if not outcome.ok:
@@ -284,6 +289,8 @@ class FunctionRunner:
                 raise FunctionError("ctx.scheduler is not available to this action")
             return await transact(body)
 
+        storage_ops = ActionStorageOps(self._storage, self._store, transact)
+
         async def on_thread(bridge: Bridge) -> Outcome:
             def through(fn: Callable[..., Awaitable[Outcome]]) -> Callable[..., Awaitable[Any]]:
                 async def call(fn_path: str, fn_args: dict[str, Any] | None) -> Any:
@@ -296,8 +303,14 @@ class FunctionRunner:
 
             def make_ctx() -> ActionCtx:
                 scheduler = ActionScheduler(on_loop, Planner(self._registry))
+                storage = ActionStorage(storage_ops, bridge.call)
                 return ActionCtx(
-                    auth, scheduler, through(run_query), through(run_mutation), through(run_action)
+                    auth,
+                    scheduler,
+                    storage,
+                    through(run_query),
+                    through(run_mutation),
+                    through(run_action),
                 )
 
             return await execute(make_ctx, auth)

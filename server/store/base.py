@@ -123,10 +123,13 @@ class Transaction(Snapshot, Protocol):
     """A write transaction: reads see the database at the latest commit plus
     this transaction's own writes. Its writes get timestamp `ts`."""
 
-    async def insert(self, table: str, value: Mapping[str, Any], *, system: bool = False) -> str:
+    async def insert(
+        self, table: str, value: Mapping[str, Any], *, system: bool = False, id: str | None = None
+    ) -> str:
         """Insert a document (without system fields); returns the new `_id`.
         System tables (`catalog.SYSTEM_TABLES`) are written only with
-        `system`, by the server's own code; so for the other three."""
+        `system`, by the server's own code; so for the other three. `id`
+        (system inserts only) is an id made beforehand with `ids.new_id`."""
 
     async def replace(self, id: str, value: Mapping[str, Any], *, system: bool = False) -> None:
         """Replace every user field of the document; system fields are kept."""

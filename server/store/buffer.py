@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
-from server.errors import DocumentNotFound
+from server.errors import DocumentNotFound, SchemaError
 from server.store.base import Commit, Document, IndexKeyChange, Order, Write
 from server.store.catalog import (
     check_table_name,
@@ -33,7 +33,7 @@ from server.store.catalog import (
     replace_fields,
     user_fields,
 )
-from server.store.ids import new_id
+from server.store.ids import id_matches_table, new_id
 from server.store.paging import PagedSnapshot, PageRow, S
 
 __all__ = ["BufferedTransaction"]
@@ -141,10 +141,14 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
             merged[key] = (key, True, None) if id is None else (key, False, self._touched[id][2])
         return sorted(merged.values(), key=itemgetter(0), reverse=order == "desc")
 
-    async def insert(self, table: str, value: Mapping[str, Any], *, system: bool = False) -> str:
+    async def insert(
+        self, table: str, value: Mapping[str, Any], *, system: bool = False, id: str | None = None
+    ) -> str:
         check_table_name(table, system=system)
         fields = present_fields(user_fields(value))
-        doc_id = new_id(table)
+        if id is not None and (not system or not id_matches_table(id, table)):
+            raise SchemaError(f"{id!r} is not an id made for {table}")
+        doc_id = new_id(table) if id is None else id
         # Convex's _creationTime is ms. Each insert of a transaction (which may
         # hold a batch of mutations) is 1 us after the one before, so creation
         # order stays insertion order; the store starts later commits above.

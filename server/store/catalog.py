@@ -31,6 +31,8 @@ __all__ = [
     "BY_ID",
     "CRON_JOBS",
     "SCHEDULED_FUNCTIONS",
+    "STORAGE",
+    "STORAGE_UPLOADS",
     "SYSTEM_TABLES",
     "VALUE_FORMAT",
     "IndexCatalog",
@@ -57,7 +59,9 @@ _TABLE_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 
 SCHEDULED_FUNCTIONS = "_scheduled_functions"
 CRON_JOBS = "_cron_jobs"
-SYSTEM_TABLES = frozenset({SCHEDULED_FUNCTIONS, CRON_JOBS})
+STORAGE = "_storage"  # stored files' metadata
+STORAGE_UPLOADS = "_storage_uploads"  # upload URLs not used yet
+SYSTEM_TABLES = frozenset({SCHEDULED_FUNCTIONS, CRON_JOBS, STORAGE, STORAGE_UPLOADS})
 # Pending jobs by due time (the scheduler's scan), and the cron jobs by name.
 _SYSTEM_TABLE_INDEXES = (
     IndexDef(

@@ -113,3 +113,24 @@ def test_function_limits_default_to_convex_and_can_be_set(tmp_path: Path) -> Non
 def test_function_limits_must_be_positive_seconds(tmp_path: Path, value: str) -> None:
     with pytest.raises(ConfigError, match=r"functions\.query_timeout: expected"):
         load_config(write(tmp_path, f"[functions]\nquery_timeout = {value}\n"), env={})
+
+
+def test_storage_settings_are_parsed_and_checked(tmp_path: Path) -> None:
+    config = load_config(
+        write(
+            tmp_path,
+            '[storage]\ndir = "files"\nmax_file_bytes = 5\nupload_url_ttl = 30\n'
+            'content_types = ["image/*"]\npublic_url = "https://chat.example/"\n',
+        )
+    )
+    assert config.storage.dir == (tmp_path / "files").resolve()
+    assert (config.storage.max_file_bytes, config.storage.upload_url_ttl) == (5, 30.0)
+    assert config.storage.content_types == ("image/*",)
+    assert config.storage.public_url == "https://chat.example"
+    for bad, message in [
+        ('[storage]\ncontent_types = ["image"]\n', "storage.content_types"),
+        ("[storage]\nmax_file_bytes = 0\n", "must be more than 0"),
+        ("[storage]\nbucket = 1\n", "storage.bucket: unknown key"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            load_config(write(tmp_path, bad))
