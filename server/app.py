@@ -460,7 +460,11 @@ def _cors_headers(
     without them (the API takes bearer tokens, not cookies)."""
     origin = headers.get("origin")
     if origin is None:
-        return []
+        # A response may be cached (a file's URL): one fetched without an
+        # Origin (an <img>) must still serve a later cross-origin fetch.
+        return (
+            [(b"access-control-allow-origin", b"*")] if "*" in allowed else [(b"vary", b"origin")]
+        )
     if origin in allowed:
         out = [
             (b"access-control-allow-origin", origin.encode("latin-1")),

@@ -184,3 +184,15 @@ def test_a_vanishing_message_is_deleted_by_the_scheduler_while_the_page_watches(
     assert shown["marked"] == ["gone in a second"]
     vanished = result.one("vanished")
     assert vanished["channel"] == ["here to stay"]
+
+
+@pytest.mark.usefixtures("browser_ready")
+def test_an_image_attached_by_one_user_loads_for_another(
+    app_url: str, dev_server: DevServer
+) -> None:
+    result = _drive("image", app_url, dev_server)
+    shown = result.one("image_shown")
+    assert shown["src"].startswith(f"{dev_server.url}/api/storage/")
+    assert shown["size"] == [2, 1]
+    assert shown["fetched"] == {"status": 200, "type": "image/png", "bytes": 73}
+    assert shown["input_cleared"] == ""

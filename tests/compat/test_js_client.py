@@ -88,3 +88,13 @@ def test_one_shot_query_returns_current_result(start_server: StartServer) -> Non
     result = _run(start_server, "one_shot_query.mjs")
     assert result.one("before")["value"] == []
     assert [row["body"] for row in result.one("after")["value"]] == ["once"]
+
+
+def test_a_file_goes_up_by_upload_url_and_comes_back_by_its_url(start_server: StartServer) -> None:
+    result = _run(start_server, "storage.mjs")
+    assert result.one("uploaded")["status"] == 200
+    served = result.one("served")
+    assert served["status"] == 200 and served["type"] == "image/png" and served["same"]
+    assert served["meta"]["size"] == 8 and served["meta"]["contentType"] == "image/png"
+    assert result.one("reused")["status"] == 403  # an upload URL works once
+    assert result.one("deleted")["after"] == 404

@@ -106,7 +106,7 @@ def test_codegen_main_writes_both_files_for_the_chat_example(tmp_path: Path) -> 
     assert codegen_main(["--functions", str(CHAT_FUNCTIONS), "--out", str(out)]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["api.d.ts", "api.js"]
     dts = (out / "api.d.ts").read_text()
-    send_args = "{ channel: string; body: string; vanishAfter?: number }"
+    send_args = '{ channel: string; body: string; vanishAfter?: number; image?: Id<"_storage"> }'
     assert f'send: FunctionReference<"mutation", "public", {send_args}, any>' in dts
     assert "vanish:" not in dts and "upsertFromClerk" not in dts  # internal
     assert (

@@ -1,6 +1,6 @@
-"""Chat messages: send (optionally vanishing after a while: the scheduler
-deletes it), delete, read a channel (whole or page by page), read by author,
-read your own."""
+"""Chat messages: send (optionally with an image, or vanishing after a while:
+the scheduler deletes it), delete, read a channel (whole or page by page),
+read by author, read your own."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from server import (
 Rows = list[dict[str, Any]]
 
 __all__ = [
+    "generate_upload_url",
     "get_for_current_user",
     "list",
     "list_by_author",
@@ -33,13 +34,40 @@ __all__ = [
 PAGE = 50
 
 
-@mutation(args={"channel": v.string(), "body": v.string(), "vanishAfter": v.optional(v.float64())})
-async def send(ctx: Any, channel: str, body: str, vanishAfter: float | None = None) -> str:  # noqa: N803
+@mutation()
+async def generate_upload_url(ctx: Any) -> str:
+    """Where a signed-in client uploads an image before sending it."""
+    if await ctx.auth.get_user_identity() is None:
+        raise AppError("Sign in to attach images")
+    return await ctx.storage.generate_upload_url()
+
+
+@mutation(
+    args={
+        "channel": v.string(),
+        "body": v.string(),
+        "vanishAfter": v.optional(v.float64()),
+        "image": v.optional(v.id("_storage")),
+    }
+)
+async def send(
+    ctx: Any,
+    channel: str,
+    body: str,
+    vanishAfter: float | None = None,  # noqa: N803
+    image: str | None = None,
+) -> str:
     """Post `body` to `channel`; the author is the caller's email, or None when
-    signed out. With `vanishAfter` (seconds) the message deletes itself then."""
+    signed out. `image` is an uploaded image's storage id. With `vanishAfter`
+    (seconds) the message deletes itself then."""
     identity = await ctx.auth.get_user_identity()
     author = identity.email if identity is not None else None
     message = {"channel": channel, "body": body, "author": author}
+    if image is not None:
+        meta = await ctx.storage.get_metadata(image)
+        if meta is None or not (meta["contentType"] or "").startswith("image/"):
+            raise AppError("Attach an uploaded image")
+        message["image"] = image
     if vanishAfter is None:
         return await ctx.db.insert("messages", message)
     expires_at = (time.time() + vanishAfter) * 1000
@@ -58,13 +86,18 @@ async def vanish(ctx: Any, id: str) -> None:
 
 @query(args={"channel": v.string()})
 async def list(ctx: Any, channel: str) -> Rows:
-    """The newest 50 messages of `channel`, newest first."""
-    return await (
+    """The newest 50 messages of `channel`, newest first; one with an image
+    carries its URL as `imageUrl`."""
+    rows = await (
         ctx.db.query("messages")
         .with_index("by_channel", lambda q: q.eq("channel", channel))
         .order("desc")
         .take(PAGE)
     )
+    for row in rows:
+        if "image" in row:
+            row["imageUrl"] = await ctx.storage.get_url(row["image"])
+    return rows
 
 
 @mutation(args={"id": v.id("messages")})

@@ -17,6 +17,8 @@ schema = define_schema(
                 "author": v.union(v.string(), v.null()),
                 # When a vanishing message is deleted (ms since the epoch).
                 "expiresAt": v.optional(v.float64()),
+                # An attached image (ctx.storage).
+                "image": v.optional(v.id("_storage")),
             }
         )
         .index("by_channel", ["channel"])

@@ -6,7 +6,8 @@
 // SCENARIO is "chat" (auth states, own messages, two users, live channel,
 // sign-out), "refresh" (short-lived tokens refreshed while updates flow),
 // "pages" (the paginated history while messages are sent and deleted),
-// "vanish" (a message the server's scheduler deletes after 1 s) or
+// "vanish" (a message the server's scheduler deletes after 1 s), "image"
+// (an image uploaded with a message, shown to another user) or
 // "cluster" (two users through a load balancer; midway it prints
 // "both_live" and waits for a line on stdin, which the test sends once it
 // has killed a node).
@@ -153,6 +154,32 @@ async function vanish(browser) {
     .locator("[data-testid=channel] li .body", { hasText: "gone in a second" })
     .waitFor({ state: "detached" });
   emit("vanished", { channel: await bodies(alice, "channel"), after_ms: Date.now() - sent });
+}
+
+// A 2x1 PNG: one red pixel, one blue.
+const PNG = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAIAAAABCAIAAAB7QOjdAAAAEElEQVR4nGP4z8DAwMDAAAAH/gH/ZgqJ3QAAAABJRU5ErkJggg==",
+  "base64",
+);
+
+async function image(browser) {
+  const alice = await openPage(browser);
+  await signIn(alice, "alice");
+  await alice.getByLabel("Attach image").setInputFiles({ name: "dot.png", mimeType: "image/png", buffer: PNG });
+  await send(alice, "with a picture");
+  const bob = await openPage(browser);
+  await signIn(bob, "bob");
+  const picture = bob.locator("[data-testid=channel] li", { hasText: "with a picture" }).locator("img.attached");
+  await picture.waitFor();
+  // Loaded from the server, not just placed: the browser decoded the image.
+  await bob.waitForFunction((img) => img.complete && img.naturalWidth > 0, await picture.elementHandle());
+  const src = await picture.getAttribute("src");
+  const size = await picture.evaluate((img) => [img.naturalWidth, img.naturalHeight]);
+  const fetched = await bob.evaluate(async (url) => {
+    const reply = await fetch(url);
+    return { status: reply.status, type: reply.headers.get("content-type"), bytes: (await reply.arrayBuffer()).byteLength };
+  }, src);
+  emit("image_shown", { src, size, fetched, input_cleared: await alice.getByLabel("Attach image").inputValue() });
 }
 
 async function refresh(browser, rounds) {
@@ -378,6 +405,7 @@ try {
   else if (scenario === "refresh") await refresh(browser, 3);
   else if (scenario === "pages") await pages(browser);
   else if (scenario === "vanish") await vanish(browser);
+  else if (scenario === "image") await image(browser);
   else if (scenario === "cluster") await cluster(browser);
   else throw new Error(`unknown scenario ${scenario}`);
 } finally {

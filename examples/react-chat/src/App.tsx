@@ -9,10 +9,13 @@ import {
   useQuery,
 } from "convex/react";
 import { type FormEvent, useState } from "react";
-import { api, type Doc } from "./generated/api";
+import { api, type Doc, type Id } from "./generated/api";
 import { settings } from "./settings";
 
 const CHANNEL = "general";
+
+// A message as messages:list returns it: with its image's URL, if it has one.
+type Message = Doc<"messages"> & { imageUrl?: string | null };
 const PAGE_SIZE = 3;
 
 export function App() {
@@ -39,21 +42,35 @@ function Chat() {
   const { isAuthenticated } = useConvexAuth();
   const { user } = useUser();
   const mine = useQuery(api.messages.getForCurrentUser) as Doc<"messages">[] | undefined;
-  const channel = useQuery(api.messages.list, { channel: CHANNEL }) as
-    | Doc<"messages">[]
-    | undefined;
+  const channel = useQuery(api.messages.list, { channel: CHANNEL }) as Message[] | undefined;
   const send = useMutation(api.messages.send);
+  const generateUploadUrl = useMutation(api.messages.generateUploadUrl);
   const [body, setBody] = useState("");
   const [vanishing, setVanishing] = useState(false);
+  const [image, setImage] = useState<File | null>(null);
+  const [fileInputKey, setFileInputKey] = useState(0);
 
-  const submit = (event: FormEvent) => {
+  const submit = async (event: FormEvent) => {
     event.preventDefault();
     const text = body.trim();
     if (!text) return;
     setBody("");
     // The server schedules the message's deletion in the same transaction.
     const vanishAfter = vanishing ? settings.vanishSeconds : undefined;
-    void send({ channel: CHANNEL, body: text, vanishAfter });
+    let storageId: Id<"_storage"> | undefined;
+    if (image) {
+      // Convex's three steps: an upload URL, the file POSTed to it, its id sent.
+      const uploadUrl = await generateUploadUrl();
+      const reply = await fetch(uploadUrl, {
+        method: "POST",
+        headers: { "Content-Type": image.type },
+        body: image,
+      });
+      storageId = (await reply.json()).storageId;
+      setImage(null);
+      setFileInputKey((key) => key + 1);
+    }
+    void send({ channel: CHANNEL, body: text, vanishAfter, image: storageId });
   };
 
   return (
@@ -65,12 +82,19 @@ function Chat() {
         </span>
         <SignOutButton />
       </header>
-      <form onSubmit={submit}>
+      <form onSubmit={(event) => void submit(event)}>
         <input
           aria-label="Message"
           placeholder={`Message #${CHANNEL}`}
           value={body}
           onChange={(event) => setBody(event.target.value)}
+        />
+        <input
+          key={fileInputKey}
+          type="file"
+          accept="image/*"
+          aria-label="Attach image"
+          onChange={(event) => setImage(event.target.files?.[0] ?? null)}
         />
         <label className="vanish">
           <input
@@ -99,7 +123,7 @@ function MessageList({
 }: {
   title: string;
   testId: string;
-  messages: Doc<"messages">[] | undefined;
+  messages: Message[] | undefined;
   showAuthor: boolean;
 }) {
   return (
@@ -115,6 +139,7 @@ function MessageList({
             <li key={message._id} data-vanishing={message.expiresAt !== undefined}>
               {showAuthor && <b>{message.author ?? "anonymous"}: </b>}
               <span className="body">{message.body}</span>
+              {message.imageUrl && <img className="attached" src={message.imageUrl} alt="" />}
               {message.expiresAt !== undefined && (
                 <span className="vanishes" title="Deleted by the server's scheduler">
                   {" "}

@@ -6,7 +6,7 @@ export type Id<TableName extends string> = GenericId<TableName>;
 
 export type DataModel = {
   channels: { name: string; _id: Id<"channels">; _creationTime: number };
-  messages: { channel: string; body: string; author: string | null; expiresAt?: number; _id: Id<"messages">; _creationTime: number };
+  messages: { channel: string; body: string; author: string | null; expiresAt?: number; image?: Id<"_storage">; _id: Id<"messages">; _creationTime: number };
   users: { clerkId: string; email: string | null; name: string | null; _id: Id<"users">; _creationTime: number };
 };
 
@@ -18,12 +18,13 @@ export declare const api: {
     list: FunctionReference<"query", "public", Record<string, never>, any>,
   },
   messages: {
+    generateUploadUrl: FunctionReference<"mutation", "public", Record<string, never>, any>,
     getForCurrentUser: FunctionReference<"query", "public", Record<string, never>, any>,
     list: FunctionReference<"query", "public", { channel: string }, any>,
     listByAuthor: FunctionReference<"query", "public", { author: string }, any>,
     listPaginated: FunctionReference<"query", "public", { channel: string; paginationOpts: { numItems: number; cursor: string | null; endCursor?: string | null; id?: number; maximumRowsRead?: number; maximumBytesRead?: number } }, any>,
     remove: FunctionReference<"mutation", "public", { id: Id<"messages"> }, any>,
-    send: FunctionReference<"mutation", "public", { channel: string; body: string; vanishAfter?: number }, any>,
+    send: FunctionReference<"mutation", "public", { channel: string; body: string; vanishAfter?: number; image?: Id<"_storage"> }, any>,
   },
   users: {
     list: FunctionReference<"query", "public", Record<string, never>, any>,

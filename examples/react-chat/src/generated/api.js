@@ -7,6 +7,7 @@ export const api = {
     list: makeFunctionReference("channels:list"),
   },
   messages: {
+    generateUploadUrl: makeFunctionReference("messages:generateUploadUrl"),
     getForCurrentUser: makeFunctionReference("messages:getForCurrentUser"),
     list: makeFunctionReference("messages:list"),
     listByAuthor: makeFunctionReference("messages:listByAuthor"),
