@@ -9,7 +9,6 @@ from pathlib import Path
 import httpx
 
 from client import Client
-
 from tests.helpers.postgres import fresh_database
 from tests.helpers.server import LivesyncServer, StartServer
 from tests.helpers.timeouts import CLIENT, REPLY
