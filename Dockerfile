@@ -14,9 +14,10 @@ COPY config.toml ./
 COPY examples/chat ./examples/chat
 
 # The server never needs root: it runs as an unprivileged user that owns
-# only the data folder (mount a volume there for the SQLite file).
+# only the data folder (mount a volume there for the SQLite file; stored
+# files go to data/storage, a volume of their own in docker-compose.yml).
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin livesync \
-    && mkdir -p /app/data && chown livesync:livesync /app/data
+    && mkdir -p /app/data/storage && chown -R livesync:livesync /app/data
 USER livesync
 
 ENV LIVESYNC_HOST=0.0.0.0
