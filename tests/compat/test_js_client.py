@@ -17,6 +17,7 @@ pytestmark = [pytest.mark.compat, pytest.mark.usefixtures("node_ready")]
 
 FUNCTIONS_DIR = Path(__file__).resolve().parent / "functions"
 JS_DIR = Path(__file__).resolve().parent / "js"
+FILE_FUNCTIONS = Path(__file__).resolve().parents[1] / "server" / "storage_functions"
 
 
 def _run(start_server: StartServer, script: str) -> NodeResult:
@@ -91,7 +92,9 @@ def test_one_shot_query_returns_current_result(start_server: StartServer) -> Non
 
 
 def test_a_file_goes_up_by_upload_url_and_comes_back_by_its_url(start_server: StartServer) -> None:
-    result = _run(start_server, "storage.mjs")
+    server = start_server(FILE_FUNCTIONS)
+    result = run_node_script(JS_DIR / "storage.mjs", [server.url])
+    assert result.named("passed"), str(result)
     assert result.one("uploaded")["status"] == 200
     served = result.one("served")
     assert served["status"] == 200 and served["type"] == "image/png" and served["same"]
