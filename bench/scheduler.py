@@ -25,8 +25,10 @@ is what scheduling adds: finding due jobs, the job's own reads and writes.
 (LIVESYNC_BENCH_POSTGRES_URL, or the tests' URL), both executors racing for
 the jobs, the subscriber on node B and the batches sent to node A; the
 baseline's writers are spread over the two nodes of another new database.
-It also reports how the runs split between the nodes' executors cannot be
-told apart from the documents, so only exactly-once is checked.
+A run's document does not say which node ran it, so the split between the
+nodes is not reported; that each job ran exactly once is.
+
+`LIVESYNC_BENCH_PROFILE=DIR` (bench/procs.py) profiles the servers.
 """
 
 from __future__ import annotations
