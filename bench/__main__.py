@@ -29,6 +29,7 @@ def _scenarios() -> dict[str, Scenario]:
     from bench.latency import run_latency
     from bench.memory import run_memory, run_pg_memory
     from bench.nodes import run_nodes_fanout, run_nodes_latency, run_nodes_throughput
+    from bench.scheduler import run_pg_scheduler, run_scheduler
     from bench.selective import run_selective
     from bench.throughput import run_pg_throughput, run_throughput
 
@@ -46,6 +47,8 @@ def _scenarios() -> dict[str, Scenario]:
         "nodes-latency": run_nodes_latency,
         "nodes-fanout": run_nodes_fanout,
         "nodes-throughput": run_nodes_throughput,
+        "scheduler": run_scheduler,
+        "pg-scheduler": run_pg_scheduler,
     }
 
 
@@ -63,6 +66,8 @@ SCENARIOS = (
     "nodes-latency",
     "nodes-fanout",
     "nodes-throughput",
+    "scheduler",
+    "pg-scheduler",
 )
 
 

@@ -33,6 +33,11 @@ REPO = Path(__file__).resolve().parent.parent
 FUNCTIONS_DIR = REPO / "bench" / "functions"
 _LISTENING = re.compile(r"listening on (\S+)")
 START_TIMEOUT = 60.0
+# A folder: every livesync server runs under cProfile and writes its profile
+# there when stopped (SIGTERM lets it shut down cleanly), named after its
+# work folder. For finding where a scenario's time goes; figures measured
+# this way are slower than real ones.
+PROFILE_ENV = "LIVESYNC_BENCH_PROFILE"
 
 
 @dataclass(slots=True)
@@ -143,9 +148,12 @@ def start_livesync(workdir: Path, database: str | None = None) -> Proc:
     workdir.mkdir(parents=True, exist_ok=True)
     keys = workdir / "keys"
     KeyStore(keys).refresh()  # create the key before the server, so both read one folder
+    profile = os.environ.get(PROFILE_ENV)
+    # Under cProfile through bench.profiled (see there), which then runs the module.
+    module = ["-m", "bench.profiled", f"{profile}/{workdir.name}.prof"] if profile else ["-m"]
     popen, url = _start(
         [
-            "-m",
+            *module,
             "server",
             "dev",
             "--port",

@@ -17,7 +17,7 @@ from tests.helpers.ci import skip_or_fail
 from tests.helpers.timeouts import scaled
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = ("fanout", "auth", "latency", "peer")
+SCENARIOS = ("fanout", "auth", "latency", "peer", "scheduler")
 
 
 @pytest.mark.timeout(300)
@@ -35,6 +35,6 @@ def test_quick_scenarios_run_and_print_their_figures() -> None:
     lines = done.stdout.splitlines()
     for name in SCENARIOS:
         assert any(line.startswith(f"[{name}] took ") for line in lines), done.stdout
-    for name in ("fanout", "auth", "peer"):
+    for name in ("fanout", "auth", "peer", "scheduler"):
         assert any(line.startswith(f"[{name}] ratio ") for line in lines), done.stdout
     assert lines[-1].startswith("total "), done.stdout
