@@ -54,6 +54,7 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
         "_keys",
         "_previous",
         "_results",
+        "_rows_read",
         "_sorted",
         "_touched",
         "_view",
@@ -71,6 +72,7 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
         # id -> (table, version before this transaction, current value JSON or None)
         self._touched: dict[str, tuple[str, Document | None, str | None]] = {}
         self._keys: dict[IndexKeyChange, None] = {}
+        self._rows_read: dict[str, tuple[str, str] | None] = {}  # id -> stored row
         # The index keys this transaction wrote: (index, key) -> the id of the
         # document the key now holds (its value is in _touched), or None when
         # the key holds nothing any more; and each index's keys, sorted.
@@ -115,7 +117,17 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
         if touched is not None:
             value = touched[2]
             return None if value is None else load_document(value)
-        return await super().get(id)
+        found = await self._stored_row(id)
+        return None if found is None else load_document(found[1])
+
+    async def _stored_row(self, id: str) -> tuple[str, str] | None:
+        # Read once per transaction: nothing else writes while it holds the
+        # write lock, and its own writes are looked up first (`_touched`).
+        if id in self._rows_read:
+            return self._rows_read[id]
+        found = await self._get_own_row(id)
+        self._rows_read[id] = found
+        return found
 
     async def _read_page(
         self, index: str, lo: bytes, hi: bytes | None, order: Order, limit: int
@@ -183,7 +195,7 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
             table, _, value = touched
             found = None if value is None else (table, value)
         else:
-            found = await self._get_own_row(id)
+            found = await self._stored_row(id)
         if found is None:
             raise DocumentNotFound(f"Update on nonexistent document ID {id}")
         check_table_name(found[0], system=system)
