@@ -245,3 +245,11 @@ async def test_a_job_whose_function_left_the_app_fails_alone(node: Node) -> None
     assert "Could not find public function for 'jobs:gone'" in job["state"]["error"]
     await node.state(after, "success")
     assert node.jobs.task is not None and not node.jobs.task.done()
+
+
+async def test_a_job_that_cancels_itself_keeps_its_writes_and_stays_canceled(
+    node: Node,
+) -> None:
+    job_id = await node.mutate("jobs:schedule", {"fn": "jobs:cancel_itself", "delay": 0.0})
+    await node.state(job_id, "canceled")
+    assert await node.query("jobs:notes") == ["ran, then canceled"]

@@ -130,3 +130,12 @@ async def starts(ctx: Any) -> float:
 @query()
 async def schedule_from_query(ctx: Any) -> str:
     return await ctx.scheduler.run_after(0, internal.jobs.add_note, {"text": "no"})
+
+
+@internal_mutation()
+async def cancel_itself(ctx: Any) -> None:
+    """A job that cancels its own job document while it runs."""
+    for job in await ctx.db.system.query("_scheduled_functions").collect():
+        if job["name"] == "jobs:cancel_itself" and job["state"]["kind"] == "pending":
+            await ctx.scheduler.cancel(job["_id"])
+    await ctx.db.insert("notes", {"text": "ran, then canceled"})
