@@ -114,8 +114,7 @@ class SearchFilterBuilder:
         terms = QueryTerms.parse(self._text)
         if terms.count > MAX_SEARCH_TERMS:
             raise LimitExceeded(
-                f"Too many terms in a search query: {terms.count} "
-                f"(limit: {MAX_SEARCH_TERMS} words)"
+                f"Too many terms in a search query: {terms.count} (limit: {MAX_SEARCH_TERMS} words)"
             )
         return SearchFilter(self._index, terms, tuple(self._equalities.items()))
 

@@ -179,7 +179,10 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
         if len(own) >= request.limit:
             return own[: request.limit]
         wider = SearchRequest(
-            request.index, request.exact, request.prefix, request.filters,
+            request.index,
+            request.exact,
+            request.prefix,
+            request.filters,
             request.limit + len(rewritten),
         )
         found = list(own)

@@ -14,7 +14,9 @@ anything. Ranking happens here, in Python, so both backends order the same
 candidates the same way: BM25 (k1 = 1.2, b = 0.75, Lucene's idf
 `ln(1 + (N - n + 0.5) / (n + 0.5))`) computed over the candidate set itself:
 `N` is the number of candidates, `n` how many contain the term, the average
-length that of the candidates. A prefix term counts every token it prefixes.
+length that of the candidates. A prefix term counts a token it equals once
+and a longer token it begins half, so "deploy" ranks a message saying
+"deploy" above one saying only "deployment", other things equal.
 Equal scores put the newest document first (`_creationTime`, then `_id`),
 as Convex does.
 """
@@ -75,20 +77,27 @@ class QueryTerms:
     def empty(self) -> bool:
         return self.prefix is None
 
-    def frequencies(self, tokens: Sequence[str]) -> list[int]:
-        """How often each term (exact ones, then the prefix) occurs in `tokens`."""
+    def frequencies(self, tokens: Sequence[str]) -> list[float]:
+        """How often each term (exact ones, then the prefix) occurs in
+        `tokens`; a token the prefix only begins counts half."""
         counts = Counter(tokens)
-        found = [counts.get(term, 0) for term in self.exact]
+        found: list[float] = [float(counts.get(term, 0)) for term in self.exact]
         if self.prefix is not None:
             prefix = self.prefix
-            found.append(sum(n for token, n in counts.items() if token.startswith(prefix)))
+            found.append(
+                sum(
+                    n if token == prefix else n / 2
+                    for token, n in counts.items()
+                    if token.startswith(prefix)
+                )
+            )
         return found
 
 
 def rank(candidates: Sequence[Document], texts: Sequence[Any], terms: QueryTerms) -> list[Document]:
     """`candidates` that match `terms` (their search field's value in
     `texts`, in the same order), most relevant first."""
-    scored: list[tuple[list[int], int, Document]] = []
+    scored: list[tuple[list[float], int, Document]] = []
     for doc, text in zip(candidates, texts, strict=True):
         tokens = tokenize(text) if isinstance(text, str) else []
         frequencies = terms.frequencies(tokens)
@@ -102,7 +111,7 @@ def rank(candidates: Sequence[Document], texts: Sequence[Any], terms: QueryTerms
     containing = [sum(1 for f, _, _ in scored if f[i]) for i in range(terms.count)]
     idf = [math.log(1 + (total - n + 0.5) / (n + 0.5)) for n in containing]
 
-    def score(frequencies: list[int], length: int) -> float:
+    def score(frequencies: list[float], length: int) -> float:
         norm = _K1 * (1 - _B + _B * length / average)
         return sum(
             weight * tf * (_K1 + 1) / (tf + norm)

@@ -61,7 +61,9 @@ QUERIES: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-def request(text: str, filters: dict[str, Any], limit: int = 10_000) -> tuple[SearchRequest, QueryTerms]:
+def request(
+    text: str, filters: dict[str, Any], limit: int = 10_000
+) -> tuple[SearchRequest, QueryTerms]:
     terms = QueryTerms.parse(text)
     assert terms.prefix is not None
     encoded = tuple(
