@@ -30,6 +30,7 @@ def _scenarios() -> dict[str, Scenario]:
     from bench.memory import run_memory, run_pg_memory
     from bench.nodes import run_nodes_fanout, run_nodes_latency, run_nodes_throughput
     from bench.scheduler import run_pg_scheduler, run_scheduler
+    from bench.search import run_search
     from bench.selective import run_selective
     from bench.throughput import run_pg_throughput, run_throughput
 
@@ -49,6 +50,7 @@ def _scenarios() -> dict[str, Scenario]:
         "nodes-throughput": run_nodes_throughput,
         "scheduler": run_scheduler,
         "pg-scheduler": run_pg_scheduler,
+        "search": run_search,
     }
 
 
@@ -68,6 +70,7 @@ SCENARIOS = (
     "nodes-throughput",
     "scheduler",
     "pg-scheduler",
+    "search",
 )
 
 

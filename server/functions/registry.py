@@ -31,7 +31,7 @@ from server.functions.decorators import FunctionKind, get_spec
 from server.functions.http_router import HttpRouter
 from server.functions.schema import Schema
 from server.functions.validators import Validator
-from server.store.base import IndexDef
+from server.store.base import IndexDef, SearchIndexDef
 
 __all__ = ["FunctionRegistry", "RegisteredFunction", "camel_case"]
 
@@ -109,7 +109,7 @@ class FunctionRegistry:
     def functions(self) -> list[RegisteredFunction]:
         return sorted({id(f): f for f in self._by_path.values()}.values(), key=lambda f: f.path)
 
-    def index_defs(self) -> list[IndexDef]:
+    def index_defs(self) -> list[IndexDef | SearchIndexDef]:
         """The schema's indexes (empty without a schema)."""
         return [] if self.schema is None else self.schema.index_defs()
 

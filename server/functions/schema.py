@@ -9,6 +9,11 @@ An app's `schema.py` defines::
 
 Like Convex, every index implicitly ends with `_creationTime` (then the id),
 so rows with equal indexed fields come back in creation order.
+
+`.search_index(name, search_field="body", filter_fields=["channel"])` adds a
+full-text search index (`with_search_index` in queries; see
+`server.functions.search`). Index names are unique per table across both
+kinds.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ from typing import Any
 
 from server.errors import ArgumentError, ConfigError, SchemaError
 from server.functions.validators import ObjectValidator, Validator, v
-from server.store.base import IndexDef
+from server.store.base import IndexDef, SearchIndexDef
 
 __all__ = [
     "CREATION_TIME",
+    "MAX_SEARCH_FILTER_FIELDS",
     "RESERVED_INDEXES",
     "Schema",
     "TableDefinition",
@@ -35,6 +41,8 @@ __all__ = [
 CREATION_TIME = "_creationTime"
 RESERVED_INDEXES = frozenset({"by_id", "by_creation_time"})
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+MAX_SEARCH_FILTER_FIELDS = 16
+"""Most filter fields one search index may have (Convex's limit)."""
 
 
 def system_index_fields(index: str) -> tuple[str, ...] | None:
@@ -52,16 +60,12 @@ class TableDefinition:
 
     document: Validator | None
     indexes: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # (name, search field, filter fields)
+    search_indexes: tuple[tuple[str, str, tuple[str, ...]], ...] = ()
 
     def index(self, name: str, fields: Sequence[str]) -> TableDefinition:
         """A copy of this table with one more index on `fields` (in order)."""
-        if name in RESERVED_INDEXES or name.startswith("_") or not _NAME_RE.fullmatch(name):
-            raise ConfigError(
-                f"Index name {name!r} is not allowed: names must start with a letter, "
-                "and by_id, by_creation_time and names starting with '_' are reserved"
-            )
-        if any(existing == name for existing, _ in self.indexes):
-            raise ConfigError(f"Index {name!r} is defined twice")
+        self._check_new_name(name)
         if isinstance(fields, str) or not fields:
             raise ConfigError(f"Index {name!r} needs a non-empty list of field names")
         for path in fields:
@@ -72,7 +76,48 @@ class TableDefinition:
                 and path != CREATION_TIME
             ):
                 raise ConfigError(f"Index {name!r} has an invalid field {path!r}")
-        return TableDefinition(self.document, (*self.indexes, (name, tuple(fields))))
+        return TableDefinition(
+            self.document, (*self.indexes, (name, tuple(fields))), self.search_indexes
+        )
+
+    def search_index(
+        self, name: str, *, search_field: str, filter_fields: Sequence[str] = ()
+    ) -> TableDefinition:
+        """A copy of this table with one more full-text search index over the
+        string field `search_field`, with equality filters on `filter_fields`."""
+        self._check_new_name(name)
+        if not isinstance(search_field, str) or not search_field or search_field.startswith("_"):
+            raise ConfigError(f"Search index {name!r} needs a search_field naming a user field")
+        if isinstance(filter_fields, str):
+            raise ConfigError(f"Search index {name!r}: filter_fields must be a list of names")
+        if len(filter_fields) > MAX_SEARCH_FILTER_FIELDS:
+            raise ConfigError(
+                f"Search index {name!r} has {len(filter_fields)} filter fields; "
+                f"at most {MAX_SEARCH_FILTER_FIELDS} are allowed"
+            )
+        for path in filter_fields:
+            if not isinstance(path, str) or not path or path.startswith("_"):
+                raise ConfigError(f"Search index {name!r} has an invalid filter field {path!r}")
+        if len(set(filter_fields)) != len(filter_fields):
+            raise ConfigError(f"Search index {name!r} names a filter field twice")
+        entry = (name, search_field, tuple(filter_fields))
+        return TableDefinition(self.document, self.indexes, (*self.search_indexes, entry))
+
+    def _check_new_name(self, name: str) -> None:
+        if (
+            not isinstance(name, str)
+            or name in RESERVED_INDEXES
+            or name.startswith("_")
+            or not _NAME_RE.fullmatch(name)
+        ):
+            raise ConfigError(
+                f"Index name {name!r} is not allowed: names must start with a letter, "
+                "and by_id, by_creation_time and names starting with '_' are reserved"
+            )
+        taken = [existing for existing, _ in self.indexes]
+        taken += [existing for existing, _, _ in self.search_indexes]
+        if name in taken:
+            raise ConfigError(f"Index {name!r} is defined twice")
 
 
 def define_table(document: Mapping[str, Validator] | Validator | None = None) -> TableDefinition:
@@ -89,18 +134,30 @@ class Schema:
     schema_validation: bool = True
     strict_tables: bool = False
     _index_fields: dict[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    _search: dict[str, SearchIndexDef] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for table, definition in self.tables.items():
             for name, fields in definition.indexes:
                 self._index_fields[f"{table}.{name}"] = _with_creation_time(fields)
+            for name, search_field, filter_fields in definition.search_indexes:
+                qualified = f"{table}.{name}"
+                self._search[qualified] = SearchIndexDef(
+                    table, qualified, search_field, filter_fields
+                )
 
-    def index_defs(self) -> list[IndexDef]:
-        """The user indexes, qualified as "table.index", for `Store.open`."""
-        return [
+    def index_defs(self) -> list[IndexDef | SearchIndexDef]:
+        """The user indexes (search indexes too), qualified as
+        "table.index", for `Store.open`."""
+        defs: list[IndexDef | SearchIndexDef] = [
             IndexDef(qualified.split(".", 1)[0], qualified, fields)
             for qualified, fields in self._index_fields.items()
         ]
+        return defs + list(self._search.values())
+
+    def search_index(self, table: str, index: str) -> SearchIndexDef | None:
+        """The search index `table.index`, or None if there is none."""
+        return self._search.get(f"{table}.{index}")
 
     def index_fields(self, table: str, index: str) -> tuple[str, ...] | None:
         """The key fields (before the id) of `table.index`, system indexes

@@ -35,6 +35,8 @@ __all__ = [
     "IndexKeyChange",
     "LegacyNumbers",
     "Order",
+    "SearchIndexDef",
+    "SearchRequest",
     "Snapshot",
     "Store",
     "StoredResult",
@@ -66,6 +68,32 @@ class IndexDef:
     table: str
     name: str
     fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SearchIndexDef:
+    """A full-text search index of one table: `name` is the qualified
+    "table.index"; documents whose `search_field` holds a string are in it,
+    with the values of `filter_fields` for equality filters."""
+
+    table: str
+    name: str
+    search_field: str
+    filter_fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SearchRequest:
+    """What `Snapshot.search` looks for in a search index: documents with a
+    term equal to one of `exact` or starting with `prefix`, whose filter
+    values at the given positions of `filter_fields` have the given
+    encodings (`keys.encode_value`), at most `limit` of them."""
+
+    index: str
+    exact: tuple[str, ...]
+    prefix: str
+    filters: tuple[tuple[int, bytes], ...]
+    limit: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +146,11 @@ class Snapshot(Protocol):
         (or reverse key order for "desc"). Fetches lazily in pages, so a
         caller that stops early does not pay for the rest."""
 
+    async def search(self, request: SearchRequest) -> Sequence[Document]:
+        """The documents live at `ts` in the search index `request.index`
+        that match `request` (see `server.store.search_text` for what
+        matches), most recently written first, at most `request.limit`."""
+
 
 class Transaction(Snapshot, Protocol):
     """A write transaction: reads see the database at the latest commit plus
@@ -158,9 +191,11 @@ class Store(Protocol):
         """The timestamp of the newest durable commit (0 for an empty store)."""
 
     async def open(
-        self, indexes: Sequence[IndexDef], legacy_numbers: LegacyNumbers | None = None
+        self,
+        indexes: Sequence[IndexDef | SearchIndexDef],
+        legacy_numbers: LegacyNumbers | None = None,
     ) -> None:
-        """Create or migrate the schema, backfill indexes that are new since
+        """Create or migrate the schema, backfill indexes (search indexes too) that are new since
         the last start, convert numbers stored in an older format with
         `legacy_numbers`, and load `latest_ts`."""
 

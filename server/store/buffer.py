@@ -11,8 +11,13 @@ From what it buffered it computes the commit's `Write`s and `IndexKeyChange`s.
 
 A backend's transaction supplies the shape of its rows (`_doc_row`,
 `_index_row`, `_result_row`) and the round trips on its connection:
-`_get_own_row` and `_read_own_page` (reads of what was committed before it)
-and `_commit_rows` (the rows, the results and COMMIT).
+`_get_own_row`, `_read_own_page` and `_search_own` (reads of what was
+committed before it) and `_commit_rows` (the rows, the results and COMMIT).
+
+Search indexes (`server.store.search_index`) get a row only when a write
+changes what the index holds of a document, compared with the version
+before the transaction: a patch of another field writes none, so searches
+are not disturbed by it (the document's `by_id` key still changes).
 """
 
 from __future__ import annotations
@@ -23,7 +28,15 @@ from operator import itemgetter
 from typing import Any, Generic, TypeVar
 
 from server.errors import DocumentNotFound, SchemaError
-from server.store.base import Commit, Document, IndexKeyChange, Order, Write
+from server.store.base import (
+    Commit,
+    Document,
+    IndexKeyChange,
+    Order,
+    SearchIndexDef,
+    SearchRequest,
+    Write,
+)
 from server.store.catalog import (
     check_table_name,
     dump_document,
@@ -35,6 +48,7 @@ from server.store.catalog import (
 )
 from server.store.ids import id_matches_table, new_id
 from server.store.paging import PagedSnapshot, PageRow, S
+from server.store.search_index import SearchRow, entry_for, entry_matches
 
 __all__ = ["BufferedTransaction"]
 
@@ -55,6 +69,7 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
         "_previous",
         "_results",
         "_rows_read",
+        "_search_pending",
         "_sorted",
         "_touched",
         "_view",
@@ -69,6 +84,7 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
         self._doc_rows: dict[str, D] = {}
         self._index_rows: dict[tuple[str, bytes], E] = {}
         self._results: dict[tuple[str, int], R] = {}
+        self._search_pending: dict[tuple[str, str], SearchRow] = {}
         # id -> (table, version before this transaction, current value JSON or None)
         self._touched: dict[str, tuple[str, Document | None, str | None]] = {}
         self._keys: dict[IndexKeyChange, None] = {}
@@ -105,7 +121,13 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
         """`_read_page` on the transaction's own connection."""
         raise NotImplementedError
 
-    async def _commit_rows(self, docs: list[D], entries: list[E], results: list[R]) -> None:
+    async def _search_own(self, request: SearchRequest) -> Sequence[str]:
+        """`_search_rows` on the transaction's own connection."""
+        raise NotImplementedError
+
+    async def _commit_rows(
+        self, docs: list[D], entries: list[E], results: list[R], searches: list[SearchRow]
+    ) -> None:
         """Send the rows and the results, record the commit (its index keys
         are `_keys`), and COMMIT."""
         raise NotImplementedError
@@ -152,6 +174,40 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
             id = self._view[(index, key)]
             merged[key] = (key, True, None) if id is None else (key, False, self._touched[id][2])
         return sorted(merged.values(), key=itemgetter(0), reverse=order == "desc")
+
+    async def search(self, request: SearchRequest) -> Sequence[Document]:
+        # Documents whose entry this transaction rewrote are newest (its ts),
+        # so they come first; the others come from the database, with the
+        # value this transaction gave them if it wrote another field.
+        index = self._store.catalog.search_index(request.index)
+        rewritten = {id for idx, id in self._search_pending if idx == index.name}
+        own = []
+        for id in sorted(rewritten, reverse=True):
+            value = self._touched[id][2]
+            doc = None if value is None else load_document(value)
+            entry = entry_for(index, doc)
+            if doc is not None and entry is not None and entry_matches(entry, request):
+                own.append(doc)
+        if len(own) >= request.limit:
+            return own[: request.limit]
+        wider = SearchRequest(
+            request.index,
+            request.exact,
+            request.prefix,
+            request.filters,
+            request.limit + len(rewritten),
+        )
+        found = list(own)
+        for value in await self._search_own(wider):
+            doc = load_document(value)
+            id = doc["_id"]
+            if id in rewritten:
+                continue
+            touched = self._touched.get(id)
+            if touched is not None and touched[2] is not None:
+                doc = load_document(touched[2])
+            found.append(doc)
+        return found[: request.limit]
 
     async def insert(
         self, table: str, value: Mapping[str, Any], *, system: bool = False, id: str | None = None
@@ -210,7 +266,30 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
         ):
             self._index_change(index, id, old_key, new_key)
         first = self._touched.get(id)
-        self._touched[id] = (table, old if first is None else first[1], value)
+        original = old if first is None else first[1]
+        self._touched[id] = (table, original, value)
+        for search in catalog.search_indexes_of(table):
+            self._search_change(search, id, original, old, new)
+
+    def _search_change(
+        self,
+        index: SearchIndexDef,
+        id: str,
+        original: Document | None,
+        old: Document | None,
+        new: Document | None,
+    ) -> None:
+        before, now = entry_for(index, old), entry_for(index, new)
+        if before != now:
+            for entry in (before, now):
+                if entry is not None:
+                    self._keys[IndexKeyChange(index.name, entry.key)] = None
+        if entry_for(index, original) == now:
+            self._search_pending.pop((index.name, id), None)  # back to what is stored
+        elif now is None:
+            self._search_pending[(index.name, id)] = (index.name, id, True, "[]", "")
+        else:
+            self._search_pending[(index.name, id)] = (index.name, id, False, now.filters, now.terms)
 
     def _index_change(self, index: str, id: str, old: bytes | None, new: bytes | None) -> None:
         # The sync layer invalidates on old and new keys even when they are equal:
@@ -236,7 +315,8 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
     async def commit(self) -> Commit:
         """Send the rows and the results, and COMMIT."""
         docs, entries = list(self._doc_rows.values()), list(self._index_rows.values())
-        await self._commit_rows(docs, entries, list(self._results.values()))
+        searches = list(self._search_pending.values())
+        await self._commit_rows(docs, entries, list(self._results.values()), searches)
         return Commit(self._ts, self._writes(), tuple(self._keys), previous_ts=self._previous)
 
     def _writes(self) -> tuple[Write, ...]:

@@ -23,7 +23,7 @@ from typing import Any
 from protocol.errors import ValueDecodeError, ValueEncodeError
 from protocol.values import decode, dumps, encode
 from server.errors import ConfigError, SchemaError, StoreError
-from server.store.base import Document, IndexDef
+from server.store.base import Document, IndexDef, SearchIndexDef
 from server.store.keys import MISSING_FIELD, doc_field_values, index_key
 
 __all__ = [
@@ -93,14 +93,22 @@ def check_table_name(table: str, *, system: bool = False) -> None:
 class IndexCatalog:
     """The schema's indexes plus the system ones, and each document's keys."""
 
-    __slots__ = ("_by_table", "_defs", "_fields")
+    __slots__ = ("_by_table", "_defs", "_fields", "_search", "_search_by_table")
 
-    def __init__(self, defs: Iterable[IndexDef] = ()) -> None:
-        self._defs = tuple(sorted(defs, key=lambda d: d.name))
+    def __init__(self, defs: Iterable[IndexDef | SearchIndexDef] = ()) -> None:
+        everything = sorted(defs, key=lambda d: d.name)
+        self._defs = tuple(d for d in everything if isinstance(d, IndexDef))
+        self._search = {d.name: d for d in everything if isinstance(d, SearchIndexDef)}
         self._fields: dict[str, tuple[str, ...]] = {}
         self._by_table: dict[str, list[tuple[str, tuple[str, ...]]]] = {}
+        self._search_by_table: dict[str, list[SearchIndexDef]] = {}
         for index in self._defs:
-            _check_def(index)
+            _check_def(index.table, index.name, index.fields)
+        for search in self._search.values():
+            _check_def(search.table, search.name, (search.search_field,))
+            if search.name in {d.name for d in self._defs}:
+                raise ConfigError(f"Index {search.name} is defined twice")
+            self._search_by_table.setdefault(search.table, []).append(search)
         for index in (*self._defs, *_SYSTEM_TABLE_INDEXES):
             if index.name in self._fields:
                 raise ConfigError(f"Index {index.name} is defined twice")
@@ -112,6 +120,25 @@ class IndexCatalog:
         """The schema indexes, sorted by name (the system tables' are always
         in force, so never migrated)."""
         return self._defs
+
+    @property
+    def search_defs(self) -> tuple[SearchIndexDef, ...]:
+        """The search indexes, sorted by name."""
+        return tuple(self._search.values())
+
+    def search_index(self, name: str) -> SearchIndexDef:
+        """The search index `name` ("table.index").
+
+        Raises:
+            SchemaError: no such search index.
+        """
+        found = self._search.get(name)
+        if found is None:
+            raise SchemaError(f"Search index {name} not found")
+        return found
+
+    def search_indexes_of(self, table: str) -> list[SearchIndexDef]:
+        return self._search_by_table.get(table, [])
 
     def fields(self, index: str) -> tuple[str, ...]:
         """The indexed field paths of `index` (schema or system).
@@ -151,26 +178,46 @@ class IndexCatalog:
         added = sorted(new_defs - old_defs, key=lambda d: d.name)
         return added, removed
 
+    def search_changes_from(self, old: IndexCatalog) -> tuple[list[SearchIndexDef], list[str]]:
+        """`changes_from` for the search indexes."""
+        old_defs, new_defs = set(old.search_defs), set(self.search_defs)
+        removed = sorted(d.name for d in old_defs - new_defs)
+        added = sorted(new_defs - old_defs, key=lambda d: d.name)
+        return added, removed
+
     def to_json(self) -> str:
-        """The schema indexes as stable JSON text, to detect changes across starts."""
-        return json.dumps([[d.table, d.name, list(d.fields)] for d in self._defs])
+        """The schema indexes as stable JSON text, to detect changes across
+        starts: `[table, name, fields]`, and `[table, name, [search field,
+        *filter fields], "search"]` for a search index."""
+        rows: list[list[Any]] = [[d.table, d.name, list(d.fields)] for d in self._defs]
+        rows += [
+            [d.table, d.name, [d.search_field, *d.filter_fields], "search"]
+            for d in self._search.values()
+        ]
+        return json.dumps(rows)
 
     @classmethod
     def from_json(cls, text: str | None) -> IndexCatalog:
         if not text:
             return cls()
-        return cls(IndexDef(table, name, tuple(fields)) for table, name, fields in json.loads(text))
+        defs: list[IndexDef | SearchIndexDef] = []
+        for table, name, fields, *kind in json.loads(text):
+            if kind == ["search"]:
+                defs.append(SearchIndexDef(table, name, fields[0], tuple(fields[1:])))
+            else:
+                defs.append(IndexDef(table, name, tuple(fields)))
+        return cls(defs)
 
 
-def _check_def(index: IndexDef) -> None:
-    check_table_name(index.table)
-    table, dot, short = index.name.partition(".")
-    if table != index.table or not dot or not _TABLE_RE.fullmatch(short):
-        raise ConfigError(f"Index name {index.name!r} must be '{index.table}.<index name>'")
+def _check_def(table_name: str, name: str, fields: tuple[str, ...]) -> None:
+    check_table_name(table_name)
+    table, dot, short = name.partition(".")
+    if table != table_name or not dot or not _TABLE_RE.fullmatch(short):
+        raise ConfigError(f"Index name {name!r} must be '{table_name}.<index name>'")
     if short in _SYSTEM_INDEXES:
-        raise ConfigError(f"Index name {index.name!r} is reserved for a system index")
-    if not index.fields:
-        raise ConfigError(f"Index {index.name} has no fields")
+        raise ConfigError(f"Index name {name!r} is reserved for a system index")
+    if not fields:
+        raise ConfigError(f"Index {name} has no fields")
 
 
 def user_fields(value: Mapping[str, Any]) -> dict[str, Any]:

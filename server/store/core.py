@@ -73,7 +73,7 @@ async def migrate_indexes(
     """Run `migrate(previous, catalog)` when the indexes `stored` at the last
     start (JSON, None at the first) are not `catalog`'s."""
     previous = IndexCatalog.from_json(stored)
-    if stored is None or previous.defs != catalog.defs:
+    if stored is None or previous.to_json() != catalog.to_json():
         added, removed = await migrate(previous, catalog)
         if added or removed:
             _log.info("store.indexes.migrated added=%s removed=%s", added, removed)

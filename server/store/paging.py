@@ -1,10 +1,10 @@
 """Reads at one timestamp, common to every backend: a snapshot whose `scan`
 fetches an index range lazily in growing pages.
 
-A backend's snapshot supplies the two reads, each one round trip (or thread
-hop): `_get_row` (a document's stored version at the snapshot) and
+A backend's snapshot supplies the three reads, each one round trip (or
+thread hop): `_get_row` (a document's stored version at the snapshot),
 `_read_page` (a page of index entries, tombstones included, so a short page
-means the range is exhausted). The rows are the stored JSON text; loading
+means the range is exhausted) and `_search_rows` (a search's candidates). The rows are the stored JSON text; loading
 them into documents happens here.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Generic, Protocol, TypeVar
 
-from server.store.base import Document, Order
+from server.store.base import Document, Order, SearchRequest
 from server.store.catalog import IndexCatalog, load_document
 from server.store.keys import successor
 
@@ -70,6 +70,14 @@ class PagedSnapshot(Generic[S]):
             else:
                 hi = rows[-1][0]
             limit = min(limit * 2, _MAX_PAGE)
+
+    async def search(self, request: SearchRequest) -> Sequence[Document]:
+        self._store.catalog.search_index(request.index)  # SchemaError for an unknown one
+        return [load_document(value) for value in await self._search_rows(request)]
+
+    async def _search_rows(self, request: SearchRequest) -> Sequence[str]:
+        """The value JSON of the documents `search` returns, in its order."""
+        raise NotImplementedError
 
     async def _get_row(self, id: str) -> tuple[str, str] | None:
         """`(table, value JSON)` of the document's version at `ts`, or None."""

@@ -44,6 +44,7 @@ from server.store.base import (
     IndexDef,
     IndexKeyChange,
     LegacyNumbers,
+    SearchIndexDef,
     StoredResult,
     Transaction,
 )
@@ -92,7 +93,9 @@ class PostgresStore(StoreCore):
         return None if self._listener is None else self._listener.problem
 
     async def open(
-        self, indexes: Sequence[IndexDef], legacy_numbers: LegacyNumbers | None = None
+        self,
+        indexes: Sequence[IndexDef | SearchIndexDef],
+        legacy_numbers: LegacyNumbers | None = None,
     ) -> None:
         """Create or migrate the schema and load `latest_ts`. `legacy_numbers`
         is unused: no livesync wrote the older number format to PostgreSQL."""

@@ -9,6 +9,11 @@ added, except by vacuum; `bytea` keys compare with memcmp, like SQLite's BLOB):
                                                   creation_floor, indexes,
                                                   value_format
     mutation_results(session_id, request_id, ts, result, fingerprint)
+    search_entries(idx, doc_id, ts, deleted, filters, terms)
+                                                  one row per change of what a
+                                                  search index holds of a
+                                                  document (search_index.py);
+                                                  terms a tsvector, GIN-indexed
 
 The value at snapshot `T` of a document (or an index key) is its newest row
 with `ts <= T`, unless that row is a deletion.
@@ -33,8 +38,9 @@ from typing import Any, Literal, ParamSpec, TypeVar
 import asyncpg
 
 from server.errors import StoreError, StoreUnavailable
-from server.store.base import StoredResult
+from server.store.base import SearchRequest, StoredResult
 from server.store.catalog import VALUE_FORMAT, IndexCatalog, load_document
+from server.store.search_index import SearchRow, entry_for, tsquery
 
 __all__ = [
     "WRITE_LOCK",
@@ -54,6 +60,7 @@ __all__ = [
     "prune_mutation_results",
     "read_page",
     "rollback",
+    "search",
     "translate",
     "vacuum",
 ]
@@ -104,6 +111,12 @@ CREATE TABLE IF NOT EXISTS mutation_results (
     ts bigint NOT NULL, result text NOT NULL, fingerprint text,
     PRIMARY KEY (session_id, request_id)
 );
+CREATE TABLE IF NOT EXISTS search_entries (
+    idx text COLLATE "C" NOT NULL, doc_id text COLLATE "C" NOT NULL, ts bigint NOT NULL,
+    deleted boolean NOT NULL, filters text NOT NULL, terms tsvector NOT NULL,
+    PRIMARY KEY (idx, doc_id, ts)
+);
+CREATE INDEX IF NOT EXISTS search_entries_terms ON search_entries USING gin (terms);
 """
 
 _LOCK = f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
@@ -135,9 +148,16 @@ SET ts = excluded.ts, result = excluded.result, fingerprint = excluded.fingerpri
 # The commit's index keys go to the log, which other nodes read to learn what
 # it changed; its notification (sent at COMMIT, in commit order) wakes them.
 _LOG_COMMIT = "INSERT INTO commit_log (ts, node, idx, keys) VALUES ($1, $15, $16, $17)"
+# The terms arrive tokenized (search_text.py) and become lexemes as they are:
+# no parser or dictionary of PostgreSQL's touches them.
+_INSERT_SEARCH = """
+INSERT INTO search_entries (idx, doc_id, ts, deleted, filters, terms)
+SELECT idx, doc_id, $1, deleted, filters, array_to_tsvector(string_to_array(terms, ' '))
+FROM unnest($18::text[], $19::text[], $20::boolean[], $21::text[], $22::text[])
+    AS r(idx, doc_id, deleted, filters, terms)"""
 _COMMIT_ROWS = f"""
 WITH d AS ({_INSERT_DOCUMENTS}), e AS ({_INSERT_ENTRIES}), r AS ({_INSERT_RESULTS}),
-    c AS ({_LOG_COMMIT})
+    c AS ({_LOG_COMMIT}), s AS ({_INSERT_SEARCH})
 UPDATE meta SET latest_ts = $1, creation_floor = greatest(creation_floor, $14)
 RETURNING pg_notify('{COMMITS_CHANNEL}', $15 || ' ' || $1::text)"""
 
@@ -248,6 +268,29 @@ async def read_page(
 
 
 @translate
+async def search(conn: asyncpg.Connection, request: SearchRequest, ts: int) -> list[str]:
+    """The values at `ts` of the documents matching `request`, most recently
+    written first (see `Snapshot.search`)."""
+    # The GIN index finds the rows holding a term; of those, a row counts
+    # only if it is its document's newest at `ts`.
+    filters = "".join(
+        f" AND (s.filters::jsonb ->> {position}) = ${5 + n}"
+        for n, (position, _) in enumerate(request.filters)
+    )
+    sql = f"""
+SELECT (SELECT d.value FROM documents d
+        WHERE d.id = s.doc_id AND d.ts <= $3 ORDER BY d.ts DESC LIMIT 1)
+FROM search_entries s
+WHERE s.terms @@ $2::tsquery AND s.idx = $1 AND s.ts <= $3 AND NOT s.deleted{filters}
+    AND NOT EXISTS (SELECT 1 FROM search_entries n
+                    WHERE n.idx = s.idx AND n.doc_id = s.doc_id AND n.ts > s.ts AND n.ts <= $3)
+ORDER BY s.ts DESC, s.doc_id DESC LIMIT $4"""
+    values = [encoded.hex() for _, encoded in request.filters]
+    rows = await conn.fetch(sql, request.index, tsquery(request), ts, request.limit, *values)
+    return [row[0] for row in rows]
+
+
+@translate
 async def get_mutation_results(
     conn: asyncpg.Connection, keys: Sequence[tuple[str, int]], max_ts: int
 ) -> dict[tuple[str, int], StoredResult]:
@@ -275,6 +318,7 @@ async def commit(
     result_rows: Sequence[ResultRow],
     node: str,
     keys: Sequence[tuple[str, bytes]],
+    search_rows: Sequence[SearchRow] = (),
 ) -> None:
     """Write the remaining rows, the commit's log entry (`keys` as (index,
     key)) and the meta row (`latest_ts = ts`), then COMMIT: two round trips.
@@ -288,6 +332,7 @@ async def commit(
         creation_floor,
         node,
         *_columns(keys, 2),
+        *_columns(search_rows, 5),
     )
     await conn.execute("COMMIT")
 
@@ -334,8 +379,34 @@ async def migrate_indexes(
             index.name,
             *_columns(list(rows), 3),
         )
+    added_search, removed_search = new.search_changes_from(old)
+    await conn.execute("DELETE FROM search_entries WHERE idx = any($1::text[])", removed_search)
+    for search_index in added_search:
+        entries: list[tuple[str, int, str, str]] = []
+        for doc_id, ts, value in await _latest_versions(conn, search_index.table):
+            entry = entry_for(search_index, load_document(value))
+            if entry is not None:
+                entries.append((doc_id, ts, entry.filters, entry.terms))
+        await conn.execute(
+            "INSERT INTO search_entries (idx, doc_id, ts, deleted, filters, terms)"
+            " SELECT $1, doc_id, ts, false, filters, array_to_tsvector(string_to_array(terms, ' '))"
+            " FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[])"
+            " AS r(doc_id, ts, filters, terms)",
+            search_index.name,
+            *_columns(entries, 4),
+        )
     await conn.execute("UPDATE meta SET indexes = $1", new.to_json())
-    return [d.name for d in added], removed
+    return [d.name for d in added] + [d.name for d in added_search], removed + removed_search
+
+
+async def _latest_versions(conn: asyncpg.Connection, table: str) -> list[tuple[str, int, str]]:
+    """`(id, ts, value)` of the latest version of each live document of `table`."""
+    latest = await conn.fetch(
+        "SELECT DISTINCT ON (id) id, ts, value, deleted FROM documents"
+        " WHERE tbl = $1 ORDER BY id, ts DESC",
+        table,
+    )
+    return [(row[0], row[1], row[2]) for row in latest if not row[3]]
 
 
 async def _backfill_rows(
@@ -377,6 +448,9 @@ _VACUUM = (
     "DELETE FROM index_entries o WHERE ts < $1 AND EXISTS (SELECT 1 FROM index_entries n"
     " WHERE n.idx = o.idx AND n.key = o.key AND n.ts > o.ts AND n.ts <= $1)",
     "DELETE FROM index_entries WHERE deleted AND ts <= $1",
+    "DELETE FROM search_entries o WHERE ts < $1 AND EXISTS (SELECT 1 FROM search_entries n"
+    " WHERE n.idx = o.idx AND n.doc_id = o.doc_id AND n.ts > o.ts AND n.ts <= $1)",
+    "DELETE FROM search_entries WHERE deleted AND ts <= $1",
 )
 
 

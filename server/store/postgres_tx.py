@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 import asyncpg
 
 from server.store import postgres_ops as ops
-from server.store.base import Order
+from server.store.base import Order, SearchRequest
 from server.store.buffer import BufferedTransaction
 from server.store.paging import PagedSnapshot, PageRow
+from server.store.search_index import SearchRow
 
 if TYPE_CHECKING:
     from server.store.postgres import PostgresStore
@@ -37,6 +38,10 @@ class PostgresSnapshot(PagedSnapshot["PostgresStore"]):
     ) -> Sequence[PageRow]:
         async with self._store.reader() as conn:
             return await ops.read_page(conn, index, lo, hi, self._ts, order, limit)
+
+    async def _search_rows(self, request: SearchRequest) -> Sequence[str]:
+        async with self._store.reader() as conn:
+            return await ops.search(conn, request, self._ts)
 
 
 class PostgresTransaction(
@@ -75,13 +80,28 @@ class PostgresTransaction(
     ) -> Sequence[PageRow]:
         return await ops.read_page(self._conn, index, lo, hi, self._ts, order, limit)
 
+    async def _search_own(self, request: SearchRequest) -> Sequence[str]:
+        return await ops.search(self._conn, request, self._ts)
+
     async def _commit_rows(
-        self, docs: list[ops.DocRow], entries: list[ops.IndexRow], results: list[ops.ResultRow]
+        self,
+        docs: list[ops.DocRow],
+        entries: list[ops.IndexRow],
+        results: list[ops.ResultRow],
+        searches: list[SearchRow],
     ) -> None:
         """Send the remaining rows, the results, the commit's log entry and
         the meta row in one statement, and COMMIT; the meta row's
         creation_floor starts later commits above the last insert."""
         logged = [(change.index, change.key) for change in self._keys]
         await ops.commit(
-            self._conn, self._ts, self._created, docs, entries, results, self._store.node, logged
+            self._conn,
+            self._ts,
+            self._created,
+            docs,
+            entries,
+            results,
+            self._store.node,
+            logged,
+            searches,
         )

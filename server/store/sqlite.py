@@ -36,6 +36,7 @@ from server.store.base import (
     Commit,
     IndexDef,
     LegacyNumbers,
+    SearchIndexDef,
     StoredResult,
     Transaction,
 )
@@ -81,7 +82,9 @@ class SqliteStore(StoreCore):
         self._file_lock = None if self._path == _MEMORY else FileLock(self._path)
 
     async def open(
-        self, indexes: Sequence[IndexDef], legacy_numbers: LegacyNumbers | None = None
+        self,
+        indexes: Sequence[IndexDef | SearchIndexDef],
+        legacy_numbers: LegacyNumbers | None = None,
     ) -> None:
         catalog = IndexCatalog(indexes)
         if self._file_lock is not None:

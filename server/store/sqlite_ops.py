@@ -18,6 +18,13 @@ Tables (multi-version: rows are only ever added, except by vacuum):
                                                   fingerprint: of the call (path,
                                                   args, caller); NULL in rows an
                                                   older livesync wrote
+    search_entries(rowid, idx, doc_id, ts, deleted, filters, terms)
+                                                  one row per change of what a
+                                                  search index holds of a
+                                                  document (search_index.py)
+    search_terms                                  FTS5, contentless: the terms
+                                                  of each search_entries row,
+                                                  kept in step by triggers
 
 The value at snapshot `T` of a document (or of an index key) is its newest row
 with `ts <= T`, unless that row is a deletion. The connections run in
@@ -33,8 +40,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
 
 from server.errors import StoreError
-from server.store.base import StoredResult
+from server.store.base import SearchRequest, StoredResult
 from server.store.catalog import VALUE_FORMAT, IndexCatalog, dump_document, load_document
+from server.store.search_index import SearchRow, entry_for, fts5_query
 
 __all__ = [
     "DocRow",
@@ -53,6 +61,7 @@ __all__ = [
     "upgrade_numbers",
     "read_page",
     "rollback",
+    "search",
     "vacuum",
 ]
 
@@ -82,6 +91,22 @@ CREATE TABLE IF NOT EXISTS mutation_results (
     ts INTEGER NOT NULL, result TEXT NOT NULL, fingerprint TEXT,
     PRIMARY KEY (session_id, request_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS search_entries (
+    rowid INTEGER PRIMARY KEY, idx TEXT NOT NULL, doc_id TEXT NOT NULL,
+    ts INTEGER NOT NULL, deleted INTEGER NOT NULL, filters TEXT NOT NULL, terms TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS search_versions ON search_entries (idx, doc_id, ts);
+-- The terms are tokenized already (search_text.py), so the tokenizer only
+-- splits on spaces; remove_diacritics 0 keeps "cafe" from finding "café".
+CREATE VIRTUAL TABLE IF NOT EXISTS search_terms USING fts5(
+    terms, content='', tokenize='unicode61 remove_diacritics 0'
+);
+CREATE TRIGGER IF NOT EXISTS search_entries_added AFTER INSERT ON search_entries BEGIN
+    INSERT INTO search_terms (rowid, terms) VALUES (new.rowid, new.terms);
+END;
+CREATE TRIGGER IF NOT EXISTS search_entries_removed AFTER DELETE ON search_entries BEGIN
+    INSERT INTO search_terms (search_terms, rowid, terms) VALUES ('delete', old.rowid, old.terms);
+END;
 """
 
 SYNCHRONOUS_MODES = ("OFF", "NORMAL", "FULL", "EXTRA")
@@ -97,6 +122,10 @@ _INSERT_RESULT = (
     " (session_id, request_id, ts, result, fingerprint) VALUES (?, ?, ?, ?, ?)"
 )
 _SET_META = "INSERT OR REPLACE INTO meta VALUES (?, ?)"
+_INSERT_SEARCH = (
+    "INSERT INTO search_entries (idx, doc_id, ts, deleted, filters, terms)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
 
 
 def _page_sql(order: Literal["asc", "desc"], bounded: bool) -> str:
@@ -230,6 +259,35 @@ def read_page(
     return conn.execute(_PAGE_SQL[(order, hi is not None)], params).fetchall()
 
 
+def search(conn: sqlite3.Connection, request: SearchRequest, ts: int) -> list[str]:
+    """The values at `ts` of the documents matching `request`, most recently
+    written first (see `Snapshot.search`)."""
+    # The engine finds the rows holding a term; of those, a row counts only
+    # if it is its document's newest at `ts` (later rows supersede it).
+    filters = "".join(
+        f" AND json_extract(s.filters, '$[{position}]') = :f{position}"
+        for position, _ in request.filters
+    )
+    sql = f"""
+SELECT (SELECT d.value FROM documents d
+        WHERE d.id = s.doc_id AND d.ts <= :ts ORDER BY d.ts DESC LIMIT 1)
+FROM search_entries s
+WHERE s.rowid IN (SELECT rowid FROM search_terms WHERE search_terms MATCH :match)
+    AND s.idx = :idx AND s.ts <= :ts AND s.deleted = 0{filters}
+    AND NOT EXISTS (SELECT 1 FROM search_entries n
+                    WHERE n.idx = s.idx AND n.doc_id = s.doc_id AND n.ts > s.ts AND n.ts <= :ts)
+ORDER BY s.ts DESC, s.doc_id DESC LIMIT :limit"""
+    params: dict[str, Any] = {
+        "ts": ts,
+        "match": fts5_query(request),
+        "idx": request.index,
+        "limit": request.limit,
+    }
+    for position, encoded in request.filters:
+        params[f"f{position}"] = encoded.hex()
+    return [row[0] for row in conn.execute(sql, params)]
+
+
 def get_mutation_results(
     conn: sqlite3.Connection, keys: Sequence[tuple[str, int]], max_ts: int
 ) -> dict[tuple[str, int], StoredResult]:
@@ -251,6 +309,7 @@ def commit(
     index_rows: Sequence[IndexRow],
     result_rows: Sequence[ResultRow],
     ts: int,
+    search_rows: Sequence[SearchRow] = (),
 ) -> None:
     """In one transaction, write the rows and `latest_ts = ts`, then COMMIT;
     on any failure roll back and re-raise."""
@@ -260,6 +319,11 @@ def commit(
             conn.executemany(_INSERT_DOCUMENT, doc_rows)
         if index_rows:
             conn.executemany(_INSERT_ENTRY, index_rows)
+        if search_rows:
+            conn.executemany(
+                _INSERT_SEARCH,
+                [(idx, id, ts, int(deleted), f, t) for idx, id, deleted, f, t in search_rows],
+            )
         if result_rows:
             conn.executemany(_INSERT_RESULT, result_rows)
         conn.execute(_SET_META, ("latest_ts", ts))
@@ -286,24 +350,37 @@ def migrate_indexes(
         conn.executemany("DELETE FROM index_entries WHERE idx = ?", [(n,) for n in removed])
         for index in added:
             conn.executemany(_INSERT_ENTRY, _backfill_rows(conn, new, index.table, index.name))
+        added_search, removed_search = new.search_changes_from(old)
+        conn.executemany("DELETE FROM search_entries WHERE idx = ?", [(n,) for n in removed_search])
+        for search_index in added_search:
+            rows = []
+            for doc_id, ts, value in _latest_versions(conn, search_index.table):
+                entry = entry_for(search_index, load_document(value))
+                if entry is not None:
+                    rows.append((search_index.name, doc_id, ts, 0, entry.filters, entry.terms))
+            conn.executemany(_INSERT_SEARCH, rows)
         conn.execute(_SET_META, ("indexes", new.to_json()))
         conn.execute("COMMIT")
     except BaseException:
         rollback(conn)
         raise
-    return [d.name for d in added], removed
+    return [d.name for d in added] + [d.name for d in added_search], removed + removed_search
+
+
+def _latest_versions(conn: sqlite3.Connection, table: str) -> list[tuple[str, int, str]]:
+    """`(id, ts, value)` of the latest version of each live document of `table`."""
+    return conn.execute(
+        "SELECT d.id, d.ts, d.value FROM documents d WHERE d.tbl = ? AND d.deleted = 0"
+        " AND d.ts = (SELECT MAX(m.ts) FROM documents m WHERE m.id = d.id)",
+        (table,),
+    ).fetchall()
 
 
 def _backfill_rows(
     conn: sqlite3.Connection, catalog: IndexCatalog, table: str, index: str
 ) -> Iterable[IndexRow]:
     # Entries carry the version's own ts, so snapshots from then on see them.
-    latest = conn.execute(
-        "SELECT d.id, d.ts, d.value FROM documents d WHERE d.tbl = ? AND d.deleted = 0"
-        " AND d.ts = (SELECT MAX(m.ts) FROM documents m WHERE m.id = d.id)",
-        (table,),
-    ).fetchall()
-    for doc_id, ts, value in latest:
+    for doc_id, ts, value in _latest_versions(conn, table):
         keys = dict(catalog.keys(table, load_document(value)))
         key = keys[index]
         assert key is not None
@@ -337,6 +414,10 @@ def vacuum(conn: sqlite3.Connection, ts: int) -> int:
         " WHERE n.idx = index_entries.idx AND n.key = index_entries.key"
         " AND n.ts > index_entries.ts AND n.ts <= :ts)",
         "DELETE FROM index_entries WHERE deleted = 1 AND ts <= :ts",
+        "DELETE FROM search_entries WHERE ts < :ts AND EXISTS (SELECT 1 FROM search_entries n"
+        " WHERE n.idx = search_entries.idx AND n.doc_id = search_entries.doc_id"
+        " AND n.ts > search_entries.ts AND n.ts <= :ts)",
+        "DELETE FROM search_entries WHERE deleted = 1 AND ts <= :ts",
     )
     conn.execute("BEGIN IMMEDIATE")
     try:

@@ -15,9 +15,10 @@ import aiosqlite
 
 from server.store import sqlite_ops as ops
 from server.store.aiosqlite_hop import run
-from server.store.base import Order
+from server.store.base import Order, SearchRequest
 from server.store.buffer import BufferedTransaction
 from server.store.paging import PagedSnapshot, PageRow
+from server.store.search_index import SearchRow
 
 if TYPE_CHECKING:
     from server.store.sqlite import SqliteStore
@@ -37,6 +38,9 @@ class SqliteSnapshot(PagedSnapshot["SqliteStore"]):
         self, index: str, lo: bytes, hi: bytes | None, order: Order, limit: int
     ) -> Sequence[PageRow]:
         return await self._store.read(ops.read_page, index, lo, hi, self._ts, order, limit)
+
+    async def _search_rows(self, request: SearchRequest) -> Sequence[str]:
+        return await self._store.read(ops.search, request, self._ts)
 
 
 class SqliteTransaction(
@@ -73,7 +77,14 @@ class SqliteTransaction(
     ) -> Sequence[PageRow]:
         return await run(self._conn, ops.read_page, index, lo, hi, self._ts, order, limit)
 
+    async def _search_own(self, request: SearchRequest) -> Sequence[str]:
+        return await run(self._conn, ops.search, request, self._ts)
+
     async def _commit_rows(
-        self, docs: list[ops.DocRow], entries: list[ops.IndexRow], results: list[ops.ResultRow]
+        self,
+        docs: list[ops.DocRow],
+        entries: list[ops.IndexRow],
+        results: list[ops.ResultRow],
+        searches: list[SearchRow],
     ) -> None:
-        await run(self._conn, ops.commit, docs, entries, results, self._ts)
+        await run(self._conn, ops.commit, docs, entries, results, self._ts, searches)

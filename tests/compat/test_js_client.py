@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.node import NodeResult, run_node_script
-from tests.helpers.server import StartServer
+from tests.helpers.server import REPO_ROOT, StartServer
 
 pytestmark = [pytest.mark.compat, pytest.mark.usefixtures("node_ready")]
 
@@ -101,3 +101,15 @@ def test_a_file_goes_up_by_upload_url_and_comes_back_by_its_url(start_server: St
     assert served["meta"]["size"] == 8 and served["meta"]["contentType"] == "image/png"
     assert result.one("reused")["status"] == 403  # an upload URL works once
     assert result.one("deleted")["after"] == 404
+
+
+def test_a_search_subscription_sees_a_new_match_arrive(start_server: StartServer) -> None:
+    server = start_server(REPO_ROOT / "examples" / "chat" / "functions")
+    result = run_node_script(JS_DIR / "search.mjs", [server.url])
+    assert result.named("passed"), str(result)
+    assert result.one("first")["bodies"] == ["Deploy tonight?"]
+    # The exact word ranks above the word it only begins.
+    assert result.one("pushed")["bodies"] == ["Deploy tonight?", "the deployment went fine"]
+    # The first result and the one with the new match: the message in another
+    # channel re-ran nothing the client could see.
+    assert result.one("updates")["count"] == 2

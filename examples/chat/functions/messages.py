@@ -1,6 +1,6 @@
 """Chat messages: send (optionally with an image, or vanishing after a while:
 the scheduler deletes it), delete, read a channel (whole or page by page),
-read by author, read your own."""
+search a channel, read by author, read your own."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ __all__ = [
     "list_by_author",
     "list_paginated",
     "remove",
+    "search",
     "send",
     "vanish",
 ]
@@ -98,6 +99,17 @@ async def list(ctx: Any, channel: str) -> Rows:
         if "image" in row:
             row["imageUrl"] = await ctx.storage.get_url(row["image"])
     return rows
+
+
+@query(args={"channel": v.string(), "text": v.string()})
+async def search(ctx: Any, channel: str, text: str) -> Rows:
+    """The 20 messages of `channel` that best match `text` (its last word
+    also as a prefix, for search as you type), most relevant first."""
+    return await (
+        ctx.db.query("messages")
+        .with_search_index("search_body", lambda q: q.search("body", text).eq("channel", channel))
+        .take(20)
+    )
 
 
 @mutation(args={"id": v.id("messages")})

@@ -1,4 +1,5 @@
-"""Tables of the chat example: channels, and messages indexed for the two ways they are read."""
+"""Tables of the chat example: channels, and messages indexed for the ways
+they are read (by channel, by author, and searched by words within a channel)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ schema = define_schema(
             }
         )
         .index("by_channel", ["channel"])
-        .index("by_author", ["author"]),
+        .index("by_author", ["author"])
+        .search_index("search_body", search_field="body", filter_fields=["channel"]),
         # Kept in step with Clerk by its webhook (http.py).
         "users": define_table(
             {

@@ -18,6 +18,7 @@ from server.functions.pagination import (
     invalid_cursor,
 )
 from server.functions.ranges import KeyInterval, RangeFunction, interval_for
+from server.functions.search import SearchFilter, SearchFunction, build_search
 from server.store.base import Document, Order
 from server.store.keys import successor
 
@@ -41,13 +42,26 @@ class QueryBuilder:
         self._indexed = False
         self._filters: list[Expression] = []
         self._order: Order | None = None
+        self._search: SearchFilter | None = None
 
     def with_index(self, name: str, range: RangeFunction | None = None) -> QueryBuilder:
         if self._indexed:
-            raise FunctionError("with_index() may be called once per query")
+            raise FunctionError("with_index() or with_search_index() may be called once per query")
         self._db._index_fields(self._table, name)  # fail early for an unknown index
         self._indexed = True
         self._index, self._range = name, range
+        return self
+
+    def with_search_index(self, name: str, search: SearchFunction) -> QueryBuilder:
+        """Full-text search: the documents matching `search` (`lambda q:
+        q.search(field, text).eq(field, value)`), most relevant first."""
+        if self._indexed:
+            raise FunctionError("with_index() or with_search_index() may be called once per query")
+        if self._order is not None:
+            raise FunctionError("Search results come by relevance: order() cannot be used")
+        index = self._db._search_index(self._table, name)
+        self._indexed = True
+        self._search = build_search(index, search)
         return self
 
     def filter(self, predicate: Callable[[FilterBuilder], Any]) -> QueryBuilder:
@@ -57,6 +71,8 @@ class QueryBuilder:
     def order(self, order: Order) -> QueryBuilder:
         if order not in ("asc", "desc"):
             raise FunctionError(f'order() takes "asc" or "desc", not {order!r}')
+        if self._search is not None:
+            raise FunctionError("Search results come by relevance: order() cannot be used")
         if self._order is not None:
             raise FunctionError("order() may be called once per query")
         self._order = order
@@ -93,6 +109,10 @@ class QueryBuilder:
         page is the next `numItems` documents after `cursor`, and its end is
         pinned in the journal; with one, it is every document up to that end.
         """
+        if self._search is not None:
+            raise FunctionError(
+                "paginate() does not work on search queries yet; use take(n) (at most 1024)"
+            )
         opts = PaginationOptions.parse(options)
         pinned_text = self._db._journal.begin()
         if opts.end_cursor is not None:
@@ -146,6 +166,7 @@ class QueryBuilder:
     def _page_interval(self, start: Position, end: Position) -> KeyInterval:
         """The part of the query's range after `start` up to and including `end`."""
         base = self._interval()
+        assert base is not None
         empty = KeyInterval(base.start, base.start)
         if isinstance(start, End) or end is None:
             return empty
@@ -171,7 +192,9 @@ class QueryBuilder:
     def _direction(self) -> Order:
         return self._order or "asc"
 
-    def _interval(self) -> KeyInterval:
+    def _interval(self) -> KeyInterval | None:
+        if self._search is not None:
+            return None
         fields = self._db._index_fields(self._table, self._index)
         return interval_for(f"{self._table}.{self._index}", fields, self._range)
 
@@ -184,8 +207,11 @@ class QueryBuilder:
         return keep
 
     async def _run(
-        self, limit: int | None, interval: KeyInterval
+        self, limit: int | None, interval: KeyInterval | None
     ) -> tuple[list[Document], bytes | None, bool]:
+        if self._search is not None:
+            return await self._db._search(self._search, self._keep(), limit), None, True
+        assert interval is not None
         return await self._db._scan(
             f"{self._table}.{self._index}", interval, self._direction, self._keep(), limit
         )

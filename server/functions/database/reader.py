@@ -14,11 +14,13 @@ from server.functions.pagination import PageJournal
 from server.functions.ranges import KeyInterval
 from server.functions.readset import ReadSet
 from server.functions.schema import Schema, system_index_fields
+from server.functions.search import MAX_SEARCH_RESULTS, SearchFilter
 from server.functions.timeouts import store_time
-from server.store.base import Document, Order, Snapshot
+from server.store.base import Document, Order, SearchIndexDef, SearchRequest, Snapshot
 from server.store.catalog import SYSTEM_TABLES
 from server.store.ids import id_matches_table, is_id
-from server.store.keys import index_key, successor
+from server.store.keys import doc_field_values, index_key, prefix_end, successor
+from server.store.search_text import rank
 
 __all__ = [
     "DatabaseReader",
@@ -148,6 +150,58 @@ class DatabaseReader:
                 f'define_table(...).index("{index}", [...])'
             )
         return fields
+
+    def _search_index(self, table: str, index: str) -> SearchIndexDef:
+        found = None if self._schema is None else self._schema.search_index(table, index)
+        if found is None:
+            raise FunctionError(
+                f"Search index {table}.{index} not found. Define it in schema.py with "
+                f'define_table(...).search_index("{index}", search_field=..., filter_fields=[...])'
+            )
+        return found
+
+    async def _search(
+        self, search: SearchFilter, keep: Callable[[Document], bool], limit: int | None
+    ) -> list[Document]:
+        """The documents matching `search` at the snapshot, most relevant
+        first, that pass `keep`, up to `limit`.
+
+        Read set: the search index's key range that the leading `eq` filters
+        fix (any write changing what the index holds of a document in it,
+        which may change every score, re-runs the query), plus the `by_id`
+        key of every result read, so a change to another field of one (which
+        `keep` may look at) does too.
+        """
+        index, terms = search.index, search.terms
+        if terms.empty or limit == 0:
+            return []  # no words: nothing matches, whatever the data
+        prefix = search.key_prefix()
+        self._read_set.add(index.name, prefix, prefix_end(prefix) if prefix else None)
+        assert terms.prefix is not None
+        # One more than the limit tells "exactly 1024" from "more than that".
+        request = SearchRequest(
+            index.name, terms.exact, terms.prefix, search.encoded_filters(), MAX_SEARCH_RESULTS + 1
+        )
+        with store_time():
+            candidates = await self._snapshot.search(request)
+        more = len(candidates) > MAX_SEARCH_RESULTS
+        candidates = candidates[:MAX_SEARCH_RESULTS]
+        texts = [doc_field_values(doc, (index.search_field,))[0] for doc in candidates]
+        docs: list[Document] = []
+        for doc in rank(candidates, texts, terms):
+            self._budget.charge()
+            key = index_key((), doc["_id"])
+            self._read_set.add(f"{index.table}.by_id", key, successor(key))
+            if keep(doc):
+                docs.append(fresh_copy(doc))
+                if limit is not None and len(docs) >= limit:
+                    return docs
+        if more:
+            raise LimitExceeded(
+                f"Search query read more than {MAX_SEARCH_RESULTS} results from search index "
+                f"{index.name}. Use take(n), or narrow the search with eq() filters or more words."
+            )
+        return docs
 
     async def _scan(
         self,

@@ -24,6 +24,7 @@ export declare const api: {
     listByAuthor: FunctionReference<"query", "public", { author: string }, any>,
     listPaginated: FunctionReference<"query", "public", { channel: string; paginationOpts: { numItems: number; cursor: string | null; endCursor?: string | null; id?: number; maximumRowsRead?: number; maximumBytesRead?: number } }, any>,
     remove: FunctionReference<"mutation", "public", { id: Id<"messages"> }, any>,
+    search: FunctionReference<"query", "public", { channel: string; text: string }, any>,
     send: FunctionReference<"mutation", "public", { channel: string; body: string; vanishAfter?: number; image?: Id<"_storage"> }, any>,
   },
   users: {

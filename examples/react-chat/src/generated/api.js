@@ -13,6 +13,7 @@ export const api = {
     listByAuthor: makeFunctionReference("messages:listByAuthor"),
     listPaginated: makeFunctionReference("messages:listPaginated"),
     remove: makeFunctionReference("messages:remove"),
+    search: makeFunctionReference("messages:search"),
     send: makeFunctionReference("messages:send"),
   },
   users: {

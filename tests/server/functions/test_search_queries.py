@@ -1,0 +1,208 @@
+"""with_search_index against a real SQLite store: relevance order, filters,
+post-filters, take/first/collect, the read set, the limits and misuse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from server.errors import ConfigError, FunctionError, LimitExceeded
+from server.functions.database import DatabaseReader, DatabaseWriter, TableCatalog
+from server.functions.readset import ReadSet
+from server.functions.schema import define_schema, define_table
+from server.functions.validators import v
+from server.store.base import IndexKeyChange
+from server.store.keys import index_key
+from server.store.sqlite import SqliteStore
+
+SCHEMA = define_schema(
+    {
+        "messages": define_table(
+            {"channel": v.string(), "body": v.string(), "author": v.optional(v.string())}
+        )
+        .index("by_channel", ["channel"])
+        .search_index("search_body", search_field="body", filter_fields=["channel", "author"])
+    }
+)
+SEARCH = "messages.search_body"
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> Any:
+    store = SqliteStore(tmp_path / "db.sqlite")
+    await store.open(SCHEMA.index_defs())
+    yield store
+    await store.close()
+
+
+async def insert(store: SqliteStore, *rows: dict[str, Any]) -> list[str]:
+    ids = []
+    for row in rows:
+
+        async def write(tx: Any, row: dict[str, Any] = row) -> str:
+            return await DatabaseWriter(tx, ReadSet(), schema=SCHEMA).insert("messages", row)
+
+        doc_id, _ = await store.write(write)
+        ids.append(doc_id)
+    return ids
+
+
+def reader(store: SqliteStore) -> tuple[DatabaseReader, ReadSet]:
+    reads = ReadSet()
+    db = DatabaseReader(store.snapshot(), reads, schema=SCHEMA, catalog=TableCatalog())
+    return db, reads
+
+
+def bodies(docs: list[dict[str, Any]]) -> list[str]:
+    return [doc["body"] for doc in docs]
+
+
+async def test_results_come_by_relevance_with_the_last_word_as_a_prefix(store: SqliteStore) -> None:
+    await insert(
+        store,
+        {"channel": "a", "body": "the cat sat on the mat with another cat and a dog"},
+        {"channel": "a", "body": "cat cat"},
+        {"channel": "a", "body": "a dog"},
+        {"channel": "a", "body": "catalog of things"},
+        {"channel": "a", "body": "nothing here"},
+    )
+    db, _ = reader(store)
+    found = await (
+        db.query("messages").with_search_index("search_body", lambda q: q.search("body", "cat"))
+    ).collect()
+    # "cat" is the prefix term: "catalog" matches too, at half weight; more
+    # and denser hits rank first.
+    assert bodies(found) == [
+        "cat cat",
+        "the cat sat on the mat with another cat and a dog",
+        "catalog of things",
+    ]
+    db, _ = reader(store)
+    first = await (
+        db.query("messages").with_search_index("search_body", lambda q: q.search("body", "DOG!"))
+    ).first()
+    assert first is not None and first["body"] == "a dog"
+
+
+async def test_eq_filters_and_post_filters(store: SqliteStore) -> None:
+    await insert(
+        store,
+        {"channel": "a", "body": "hello one", "author": "x"},
+        {"channel": "b", "body": "hello two", "author": "x"},
+        {"channel": "a", "body": "hello three", "author": "y"},
+        {"channel": "a", "body": "hello four"},
+    )
+    db, _ = reader(store)
+    query = db.query("messages").with_search_index(
+        "search_body", lambda q: q.search("body", "hello").eq("channel", "a")
+    )
+    assert sorted(bodies(await query.collect())) == ["hello four", "hello one", "hello three"]
+    db, _ = reader(store)
+    query = db.query("messages").with_search_index(
+        "search_body", lambda q: q.search("body", "hello").eq("author", "x")
+    )
+    assert sorted(bodies(await query.collect())) == ["hello one", "hello two"]
+    db, _ = reader(store)
+    query = (
+        db.query("messages")
+        .with_search_index("search_body", lambda q: q.search("body", "hello"))
+        .filter(lambda q: q.eq(q.field("author"), "y"))
+    )
+    assert bodies(await query.take(5)) == ["hello three"]
+
+
+async def test_the_read_set_is_the_filtered_key_range_and_the_results_read(
+    store: SqliteStore,
+) -> None:
+    ids = await insert(
+        store, {"channel": "a", "body": "hello"}, {"channel": "b", "body": "hello there"}
+    )
+    db, reads = reader(store)
+    found = await (
+        db.query("messages").with_search_index(
+            "search_body", lambda q: q.search("body", "hello").eq("channel", "a")
+        )
+    ).collect()
+    assert [doc["_id"] for doc in found] == [ids[0]]
+    # A matching message arriving in channel a re-runs the search; one in b does not.
+    in_a = index_key(("a", "y"), "someid")
+    in_b = index_key(("b", "y"), "someid")
+    assert reads.overlaps([IndexKeyChange(SEARCH, in_a)])
+    assert not reads.overlaps([IndexKeyChange(SEARCH, in_b)])
+    # The result's other fields changing re-runs it too.
+    assert reads.contains("messages.by_id", index_key((), ids[0]))
+    assert not reads.contains("messages.by_id", index_key((), ids[1]))
+
+
+async def test_no_words_find_nothing_and_read_nothing(store: SqliteStore) -> None:
+    await insert(store, {"channel": "a", "body": "hello"})
+    db, reads = reader(store)
+    query = db.query("messages").with_search_index("search_body", lambda q: q.search("body", "?!"))
+    assert await query.collect() == []
+    assert not reads
+
+
+async def test_limits_are_refused_clearly(store: SqliteStore) -> None:
+    db, _ = reader(store)
+    words = " ".join(f"w{n}" for n in range(17))
+    with pytest.raises(LimitExceeded, match=r"Too many terms in a search query: 17 \(limit: 16"):
+        db.query("messages").with_search_index("search_body", lambda q: q.search("body", words))
+    await insert(store, *({"channel": "a", "body": f"many {n}"} for n in range(1030)))
+    db, _ = reader(store)
+    query = db.query("messages").with_search_index(
+        "search_body", lambda q: q.search("body", "many")
+    )
+    assert len(await query.take(1024)) == 1024
+    db, _ = reader(store)
+    query = db.query("messages").with_search_index(
+        "search_body", lambda q: q.search("body", "many")
+    )
+    with pytest.raises(LimitExceeded, match="more than 1024 results"):
+        await query.collect()
+
+
+async def test_misuse_is_refused(store: SqliteStore) -> None:
+    db, _ = reader(store)
+    with pytest.raises(FunctionError, match="Search index messages.nope not found"):
+        db.query("messages").with_search_index("nope", lambda q: q.search("body", "x"))
+    with pytest.raises(FunctionError, match="searches 'body', not 'channel'"):
+        db.query("messages").with_search_index("search_body", lambda q: q.search("channel", "x"))
+    with pytest.raises(FunctionError, match="cannot filter on 'body'"):
+        db.query("messages").with_search_index(
+            "search_body", lambda q: q.search("body", "x").eq("body", "y")
+        )
+    with pytest.raises(FunctionError, match="order\\(\\) cannot be used"):
+        db.query("messages").with_search_index(
+            "search_body", lambda q: q.search("body", "x")
+        ).order("desc")
+    with pytest.raises(FunctionError, match="paginate\\(\\) does not work on search"):
+        await (
+            db.query("messages")
+            .with_search_index("search_body", lambda q: q.search("body", "x"))
+            .paginate({"numItems": 5, "cursor": None})
+        )
+    with pytest.raises(ConfigError, match="defined twice"):
+        define_table().index("a", ["x"]).search_index("a", search_field="x")
+    with pytest.raises(ConfigError, match="at most 16"):
+        define_table().search_index(
+            "s", search_field="x", filter_fields=[f"f{n}" for n in range(17)]
+        )
+
+
+async def test_a_mutation_searches_its_own_writes(store: SqliteStore) -> None:
+    await insert(store, {"channel": "a", "body": "old hello"})
+
+    async def write(tx: Any) -> list[str]:
+        db = DatabaseWriter(tx, ReadSet(), schema=SCHEMA)
+        await db.insert("messages", {"channel": "a", "body": "new hello"})
+        found = await (
+            db.query("messages").with_search_index(
+                "search_body", lambda q: q.search("body", "hello")
+            )
+        ).collect()
+        return sorted(bodies(found))
+
+    seen, _ = await store.write(write)
+    assert seen == ["new hello", "old hello"]
