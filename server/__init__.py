@@ -2,6 +2,7 @@
 
 from server import query, mutation, action, v, AppError, define_schema, define_table
 from server import internal_query, internal_mutation, internal_action, api, internal
+from server import cron_jobs                       # in crons.py
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from starlette.responses import Response
 from protocol.values import Int64
 from server.auth.identity import UserIdentity
 from server.errors import AppError
+from server.functions.crons import CronJobs, cron_jobs
 from server.functions.decorators import (
     action,
     internal_action,
@@ -28,6 +30,7 @@ from server.functions.validators import v
 
 __all__ = [
     "AppError",
+    "CronJobs",
     "FunctionReference",
     "Int64",
     "Request",
@@ -35,6 +38,7 @@ __all__ = [
     "UserIdentity",
     "action",
     "api",
+    "cron_jobs",
     "define_schema",
     "define_table",
     "http_action",

@@ -33,6 +33,7 @@ from server.http_actions import serve_http_action
 from server.http_api import API_ROUTES, Authenticate, HttpReply, handle_api_call, json_error
 from server.interrupt import LoopWatchdog
 from server.metrics import Metrics
+from server.scheduler.crons import CronRunner
 from server.scheduler.executor import JobExecutor
 from server.storage.files import FileStore
 from server.storage.routes import serve_storage
@@ -104,6 +105,7 @@ class LivesyncApp:
         self._prune: asyncio.Task[None] | None = None
         self._jobs: JobExecutor | None = None
         self._storage_sweep: asyncio.Task[None] | None = None
+        self._crons: CronRunner | None = None
         self._gc = GcPolicy(config.server.gc_full_interval, self.metrics)
         self._watchdog = LoopWatchdog(self.metrics)
 
@@ -126,6 +128,7 @@ class LivesyncApp:
         self._jobs = JobExecutor(
             self.engine, self.metrics, action_timeout=self.config.functions.action_timeout
         )
+        self._crons = CronRunner(self.engine)
         if self.config.auth.providers:
             from server.auth.authenticator import Authenticator
 
@@ -147,6 +150,7 @@ class LivesyncApp:
         self._storage_sweep = loop.create_task(
             _every(_STORAGE_SWEEP_S, self._sweep_storage, "sweeping stored files")
         )
+        self._crons.start()
         self._gc.start()
         self._watchdog.start()
         log.info("functions loaded from %s: %d", self.config.functions.dir, len(registry.paths()))
@@ -196,11 +200,13 @@ class LivesyncApp:
         if committer is not None:
             dead["committer"] = committer
         scheduler = self._jobs.task if self._jobs is not None else None
+        crons = self._crons.task if self._crons is not None else None
         for name, task in (
             ("history_vacuum", self._vacuum),
             ("result_pruning", self._prune),
             ("scheduler", scheduler),
             ("storage_sweep", self._storage_sweep),
+            ("crons", crons),
         ):
             if task is not None and task.done():
                 dead[name] = "cancelled" if task.cancelled() else repr(task.exception())
@@ -215,6 +221,8 @@ class LivesyncApp:
         for task in (self._vacuum, self._prune, self._storage_sweep):
             if task is not None:
                 task.cancel()
+        if self._crons is not None:
+            await self._crons.close()
         if self._jobs is not None:
             await self._jobs.close()
         for task in list(self._connections):

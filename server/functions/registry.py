@@ -1,7 +1,9 @@
 """Loading an app's function modules and finding a function by path.
 
 `FunctionRegistry.load(directory)` imports every `*.py` file in the folder
-tree (except `schema.py`, files starting with `_`, and `__pycache__`). Each
+tree (except `schema.py` and `crons.py` at the top, files starting with `_`,
+and `__pycache__`), then `schema.py` and `crons.py` (the app's cron jobs,
+`registry.crons`), which may name the functions. Each
 folder becomes a synthetic package with a name unique to this load, so two
 apps with a `messages.py` each can be loaded side by side in one process, and
 function modules can import their siblings relatively
@@ -24,7 +26,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.errors import ConfigError, FunctionNotFound
 from server.functions.decorators import FunctionKind, get_spec
@@ -32,6 +34,9 @@ from server.functions.http_router import HttpRouter
 from server.functions.schema import Schema
 from server.functions.validators import Validator
 from server.store.base import IndexDef, SearchIndexDef
+
+if TYPE_CHECKING:  # crons.py names functions through references, which need this module
+    from server.functions.crons import CronJob
 
 __all__ = ["FunctionRegistry", "RegisteredFunction", "camel_case"]
 
@@ -78,12 +83,13 @@ class FunctionRegistry:
         self.schema = schema
         self.package = package
         self.http: HttpRouter | None = None  # http.py's router, if the app has one
+        self.crons: tuple[CronJob, ...] = ()
 
     @classmethod
     def load(cls, directory: Path) -> FunctionRegistry:
         """Import the app in `directory`. Raises `ConfigError` for a module
         that fails to import, two functions answering to one path, or a bad
-        `schema.py`."""
+        `schema.py` or `crons.py`."""
         root = Path(directory).resolve()
         if not root.is_dir():
             raise ConfigError(f"Functions directory {str(root)!r} does not exist")
@@ -99,6 +105,9 @@ class FunctionRegistry:
         schema_file = root / "schema.py"
         if schema_file.is_file():
             registry.schema = _load_schema(package, root, schema_file)
+        crons_file = root / "crons.py"
+        if crons_file.is_file():
+            registry.crons = _load_crons(package, root, crons_file, registry)
         logger.info("loaded %d functions from %s", len(registry.paths()), root)
         return registry
 
@@ -193,7 +202,7 @@ def _function_files(root: Path) -> list[Path]:
         parts = file.relative_to(root).parts
         if any(part.startswith("_") or part.startswith(".") for part in parts):
             continue
-        if parts == ("schema.py",):
+        if parts in (("schema.py",), ("crons.py",)):
             continue
         files.append(file)
     return files
@@ -246,3 +255,24 @@ def _load_schema(package: str, root: Path, file: Path) -> Schema:
             f"{file} must define `schema = define_schema({{...}})`, found {type(schema).__name__}"
         )
     return schema
+
+
+def _load_crons(
+    package: str, root: Path, file: Path, registry: FunctionRegistry
+) -> tuple[CronJob, ...]:
+    from server.functions.crons import CronDefinitionError, CronJobs
+
+    try:
+        module = _import_file(package, root, file)
+    except ConfigError as exc:
+        # A job crons.py declares wrongly: one line naming the file and the job.
+        if isinstance(exc.__cause__, CronDefinitionError):
+            raise ConfigError(f"{file}: {exc.__cause__}") from None
+        raise
+    crons = getattr(module, "crons", None)
+    if not isinstance(crons, CronJobs):
+        raise ConfigError(f"{file} must define `crons = cron_jobs()`, found {type(crons).__name__}")
+    try:
+        return crons.resolve(registry)
+    except CronDefinitionError as exc:
+        raise ConfigError(f"{file}: {exc}") from None
