@@ -70,10 +70,9 @@ class PostgresTransaction(
     ) -> ops.ResultRow:
         return (session_id, request_id, result_json, fingerprint)
 
-    async def _get_own_row(self, id: str) -> tuple[str, str] | None:
+    async def _get_row(self, id: str) -> tuple[str, str] | None:
+        # The writer connection: it holds the lock, so it sees every commit.
         return await ops.get_document(self._conn, id, self._ts)
-
-    _get_row = _get_own_row
 
     async def _read_own_page(
         self, index: str, lo: bytes, hi: bytes | None, order: Order, limit: int

@@ -69,9 +69,6 @@ class SqliteTransaction(
     def _creation_time(self, created: int) -> None:
         self._store._creation_floor = max(self._store._creation_floor, created)
 
-    async def _get_own_row(self, id: str) -> tuple[str, str] | None:
-        return await run(self._conn, ops.get_document, id, self._ts)
-
     async def _read_own_page(
         self, index: str, lo: bytes, hi: bytes | None, order: Order, limit: int
     ) -> Sequence[PageRow]:
