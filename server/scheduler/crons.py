@@ -33,19 +33,19 @@ due time instead of running twice at once.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from server.errors import FunctionError, LivesyncError
+from server.errors import FunctionError
 from server.functions.crons import CronJob
 from server.scheduler.context import Clock
 from server.scheduler.jobs import IN_PROGRESS, PENDING, ScheduleBudget, insert_job, state_of
 from server.scheduler.schedules import ScheduleError, from_description
-from server.store.base import Commit, Document, Snapshot, Transaction
+from server.scheduler.wakeups import DueLoop
+from server.store.base import Document, Snapshot, Transaction
 from server.store.catalog import CRON_JOBS
 
 if TYPE_CHECKING:  # no import cycle through the sync layer at run time
@@ -56,11 +56,7 @@ __all__ = ["BY_NAME", "CronRunner"]
 log = logging.getLogger("livesync.crons")
 
 BY_NAME = f"{CRON_JOBS}.by_name"
-# How long to wait before trying again when the database is out of reach.
-RETRY_S = 0.5
-# The longest the runner sleeps without looking: asyncio's timers follow the
-# monotonic clock, so a wall clock set forward (or a host resumed from
-# sleep) is noticed within this.
+# The longest the runner sleeps without looking (see `DueLoop`).
 MAX_SLEEP_S = 60.0
 _SYSTEM_FIELDS = ("_id", "_creationTime")
 
@@ -71,35 +67,34 @@ class CronRunner:
     def __init__(self, engine: Engine, *, clock: Clock = time.time) -> None:
         self._engine = engine
         self._clock = clock
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        engine.watch(self._committed)
+        # Another node's reconcile may add a job due before the one waited for.
+        self._loop = DueLoop(
+            engine,
+            BY_NAME,
+            self.run_due,
+            what="crons: running due jobs",
+            clock=clock,
+            longest=MAX_SLEEP_S,
+        )
 
     @property
     def task(self) -> asyncio.Task[None] | None:
-        return self._task
+        return self._loop.task
 
     def start(self) -> None:
         """Reconcile (retrying while the database is out of reach), then run
         due jobs, in a task of its own."""
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._loop.start(self.reconcile)
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._loop.close()
 
     def wake(self) -> None:
         """Look for due jobs now (the clock moved, crons.py was reconciled)."""
-        self._wake.set()
+        self._loop.wake()
 
     def _now_ms(self) -> float:
         return float(math.floor(self._clock() * 1000))  # whole ms read better in the table
-
-    def _committed(self, commit: Commit | None) -> None:
-        # Another node's reconcile may add a job due before the one we wait for.
-        if commit is None or any(change.index == BY_NAME for change in commit.keys):
-            self._wake.set()
 
     async def reconcile(self) -> None:
         """Make `_cron_jobs` say what this node's crons.py says."""
@@ -135,31 +130,6 @@ class CronRunner:
             if due is not None:
                 upcoming = due if upcoming is None else min(upcoming, due)
         return upcoming
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.reconcile()
-                break
-            except LivesyncError as exc:
-                log.warning("crons: updating _cron_jobs failed, trying again: %s", exc)
-                await asyncio.sleep(RETRY_S)
-        while True:
-            self._wake.clear()
-            wait = MAX_SLEEP_S
-            try:
-                upcoming = await self.run_due()
-                if upcoming is not None:
-                    wait = min(MAX_SLEEP_S, max(0.0, (upcoming - self._now_ms()) / 1000))
-            except LivesyncError as exc:
-                log.warning("crons: running due jobs failed: %s", exc)
-                wait = RETRY_S
-            except Exception:
-                # A bug must not stop every cron job for good: log it, go on.
-                log.exception("crons: running due jobs failed")
-                wait = RETRY_S
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
 
 
 Change = tuple[str, str, dict[str, Any]]

@@ -24,7 +24,6 @@ a job leaves `pending` only in a committed transaction.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -49,7 +48,8 @@ from server.scheduler.jobs import (
     start_job,
     state_of,
 )
-from server.store.base import Commit, Document, Transaction
+from server.scheduler.wakeups import RETRY_S, DueLoop
+from server.store.base import Document, Transaction
 
 if TYPE_CHECKING:  # no import cycle through the sync layer at run time
     from server.sync.engine import Engine
@@ -73,8 +73,6 @@ MAX_ACTIONS = 16
 SWEEP_INTERVAL_S = 60.0
 # Finished jobs are kept this long, as Convex keeps them, then deleted.
 RETENTION_S = 7 * 24 * 3600
-# How long to wait before trying again when the database is out of reach.
-RETRY_S = 0.5
 _DELETE_BATCH = 500
 _ORPHAN_ERROR = (
     "The server running this action stopped before it finished; "
@@ -102,19 +100,26 @@ class JobExecutor:
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._rng = random.Random()
         self._actions = asyncio.Semaphore(MAX_ACTIONS)
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        engine.watch(self._committed)
+        self._next_sweep = 0.0  # time.monotonic() of the next sweep
+        self._loop = DueLoop(
+            engine,
+            BY_STATE,
+            self._step,
+            what="scheduler: looking for due jobs",
+            clock=clock,
+            longest=SWEEP_INTERVAL_S,
+        )
 
     @property
     def task(self) -> asyncio.Task[None] | None:
-        return self._task
+        return self._loop.task
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._loop.start()
 
     async def close(self) -> None:
-        tasks = [t for t in (self._task, *self._in_flight.values()) if t is not None]
+        await self._loop.close()
+        tasks = list(self._in_flight.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -122,32 +127,11 @@ class JobExecutor:
     def _now_ms(self) -> float:
         return self._clock() * 1000
 
-    def _committed(self, commit: Commit | None) -> None:
-        if commit is None or any(change.index == BY_STATE for change in commit.keys):
-            self._wake.set()
-
-    async def _run(self) -> None:
-        next_sweep = 0.0
-        while True:
-            self._wake.clear()
-            wait: float | None
-            try:
-                if time.monotonic() >= next_sweep:
-                    await self._sweep()
-                    next_sweep = time.monotonic() + SWEEP_INTERVAL_S
-                due = await self._start_due()
-                wait = None if due is None else max(0.0, (due - self._now_ms()) / 1000)
-            except LivesyncError as exc:
-                # Out of reach (or a failed read): look again shortly.
-                log.warning("scheduler: looking for due jobs failed: %s", exc)
-                wait = RETRY_S
-            except Exception:
-                # A bug must not stop every job for good: log it, go on.
-                log.exception("scheduler: looking for due jobs failed")
-                wait = RETRY_S
-            wait = SWEEP_INTERVAL_S if wait is None else min(wait, SWEEP_INTERVAL_S)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+    async def _step(self) -> float | None:
+        if time.monotonic() >= self._next_sweep:
+            await self._sweep()
+            self._next_sweep = time.monotonic() + SWEEP_INTERVAL_S
+        return await self._start_due()
 
     async def _start_due(self) -> float | None:
         """Start the due jobs this node has room for; the `scheduledTime` of
@@ -203,7 +187,7 @@ class JobExecutor:
 
     def _finished(self, job_id: str, task: asyncio.Task[None]) -> None:
         self._in_flight.pop(job_id, None)
-        self._wake.set()
+        self._loop.wake()
         if not task.cancelled() and task.exception() is not None:
             # The job stays where it was (pending runs again; inProgress is
             # failed by the sweep): logged here, or no one would see it.
