@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -29,9 +28,10 @@ from server.scheduler.crons import CronRunner
 from server.scheduler.executor import JobExecutor
 from server.store.base import Store
 from server.sync.engine import Engine
+from tests.helpers.commits import CommitWaiter
 from tests.helpers.server import StartServer
 from tests.helpers.stores import StoreBackend
-from tests.helpers.timeouts import CLIENT, EVENT, REPLY
+from tests.helpers.timeouts import CLIENT, REPLY
 
 APP = Path(__file__).parent / "cron_app"
 CRON_FILES = Path(__file__).parent / "cron_files"
@@ -76,8 +76,7 @@ class Node:
         self.engine = Engine(store, FunctionRunner(registry, store), Metrics())
         self.jobs = JobExecutor(self.engine, self.engine.metrics, action_timeout=5.0, clock=clock)
         self.crons = CronRunner(self.engine, clock=clock)
-        self._changed = asyncio.Event()
-        self.engine.watch(lambda _: self._changed.set())
+        self.until = CommitWaiter(self.engine).until
 
     async def query(self, path: str) -> Any:
         outcome = await self.engine.run_query(path, {}, None, self.engine.published_ts)
@@ -86,16 +85,6 @@ class Node:
 
     async def table(self) -> dict[str, dict[str, Any]]:
         return {doc["name"]: doc for doc in await self.query("tasks:cron_table")}
-
-    async def until(self, check: Callable[[], Awaitable[Any]], timeout: float = EVENT) -> Any:
-        """`check()`'s first truthy value, looked at after every commit."""
-        async with asyncio.timeout(timeout):
-            while True:
-                self._changed.clear()
-                value = await check()
-                if value:
-                    return value
-                await self._changed.wait()
 
     async def runs(self, expected: list[str]) -> None:
         async def ran() -> bool:

@@ -8,9 +8,8 @@ being published (`Commits.until`), with a timeout.
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,8 @@ from server.scheduler.executor import JobExecutor
 from server.store.base import Store
 from server.store.catalog import SCHEDULED_FUNCTIONS
 from server.sync.engine import Engine
+from tests.helpers.commits import CommitWaiter
 from tests.helpers.stores import StoreBackend
-from tests.helpers.timeouts import EVENT
 
 FUNCTIONS = Path(__file__).parent / "functions"
 ACTION_TIMEOUT = 5.0
@@ -39,8 +38,7 @@ class Node:
         self.store = store
         self.engine = Engine(store, FunctionRunner(registry, store), Metrics())
         self.jobs = JobExecutor(self.engine, self.engine.metrics, action_timeout=ACTION_TIMEOUT)
-        self._changed = asyncio.Event()
-        self.engine.watch(lambda _: self._changed.set())
+        self.until = CommitWaiter(self.engine).until
 
     async def mutate(self, path: str, args: dict[str, Any]) -> Any:
         committed = await self.engine.mutate(path, args, None)
@@ -56,16 +54,6 @@ class Node:
         outcome = await self.engine.run_query(path, args or {}, None, self.engine.published_ts)
         assert outcome.ok, outcome.error_message
         return outcome.value
-
-    async def until(self, check: Callable[[], Awaitable[Any]], timeout: float = EVENT) -> Any:
-        """`check()`'s first truthy value, looked at after every commit."""
-        async with asyncio.timeout(timeout):
-            while True:
-                self._changed.clear()
-                value = await check()
-                if value:
-                    return value
-                await self._changed.wait()
 
     async def state(self, job_id: str, kind: str) -> dict[str, Any]:
         async def reached() -> Any:
