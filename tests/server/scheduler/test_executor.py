@@ -3,7 +3,7 @@ with the mutation that schedules them, run once (mutations) or at most once
 (actions), canceled, limited, and read back from `_scheduled_functions`.
 
 The engine and a `JobExecutor` run in-process; every wait is on a commit
-being published (`Commits.until`), with a timeout.
+being published (`CommitWaiter.until`), with a timeout.
 """
 
 from __future__ import annotations
