@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tests.helpers.ci import skip_or_fail
+from tests.helpers.ports import free_port
 from tests.helpers.timeouts import REPLY, STARTUP
 
 __all__ = ["LoadBalancer", "require_haproxy"]
@@ -32,13 +33,6 @@ def require_haproxy() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class LoadBalancer:
     """One HAProxy process balancing round-robin over `backends` (ports)."""
 
@@ -46,7 +40,7 @@ class LoadBalancer:
         self.binary = require_haproxy()
         self.workdir = workdir
         self.backends = list(backends)
-        self.port = _free_port()
+        self.port = free_port()
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property

@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from tests.helpers.ci import skip_or_fail
+from tests.helpers.ports import free_port
 from tests.helpers.timeouts import STARTUP
 
 __all__ = ["PostgresServer", "private_postgres"]
@@ -36,13 +36,6 @@ def _binaries() -> Path:
     return found[-1]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 class PostgresServer:
     """One cluster in a temporary folder; `start`, `stop` (or crash) and
     `start` again keep its data."""
@@ -53,7 +46,7 @@ class PostgresServer:
         # server may run as another user.
         self.home = Path(tempfile.mkdtemp(prefix="livesync-pg-"))
         self.data = self.home / "data"
-        self.port = _free_port()
+        self.port = free_port()
         self._user = "postgres" if os.geteuid() == 0 else None
         if self._user is not None:
             pw = pwd.getpwnam(self._user)
