@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
-from server.asgi import ASGIApp, Receive, Scope, Send, read_body, respond
+from server.asgi import ASGIApp, Receive, Scope, Send, read_body, request_headers, respond
 from server.asgi_transport import AsgiTransport
 from server.config import Config
 from server.errors import LivesyncError
@@ -336,18 +336,20 @@ class LivesyncApp:
         if scope["type"] != "http":
             return
         path = re.sub("/+", "/", scope.get("path", "/"))
-        cors = await self._cors(scope, send)
+        headers = request_headers(scope)
+        cors = await self._cors(headers, scope["method"], send)
         if cors is None:
             return
         if self._http_actions is None:
             await _respond(send, json_error(404, "NotFound", "This app has no http.py"), cors)
             return
-        await self.serve_http_actions(dict(scope, path=path), receive, send, cors)
+        await self.serve_http_actions(dict(scope, path=path), receive, send, headers, cors)
 
-    async def _cors(self, scope: Scope, send: Send) -> list[tuple[bytes, bytes]] | None:
+    async def _cors(
+        self, headers: dict[str, str], method: str, send: Send
+    ) -> list[tuple[bytes, bytes]] | None:
         """The CORS headers for this request; None once it was answered here
         (an origin refused, or a preflight)."""
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         cors = _cors_headers(headers, self.config.server.cors_origins)
         if cors is None:
             # Refused outright, not merely left unreadable: a browser sends
@@ -356,14 +358,15 @@ class LivesyncApp:
             reply = json_error(403, "OriginNotAllowed", f"Origin {origin} is not allowed")
             await _respond(send, reply, [])
             return None
-        if scope["method"] == "OPTIONS":
+        if method == "OPTIONS":
             await _respond(send, HttpReply(204, ""), cors)
             return None
         return cors
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         method = scope["method"]
-        cors = await self._cors(scope, send)
+        headers = request_headers(scope)
+        cors = await self._cors(headers, method, send)
         if cors is None:
             return
         if path == "/health" and method in ("GET", "HEAD"):
@@ -384,7 +387,7 @@ class LivesyncApp:
                 reply = await handle_api_call(
                     path,
                     body,
-                    _header(scope, b"authorization"),
+                    headers.get("authorization"),
                     self.engine,
                     self._authenticate,
                     self.config.limits,
@@ -396,12 +399,13 @@ class LivesyncApp:
                 dict(scope, path=path),
                 receive,
                 send,
+                headers=headers,
                 storage=self.storage,
                 engine=self.engine,
                 extra_headers=cors,
             )
         elif self._http_actions is not None and not path.startswith("/api/"):
-            await self.serve_http_actions(dict(scope, path=path), receive, send, cors)
+            await self.serve_http_actions(dict(scope, path=path), receive, send, headers, cors)
         else:
             await _respond(send, json_error(404, "NotFound", f"No route for {path}"), cors)
 
@@ -410,7 +414,12 @@ class LivesyncApp:
         return self.engine.runner.registry.http if self.engine is not None else None
 
     async def serve_http_actions(
-        self, scope: Scope, receive: Receive, send: Send, cors: list[tuple[bytes, bytes]]
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        headers: dict[str, str],
+        cors: list[tuple[bytes, bytes]],
     ) -> None:
         router = self._http_actions
         assert self.engine is not None and router is not None
@@ -422,6 +431,7 @@ class LivesyncApp:
             scope,
             receive,
             send,
+            headers=headers,
             router=router,
             engine=self.engine,
             authenticate=self._authenticate,
@@ -439,13 +449,6 @@ class LivesyncApp:
         if self.draining:
             return HttpReply(503, json.dumps({"status": "draining"}))
         return HttpReply(200, json.dumps({"status": "ok"}))
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key.lower() == name:
-            return str(value.decode("latin-1"))
-    return None
 
 
 async def _refuse_websocket(scope: Scope, send: Send, path: str) -> None:

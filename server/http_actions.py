@@ -36,6 +36,7 @@ async def serve_http_action(
     receive: Receive,
     send: Send,
     *,
+    headers: dict[str, str],
     router: HttpRouter,
     engine: Engine,
     authenticate: Authenticate | None,
@@ -62,7 +63,6 @@ async def serve_http_action(
         reply = _error(413, "PayloadTooLarge", f"Request body over {max_body:,} bytes")
         await _send(reply, scope, send, extra_headers)
         return
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
     try:
         identity = await bearer_identity(headers.get("authorization"), authenticate)
     except Refused as refused:

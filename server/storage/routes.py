@@ -29,6 +29,7 @@ async def serve_storage(
     receive: Receive,
     send: Send,
     *,
+    headers: dict[str, str],
     storage: Storage | None,
     engine: Engine,
     extra_headers: list[tuple[bytes, bytes]],
@@ -38,7 +39,7 @@ async def serve_storage(
         response = _error(404, "NotFound", "File storage is not set up on this server")
     elif path == UPLOAD_PATH:
         if method == "POST":
-            response = await _upload(scope, receive, storage, engine)
+            response = await _upload(scope, headers, receive, storage, engine)
         else:
             response = _error(405, "MethodNotAllowed", "POST the file to its upload URL")
     elif method in ("GET", "HEAD"):
@@ -50,10 +51,11 @@ async def serve_storage(
     await response(scope, receive, send)
 
 
-async def _upload(scope: Scope, receive: Receive, storage: Storage, engine: Engine) -> Response:
+async def _upload(
+    scope: Scope, headers: dict[str, str], receive: Receive, storage: Storage, engine: Engine
+) -> Response:
     query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
     token = (query.get("token") or [""])[0]
-    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
     content_type = headers.get("content-type") or "application/octet-stream"
     if not storage.allows(content_type):
         return _error(415, "UnsupportedMediaType", f"Content type {content_type!r} is not allowed")
