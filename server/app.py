@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from server.asgi import ASGIApp, Receive, Scope, Send, read_body, request_headers, respond
 from server.asgi_transport import AsgiTransport
 from server.config import Config
+from server.cors import cors_headers
 from server.errors import LivesyncError
 from server.functions.http_router import HttpRouter
 from server.functions.legacy_numbers import convert_legacy_numbers
@@ -350,7 +351,7 @@ class LivesyncApp:
     ) -> list[tuple[bytes, bytes]] | None:
         """The CORS headers for this request; None once it was answered here
         (an origin refused, or a preflight)."""
-        cors = _cors_headers(headers, self.config.server.cors_origins)
+        cors = cors_headers(headers, self.config.server.cors_origins)
         if cors is None:
             # Refused outright, not merely left unreadable: a browser sends
             # some POSTs without a preflight, and those would still run.
@@ -461,36 +462,6 @@ async def _refuse_websocket(scope: Scope, send: Send, path: str) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "websocket.http.response.start", "status": 404, "headers": headers})
     await send({"type": "websocket.http.response.body", "body": body})
-
-
-def _cors_headers(
-    headers: dict[str, str], allowed: tuple[str, ...]
-) -> list[tuple[bytes, bytes]] | None:
-    """The CORS headers for a request; None when its Origin is not allowed.
-    A listed origin is mirrored with credentials; "*" allows any origin
-    without them (the API takes bearer tokens, not cookies)."""
-    origin = headers.get("origin")
-    if origin is None:
-        # A response may be cached (a file's URL): one fetched without an
-        # Origin (an <img>) must still serve a later cross-origin fetch.
-        return (
-            [(b"access-control-allow-origin", b"*")] if "*" in allowed else [(b"vary", b"origin")]
-        )
-    if origin in allowed:
-        out = [
-            (b"access-control-allow-origin", origin.encode("latin-1")),
-            (b"access-control-allow-credentials", b"true"),
-            (b"vary", b"origin"),
-        ]
-    elif "*" in allowed:
-        out = [(b"access-control-allow-origin", b"*")]
-    else:
-        return None
-    out.append((b"access-control-allow-methods", b"GET, POST, PUT, PATCH, DELETE, OPTIONS"))
-    requested = headers.get("access-control-request-headers")
-    if requested:
-        out.append((b"access-control-allow-headers", requested.encode("latin-1")))
-    return out
 
 
 async def _respond(
