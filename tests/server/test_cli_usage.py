@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import re
 from importlib.metadata import version
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +18,7 @@ from tests.helpers.cli import LIVESYNC_SCRIPT, livesync
 from tests.helpers.ports import free_port
 from tests.helpers.server import REPO_ROOT, LivesyncServer
 
-FUNCTIONS = REPO_ROOT / "tests" / "client" / "functions"
+FUNCTIONS = Path(__file__).parent / "sync" / "functions"
 
 
 @pytest.mark.parametrize("script", [False, True], ids=["python -m server", "livesync"])
@@ -95,7 +96,7 @@ def test_token_with_nothing_listening_suggests_livesync_dev() -> None:
     assert "start one with `livesync dev`" in done.stderr
 
 
-def test_token_from_a_server_without_a_dev_issuer_says_so(tmp_path) -> None:
+def test_token_from_a_server_without_a_dev_issuer_says_so(tmp_path: Path) -> None:
     server = LivesyncServer(FUNCTIONS, tmp_path / "s")
     server.start()
     try:
