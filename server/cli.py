@@ -238,7 +238,7 @@ def _run_added_command(name: str, entry_point: EntryPoint | None, argv: list[str
     return command(argv)
 
 
-def installed_version() -> str:
+def _installed_version() -> str:
     """The version of the installed `livesync` distribution (what pip reports)."""
     try:
         return version("livesync")
@@ -275,7 +275,7 @@ def _parser(added: Mapping[str, EntryPoint]) -> argparse.ArgumentParser:
     parser.add_argument(
         "--version",
         action="version",
-        version=f"livesync {installed_version()}",
+        version=f"livesync {_installed_version()}",
         help="print the installed version and exit",
     )
     sub = parser.add_subparsers(
@@ -287,7 +287,9 @@ def _parser(added: Mapping[str, EntryPoint]) -> argparse.ArgumentParser:
     )
     _add_server_options(p)
     p.add_argument(
-        "--keys", metavar="DIR", help="dev issuer key folder (default ./data/dev-issuer-keys)"
+        "--keys",
+        metavar="DIR",
+        help="dev issuer key folder (default: data/dev-issuer-keys in the config's folder)",
     )
     p = sub.add_parser("dev-issuer", help="run the dev token issuer on its own")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")

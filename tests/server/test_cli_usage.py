@@ -16,7 +16,7 @@ from server import cli
 from server.codegen import _parser as codegen_parser
 from tests.helpers.cli import LIVESYNC_SCRIPT, livesync
 from tests.helpers.ports import free_port
-from tests.helpers.server import REPO_ROOT, LivesyncServer
+from tests.helpers.server import REPO_ROOT, StartServer
 
 FUNCTIONS = Path(__file__).parent / "sync" / "functions"
 
@@ -96,14 +96,9 @@ def test_token_with_nothing_listening_suggests_livesync_dev() -> None:
     assert "start one with `livesync dev`" in done.stderr
 
 
-def test_token_from_a_server_without_a_dev_issuer_says_so(tmp_path: Path) -> None:
-    server = LivesyncServer(FUNCTIONS, tmp_path / "s")
-    server.start()
-    try:
-        issuer = f"{server.url}/dev-issuer"
-        done = livesync("token", "--sub", "alice", "--issuer", issuer)
-    finally:
-        server.stop()
+def test_token_from_a_server_without_a_dev_issuer_says_so(start_server: StartServer) -> None:
+    issuer = f"{start_server(FUNCTIONS).url}/dev-issuer"  # `livesync serve`: no issuer
+    done = livesync("token", "--sub", "alice", "--issuer", issuer)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1, done.stderr
     assert f"no dev issuer at {issuer} (HTTP 404)" in done.stderr

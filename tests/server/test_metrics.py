@@ -6,7 +6,7 @@ from pathlib import Path
 import httpx
 
 from server.metrics import Metrics
-from tests.helpers.server import LivesyncServer
+from tests.helpers.server import StartServer
 from tests.helpers.timeouts import REPLY
 
 FUNCTIONS = Path(__file__).parent / "sync" / "functions"
@@ -55,13 +55,8 @@ def test_a_known_label_counts_like_any_other() -> None:
     assert text.count("livesync_connections{") == 3
 
 
-def test_an_idle_server_scrape_has_a_sample_for_every_gauge(tmp_path: Path) -> None:
-    server = LivesyncServer(FUNCTIONS, tmp_path / "s")
-    server.start()
-    try:
-        reply = httpx.get(server.url + "/metrics", timeout=REPLY)
-    finally:
-        server.stop()
+def test_an_idle_server_scrape_has_a_sample_for_every_gauge(start_server: StartServer) -> None:
+    reply = httpx.get(start_server(FUNCTIONS).url + "/metrics", timeout=REPLY)
     assert reply.status_code == 200
     lines = reply.text.splitlines()
     gauges = [line.split()[2] for line in lines if line.startswith("# TYPE ") and "gauge" in line]
