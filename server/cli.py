@@ -13,13 +13,18 @@ from collections.abc import Callable, Generator, Mapping
 from dataclasses import replace
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import uvicorn
 
 from server.app import LivesyncApp
 from server.asgi import ASGIApp
 from server.config import AuthConfig, Config, load_config
-from server.errors import LivesyncError
+from server.errors import ConfigError, LivesyncError, StoreError
+from server.functions.registry import FunctionRegistry
+from server.launch import Origins, load_functions
+from server.reload import FunctionReloader
+from server.store import open_store
 from server.websocket import LivesyncWebSocketProtocol
 
 __all__ = ["main", "serve"]
@@ -64,7 +69,8 @@ class _Server(uvicorn.Server):
         await super().shutdown(sockets=sockets)
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, hint: str = "") -> socket.socket:
+    """A socket listening-ready on host:port; `hint` says how to pick another."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -72,7 +78,8 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise LivesyncError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        where = f"cannot listen on {host}:{port}: {exc.strerror}"
+        raise LivesyncError(f"{where} {hint}".rstrip()) from None
     sock.set_inheritable(True)
     return sock
 
@@ -91,16 +98,48 @@ def _public_url(sock: socket.socket) -> str:
 
 
 async def serve(
-    config: Config, sock: socket.socket, mounts: dict[str, ASGIApp] | None = None
+    config: Config,
+    sock: socket.socket,
+    mounts: dict[str, ASGIApp] | None = None,
+    *,
+    registry: FunctionRegistry | None = None,
+    reload: bool = False,
 ) -> None:
-    """Serve `config` on an already bound socket until interrupted."""
-    app = LivesyncApp(config, mounts=mounts, public_url=_public_url(sock))
+    """Serve `config` on an already bound socket until interrupted. The app
+    starts before the socket listens, so whatever fails start-up is raised
+    here (`LivesyncError`). `registry`: the functions, loaded already;
+    `reload`: reload them whenever their folder changes (`livesync dev`)."""
+    app = LivesyncApp(config, mounts=mounts, public_url=_public_url(sock), registry=registry)
+    await app.startup()
+    reloader = None
+    if reload:
+        reloader = FunctionReloader(
+            app, config.functions.dir, reloaded=_say, failed=lambda line: _say(line, error=True)
+        )
+        reloader.start()
+    try:
+        await _serve_app(app, sock)
+    finally:
+        if reloader is not None:
+            await reloader.close()
+        await app.shutdown()
+
+
+def _say(line: str, *, error: bool = False) -> None:
+    if error:
+        print(f"livesync: error: {line}", file=sys.stderr, flush=True)
+    else:
+        print(f"livesync: {line}", flush=True)
+
+
+async def _serve_app(app: LivesyncApp, sock: socket.socket) -> None:
+    config = app.config
     uv_config = uvicorn.Config(
         app,
         ws=LivesyncWebSocketProtocol,
         ws_max_size=config.server.max_message_bytes,
         ws_per_message_deflate=True,
-        lifespan="on",
+        lifespan="off",  # started above, stopped by serve()
         timeout_graceful_shutdown=_AFTER_DRAIN_S,
         log_level="warning",
         log_config=None,
@@ -152,29 +191,68 @@ def _side_server(
     return server, task
 
 
-def _load(args: argparse.Namespace) -> Config:
+def _load(args: argparse.Namespace) -> tuple[Config, Origins]:
     path = args.config
     if path is None and Path("config.toml").is_file():
         path = "config.toml"
     config = load_config(path)
-    return config.with_overrides(
+    flags = {
+        flag
+        for flag, value in (
+            ("--host", args.host),
+            ("--port", args.port),
+            ("--functions", args.functions),
+            ("--database", args.database),
+        )
+        if value is not None
+    }
+    origins = Origins(Path(path) if path is not None else None, frozenset(flags))
+    config = config.with_overrides(
         host=args.host, port=args.port, functions=args.functions, database=args.database
     )
+    return config, origins
+
+
+class _Launch(NamedTuple):
+    config: Config
+    origins: Origins
+    registry: FunctionRegistry
+    sock: socket.socket
+
+
+def _prepare(args: argparse.Namespace) -> _Launch:
+    """Config, functions and the listening socket, or one line saying what
+    to change (`LivesyncError`)."""
+    config, origins = _load(args)
+    registry = load_functions(config, origins)
+    try:
+        open_store(config.database.url)  # a URL no backend takes; opened later
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} {origins.hint('database', 'url', '--database')}") from None
+    sock = _bind(config.server.host, config.server.port, origins.hint("server", "port", "--port"))
+    return _Launch(config, origins, registry, sock)
+
+
+def _run(launch: _Launch, **options: Any) -> None:
+    try:
+        asyncio.run(serve(launch.config, launch.sock, registry=launch.registry, **options))
+    except StoreError as exc:
+        # Only start-up lets one through: the database could not be opened.
+        hint = launch.origins.hint("database", "url", "--database")
+        raise StoreError(f"{exc} {hint}") from None
 
 
 def _cmd_serve(args: argparse.Namespace) -> None:
-    config = _load(args)
-    sock = _bind(config.server.host, config.server.port)
-    asyncio.run(serve(config, sock))
+    _run(_prepare(args))
 
 
 def _cmd_dev(args: argparse.Namespace) -> None:
     from server.auth.providers import OidcProvider
     from server.dev_issuer import DevIssuer
 
-    config = _load(args)
-    sock = _bind(config.server.host, config.server.port)
-    issuer_url = _url(sock) + DEV_ISSUER_PREFIX
+    launch = _prepare(args)
+    config = launch.config
+    issuer_url = _url(launch.sock) + DEV_ISSUER_PREFIX
     keys_dir = Path(args.keys or config.base_dir / "data" / "dev-issuer-keys")
     issuer = DevIssuer(keys_dir, issuer_url)
     provider = OidcProvider(domain=issuer_url, application_id="convex")
@@ -184,7 +262,7 @@ def _cmd_dev(args: argparse.Namespace) -> None:
         f"livesync: get a token with: livesync token --sub alice --issuer {issuer_url}",
         flush=True,
     )
-    asyncio.run(serve(config, sock, mounts={DEV_ISSUER_PREFIX: issuer}))
+    _run(launch._replace(config=config), mounts={DEV_ISSUER_PREFIX: issuer}, reload=True)
 
 
 def _cmd_dev_issuer(args: argparse.Namespace) -> None:
