@@ -265,6 +265,15 @@ def _cmd_dev(args: argparse.Namespace) -> None:
     _run(launch._replace(config=config), mounts={DEV_ISSUER_PREFIX: issuer}, reload=True)
 
 
+def _cmd_init(args: argparse.Namespace) -> None:
+    from server.project import init_project, next_command
+
+    folder = Path(args.dir)
+    for path in init_project(folder):
+        print(f"livesync: created {path}")
+    print(f"livesync: next, run: {next_command(folder)}")
+
+
 def _cmd_dev_issuer(args: argparse.Namespace) -> None:
     from server.dev_issuer import run_dev_issuer
 
@@ -319,6 +328,8 @@ def _parser(added: Mapping[str, EntryPoint]) -> argparse.ArgumentParser:
         p.add_argument("--database", help="sqlite:///path.db")
         if name == "dev":
             p.add_argument("--keys", help="dev issuer key folder (default ./data/dev-issuer-keys)")
+    p = sub.add_parser("init", help="start a new project: config.toml, functions/, .gitignore")
+    p.add_argument("dir", nargs="?", default=".", help="the project folder (default: .)")
     p = sub.add_parser("dev-issuer", help="run the dev token issuer on its own")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=3211)
@@ -354,6 +365,7 @@ def main(argv: list[str] | None = None) -> None:
     commands = {
         "serve": _cmd_serve,
         "dev": _cmd_dev,
+        "init": _cmd_init,
         "dev-issuer": _cmd_dev_issuer,
         "token": _cmd_token,
         "rotate-keys": _cmd_rotate,
