@@ -90,7 +90,9 @@ class CliProcess:
             try:
                 line = lines.get(timeout=timeout)
             except queue.Empty:
-                raise AssertionError(f"no line matching {pattern!r} within {timeout} s\n{self}")
+                raise AssertionError(
+                    f"no line matching {pattern!r} within {timeout} s\n{self}"
+                ) from None
             if line is None:
                 raise AssertionError(f"the process ended before {pattern!r}\n{self}")
             seen.append(line.rstrip("\n"))
