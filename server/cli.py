@@ -9,7 +9,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import replace
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -49,11 +49,16 @@ class _Server(uvicorn.Server):
     drains the app before uvicorn closes every socket on shutdown."""
 
     def __init__(
-        self, config: uvicorn.Config, app: LivesyncApp, on_ready: Callable[[], None]
+        self,
+        config: uvicorn.Config,
+        app: LivesyncApp,
+        on_ready: Callable[[], None],
+        on_stop: Callable[[], Awaitable[None]],
     ) -> None:
         super().__init__(config)
         self._app = app
         self._on_ready = on_ready
+        self._on_stop = on_stop
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
@@ -67,6 +72,9 @@ class _Server(uvicorn.Server):
             server.close()
         await self._app.drain(self._app.config.server.shutdown_grace)
         await super().shutdown(sockets=sockets)
+        # Before serve() returns: uvicorn then raises the signal that stopped
+        # it again (KeyboardInterrupt for Ctrl-C), which would cut this short.
+        await self._on_stop()
 
 
 def _bind(host: str, port: int, hint: str = "") -> socket.socket:
@@ -117,29 +125,27 @@ async def serve(
             app, config.functions.dir, reloaded=_say, failed=lambda line: _say(line, error=True)
         )
         reloader.start()
-    try:
-        await _serve_app(app, sock)
-    finally:
+    sides: list[tuple[_SideServer, asyncio.Task[None]]] = []
+    stopped = False
+
+    async def stop() -> None:
+        nonlocal stopped
+        if stopped:
+            return
+        stopped = True
+        for side, task in sides:
+            side.should_exit = True
+            await task
         if reloader is not None:
             await reloader.close()
         await app.shutdown()
 
-
-def _say(line: str, *, error: bool = False) -> None:
-    if error:
-        print(f"livesync: error: {line}", file=sys.stderr, flush=True)
-    else:
-        print(f"livesync: {line}", flush=True)
-
-
-async def _serve_app(app: LivesyncApp, sock: socket.socket) -> None:
-    config = app.config
     uv_config = uvicorn.Config(
         app,
         ws=LivesyncWebSocketProtocol,
         ws_max_size=config.server.max_message_bytes,
         ws_per_message_deflate=True,
-        lifespan="off",  # started above, stopped by serve()
+        lifespan="off",  # started above, stopped by stop()
         timeout_graceful_shutdown=_AFTER_DRAIN_S,
         log_level="warning",
         log_config=None,
@@ -149,23 +155,26 @@ async def _serve_app(app: LivesyncApp, sock: socket.socket) -> None:
     def ready() -> None:
         print(f"livesync: listening on {url}", flush=True)
 
-    server = _Server(uv_config, app, ready)
-    sides = []
-    if config.server.metrics_address is not None:
-        sides.append(
-            _side_server(app.metrics_app, config.server.metrics_address, "metrics", "/metrics")
-        )
-    if config.server.site_port is not None:
-        site = (config.server.host, config.server.site_port)
-        sides.append(_side_server(app.site_app, site, "HTTP actions", ""))
+    server = _Server(uv_config, app, ready, stop)
     try:
+        if config.server.metrics_address is not None:
+            address = config.server.metrics_address
+            sides.append(_side_server(app.metrics_app, address, "metrics", "/metrics"))
+        if config.server.site_port is not None:
+            site = (config.server.host, config.server.site_port)
+            sides.append(_side_server(app.site_app, site, "HTTP actions", ""))
         await server.serve(sockets=[sock])
     finally:
-        for side, task in sides:
-            side.should_exit = True
-            await task
+        await stop()  # when uvicorn never got to its shutdown
     if not server.started:
         raise LivesyncError("server failed to start (see the log above)")
+
+
+def _say(line: str, *, error: bool = False) -> None:
+    if error:
+        print(f"livesync: error: {line}", file=sys.stderr, flush=True)
+    else:
+        print(f"livesync: {line}", flush=True)
 
 
 class _SideServer(uvicorn.Server):

@@ -111,6 +111,11 @@ class CliProcess:
         return self._proc.returncode
 
     def __str__(self) -> str:
+        for lines, seen in ((self._out, self.stdout), (self._err, self.stderr)):
+            while not lines.empty():
+                line = lines.get_nowait()
+                if line is not None:
+                    seen.append(line.rstrip("\n"))
         return "stdout:\n" + "\n".join(self.stdout) + "\nstderr:\n" + "\n".join(self.stderr)
 
 
