@@ -22,7 +22,7 @@ from server.asgi import ASGIApp
 from server.config import AuthConfig, Config, load_config
 from server.errors import ConfigError, LivesyncError, StoreError
 from server.functions.registry import FunctionRegistry
-from server.launch import Origins, load_functions
+from server.launch import Origins, load_functions, locate
 from server.reload import FunctionReloader
 from server.store import open_store
 from server.websocket import LivesyncWebSocketProtocol
@@ -204,7 +204,12 @@ def _load(args: argparse.Namespace) -> tuple[Config, Origins]:
     path = args.config
     if path is None and Path("config.toml").is_file():
         path = "config.toml"
-    config = load_config(path)
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        if path is None:
+            raise
+        raise ConfigError(locate(Path(path), str(exc))) from None
     flags = {
         flag
         for flag, value in (

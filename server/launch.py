@@ -17,9 +17,11 @@ from server.config import Config
 from server.errors import ConfigError
 from server.functions.registry import FunctionRegistry
 
-__all__ = ["Origins", "key_line", "load_functions"]
+__all__ = ["Origins", "key_line", "load_functions", "locate"]
 
 _SECTION = re.compile(r"^\s*\[\s*([A-Za-z0-9_.]+)\s*\]")
+# How a config error names its key: "server.port: expected int, got 'x'".
+_KEY_AT_FAULT = re.compile(r"^([A-Za-z_]+)\.([A-Za-z_]+)\b")
 
 
 def key_line(text: str, section: str, key: str) -> int | None:
@@ -35,6 +37,21 @@ def key_line(text: str, section: str, key: str) -> int | None:
         elif current == section and assignment.match(line):
             return number
     return None
+
+
+def locate(config_file: Path, message: str) -> str:
+    """A config error's `message` prefixed with the file, and the line that
+    sets the key it names when there is one."""
+    if message.startswith(str(config_file)):
+        return message  # it names the file already (unreadable, not TOML)
+    match = _KEY_AT_FAULT.match(message)
+    line = None
+    if match is not None:
+        try:
+            line = key_line(config_file.read_text(encoding="utf-8"), *match.groups())
+        except OSError:
+            pass
+    return f"{config_file}:{line}: {message}" if line else f"{config_file}: {message}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -142,7 +142,8 @@ class FunctionRegistry:
         if function is None or (function.internal and not internal_ok):
             raise FunctionNotFound(
                 f"Could not find public function for '{path}'. Did you forget to define it "
-                "in the functions folder, or to restart `livesync` after adding it?"
+                "in the functions folder (`livesync dev` loads it on save; restart "
+                "`livesync serve` after adding it)?"
             )
         if kind is not None and function.kind != kind:
             raise FunctionNotFound(

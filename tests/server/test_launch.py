@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from server.launch import key_line
+from server.launch import key_line, locate
 from tests.helpers.cli_process import CliProcess, run_cli
 
 TASKS = "from server import query\n\n@query()\nasync def count(ctx):\n    return 1\n"
@@ -164,3 +164,26 @@ def test_key_line_finds_a_key_in_its_own_table_only() -> None:
     assert key_line(text, "functions", "dir") == 6
     assert key_line(text, "server", "port") == 2
     assert key_line(text, "server", "host") is None
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ('[server]\nhost = "x"\nport = "high"\n', "config.toml:3: server.port: expected int"),
+        ("[serverr]\nport = 1\n", "config.toml: serverr: unknown section"),
+        ("[server\n", "config.toml: Expected ']'"),
+    ],
+)
+def test_a_config_error_names_the_file_and_the_line_of_the_key(
+    project: Path, config: str, expected: str
+) -> None:
+    (project / "config.toml").write_text(config)
+    line = one_error(run_cli(["dev"], project))
+    assert line.startswith(f"livesync: error: {expected}")
+
+
+def test_locate_leaves_a_message_that_names_the_file_as_it_is(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[database]\nurl = 3\n")
+    assert locate(config, "database.url: expected str") == f"{config}:2: database.url: expected str"
+    assert locate(config, f"{config}: bad TOML") == f"{config}: bad TOML"
