@@ -8,14 +8,14 @@ COPY pyproject.toml README.md ./
 COPY protocol ./protocol
 COPY server ./server
 COPY client ./client
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir ".[s3]"
 
 COPY config.toml ./
 COPY examples/chat ./examples/chat
 
 # The server never needs root: it runs as an unprivileged user that owns
 # only the data folder (mount a volume there for the SQLite file; stored
-# files go to data/storage, a volume of their own in docker-compose.yml).
+# files go to data/storage, or to a bucket: MinIO in docker-compose.yml).
 RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin livesync \
     && mkdir -p /app/data/storage && chown -R livesync:livesync /app/data
 USER livesync

@@ -17,7 +17,6 @@ import asyncio
 import base64
 import json
 import math
-import re
 import sys
 from typing import Any, TextIO
 
@@ -29,13 +28,22 @@ from client.transport import http_base_url
 from protocol.errors import ProtocolError
 from protocol.values import decode, encode_args
 
-__all__ = ["DEFAULT_URL", "call_http", "run_main", "watch_main"]
+__all__ = [
+    "AUTO",
+    "DEFAULT_URL",
+    "KINDS",
+    "call_http",
+    "run_main",
+    "run_parser",
+    "watch_main",
+    "watch_parser",
+]
 
 DEFAULT_URL = "http://127.0.0.1:3210"
 KINDS = ("query", "mutation", "action")
+# `--kind auto` posts to /api/function, which runs PATH as whatever it is.
+AUTO = "auto"
 HTTP_TIMEOUT = 60.0
-# Our server names the real kind when a function is called as the wrong one.
-_WRONG_KIND = re.compile(r"but it is defined as (Query|Mutation|Action)\b")
 
 
 def run_main(argv: list[str] | None = None, *, out: TextIO | None = None) -> int:
@@ -44,18 +52,12 @@ def run_main(argv: list[str] | None = None, *, out: TextIO | None = None) -> int
     Prints the result as JSON; returns the process exit code (0 ok, 1 the
     function failed, 2 bad usage or the server could not be reached).
     """
-    parser = _parser("run", "Run one query, mutation or action and print its result.")
-    parser.add_argument(
-        "--kind",
-        choices=("auto", *KINDS),
-        default="auto",
-        help="what PATH is; auto asks the server (default)",
-    )
+    parser = run_parser()
     options = parser.parse_args(argv)
     out = sys.stdout if out is None else out
     args = _parse_args(parser, options.args_json)
     try:
-        value = asyncio.run(_run(options, args))
+        value = asyncio.run(call_http(options.url, options.kind, options.path, args, options.token))
     except FunctionError as exc:
         return _report_failure(exc)
     except ClientError as exc:
@@ -73,8 +75,7 @@ def watch_main(argv: list[str] | None = None, *, out: TextIO | None = None) -> i
     (or after ``--count`` results). Failures are printed to stderr and the
     watch continues, since the next result may succeed.
     """
-    parser = _parser("watch", "Print each new result of a live query.")
-    parser.add_argument("--count", type=int, default=None, help="stop after N results")
+    parser = watch_parser()
     options = parser.parse_args(argv)
     out = sys.stdout if out is None else out
     args = _parse_args(parser, options.args_json)
@@ -88,10 +89,32 @@ def watch_main(argv: list[str] | None = None, *, out: TextIO | None = None) -> i
     return 0
 
 
+def run_parser() -> argparse.ArgumentParser:
+    """The arguments of ``livesync run``."""
+    parser = _parser("run", "Run one query, mutation or action and print its result.")
+    parser.add_argument(
+        "--kind",
+        choices=(AUTO, *KINDS),
+        default=AUTO,
+        help="what PATH is; auto (the default) runs it as whatever the server has",
+    )
+    return parser
+
+
+def watch_parser() -> argparse.ArgumentParser:
+    """The arguments of ``livesync watch``."""
+    parser = _parser("watch", "Print each new result of a live query.")
+    parser.add_argument("--count", metavar="N", type=int, default=None, help="stop after N results")
+    return parser
+
+
 async def call_http(
     url: str, kind: str, path: str, args: dict[str, Any], token: str | None = None
 ) -> Any:
     """Call one function over the HTTP API and return its decoded result.
+
+    ``kind`` is one of `KINDS`, or `AUTO` to run ``path`` as whatever kind
+    the server says it is.
 
     Raises:
         AppError / FunctionError: the function failed.
@@ -99,7 +122,7 @@ async def call_http(
     """
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     body = {"path": path, "args": encode_args(args), "format": "convex_encoded_json"}
-    endpoint = f"{http_base_url(url)}/api/{kind}"
+    endpoint = f"{http_base_url(url)}/api/{'function' if kind == AUTO else kind}"
     try:
         async with httpx.AsyncClient(timeout=HTTP_TIMEOUT) as http:
             response = await http.post(endpoint, json=body, headers=headers)
@@ -112,21 +135,6 @@ async def call_http(
 def display(value: Any) -> str:
     """A value as one line of JSON: int64 as integers, bytes as ``{"$bytes": ...}``."""
     return json.dumps(_displayable(value), ensure_ascii=False)
-
-
-async def _run(options: argparse.Namespace, args: dict[str, Any]) -> Any:
-    if options.kind != "auto":
-        return await call_http(options.url, options.kind, options.path, args, options.token)
-    try:
-        return await call_http(options.url, "query", options.path, args, options.token)
-    except AppError:
-        raise
-    except FunctionError as exc:
-        match = _WRONG_KIND.search(exc.message)
-        if match is None:
-            raise
-        kind = match.group(1).lower()
-        return await call_http(options.url, kind, options.path, args, options.token)
 
 
 async def _watch(options: argparse.Namespace, args: dict[str, Any], out: TextIO) -> None:
@@ -164,7 +172,13 @@ def _http_result(reply: Any, status: int, path: str) -> Any:
 def _parser(name: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"livesync {name}", description=description)
     parser.add_argument("path", metavar="PATH", help="function path, e.g. messages:list")
-    parser.add_argument("args_json", metavar="ARGS_JSON", nargs="?", default="{}")
+    parser.add_argument(
+        "args_json",
+        metavar="ARGS_JSON",
+        nargs="?",
+        default="{}",
+        help='the arguments as a Convex JSON object, e.g. \'{"body": "hi"}\' (default {})',
+    )
     parser.add_argument("--url", default=DEFAULT_URL, help=f"server URL (default {DEFAULT_URL})")
     parser.add_argument("--token", default=None, help="a JWT to authenticate with")
     return parser

@@ -36,9 +36,9 @@ from server.interrupt import LoopWatchdog
 from server.metrics import Metrics
 from server.scheduler.crons import CronRunner
 from server.scheduler.executor import JobExecutor
-from server.storage.files import FileStore
+from server.storage.files import open_file_store
 from server.storage.routes import serve_storage
-from server.storage.service import Storage, storage_folder
+from server.storage.service import Storage
 from server.store import open_store
 from server.sync.connection import SyncConnection
 from server.sync.engine import Engine
@@ -117,11 +117,11 @@ class LivesyncApp:
     async def startup(self) -> None:
         registry = self._registry or FunctionRegistry.load(self.config.functions.dir)
         self._registry = None
+        files = open_file_store(self.config)
+        await files.open()
+        self.storage = Storage(files, self.config.storage, self.public_url)
         store = open_store(self.config.database.url)
         await store.open(registry.index_defs(), convert_legacy_numbers(registry.schema))
-        self.storage = Storage(
-            FileStore(storage_folder(self.config)), self.config.storage, self.public_url
-        )
         runner = FunctionRunner(
             registry,
             store,
@@ -256,6 +256,8 @@ class LivesyncApp:
         if self.engine is not None:
             await self.engine.close()
             await self.engine.store.close()
+        if self.storage is not None:
+            await self.storage.files.close()
 
     @property
     def _authenticate(self) -> Authenticate | None:

@@ -11,7 +11,7 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import replace
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -19,7 +19,13 @@ import uvicorn
 
 from server.app import LivesyncApp
 from server.asgi import ASGIApp
-from server.config import AuthConfig, Config, load_config
+from server.config import (
+    DEFAULT_DATABASE_URL,
+    DEFAULT_FUNCTIONS_DIR,
+    AuthConfig,
+    Config,
+    load_config,
+)
 from server.errors import ConfigError, LivesyncError, StoreError
 from server.functions.registry import FunctionRegistry
 from server.launch import Origins, load_functions, locate
@@ -37,6 +43,12 @@ DEV_ISSUER_PREFIX = "/dev-issuer"
 # commands come this way, so the server never imports the client library.
 COMMANDS_GROUP = "livesync.commands"
 CLIENT_COMMANDS = ("run", "watch")  # only to explain their absence
+_ADDED_HELP = {
+    "run": "run one query, mutation or action and print its result",
+    "watch": "print each new result of a live query",
+}
+DEFAULT_ISSUER = "http://127.0.0.1:3210" + DEV_ISSUER_PREFIX  # `livesync dev`'s
+_KEYS = "data/dev-issuer-keys"
 
 
 # What uvicorn still waits for after the app drained (closing frames to
@@ -327,40 +339,84 @@ def _run_added_command(name: str, entry_point: EntryPoint | None, argv: list[str
     return command(argv)
 
 
+def _installed_version() -> str:
+    """The version of the installed `livesync` distribution (what pip reports)."""
+    try:
+        return version("livesync")
+    except PackageNotFoundError:
+        return "unknown (the livesync package is not installed: pip install -e .)"
+
+
+def _add_server_options(p: argparse.ArgumentParser) -> None:
+    # Each flag overrides its config.toml key; the defaults are config.py's.
+    p.add_argument(
+        "--config", metavar="FILE", help="config.toml (default: ./config.toml if present)"
+    )
+    p.add_argument("--host", help="address to listen on ([server] host; default 127.0.0.1)")
+    p.add_argument(
+        "--port",
+        type=int,
+        help="port to listen on, 0 for any free one ([server] port; default 3210)",
+    )
+    p.add_argument(
+        "--functions",
+        metavar="DIR",
+        help=f"folder of function modules ([functions] dir; default {DEFAULT_FUNCTIONS_DIR})",
+    )
+    p.add_argument(
+        "--database",
+        metavar="URL",
+        help="sqlite:///path.db or postgresql://... "
+        f"([database] url; default {DEFAULT_DATABASE_URL})",
+    )
+
+
 def _parser(added: Mapping[str, EntryPoint]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="livesync", description="Realtime sync server")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, help_text in (
-        ("serve", "run the server"),
-        ("dev", "run the server with the built-in dev issuer, ready to use offline"),
-    ):
-        p = sub.add_parser(name, help=help_text)
-        p.add_argument("--config", help="config.toml (default: ./config.toml if present)")
-        p.add_argument("--host")
-        p.add_argument("--port", type=int)
-        p.add_argument("--functions", help="folder of function modules")
-        p.add_argument("--database", help="sqlite:///path.db")
-        if name == "dev":
-            p.add_argument("--keys", help="dev issuer key folder (default ./data/dev-issuer-keys)")
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"livesync {_installed_version()}",
+        help="print the installed version and exit",
+    )
+    sub = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="one of these (COMMAND --help)"
+    )
+    _add_server_options(sub.add_parser("serve", help="run the server"))
+    p = sub.add_parser(
+        "dev", help="run the server with the built-in dev issuer, ready to use offline"
+    )
+    _add_server_options(p)
+    p.add_argument(
+        "--keys",
+        metavar="DIR",
+        help="dev issuer key folder (default: data/dev-issuer-keys in the config's folder)",
+    )
     p = sub.add_parser("init", help="start a new project: config.toml, functions/, .gitignore")
     p.add_argument("dir", nargs="?", default=".", help="the project folder (default: .)")
     p = sub.add_parser("dev-issuer", help="run the dev token issuer on its own")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=3211)
-    p.add_argument("--keys", default="data/dev-issuer-keys")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
+    p.add_argument("--port", type=int, default=3211, help="port to listen on (%(default)s)")
+    p.add_argument("--keys", metavar="DIR", default=_KEYS, help="signing key folder (%(default)s)")
     p = sub.add_parser("token", help="get a token from a dev issuer")
-    p.add_argument("--sub", required=True)
-    p.add_argument("--email")
-    p.add_argument("--name")
-    p.add_argument("--ttl", type=int)
-    p.add_argument("--issuer", default="http://127.0.0.1:3210" + DEV_ISSUER_PREFIX)
+    p.add_argument("--sub", metavar="ID", required=True, help="the user's subject (user id)")
+    p.add_argument("--email", help="the email claim")
+    p.add_argument("--name", help="the name claim")
+    p.add_argument(
+        "--ttl", metavar="SECONDS", type=int, help="lifetime of the token (issuer's default: 1 h)"
+    )
+    p.add_argument(
+        "--issuer",
+        metavar="URL",
+        default=DEFAULT_ISSUER,
+        help="the dev issuer to ask (default: livesync dev's, %(default)s)",
+    )
     p = sub.add_parser("rotate-keys", help="rotate the dev issuer's signing key")
-    p.add_argument("--keys", default="data/dev-issuer-keys")
+    p.add_argument("--keys", metavar="DIR", default=_KEYS, help="signing key folder (%(default)s)")
     sub.add_parser("codegen", help="write api.js / api.d.ts (--out DIR)", add_help=False)
     for name, entry_point in added.items():
-        sub.add_parser(
-            name, help=f"from {entry_point.module} (livesync {name} --help)", add_help=False
-        )
+        help_text = _ADDED_HELP.get(name, f"from {entry_point.module}")
+        sub.add_parser(name, help=f"{help_text} (livesync {name} --help)", add_help=False)
     return parser
 
 

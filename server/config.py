@@ -25,7 +25,9 @@ __all__ = [
     "DatabaseConfig",
     "FunctionsConfig",
     "Limits",
+    "S3Config",
     "ServerConfig",
+    "StorageConfig",
     "expand_env",
     "load_config",
 ]
@@ -133,6 +135,23 @@ class DatabaseConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class S3Config:
+    """`[storage.s3]`: the bucket of `[storage] backend = "s3"`."""
+
+    bucket: str
+    # "": AWS itself; else the S3-compatible server (MinIO...), path-style.
+    endpoint_url: str = ""
+    region: str = ""
+    # Prepended to every object's key (storage ids), e.g. "livesync/".
+    prefix: str = ""
+    # "": botocore's usual chain (AWS_ACCESS_KEY_ID..., ~/.aws, a role).
+    access_key_id: str = ""
+    secret_access_key: str = field(default="", repr=False)
+    # Seconds to connect, and between bytes of an answer.
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
 class StorageConfig:
     """`[storage]`: files the app stores (`ctx.storage`)."""
 
@@ -149,6 +168,8 @@ class StorageConfig:
     # How clients reach this server, for the URLs ctx.storage hands out;
     # "": http://HOST:PORT of [server] (127.0.0.1 for a wildcard host).
     public_url: str = ""
+    # The bucket of `backend = "s3"`; None: the folder above (`"local"`).
+    s3: S3Config | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,7 +361,8 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
 
 
 def _storage(data: dict[str, Any], base: Path) -> StorageConfig:
-    section = _section(data, "storage", set(StorageConfig.__dataclass_fields__))
+    allowed = set(StorageConfig.__dataclass_fields__) | {"backend"}
+    section = _section(data, "storage", allowed)
     defaults = StorageConfig()
     folder = _typed(section, "storage", "dir", str, "")
     max_bytes = _typed(section, "storage", "max_file_bytes", int, defaults.max_file_bytes)
@@ -359,7 +381,32 @@ def _storage(data: dict[str, Any], base: Path) -> StorageConfig:
         ttl,
         tuple(types),
         public_url,
+        _s3(section),
     )
+
+
+def _s3(storage: dict[str, Any]) -> S3Config | None:
+    backend = _typed(storage, "storage", "backend", str, "local")
+    if backend not in ("local", "s3"):
+        raise ConfigError(f'storage.backend: expected "local" or "s3", got {backend!r}')
+    section = storage.get("s3", {})
+    if not isinstance(section, dict):
+        raise ConfigError("storage.s3: expected a table")
+    unknown = set(section) - set(S3Config.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"storage.s3.{sorted(unknown)[0]}: unknown key")
+    if backend == "local":
+        return None  # [storage.s3] may stay, for switching back and forth
+    values = {key: _typed(section, "storage.s3", key, str, "") for key in _S3_TEXT}
+    if not values["bucket"]:
+        raise ConfigError('storage.s3.bucket: required with storage.backend = "s3"')
+    timeout = _typed(section, "storage.s3", "timeout", float, 30.0)
+    if not timeout > 0:
+        raise ConfigError(f"storage.s3.timeout: must be more than 0, got {timeout!r}")
+    return S3Config(**values, timeout=timeout)
+
+
+_S3_TEXT = ("bucket", "endpoint_url", "region", "prefix", "access_key_id", "secret_access_key")
 
 
 def _non_negative(section: dict[str, Any], name: str, key: str, default: float) -> float:

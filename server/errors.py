@@ -9,7 +9,8 @@
     │   ├── ReturnValueError        the result fails the `returns` validator
     │   ├── SchemaError             a write breaks the schema
     │   ├── DocumentNotFound        patch/replace/delete of a missing id
-    │   └── LimitExceeded           a read, write or size limit was hit
+    │   ├── LimitExceeded           a read, write or size limit was hit
+    │   └── FileStoreUnavailable    the bucket of stored files is out of reach now
     ├── StoreError                  the storage backend failed (not the caller's fault)
     │   ├── DatabaseInUse           another server holds the SQLite file (one node per file)
     │   └── StoreUnavailable        the database cannot be reached now; retry later
@@ -34,6 +35,7 @@ __all__ = [
     "AuthError",
     "ConfigError",
     "DocumentNotFound",
+    "FileStoreUnavailable",
     "FunctionError",
     "FunctionNotFound",
     "IssuerUnavailable",
@@ -95,6 +97,11 @@ class DocumentNotFound(FunctionError):
 
 class LimitExceeded(FunctionError):
     pass
+
+
+class FileStoreUnavailable(FunctionError):
+    """The stored files' backend (an S3 bucket) cannot be reached; the
+    message names no secret, so callers may see it."""
 
 
 class StoreError(LivesyncError):

@@ -1,15 +1,26 @@
 """Counters and gauges, exposed at GET /metrics in Prometheus text format.
 
 Deliberately tiny: a label is one string, and values live in plain dicts, so
-incrementing on the hot path is a dict update.
+incrementing on the hot path is a dict update. A metric whose label values
+are known in advance (`known`) shows each of them from the start, at 0, so an
+idle server's scrape has every series a dashboard or alert refers to.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from protocol.session import AuthState
+from server.scheduler.jobs import FAILED, SUCCESS
+
 __all__ = ["Counter", "Gauge", "Metrics"]
+
+_AUTH_STATES = tuple(state.value for state in AuthState)
+_GC_GENERATIONS = ("0", "1", "2")  # CPython's collector generations
+# FunctionKind's values (server.functions imports this module, not the reverse).
+_KINDS = ("query", "mutation", "action")
 
 
 @dataclass(slots=True)
@@ -17,8 +28,13 @@ class _Metric:
     name: str
     help: str
     label: str = ""
+    known: Iterable[str] = ()
     values: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
     kind = "untyped"
+
+    def __post_init__(self) -> None:
+        for label in self.known:
+            self.values[label] = 0.0
 
     def get(self, label: str = "") -> float:
         return self.values.get(label, 0.0)
@@ -61,15 +77,17 @@ class Metrics:
 
     def __init__(self) -> None:
         self.connections = Gauge(
-            "livesync_connections", "Open sync connections by auth state", "state"
+            "livesync_connections", "Open sync connections by auth state", "state", _AUTH_STATES
         )
         self.auth_transitions = Counter(
-            "livesync_auth_transitions_total", "Connection auth state changes", "to"
+            "livesync_auth_transitions_total", "Connection auth state changes", "to", _AUTH_STATES
         )
         self.query_executions = Counter(
             "livesync_query_executions_total", "Query function executions", "path"
         )
-        self.mutations = Counter("livesync_mutations_total", "Mutations run", "outcome")
+        self.mutations = Counter(
+            "livesync_mutations_total", "Mutations run", "outcome", ("ok", "error")
+        )
         self.invalidations = Counter(
             "livesync_invalidations_total", "Query executions invalidated by commits"
         )
@@ -79,21 +97,28 @@ class Metrics:
             "Transitions written by the invalidating commit's own pass, no task woken",
         )
         self.gc_collections = Counter(
-            "livesync_gc_collections_total", "Cyclic garbage collections", "generation"
+            "livesync_gc_collections_total",
+            "Cyclic garbage collections",
+            "generation",
+            _GC_GENERATIONS,
         )
         self.gc_pause_seconds = Counter(
             "livesync_gc_pause_seconds_total",
             "Time the event loop stood still in garbage collections",
             "generation",
+            _GC_GENERATIONS,
         )
         self.gc_pause_max = Gauge(
-            "livesync_gc_pause_max_seconds", "Longest single collection", "generation"
+            "livesync_gc_pause_max_seconds",
+            "Longest single collection",
+            "generation",
+            _GC_GENERATIONS,
         )
         self.protocol_errors = Counter(
             "livesync_protocol_errors_total", "Connections closed for protocol errors"
         )
         self.function_timeouts = Counter(
-            "livesync_function_timeouts_total", "Executions stopped at a time limit", "kind"
+            "livesync_function_timeouts_total", "Executions stopped at a time limit", "kind", _KINDS
         )
         self.loop_interrupts = Counter(
             "livesync_loop_interrupts_total",
@@ -107,6 +132,7 @@ class Metrics:
             "livesync_scheduled_jobs_total",
             "Scheduled functions this node ran, by how they ended",
             "outcome",
+            (SUCCESS, FAILED),
         )
 
     def render(self) -> str:

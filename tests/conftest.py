@@ -16,13 +16,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.s3_server import FILE_BACKENDS, FileBackend, S3Server
 from tests.helpers.server import LivesyncServer, StartServer
 from tests.helpers.stores import BACKENDS, StoreBackend, open_backend
 from tests.helpers.timeouts import SCALE
 
 __all__ = [
+    "file_backend",
     "pytest_collection_modifyitems",
     "pytest_runtest_makereport",
+    "s3_server",
     "start_server",
     "store_backend",
 ]
@@ -74,6 +77,24 @@ async def store_backend(
     (tests/helpers/postgres.py: skipped without a server, failed under CI)."""
     async with open_backend(request.param, tmp_path) as backend:
         yield backend
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One S3-compatible server (moto's) for the session; tests keep apart
+    by bucket."""
+    server = S3Server(tmp_path_factory.mktemp("s3"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=FILE_BACKENDS)
+def file_backend(request: pytest.FixtureRequest) -> FileBackend:
+    """Each backend of stored files in turn: a local folder, then an S3
+    bucket of its own on `s3_server`."""
+    s3 = request.getfixturevalue("s3_server") if request.param == "s3" else None
+    return FileBackend(request.param, s3)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -27,7 +27,22 @@ def _token_request(
     return body
 
 
+def _unreachable(issuer_url: str, error: httpx.HTTPError) -> IssuerUnavailable:
+    if isinstance(error, httpx.ConnectError):
+        # Nothing listening: most often the server was never started.
+        return IssuerUnavailable(
+            f"no dev issuer answers at {issuer_url} ({error}): start one with "
+            "`livesync dev` in another terminal, or pass --issuer URL"
+        )
+    return IssuerUnavailable(f"dev issuer at {issuer_url} is unreachable: {error}")
+
+
 def _token_from(response: httpx.Response, issuer_url: str) -> str:
+    if response.status_code == 404:
+        raise ConfigError(
+            f"no dev issuer at {issuer_url} (HTTP 404): the server there is not "
+            "`livesync dev`; pass --issuer with a running dev issuer's URL"
+        )
     if response.status_code >= 500:
         raise IssuerUnavailable(f"dev issuer at {issuer_url} failed: HTTP {response.status_code}")
     if response.status_code != 200:
@@ -49,7 +64,7 @@ def request_token(
     try:
         response = httpx.post(url, json=_token_request(sub, email, name, ttl, extra), timeout=10)
     except httpx.HTTPError as error:
-        raise IssuerUnavailable(f"dev issuer at {issuer_url} is unreachable: {error}") from error
+        raise _unreachable(issuer_url, error) from error
     return _token_from(response, issuer_url)
 
 
@@ -68,5 +83,5 @@ async def arequest_token(
         async with httpx.AsyncClient(timeout=10) as client:
             response = await client.post(url, json=body)
     except httpx.HTTPError as error:
-        raise IssuerUnavailable(f"dev issuer at {issuer_url} is unreachable: {error}") from error
+        raise _unreachable(issuer_url, error) from error
     return _token_from(response, issuer_url)

@@ -1,67 +1,47 @@
-"""The folder stored files live in: one file per storage id.
-
-An upload streams into `incoming/<id>.part` (never whole in memory),
-hashing as it goes, and is renamed into place once complete and synced;
-the caller then commits its `_storage` document, or removes the file.
+"""Where stored files' bytes live, behind one interface: a folder beside the
+database (`folder.py`, the default) or an S3-compatible bucket (`s3.py`, for
+nodes that share no disk). Each file is named by its storage id and never
+changes once written; its `_storage` document is the service's business.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
-import os
-import time
-from collections.abc import AsyncIterator
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import BinaryIO
 
+from starlette.responses import Response
+
+from server.config import Config
 from server.errors import LimitExceeded
-from server.store.catalog import STORAGE
-from server.store.ids import id_matches_table
 
-__all__ = ["FileStore"]
+__all__ = ["FileStore", "Received", "open_file_store", "storage_folder"]
+
+# How much of a file a read or a download holds at once.
+CHUNK_BYTES = 256 * 1024
 
 
-class FileStore:
-    """Files by storage id under `folder`."""
+class FileStore(ABC):
+    """The bytes of stored files, by storage id (ids of the `_storage` table:
+    implementations refuse any other name, so no id reaches outside)."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self._incoming = folder / "incoming"
-        self._incoming.mkdir(parents=True, exist_ok=True)
+    @abstractmethod
+    async def open(self) -> None:
+        """Check the store is usable; raises `ConfigError` if not."""
 
-    def path(self, storage_id: str) -> Path | None:
-        """Where the file of `storage_id` is, or None for no such id."""
-        if not id_matches_table(storage_id, STORAGE):
-            return None  # also keeps any other name out of the folder's paths
-        return self.folder / storage_id
+    @abstractmethod
+    async def close(self) -> None:
+        pass
 
+    @abstractmethod
     async def receive(
         self, storage_id: str, chunks: AsyncIterator[bytes], limit: int
     ) -> tuple[int, str]:
-        """Write the file of `storage_id` from `chunks`; returns (size, sha256
-        in base64). Raises `LimitExceeded` past `limit` bytes (nothing kept)."""
-        final = self.path(storage_id)
-        assert final is not None
-        part = self._incoming / f"{storage_id}.part"
-        digest = hashlib.sha256()
-        size = 0
-        out: BinaryIO = await asyncio.to_thread(open, part, "wb")
-        try:
-            async for chunk in chunks:
-                size += len(chunk)
-                if size > limit:
-                    raise LimitExceeded(f"File too large (the limit is {limit:,} bytes)")
-                digest.update(chunk)
-                await asyncio.to_thread(out.write, chunk)
-            await asyncio.to_thread(_sync_and_close, out)
-            os.replace(part, final)
-        except BaseException:
-            out.close()
-            part.unlink(missing_ok=True)
-            raise
-        return size, base64.b64encode(digest.digest()).decode()
+        """Write the file of `storage_id` from `chunks`, never whole in memory;
+        returns (size, sha256 in base64). Past `limit` bytes raises
+        `LimitExceeded` and keeps nothing; so does any other failure."""
 
     async def store(self, storage_id: str, data: bytes, limit: int) -> tuple[int, str]:
         async def one() -> AsyncIterator[bytes]:
@@ -69,31 +49,71 @@ class FileStore:
 
         return await self.receive(storage_id, one(), limit)
 
+    @abstractmethod
+    def chunks(self, storage_id: str) -> AsyncIterator[bytes]:
+        """The file's bytes in pieces of at most `CHUNK_BYTES`; raises
+        `FileNotFoundError` (at the first piece) when there is no such file."""
+
     async def read(self, storage_id: str) -> bytes | None:
-        path = self.path(storage_id)
-        if path is None:
-            return None
         try:
-            return await asyncio.to_thread(path.read_bytes)
+            return b"".join([chunk async for chunk in self.chunks(storage_id)])
         except FileNotFoundError:
             return None
 
-    def remove(self, storage_id: str) -> None:
-        path = self.path(storage_id)
-        if path is not None:
-            path.unlink(missing_ok=True)
+    @abstractmethod
+    async def response(
+        self, storage_id: str, size: int, headers: Mapping[str, str], method: str
+    ) -> Response | None:
+        """The HTTP answer serving the file (`size` bytes, as its document
+        says) to a request with `headers` (a Range, say); None if missing.
+        The caller adds the content type, ETag and caching headers."""
 
-    def older_than(self, seconds: float) -> list[str]:
-        """Storage ids of files written more than `seconds` ago."""
-        horizon = time.time() - seconds
-        return [
-            entry.name
-            for entry in os.scandir(self.folder)
-            if entry.is_file() and entry.stat().st_mtime < horizon
-        ]
+    @abstractmethod
+    async def remove(self, storage_id: str) -> None:
+        """Delete the file; a missing one is not an error."""
+
+    @abstractmethod
+    async def older_than(self, seconds: float) -> list[str]:
+        """Storage ids of files written more than `seconds` ago; also drops
+        partial uploads that old (a process that died mid-upload)."""
 
 
-def _sync_and_close(out: BinaryIO) -> None:
-    out.flush()
-    os.fsync(out.fileno())
-    out.close()
+class Received:
+    """Counts and hashes an upload's bytes as they pass, within a limit."""
+
+    __slots__ = ("_digest", "limit", "size")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self._digest = hashlib.sha256()
+
+    def add(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise LimitExceeded(f"File too large (the limit is {self.limit:,} bytes)")
+        self._digest.update(chunk)
+
+    def result(self) -> tuple[int, str]:
+        return self.size, base64.b64encode(self._digest.digest()).decode()
+
+
+def storage_folder(config: Config) -> Path:
+    """`[storage] dir`, or its default beside the database."""
+    if config.storage.dir is not None:
+        return config.storage.dir
+    url = config.database.url
+    if url.startswith("sqlite:///") and ":memory:" not in url:
+        return Path(url.removeprefix("sqlite://")).parent / "storage"
+    return config.base_dir / "data" / "storage"
+
+
+def open_file_store(config: Config) -> FileStore:
+    """The backend `[storage] backend` names (call `open()` before use)."""
+    if config.storage.s3 is not None:
+        from server.storage.s3 import S3Files
+
+        return S3Files(config.storage.s3)
+    from server.storage.folder import FolderFiles
+
+    return FolderFiles(storage_folder(config))

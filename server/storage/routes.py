@@ -9,10 +9,10 @@ import logging
 from collections.abc import AsyncIterator
 from urllib.parse import parse_qs
 
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from server.asgi import Message, Receive, Scope, Send
-from server.errors import LimitExceeded, StoreUnavailable
+from server.errors import FileStoreUnavailable, LimitExceeded, StoreUnavailable
 from server.storage.service import Storage, UploadRefused
 from server.sync.engine import Engine
 
@@ -43,7 +43,7 @@ async def serve_storage(
         else:
             response = _error(405, "MethodNotAllowed", "POST the file to its upload URL")
     elif method in ("GET", "HEAD"):
-        response = await _download(path.removeprefix(PREFIX), storage, engine)
+        response = await _download(path.removeprefix(PREFIX), method, headers, storage, engine)
     else:
         response = _error(405, "MethodNotAllowed", "Files are read with GET")
     present = {name for name, _ in response.raw_headers}
@@ -73,22 +73,32 @@ async def _upload(
         return _error(413, "PayloadTooLarge", str(exc))
     except StoreUnavailable:
         return _error(503, "DatabaseUnavailable", "The database is out of reach; retry later")
+    except FileStoreUnavailable as exc:
+        log.warning("upload: %s", exc)
+        return _error(503, "StorageUnavailable", "File storage is out of reach; retry later")
     except _Disconnected:
         return _error(400, "UploadIncomplete", "The client left before the file was sent")
     return Response(json.dumps({"storageId": storage_id}), media_type="application/json")
 
 
-async def _download(storage_id: str, storage: Storage, engine: Engine) -> Response:
+async def _download(
+    storage_id: str, method: str, headers: dict[str, str], storage: Storage, engine: Engine
+) -> Response:
     meta = await storage.metadata(engine.store.snapshot().get, storage_id)
-    path = storage.files.path(storage_id) if meta is not None else None
-    if meta is None or path is None or not path.is_file():
+    try:
+        response = None
+        if meta is not None:
+            response = await storage.files.response(storage_id, int(meta["size"]), headers, method)
+    except FileStoreUnavailable as exc:
+        log.warning("serving %s: %s", storage_id, exc)
+        return _error(503, "StorageUnavailable", "File storage is out of reach; retry later")
+    if meta is None or response is None:
         return _error(404, "NotFound", "No such file")
+    response.headers["content-type"] = meta["contentType"] or "application/octet-stream"
     # Each id names one immutable file: its hash is its ETag, cached for good.
-    return FileResponse(
-        path,
-        media_type=meta["contentType"] or "application/octet-stream",
-        headers={"etag": f'"{meta["sha256"]}"', "cache-control": "private, max-age=31536000"},
-    )
+    response.headers["etag"] = f'"{meta["sha256"]}"'
+    response.headers["cache-control"] = "private, max-age=31536000"
+    return response
 
 
 class _Disconnected(Exception):

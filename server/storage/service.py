@@ -10,10 +10,9 @@ from __future__ import annotations
 import fnmatch
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
-from server.config import Config, StorageConfig
+from server.config import StorageConfig
 from server.errors import FunctionError
 from server.storage.files import FileStore
 from server.store.base import Document, Snapshot, Transaction
@@ -21,23 +20,13 @@ from server.store.catalog import STORAGE, STORAGE_UPLOADS
 from server.store.ids import id_matches_table, new_id
 from server.store.keys import encode_tuple
 
-__all__ = ["Storage", "UploadRefused", "storage_folder"]
+__all__ = ["Storage", "UploadRefused"]
 
 Transact = Callable[[Callable[[Transaction], Awaitable[Any]]], Awaitable[Any]]
 
 
 class UploadRefused(FunctionError):
     """An upload URL that is not (or no longer) valid."""
-
-
-def storage_folder(config: Config) -> Path:
-    """`[storage] dir`, or its default beside the database."""
-    if config.storage.dir is not None:
-        return config.storage.dir
-    url = config.database.url
-    if url.startswith("sqlite:///") and ":memory:" not in url:
-        return Path(url.removeprefix("sqlite://")).parent / "storage"
-    return config.base_dir / "data" / "storage"
 
 
 class Storage:
@@ -127,7 +116,7 @@ class Storage:
         try:
             await transact(record)
         except BaseException:
-            self.files.remove(storage_id)
+            await self.files.remove(storage_id)
             raise
         return storage_id
 
@@ -137,9 +126,9 @@ class Storage:
         (files, URLs) removed. A file younger than an upload URL's lifetime
         is left alone: its upload may still be committing."""
         files = 0
-        for storage_id in self.files.older_than(self.settings.upload_url_ttl):
+        for storage_id in await self.files.older_than(self.settings.upload_url_ttl):
             if await snapshot.get(storage_id) is None:
-                self.files.remove(storage_id)
+                await self.files.remove(storage_id)
                 files += 1
         now = self._clock() * 1000
         start = encode_tuple([])

@@ -196,3 +196,14 @@ def test_an_image_attached_by_one_user_loads_for_another(
     assert shown["size"] == [2, 1]
     assert shown["fetched"] == {"status": 200, "type": "image/png", "bytes": 73}
     assert shown["input_cleared"] == ""
+
+
+@pytest.mark.usefixtures("browser_ready")
+def test_a_search_shows_matches_as_one_types_and_a_new_match_arrives(
+    app_url: str, dev_server: DevServer
+) -> None:
+    result = _drive("search", app_url, dev_server)
+    searched = result.one("searched")
+    assert searched["first"] == ["deploy the rocket tonight"]
+    assert sorted(searched["live"]) == ["deploy again tomorrow", "deploy the rocket tonight"]
+    assert result.one("no_match")["shown"] == []

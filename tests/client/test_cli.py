@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from client.cli import display, run_main, watch_main
+from tests.helpers.cli import livesync
 
 
 def run(argv):
@@ -22,6 +23,33 @@ def test_run_finds_the_kind_and_prints_the_result(server):
     assert code == 0 and isinstance(json.loads(out), str)
     code, out = run(["notes:bodies", "--url", server.url])
     assert (code, json.loads(out)) == (0, ["cli"])
+
+
+def test_livesync_run_runs_each_kind_without_being_told(server):
+    # The server says what PATH is (/api/function); nothing is tried first.
+    added = livesync("run", "notes:add", '{"body": "by cli"}', "--url", server.url)
+    assert (added.returncode, added.stderr) == (0, "")
+    assert isinstance(json.loads(added.stdout), str)
+    listed = livesync("run", "notes:bodies", "--url", server.url)
+    assert (listed.returncode, json.loads(listed.stdout)) == (0, ["by cli"])
+    echoed = livesync("run", "notes:echo", '{"value": [1, "two"]}', "--url", server.url)
+    assert (echoed.returncode, json.loads(echoed.stdout)) == (0, [1, "two"])
+
+
+@pytest.mark.parametrize("path", ["notes:nope", "nope:add", "notes:secret"])
+def test_livesync_run_on_no_public_function_says_so(server, path):
+    # An internal function is answered exactly as a missing one.
+    done = livesync("run", path, "--url", server.url)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.count("\n") == 1, done.stderr
+    assert f"Could not find public function for '{path}'" in done.stderr
+
+
+def test_livesync_run_with_the_wrong_kind_names_the_real_one(server):
+    done = livesync("run", "notes:add", '{"body": "x"}', "--kind", "query", "--url", server.url)
+    assert done.returncode == 1
+    assert "Trying to execute notes:add as Query, but it is defined as Mutation" in done.stderr
+    assert json.loads(livesync("run", "notes:bodies", "--url", server.url).stdout) == []
 
 
 def test_run_with_explicit_kind_and_int64_argument(server):

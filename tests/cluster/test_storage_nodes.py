@@ -1,5 +1,6 @@
-"""Two nodes on one PostgreSQL database sharing one storage folder: a file
-uploaded through one node is served by the other, and deleted everywhere."""
+"""Two nodes on one PostgreSQL database sharing their stored files (one
+folder, or one S3 bucket): a file uploaded through one node is served by the
+other, and deleted everywhere."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import httpx
 
 from client import Client
 from tests.helpers.postgres import fresh_database
+from tests.helpers.s3_server import FileBackend
 from tests.helpers.server import LivesyncServer, StartServer
 from tests.helpers.timeouts import CLIENT, REPLY
 
@@ -24,9 +26,10 @@ def call(node: LivesyncServer, kind: str, path: str, args: dict[str, str] | None
 
 
 async def test_a_file_uploaded_through_one_node_is_served_by_the_other(
-    start_server: StartServer, tmp_path: Path
+    start_server: StartServer, tmp_path: Path, file_backend: FileBackend
 ) -> None:
-    shared = f'[storage]\ndir = "{tmp_path / "shared-files"}"\n'
+    folder = {"dir": str(tmp_path / "shared-files")} if file_backend.name == "local" else {}
+    shared = file_backend.config(**folder)
     async with fresh_database() as url:
         a, b = (start_server(FILES, database_url=url, config_extra=shared) for _ in range(2))
         upload_url = call(a, "mutation", "files:upload_url")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.node import NodeResult, run_node_script
+from tests.helpers.s3_server import FileBackend
 from tests.helpers.server import REPO_ROOT, StartServer
 
 pytestmark = [pytest.mark.compat, pytest.mark.usefixtures("node_ready")]
@@ -91,8 +92,10 @@ def test_one_shot_query_returns_current_result(start_server: StartServer) -> Non
     assert [row["body"] for row in result.one("after")["value"]] == ["once"]
 
 
-def test_a_file_goes_up_by_upload_url_and_comes_back_by_its_url(start_server: StartServer) -> None:
-    server = start_server(FILE_FUNCTIONS)
+def test_a_file_goes_up_by_upload_url_and_comes_back_by_its_url(
+    start_server: StartServer, file_backend: FileBackend
+) -> None:
+    server = start_server(FILE_FUNCTIONS, config_extra=file_backend.config())
     result = run_node_script(JS_DIR / "storage.mjs", [server.url])
     assert result.named("passed"), str(result)
     assert result.one("uploaded")["status"] == 200

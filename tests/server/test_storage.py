@@ -18,11 +18,12 @@ import pytest
 
 from client import Client, ClientError
 from server.config import StorageConfig
-from server.storage.files import FileStore
+from server.storage.folder import FolderFiles
 from server.storage.service import Storage
 from server.store.catalog import STORAGE
 from server.store.ids import new_id
 from server.store.sqlite import SqliteStore
+from tests.helpers.s3_server import FileBackend
 from tests.helpers.server import LivesyncServer, StartServer
 from tests.helpers.timeouts import CLIENT, REPLY
 
@@ -43,13 +44,10 @@ def upload(url: str, data: bytes | Iterator[bytes], content_type: str) -> httpx.
     return httpx.post(url, content=data, headers={"content-type": content_type}, timeout=REPLY)
 
 
-def stored_files(server: LivesyncServer) -> list[str]:
-    folder = server.db_path.parent / "storage"
-    return sorted(p.name for p in folder.iterdir() if p.is_file())
-
-
-def test_a_file_uploaded_to_its_url_is_served_at_its_own_url(start_server: StartServer) -> None:
-    server = start_server(FUNCTIONS)
+def test_a_file_uploaded_to_its_url_is_served_at_its_own_url(
+    start_server: StartServer, file_backend: FileBackend
+) -> None:
+    server = start_server(FUNCTIONS, config_extra=file_backend.config())
     upload_url = call(server, "mutation", "files:upload_url")
     assert upload_url.startswith(f"{server.url}/api/storage/upload?token=")
     reply = upload(upload_url, PNG, "image/png")
@@ -68,13 +66,13 @@ def test_a_file_uploaded_to_its_url_is_served_at_its_own_url(start_server: Start
     assert served.status_code == 200 and served.content == PNG
     assert served.headers["content-type"] == "image/png"
     assert served.headers["etag"] == f'"{meta["sha256"]}"'
-    assert stored_files(server) == [storage_id]
+    assert file_backend.stored(server) == [storage_id]
 
 
 def test_an_upload_url_works_once_and_only_if_its_mutation_committed(
-    start_server: StartServer,
+    start_server: StartServer, file_backend: FileBackend
 ) -> None:
-    server = start_server(FUNCTIONS)
+    server = start_server(FUNCTIONS, config_extra=file_backend.config())
     upload_url = call(server, "mutation", "files:upload_url")
     assert upload(upload_url, b"first", "text/plain").status_code == 200
     again = upload(upload_url, b"second", "text/plain")
@@ -89,15 +87,17 @@ def test_an_upload_url_works_once_and_only_if_its_mutation_committed(
             upload(f"{server.url}/api/storage/upload?token={token}", b"x", "text/plain").status_code
             == 403
         )
-    assert len(stored_files(server)) == 1
+    assert len(file_backend.stored(server)) == 1
 
 
 def test_uploads_over_the_size_limit_or_of_a_refused_type_leave_nothing(
-    start_server: StartServer,
+    start_server: StartServer, file_backend: FileBackend
 ) -> None:
     server = start_server(
         FUNCTIONS,
-        config_extra='[storage]\nmax_file_bytes = 1000\ncontent_types = ["image/*", "text/plain"]\n',
+        config_extra=file_backend.config(
+            max_file_bytes=1000, content_types=["image/*", "text/plain"]
+        ),
     )
 
     def fresh() -> str:
@@ -110,12 +110,14 @@ def test_uploads_over_the_size_limit_or_of_a_refused_type_leave_nothing(
     refused = upload(fresh(), b"<svg/>", "application/json")
     assert refused.status_code == 415
     assert upload(fresh(), b"not a type", "nonsense").status_code == 415
-    assert stored_files(server) == []
+    assert file_backend.stored(server) == []
     assert upload(fresh(), b"x" * 1000, "image/png").status_code == 200
 
 
-def test_a_file_url_serves_that_file_alone(start_server: StartServer) -> None:
-    server = start_server(FUNCTIONS)
+def test_a_file_url_serves_that_file_alone(
+    start_server: StartServer, file_backend: FileBackend
+) -> None:
+    server = start_server(FUNCTIONS, config_extra=file_backend.config())
     storage_id = upload(call(server, "mutation", "files:upload_url"), PNG, "image/png").json()[
         "storageId"
     ]
@@ -126,10 +128,29 @@ def test_a_file_url_serves_that_file_alone(start_server: StartServer) -> None:
     assert httpx.get(f"{server.url}/api/storage/{storage_id}").content == PNG
 
 
-async def test_a_deleted_file_is_gone_for_its_subscribers_and_its_url(
-    start_server: StartServer,
+def test_a_file_url_answers_ranges_and_head(
+    start_server: StartServer, file_backend: FileBackend
 ) -> None:
-    server = start_server(FUNCTIONS)
+    server = start_server(FUNCTIONS, config_extra=file_backend.config())
+    storage_id = upload(call(server, "mutation", "files:upload_url"), PNG, "image/png").json()[
+        "storageId"
+    ]
+    url = f"{server.url}/api/storage/{storage_id}"
+    part = httpx.get(url, headers={"range": "bytes=10-19"}, timeout=REPLY)
+    assert part.status_code == 206 and part.content == PNG[10:20]
+    assert part.headers["content-range"] == f"bytes 10-19/{len(PNG)}"
+    assert part.headers["content-type"] == "image/png"
+    beyond = httpx.get(url, headers={"range": f"bytes={len(PNG) + 5}-"}, timeout=REPLY)
+    assert beyond.status_code == 416
+    head = httpx.head(url, timeout=REPLY)
+    assert head.status_code == 200 and head.headers["content-length"] == str(len(PNG))
+    assert head.content == b"" and head.headers["etag"].startswith('"')
+
+
+async def test_a_deleted_file_is_gone_for_its_subscribers_and_its_url(
+    start_server: StartServer, file_backend: FileBackend
+) -> None:
+    server = start_server(FUNCTIONS, config_extra=file_backend.config())
     storage_id = upload(call(server, "mutation", "files:upload_url"), PNG, "image/png").json()[
         "storageId"
     ]
@@ -146,8 +167,10 @@ async def test_a_deleted_file_is_gone_for_its_subscribers_and_its_url(
     assert httpx.get(f"{server.url}/api/storage/{storage_id}").status_code == 404
 
 
-def test_actions_store_read_and_delete_files(start_server: StartServer) -> None:
-    server = start_server(FUNCTIONS)
+def test_actions_store_read_and_delete_files(
+    start_server: StartServer, file_backend: FileBackend
+) -> None:
+    server = start_server(FUNCTIONS, config_extra=file_backend.config())
     done = call(server, "action", "files:store_text", {"text": "kept by an action"})
     assert done["back"] == "kept by an action"
     assert (
@@ -165,7 +188,7 @@ async def test_the_sweep_removes_orphaned_files_and_expired_upload_urls(tmp_path
     await store.open([])
     now = [1_000_000.0]
     storage = Storage(
-        FileStore(tmp_path / "files"),
+        FolderFiles(tmp_path / "files"),
         StorageConfig(upload_url_ttl=60.0),
         "http://x",
         clock=lambda: now[0],

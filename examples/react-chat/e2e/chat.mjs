@@ -7,7 +7,8 @@
 // sign-out), "refresh" (short-lived tokens refreshed while updates flow),
 // "pages" (the paginated history while messages are sent and deleted),
 // "vanish" (a message the server's scheduler deletes after 1 s), "image"
-// (an image uploaded with a message, shown to another user) or
+// (an image uploaded with a message, shown to another user), "search"
+// (search as you type, a new match arriving live) or
 // "cluster" (two users through a load balancer; midway it prints
 // "both_live" and waits for a line on stdin, which the test sends once it
 // has killed a node).
@@ -82,7 +83,7 @@ async function signIn(page, name) {
 }
 
 async function send(page, text) {
-  await page.getByLabel("Message").fill(text);
+  await page.getByLabel("Message", { exact: true }).fill(text);
   await page.getByRole("button", { name: "Send" }).click();
 }
 
@@ -180,6 +181,29 @@ async function image(browser) {
     return { status: reply.status, type: reply.headers.get("content-type"), bytes: (await reply.arrayBuffer()).byteLength };
   }, src);
   emit("image_shown", { src, size, fetched, input_cleared: await alice.getByLabel("Attach image").inputValue() });
+}
+
+// Alice searches as she types; a message Bob sends that matches joins her
+// results while she watches, and one that does not match stays out.
+async function search(browser) {
+  const alice = await openPage(browser);
+  await signIn(alice, "alice");
+  await send(alice, "deploy the rocket tonight");
+  await waitForBody(alice, "channel", "deploy the rocket tonight");
+  await send(alice, "lunch plans");
+  await waitForBody(alice, "channel", "lunch plans");
+  await alice.getByLabel("Search messages").fill("deplo");
+  await waitForBody(alice, "search", "deploy the rocket tonight");
+  const first = await bodies(alice, "search");
+  const bob = await openPage(browser);
+  await signIn(bob, "bob");
+  await send(bob, "more lunch talk");
+  await send(bob, "deploy again tomorrow");
+  await waitForBody(alice, "search", "deploy again tomorrow");
+  emit("searched", { first, live: await bodies(alice, "search") });
+  await alice.getByLabel("Search messages").fill("nothing matches this");
+  await alice.getByText("No matches.").waitFor();
+  emit("no_match", { shown: await bodies(alice, "search") });
 }
 
 async function refresh(browser, rounds) {
@@ -406,6 +430,7 @@ try {
   else if (scenario === "pages") await pages(browser);
   else if (scenario === "vanish") await vanish(browser);
   else if (scenario === "image") await image(browser);
+  else if (scenario === "search") await search(browser);
   else if (scenario === "cluster") await cluster(browser);
   else throw new Error(`unknown scenario ${scenario}`);
 } finally {

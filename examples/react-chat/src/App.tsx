@@ -110,6 +110,7 @@ function Chat() {
         <MessageList title="Your messages" testId="mine" messages={mine} showAuthor={false} />
         <MessageList title={`#${CHANNEL}`} testId="channel" messages={channel} showAuthor />
         <History />
+        <Search />
       </div>
     </section>
   );
@@ -194,6 +195,41 @@ function History() {
       )}
       {status === "LoadingMore" && <p>Loading more…</p>}
       {status === "Exhausted" && <p>No older messages.</p>}
+    </div>
+  );
+}
+
+// Full-text search as you type: a live query like any other, so a new
+// message that matches appears in the results while they are on screen.
+function Search() {
+  const [text, setText] = useState("");
+  const words = text.trim();
+  const found = useQuery(api.messages.search, words ? { channel: CHANNEL, text: words } : "skip") as
+    | Message[]
+    | undefined;
+  return (
+    <div data-testid="search" data-loaded={found !== undefined}>
+      <h2>Search</h2>
+      <input
+        aria-label="Search messages"
+        placeholder={`Search #${CHANNEL}`}
+        value={text}
+        onChange={(event) => setText(event.target.value)}
+      />
+      {words && found !== undefined && (
+        found.length === 0 ? (
+          <p>No matches.</p>
+        ) : (
+          <ul>
+            {found.map((message) => (
+              <li key={message._id}>
+                <b>{message.author ?? "anonymous"}: </b>
+                <span className="body">{message.body}</span>
+              </li>
+            ))}
+          </ul>
+        )
+      )}
     </div>
   );
 }

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from server import AppError, action, mutation, query, v
+from server import AppError, action, internal_query, mutation, query, v
 
 # Bound before `list` below shadows the builtin in this module.
 Rows = list[dict[str, Any]]
 
-__all__ = ["add", "bodies", "count", "echo", "fail", "list", "refuse", "whoami"]
+__all__ = ["add", "bodies", "count", "echo", "fail", "list", "refuse", "secret", "whoami"]
 
 
 @query()
@@ -61,3 +61,9 @@ async def whoami(ctx: Any) -> str | None:
 async def echo(ctx: Any, value: Any) -> Any:
     """Return the argument unchanged."""
     return value
+
+
+@internal_query()
+async def secret(ctx: Any) -> str:
+    """Reachable from the server's side only: to clients it does not exist."""
+    return "internal"
