@@ -201,6 +201,11 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
 
+    async def change_indexes(self, indexes: Sequence[IndexDef | SearchIndexDef]) -> None:
+        """Make `indexes` the ones in force on an open store (a reloaded
+        schema.py): between two commits, drop the entries of those gone and
+        backfill the new ones, as `open` does."""
+
     def snapshot(self, ts: int | None = None) -> Snapshot:
         """A view at `ts` (default: `latest_ts`). `ts` must not exceed
         `latest_ts`."""

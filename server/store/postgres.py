@@ -110,6 +110,20 @@ class PostgresStore(StoreCore):
         self._catalog = catalog
         _log.info("store.opened url=%s latest_ts=%d", _redacted(self._url), self._latest_ts)
 
+    async def change_indexes(self, indexes: Sequence[IndexDef | SearchIndexDef]) -> None:
+        """`Store.change_indexes` for this node; other nodes on the database
+        keep the catalog they opened with until they restart (a dev reload
+        serves one node)."""
+        catalog = IndexCatalog(indexes)
+        stored = self._catalog.to_json()
+
+        async def migrate(conn: asyncpg.Connection) -> None:
+            await migrate_indexes(
+                stored, catalog, lambda old, new: ops.migrate_indexes(conn, old, new)
+            )
+
+        await self._locked(migrate, then=lambda: setattr(self, "_catalog", catalog))
+
     def watch_commits(self, changed: Callable[[], None]) -> None:
         """Call `changed` whenever other nodes may have committed: on each of
         their commit notifications, and after the listening connection was
@@ -140,12 +154,13 @@ class PostgresStore(StoreCore):
         if self._listener is not None:
             await self._listener.stop()
             self._listener = None
-        pools = [self._reader_pool, self._writer_pool]
+        pools = [pool for pool in (self._reader_pool, self._writer_pool) if pool is not None]
         self._reader_pool = self._writer_pool = None
+        if not pools:
+            return  # never opened (the database was out of reach): nothing to say
         async with self._write_lock:
             for pool in pools:
-                if pool is not None:
-                    await _close_pool(pool)
+                await _close_pool(pool)
         _log.info("store.closed url=%s", _redacted(self._url))
 
     def snapshot(self, ts: int | None = None) -> PostgresSnapshot:
@@ -171,8 +186,13 @@ class PostgresStore(StoreCore):
             commit = await self._land(_commit(conn, tx))
         return result, commit
 
-    async def _locked(self, body: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        """Run `body` in a transaction holding the write lock, and commit."""
+    async def _locked(
+        self,
+        body: Callable[[asyncpg.Connection], Awaitable[T]],
+        then: Callable[[], None] | None = None,
+    ) -> T:
+        """Run `body` in a transaction holding the write lock, and commit;
+        `then` runs once it committed, still under the lock."""
         async with self._write_lock, _connection(self._writer_pool) as conn:
             try:
                 await ops.begin_locked(conn)
@@ -181,6 +201,8 @@ class PostgresStore(StoreCore):
             except BaseException:
                 await _abort(conn)
                 raise
+            if then is not None:
+                then()
         return result
 
     async def get_mutation_results(

@@ -156,6 +156,18 @@ class SqliteStore(StoreCore):
             self._file_lock.release()
         _log.info("store.closed path=%s", self._path)
 
+    async def change_indexes(self, indexes: Sequence[IndexDef | SearchIndexDef]) -> None:
+        catalog = IndexCatalog(indexes)
+        async with self._write_lock:
+            writer = self._writer
+            if writer is None:
+                raise StoreError("The store is not open")
+            stored = self._catalog.to_json()
+            await migrate_indexes(
+                stored, catalog, lambda old, new: run(writer, ops.migrate_indexes, old, new)
+            )
+            self._catalog = catalog  # under the lock: every later commit writes its entries
+
     def snapshot(self, ts: int | None = None) -> SqliteSnapshot:
         return SqliteSnapshot(self, self._snapshot_ts(ts))
 

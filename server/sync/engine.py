@@ -31,6 +31,7 @@ from server.functions.decorators import FunctionKind
 from server.functions.http_router import HttpRoute
 from server.functions.outcome import SERVER_ERROR, Outcome, failure
 from server.functions.readset import ReadSet
+from server.functions.registry import FunctionRegistry
 from server.functions.runner import FunctionRunner, MutationFailed
 from server.metrics import Metrics
 from server.store.base import Commit, IndexKeyChange, Store, Transaction
@@ -210,6 +211,7 @@ class Engine:
         flight_key = (key.path, key.args, key.journal, ts)
         flights = self._inflight.setdefault(flight_key, {})
         flights[key.identity] = fut
+        registry = self.runner.registry
         try:
             outcome = await self.runner.run_query(
                 key.path, args, identity, self.store.snapshot(ts), key.journal
@@ -218,7 +220,9 @@ class Engine:
             shared = key if outcome.used_auth else key.shared()
             ex = Execution(shared, ts, outcome, _digest(outcome), args, identity)
             current = self._cache.get(shared)
-            if current is None or current.ts <= ts:
+            if self.runner.registry is not registry:
+                ex.invalidated_at = ts  # old code's result: its subscribers re-run it
+            elif current is None or current.ts <= ts:
                 self._cache[shared] = ex
             fut.set_result(ex)
             return ex
@@ -438,11 +442,7 @@ class Engine:
                 return
 
     def _invalidate_all(self, ts: int) -> None:
-        live = set(self._intervals.owners()) | set(self._cache.values())
-        hit = {ex for ex in live if ex.invalidated_at is None}
-        for ex in hit:
-            ex.invalidated_at = ts
-            self._forget(ex)
+        hit = self._invalidate_live(ts)
         # An execution still running from before the gap cannot be checked
         # against the log: it is invalid once registered.
         self._unknown_before = max(self._unknown_before, ts)
@@ -450,6 +450,23 @@ class Engine:
         for ex in hit:
             _notify(ex)
         self._tell_watchers(None)
+
+    def _invalidate_live(self, ts: int) -> set[Execution]:
+        live = set(self._intervals.owners()) | set(self._cache.values())
+        hit = {ex for ex in live if ex.invalidated_at is None}
+        for ex in hit:
+            ex.invalidated_at = ts
+            self._forget(ex)
+        return hit
+
+    def use_functions(self, registry: FunctionRegistry) -> None:
+        """Run `registry`'s functions from now on (a dev reload), and re-run
+        every subscribed query with them at the latest ts: subscribers get
+        the results that changed without resubscribing. A run of the old
+        code still under way is invalid when it ends (see `_run`)."""
+        self.runner.use(registry)
+        for ex in self._invalidate_live(self.published_ts):
+            _notify(ex)
 
     def watch(self, watcher: Callable[[Commit | None], None]) -> None:
         """Call `watcher` with every commit published, this node's or
