@@ -187,3 +187,18 @@ def test_locate_leaves_a_message_that_names_the_file_as_it_is(tmp_path: Path) ->
     config.write_text("[database]\nurl = 3\n")
     assert locate(config, "database.url: expected str") == f"{config}:2: database.url: expected str"
     assert locate(config, f"{config}: bad TOML") == f"{config}: bad TOML"
+
+
+def test_a_bucket_out_of_reach_names_the_storage_setting(project: Path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    with (project / "config.toml").open("a") as config:
+        config.write(
+            f'\n[storage]\nbackend = "s3"\n\n[storage.s3]\nbucket = "files"\n'
+            f'endpoint_url = "{nowhere}"\naccess_key_id = "k"\nsecret_access_key = "s"\n'
+            "timeout = 2\n"
+        )
+    line = one_error(run_cli(["serve"], project))
+    assert f"storage.s3: cannot use the S3 bucket 'files' at {nowhere}: " in line
+    assert "file storage is out of reach" in line and '"s"' not in line
