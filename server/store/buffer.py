@@ -234,8 +234,9 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
             self._inserts += 1
             creation_time = created / 1_000_000
         else:
-            # Kept from an export: later commits must still start above it.
-            created = math.ceil(creation_time * 1_000_000)
+            # Kept from an export: later commits must still start above it, by
+            # a step a float of ms can tell apart (a few hundred ns today).
+            created = math.ceil(creation_time * 1_000_000) + 1_000
         self._created = max(self._created, created)
         self._creation_time(self._created)
         doc = {"_id": doc_id, "_creationTime": creation_time, **fields}
