@@ -236,7 +236,7 @@ class Importer:
                     for batch in self._batches(table):
                         if table == STORAGE:
                             files += await self._store_files(batch)
-                        await self._store.write(_inserter(table, batch))
+                        await self._store.write(_inserter(table, batch, not self._store.exclusive))
                         step.advance(len(batch))
             except StoreError as exc:
                 raise SnapshotError(
@@ -264,12 +264,15 @@ class Importer:
         return len(batch)
 
 
-def _inserter(table: str, batch: list[Row]) -> Callable[[Transaction], Awaitable[None]]:
+def _inserter(
+    table: str, batch: list[Row], shared: bool
+) -> Callable[[Transaction], Awaitable[None]]:
     async def insert(tx: Transaction) -> None:
         for doc_id, created, fields in batch:
-            # The check pass saw no such id; a second import of the same
-            # snapshot running meanwhile would have written it since.
-            if await tx.get(doc_id) is not None:
+            # The check pass saw no such id. Only on a shared database could
+            # another process (a second import of the same snapshot) have
+            # written one since; SQLite's file lock rules that out.
+            if shared and await tx.get(doc_id) is not None:
                 raise SnapshotError(f"a document with _id {doc_id} appeared during the import")
             await tx.insert(table, fields, system=True, id=doc_id, creation_time=created)
 
