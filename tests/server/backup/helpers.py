@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from protocol.values import decode
-from server.storage.files import FileStore
+from server.storage.folder import FolderFiles
 from server.store import open_store
 from server.store.catalog import STORAGE
 from server.store.keys import encode_tuple
@@ -67,7 +67,7 @@ async def read_deployment(
                 tables[table] = docs
     finally:
         await store.close()
-    files = FileStore(storage)
+    files = FolderFiles(storage)
     stored = {}
     for doc in tables.get(STORAGE, []):
         data = await files.read(doc["_id"])

@@ -13,7 +13,7 @@ from server.app import HISTORY_RETENTION_NS
 from server.backup import Progress
 from server.backup.export import export_snapshot, schema_description
 from server.errors import SnapshotError
-from server.storage.files import FileStore
+from server.storage.folder import FolderFiles
 from server.store.sqlite import SqliteStore
 
 
@@ -27,7 +27,7 @@ async def test_an_export_the_vacuum_may_have_overtaken_is_refused(tmp_path: Path
     try:
         await later.write(lambda tx: tx.insert("notes", {"body": "much later"}))
         path = tmp_path / "late.zip"
-        files = FileStore(tmp_path / "files")
+        files = FolderFiles(tmp_path / "files")
         with pytest.raises(SnapshotError, match=r"moved \d+ s past the export's snapshot"):
             await export_snapshot(reader, files, path, Progress(False), schema_description(None))
         assert not path.exists() and not (tmp_path / "late.zip.part").exists()

@@ -17,6 +17,7 @@ import pytest
 from server.backup import Progress, run_export, run_import
 from server.config import Config, Limits, load_config
 from server.errors import SnapshotError
+from server.functions.registry import FunctionRegistry
 from server.store import open_store
 from server.store.base import Transaction
 from server.store.catalog import dump_document
@@ -24,6 +25,7 @@ from tests.helpers.server import StartServer
 from tests.server.backup.helpers import FUNCTIONS, livesync, read_deployment
 
 QUIET = Progress(False)
+REGISTRY = FunctionRegistry.load(FUNCTIONS)
 
 
 def _config(tmp_path: Path, name: str) -> Config:
@@ -69,7 +71,7 @@ async def snapshot(tmp_path: Path) -> Path:
 
     await _write(source, seed)
     path = tmp_path / "snapshot.zip"
-    await run_export(source, path, QUIET)
+    await run_export(source, REGISTRY, path, QUIET)
     return path
 
 
@@ -93,14 +95,14 @@ async def test_import_refuses_tables_that_hold_documents(snapshot: Path, tmp_pat
     target = await _target(tmp_path)
     before = await _contents(target)
     with pytest.raises(SnapshotError, match="table checking already holds documents.*--replace"):
-        await run_import(target, snapshot, None, "empty", QUIET)
+        await run_import(target, REGISTRY, snapshot, None, "empty", QUIET)
     assert await _contents(target) == before
 
 
 async def test_replace_of_one_table_leaves_the_others(snapshot: Path, tmp_path: Path) -> None:
     target = await _target(tmp_path)
     before = await _contents(target)
-    summary = await run_import(target, snapshot, "notes", "replace", QUIET)
+    summary = await run_import(target, REGISTRY, snapshot, "notes", "replace", QUIET)
     assert (summary.tables, summary.documents) == (1, 2)
     after = await _contents(target)
     assert _bodies(after) == ["exported one", "exported two"]
@@ -112,11 +114,11 @@ async def test_replace_of_one_table_leaves_the_others(snapshot: Path, tmp_path: 
 
 async def test_append_adds_and_refuses_an_id_already_there(snapshot: Path, tmp_path: Path) -> None:
     target = await _target(tmp_path)
-    await run_import(target, snapshot, "notes", "append", QUIET)
+    await run_import(target, REGISTRY, snapshot, "notes", "append", QUIET)
     after = await _contents(target)
     assert sorted(_bodies(after)) == ["already here", "exported one", "exported two"]
     with pytest.raises(SnapshotError, match="is already in the deployment"):
-        await run_import(target, snapshot, "notes", "append", QUIET)
+        await run_import(target, REGISTRY, snapshot, "notes", "append", QUIET)
     assert await _contents(target) == after
 
 
@@ -197,7 +199,7 @@ async def test_a_bad_zip_is_refused_with_nothing_written(
     path, message = _broken_zips(snapshot, tmp_path)[case]
     target = _config(tmp_path, "empty")
     with pytest.raises(SnapshotError, match=message):
-        await run_import(target, path, None, "empty", QUIET)
+        await run_import(target, REGISTRY, path, None, "empty", QUIET)
     assert await _contents(target) == {}
 
 
@@ -205,7 +207,7 @@ async def test_documents_past_the_limits_are_refused(snapshot: Path, tmp_path: P
     target = _config(tmp_path, "small")
     target = replace(target, limits=Limits(document_bytes=30))
     with pytest.raises(SnapshotError, match=r"line 1: Document is too large \(\d+ bytes"):
-        await run_import(target, snapshot, None, "empty", QUIET)
+        await run_import(target, REGISTRY, snapshot, None, "empty", QUIET)
     assert await _contents(target) == {}
 
 
@@ -213,9 +215,9 @@ async def test_unknown_table_and_existing_export_path_are_refused(
     snapshot: Path, tmp_path: Path
 ) -> None:
     with pytest.raises(SnapshotError, match="has no table 'nope'"):
-        await run_import(_config(tmp_path, "t"), snapshot, "nope", "empty", QUIET)
+        await run_import(_config(tmp_path, "t"), REGISTRY, snapshot, "nope", "empty", QUIET)
     with pytest.raises(SnapshotError, match="already exists"):
-        await run_export(_config(tmp_path, "source"), snapshot, QUIET)
+        await run_export(_config(tmp_path, "source"), REGISTRY, snapshot, QUIET)
 
 
 def test_cli_refusals_are_one_line_and_exit_2(

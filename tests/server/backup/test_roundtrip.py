@@ -12,7 +12,7 @@ import httpx
 
 from protocol.values import Int64, dumps, encode
 from server.config import load_config
-from server.storage.service import storage_folder
+from server.storage.files import storage_folder
 from server.store.catalog import SCHEDULED_FUNCTIONS, STORAGE, dump_document
 from tests.helpers.postgres import fresh_database
 from tests.helpers.server import LivesyncServer, StartServer
