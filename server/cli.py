@@ -272,6 +272,37 @@ def _cmd_serve(args: argparse.Namespace) -> None:
     _run(_prepare(args))
 
 
+def _cmd_export(args: argparse.Namespace) -> None:
+    from server.backup import Progress, run_export
+
+    config, origins = _load(args)
+    registry = load_functions(config, origins)
+    path = Path(args.path)
+    progress = Progress(False if args.quiet else None)
+    manifest = asyncio.run(run_export(config, registry, path, progress))
+    print(
+        f"livesync: exported {manifest.documents:,} documents of {len(manifest.tables)} tables "
+        f"and {manifest.files:,} files at ts {manifest.snapshot_ts} to {path}",
+        flush=True,
+    )
+
+
+def _cmd_import(args: argparse.Namespace) -> None:
+    from server.backup import Mode, Progress, run_import
+
+    config, origins = _load(args)
+    registry = load_functions(config, origins)
+    mode: Mode = "replace" if args.replace else "append" if args.append else "empty"
+    progress = Progress(False if args.quiet else None)
+    path = Path(args.path)
+    summary = asyncio.run(run_import(config, registry, path, args.table, mode, progress))
+    print(
+        f"livesync: imported {summary.documents:,} documents of {summary.tables} tables "
+        f"and {summary.files:,} files from {args.path}",
+        flush=True,
+    )
+
+
 def _cmd_dev(args: argparse.Namespace) -> None:
     from server.auth.providers import OidcProvider
     from server.dev_issuer import DevIssuer
@@ -347,17 +378,20 @@ def _installed_version() -> str:
         return "unknown (the livesync package is not installed: pip install -e .)"
 
 
-def _add_server_options(p: argparse.ArgumentParser) -> None:
+def _add_server_options(p: argparse.ArgumentParser, *, listens: bool = True) -> None:
     # Each flag overrides its config.toml key; the defaults are config.py's.
     p.add_argument(
         "--config", metavar="FILE", help="config.toml (default: ./config.toml if present)"
     )
-    p.add_argument("--host", help="address to listen on ([server] host; default 127.0.0.1)")
-    p.add_argument(
-        "--port",
-        type=int,
-        help="port to listen on, 0 for any free one ([server] port; default 3210)",
-    )
+    if listens:
+        p.add_argument("--host", help="address to listen on ([server] host; default 127.0.0.1)")
+        p.add_argument(
+            "--port",
+            type=int,
+            help="port to listen on, 0 for any free one ([server] port; default 3210)",
+        )
+    else:
+        p.set_defaults(host=None, port=None)
     p.add_argument(
         "--functions",
         metavar="DIR",
@@ -394,6 +428,23 @@ def _parser(added: Mapping[str, EntryPoint]) -> argparse.ArgumentParser:
     )
     p = sub.add_parser("init", help="start a new project: config.toml, functions/, .gitignore")
     p.add_argument("dir", nargs="?", default=".", help="the project folder (default: .)")
+    for name, help_text in (
+        ("export", "write a snapshot of every table and stored file to a new ZIP"),
+        ("import", "load a snapshot ZIP (into an empty deployment unless told otherwise)"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("path", metavar="PATH", help="the snapshot ZIP")
+        _add_server_options(p, listens=False)
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        if name == "import":
+            p.add_argument("--table", metavar="T", help="import only table T of the ZIP")
+            how = p.add_mutually_exclusive_group()
+            how.add_argument(
+                "--replace", action="store_true", help="empty the imported tables first"
+            )
+            how.add_argument(
+                "--append", action="store_true", help="add to the documents already there"
+            )
     p = sub.add_parser("dev-issuer", help="run the dev token issuer on its own")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     p.add_argument("--port", type=int, default=3211, help="port to listen on (%(default)s)")
@@ -439,6 +490,8 @@ def main(argv: list[str] | None = None) -> None:
         "dev-issuer": _cmd_dev_issuer,
         "token": _cmd_token,
         "rotate-keys": _cmd_rotate,
+        "export": _cmd_export,
+        "import": _cmd_import,
     }
     try:
         if argv and (argv[0] in added or argv[0] in CLIENT_COMMANDS):
