@@ -19,7 +19,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from protocol.session import AuthState
 from server.admin.keys import AdminKey, admin_key_path
+from server.admin.nodes import NodeInfo, NodePresence
 from server.asgi import ASGIApp, Receive, Scope, Send, read_body, request_headers, respond
 from server.asgi_transport import AsgiTransport
 from server.config import Config
@@ -43,6 +45,7 @@ from server.storage.service import Storage
 from server.store import open_store
 from server.sync.connection import SyncConnection
 from server.sync.engine import Engine
+from server.version import installed_version
 from server.websocket import EXTENSION, Direct
 
 if TYPE_CHECKING:
@@ -113,6 +116,7 @@ class LivesyncApp:
         self._jobs: JobExecutor | None = None
         self._storage_sweep: asyncio.Task[None] | None = None
         self._crons: CronRunner | None = None
+        self.presence: NodePresence | None = None
         self._gc = GcPolicy(config.server.gc_full_interval, self.metrics)
         self._watchdog = LoopWatchdog(self.metrics)
 
@@ -167,6 +171,14 @@ class LivesyncApp:
             _every(_STORAGE_SWEEP_S, self._sweep_storage, "sweeping stored files")
         )
         self._crons.start()
+        backend = "postgresql" if self.config.database.url.startswith("postgres") else "sqlite"
+        self.presence = NodePresence(
+            self.engine,
+            NodeInfo(self.public_url, installed_version(), backend),
+            self._auth_counts,
+            self.config.server.node_refresh,
+        )
+        self.presence.start()
         self._gc.start()
         self._watchdog.start()
         log.info("functions loaded from %s: %d", self.config.functions.dir, len(registry.paths()))
@@ -233,12 +245,14 @@ class LivesyncApp:
             dead["committer"] = committer
         scheduler = self._jobs.task if self._jobs is not None else None
         crons = self._crons.task if self._crons is not None else None
+        presence = self.presence.task if self.presence is not None else None
         for name, task in (
             ("history_vacuum", self._vacuum),
             ("result_pruning", self._prune),
             ("scheduler", scheduler),
             ("storage_sweep", self._storage_sweep),
             ("crons", crons),
+            ("node_presence", presence),
         ):
             if task is not None and task.done():
                 dead[name] = "cancelled" if task.cancelled() else repr(task.exception())
@@ -257,6 +271,8 @@ class LivesyncApp:
             await self._crons.close()
         if self._jobs is not None:
             await self._jobs.close()
+        if self.presence is not None:
+            await self.presence.close()
         for task in list(self._connections):
             task.cancel()
         if self._connections:
@@ -268,6 +284,13 @@ class LivesyncApp:
             await self.engine.store.close()
         if self.storage is not None:
             await self.storage.files.close()
+
+    def _auth_counts(self) -> dict[str, int]:
+        """This node's connections by auth state (every state, 0 included)."""
+        counts = dict.fromkeys((state.value for state in AuthState), 0)
+        for conn in self._connections.values():
+            counts[conn.auth.state.value] += 1
+        return counts
 
     @property
     def _authenticate(self) -> Authenticate | None:

@@ -82,6 +82,9 @@ class ServerConfig:
     # "": the `admin-key` file beside the database, made at the first start.
     # Nodes sharing a PostgreSQL database set the same one here.
     admin_key: str = field(default="", repr=False)
+    # Seconds between refreshes of this node's `_nodes` document; a node
+    # silent for three of them is taken for gone.
+    node_refresh: float = 15.0
 
     @property
     def metrics_address(self) -> tuple[str, int] | None:
@@ -333,7 +336,10 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         max_inbox_bytes=_typed(srv, "server", "max_inbox_bytes", int, defaults.max_inbox_bytes),
         site_port=_typed(srv, "server", "site_port", int, 0) if "site_port" in srv else None,
         admin_key=_typed(srv, "server", "admin_key", str, ""),
+        node_refresh=_typed(srv, "server", "node_refresh", float, defaults.node_refresh),
     )
+    if server.node_refresh <= 0:
+        raise ConfigError("server.node_refresh: must be a positive number of seconds")
     if server.mutation_dedup_window <= 0:
         raise ConfigError("server.mutation_dedup_window: must be a positive number of seconds")
     if server.send_timeout <= 0 or server.max_inbox_bytes <= 0:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from server.errors import SchemaError, SnapshotError
-from server.store.catalog import STORAGE, STORAGE_UPLOADS, check_table_name
+from server.store.catalog import STORAGE, TRANSIENT_TABLES, check_table_name
 from server.store.ids import id_matches_table
 
 __all__ = ["FORMAT", "Manifest", "SnapshotReader", "SnapshotWriter", "TableWriter"]
@@ -203,7 +203,7 @@ class SnapshotReader:
             check_table_name(table, system=True)
         except SchemaError:
             raise SnapshotError(f"{self.path}: {table!r} is not a table name") from None
-        if table == STORAGE_UPLOADS:
+        if table in TRANSIENT_TABLES:
             raise SnapshotError(f"{self.path}: {table} is not something an export holds")
         if _documents(table) not in self._names:
             raise SnapshotError(f"{self.path} is incomplete: {_documents(table)} is missing")

@@ -29,7 +29,7 @@ from server.errors import SnapshotError
 from server.functions.schema import Schema
 from server.storage.files import FileStore
 from server.store.base import Snapshot, Store
-from server.store.catalog import STORAGE, STORAGE_UPLOADS, dump_document
+from server.store.catalog import STORAGE, TRANSIENT_TABLES, dump_document
 from server.store.keys import encode_tuple
 
 __all__ = ["export_snapshot", "schema_description"]
@@ -50,7 +50,7 @@ async def export_snapshot(
             is missing, or the snapshot may have been vacuumed meanwhile.
     """
     snapshot = store.snapshot()
-    tables = [t for t in await store.tables(snapshot.ts) if t != STORAGE_UPLOADS]
+    tables = [t for t in await store.tables(snapshot.ts) if t not in TRANSIENT_TABLES]
     tables = sorted(set(tables) | set(schema["tables"]))
     writer = SnapshotWriter(path)
     try:

@@ -30,10 +30,12 @@ __all__ = [
     "BY_CREATION_TIME",
     "BY_ID",
     "CRON_JOBS",
+    "NODES",
     "SCHEDULED_FUNCTIONS",
     "STORAGE",
     "STORAGE_UPLOADS",
     "SYSTEM_TABLES",
+    "TRANSIENT_TABLES",
     "VALUE_FORMAT",
     "IndexCatalog",
     "check_table_name",
@@ -61,7 +63,11 @@ SCHEDULED_FUNCTIONS = "_scheduled_functions"
 CRON_JOBS = "_cron_jobs"
 STORAGE = "_storage"  # stored files' metadata
 STORAGE_UPLOADS = "_storage_uploads"  # upload URLs not used yet
-SYSTEM_TABLES = frozenset({SCHEDULED_FUNCTIONS, CRON_JOBS, STORAGE, STORAGE_UPLOADS})
+NODES = "_nodes"  # the server processes serving the deployment now
+SYSTEM_TABLES = frozenset({SCHEDULED_FUNCTIONS, CRON_JOBS, STORAGE, STORAGE_UPLOADS, NODES})
+# System tables about running processes, not the app's data: an export
+# leaves them out (upload URLs name the old server; nodes are its processes).
+TRANSIENT_TABLES = frozenset({STORAGE_UPLOADS, NODES})
 # Pending jobs by due time (the scheduler's scan), and the cron jobs by name.
 _SYSTEM_TABLE_INDEXES = (
     IndexDef(

@@ -14,7 +14,7 @@ import httpx
 from protocol.values import decode
 from server.storage.folder import FolderFiles
 from server.store import open_store
-from server.store.catalog import STORAGE
+from server.store.catalog import STORAGE, TRANSIENT_TABLES
 from server.store.keys import encode_tuple
 from tests.helpers.server import REPO_ROOT
 from tests.helpers.timeouts import REPLY, STARTUP
@@ -53,14 +53,17 @@ def call(url: str, kind: str, path: str, args: dict[str, Any] | None = None) -> 
 async def read_deployment(
     database: str, storage: Path
 ) -> tuple[dict[str, list[dict[str, Any]]], dict[str, bytes]]:
-    """Every live document by table (creation order) and every stored
-    file by storage id, read through a read-only store."""
+    """Every live document by table (creation order; not the transient
+    tables about running processes, which an export leaves out) and every
+    stored file by storage id, read through a read-only store."""
     store = open_store(database, read_only=True)
     await store.open([])
     try:
         snapshot = store.snapshot()
         tables: dict[str, list[dict[str, Any]]] = {}
         for table in await store.tables(snapshot.ts):
+            if table in TRANSIENT_TABLES:
+                continue
             rows = snapshot.scan(f"{table}.by_creation_time", encode_tuple([]), None)
             docs = [doc async for _, doc in rows]
             if docs:

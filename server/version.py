@@ -1,0 +1,14 @@
+"""The installed livesync's version, as pip reports it."""
+
+from __future__ import annotations
+
+from importlib.metadata import PackageNotFoundError, version
+
+__all__ = ["installed_version"]
+
+
+def installed_version() -> str:
+    try:
+        return version("livesync")
+    except PackageNotFoundError:
+        return "unknown (the livesync package is not installed: pip install -e .)"
