@@ -7,28 +7,45 @@ many), and each scrape shows one app's figures.
 
 A metric here is one library metric with at most one label, plus a cache of
 its children by label value: the library's `labels()` validates and takes
-the family's lock on every call, which the hot paths (a commit, each
-Transition) should not pay. A metric whose label values are known in advance
-(`known`) makes those children up front, so an idle server's scrape has, at
-0, every series a dashboard or alert refers to. This also means the gc
-callback and the interrupt's signal handler, which only use known values,
-never take a family's lock (it is not reentrant, and either can run while
-the thread they interrupt holds it).
+the family's lock on every call, which the hot paths should not pay. A
+metric whose label values are known in advance (`known`) makes those
+children up front, so an idle server's scrape has, at 0, every series a
+dashboard or alert refers to. This also means the gc callback and the
+interrupt's signal handler, which only use known values, never take a
+family's lock (it is not reentrant, and either can run while the thread
+they interrupt holds it).
+
+The figures bumped once per Transition (`LoopCounter`, `LoopHistogram`) are
+plain numbers instead, which the registry reads through the library's
+custom-collector interface: a library counter or histogram takes a lock on
+every update, ~0.3 and ~0.6 us, which a commit fanned out to thousands of
+subscribers pays thousands of times (BENCHMARKS.md, "Metrics"). Only the
+serving loop's thread updates them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator
 from typing import Any, Generic, TypeVar
 
 import prometheus_client
 from prometheus_client import CollectorRegistry
 from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 from protocol.session import AuthState
 from server.scheduler.jobs import FAILED, SUCCESS
 
-__all__ = ["CONTENT_TYPE", "Counter", "Gauge", "Histogram", "Metrics"]
+__all__ = [
+    "CONTENT_TYPE",
+    "Counter",
+    "Gauge",
+    "Histogram",
+    "LoopCounter",
+    "LoopHistogram",
+    "Metrics",
+]
 
 # What `render` produces: the text format, version 0.0.4 (what
 # `generate_latest` writes; Prometheus reads it whatever version it asks for).
@@ -147,6 +164,69 @@ class Histogram(_Family[prometheus_client.Histogram]):
         return self._read("_count", label)
 
 
+class LoopCounter:
+    """A counter without labels, updated from the serving loop's thread only."""
+
+    __slots__ = ("_help", "_name", "_value")
+
+    def __init__(self, registry: CollectorRegistry, name: str, help: str) -> None:
+        self._name, self._help = name, help
+        self._value = 0.0
+        registry.register(self)
+
+    def inc(self, amount: float = 1) -> None:
+        self._value += amount
+
+    def get(self) -> float:
+        return self._value
+
+    def describe(self) -> Iterator[Metric]:
+        yield self._family()
+
+    def collect(self) -> Iterator[Metric]:
+        yield self._family()
+
+    def _family(self) -> Metric:
+        return CounterMetricFamily(self._name, self._help, value=self._value)
+
+
+class LoopHistogram:
+    """A histogram without labels, updated from the serving loop's thread only."""
+
+    __slots__ = ("_bounds", "_counts", "_help", "_name", "_sum")
+
+    def __init__(
+        self, registry: CollectorRegistry, name: str, help: str, buckets: tuple[float, ...]
+    ) -> None:
+        self._name, self._help = name, help
+        self._bounds = buckets
+        self._counts = [0] * (len(buckets) + 1)  # the last one: above every bound
+        self._sum = 0.0
+        registry.register(self)
+
+    def observe(self, seconds: float) -> None:
+        # The first bound at or above `seconds`: buckets are "less or equal".
+        self._counts[bisect_left(self._bounds, seconds)] += 1
+        self._sum += seconds
+
+    def count(self) -> float:
+        return sum(self._counts)
+
+    def describe(self) -> Iterator[Metric]:
+        yield self._family()
+
+    def collect(self) -> Iterator[Metric]:
+        yield self._family()
+
+    def _family(self) -> Metric:
+        buckets: list[tuple[str, float]] = []
+        total = 0
+        for bound, n in zip((*map(str, self._bounds), "+Inf"), self._counts, strict=True):
+            total += n
+            buckets.append((bound, total))
+        return HistogramMetricFamily(self._name, self._help, buckets, self._sum)
+
+
 class Metrics:
     """Every metric the server keeps, in a registry of their own."""
 
@@ -171,8 +251,8 @@ class Metrics:
         self.invalidations = Counter(
             r, "livesync_invalidations_total", "Query executions invalidated by commits"
         )
-        self.transitions = Counter(r, "livesync_transitions_total", "Transitions sent")
-        self.inline_transitions = Counter(
+        self.transitions = LoopCounter(r, "livesync_transitions_total", "Transitions sent")
+        self.inline_transitions = LoopCounter(
             r,
             "livesync_inline_transitions_total",
             "Transitions written by the invalidating commit's own pass, no task woken",
@@ -239,11 +319,11 @@ class Metrics:
             "Each committed group of mutations: its runs and its durable write",
             buckets=_COMMIT_BUCKETS,
         )
-        self.push_latency = Histogram(
+        self.push_latency = LoopHistogram(
             r,
             "livesync_push_latency_seconds",
             "From a commit's durable write to a subscriber's Transition handed to its socket",
-            buckets=_PUSH_BUCKETS,
+            _PUSH_BUCKETS,
         )
 
     def render(self) -> str:
