@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 # What `render` produces: the text format, version 0.0.4 (what
-# `generate_latest` writes; Prometheus reads it whatever version it asks for).
+# `generate_latest` writes, and what any Prometheus scraper reads).
 CONTENT_TYPE = prometheus_client.CONTENT_TYPE_PLAIN_0_0_4
 
 _AUTH_STATES = tuple(state.value for state in AuthState)
@@ -121,8 +121,16 @@ class _Family(Generic[M]):
         return 0.0 if value is None else value
 
 
-class Counter(_Family[prometheus_client.Counter]):
-    """A counter; `name` ends in `_total`, as the library requires."""
+class _Scalar(_Family[M]):
+    __slots__ = ()
+
+    def get(self, label: str = "") -> float:
+        """The current value (a scrape's worth of work: not for hot paths)."""
+        return self._read("", label)
+
+
+class Counter(_Scalar[prometheus_client.Counter]):
+    """A counter; `name` ends in `_total`, the name of its sample."""
 
     __slots__ = ()
     _kind = prometheus_client.Counter
@@ -130,12 +138,8 @@ class Counter(_Family[prometheus_client.Counter]):
     def inc(self, label: str = "", amount: float = 1) -> None:
         self.child(label).inc(amount)
 
-    def get(self, label: str = "") -> float:
-        """The current value (a scrape's worth of work: not for hot paths)."""
-        return self._read("", label)
 
-
-class Gauge(_Family[prometheus_client.Gauge]):
+class Gauge(_Scalar[prometheus_client.Gauge]):
     __slots__ = ()
     _kind = prometheus_client.Gauge
 
@@ -144,10 +148,6 @@ class Gauge(_Family[prometheus_client.Gauge]):
 
     def set(self, label: str, value: float) -> None:
         self.child(label).set(value)
-
-    def get(self, label: str = "") -> float:
-        """The current value (a scrape's worth of work: not for hot paths)."""
-        return self._read("", label)
 
 
 class Histogram(_Family[prometheus_client.Histogram]):
@@ -164,13 +164,31 @@ class Histogram(_Family[prometheus_client.Histogram]):
         return self._read("_count", label)
 
 
-class LoopCounter:
-    """A counter without labels, updated from the serving loop's thread only."""
+class _LoopFigure:
+    """A figure without labels, updated from the serving loop's thread only,
+    that the registry reads as a custom collector. Each subclass registers
+    itself once its fields are set: registering describes it."""
 
-    __slots__ = ("_help", "_name", "_value")
+    __slots__ = ("_help", "_name")
 
     def __init__(self, registry: CollectorRegistry, name: str, help: str) -> None:
         self._name, self._help = name, help
+
+    def describe(self) -> Iterator[Metric]:
+        yield self._family()
+
+    def collect(self) -> Iterator[Metric]:
+        yield self._family()
+
+    def _family(self) -> Metric:
+        raise NotImplementedError
+
+
+class LoopCounter(_LoopFigure):
+    __slots__ = ("_value",)
+
+    def __init__(self, registry: CollectorRegistry, name: str, help: str) -> None:
+        super().__init__(registry, name, help)
         self._value = 0.0
         registry.register(self)
 
@@ -180,25 +198,17 @@ class LoopCounter:
     def get(self) -> float:
         return self._value
 
-    def describe(self) -> Iterator[Metric]:
-        yield self._family()
-
-    def collect(self) -> Iterator[Metric]:
-        yield self._family()
-
     def _family(self) -> Metric:
         return CounterMetricFamily(self._name, self._help, value=self._value)
 
 
-class LoopHistogram:
-    """A histogram without labels, updated from the serving loop's thread only."""
-
-    __slots__ = ("_bounds", "_counts", "_help", "_name", "_sum")
+class LoopHistogram(_LoopFigure):
+    __slots__ = ("_bounds", "_counts", "_sum")
 
     def __init__(
         self, registry: CollectorRegistry, name: str, help: str, buckets: tuple[float, ...]
     ) -> None:
-        self._name, self._help = name, help
+        super().__init__(registry, name, help)
         self._bounds = buckets
         self._counts = [0] * (len(buckets) + 1)  # the last one: above every bound
         self._sum = 0.0

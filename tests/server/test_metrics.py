@@ -10,6 +10,8 @@ from pathlib import Path
 import httpx
 import prometheus_client
 import pytest
+from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
 from server.metrics import CONTENT_TYPE, Metrics
@@ -132,21 +134,26 @@ def test_each_app_keeps_its_own_figures() -> None:
     assert "livesync_" not in prometheus_client.generate_latest().decode()
 
 
-def test_a_histogram_sorts_observations_into_cumulative_buckets() -> None:
+@pytest.mark.parametrize("name", ["commit_duration", "push_latency"])
+def test_a_histogram_sorts_observations_into_cumulative_buckets(name: str) -> None:
     metrics = Metrics()
-    for seconds in (0.0003, 0.004, 0.004, 7.0):
-        metrics.commit_duration.observe(seconds)
+    histogram = getattr(metrics, name)  # a library histogram, and a loop one
+    for seconds in (0.0003, 0.004, 0.005, 20.0):
+        histogram.observe(seconds)
+    assert histogram.count() == 4
     series = parse(metrics.render())
+    family = f"livesync_{name}_seconds"
 
     def bucket(le: str) -> float:
-        return series[("livesync_commit_duration_seconds_bucket", (("le", le),))]
+        return series[(family + "_bucket", (("le", le),))]
 
     assert bucket("0.0005") == 1
-    assert bucket("0.005") == 3
-    assert bucket("5.0") == 3
+    assert bucket("0.0025") == 1
+    assert bucket("0.005") == 3  # a bound holds what equals it
+    assert bucket("2.5") == 3
     assert bucket("+Inf") == 4
-    assert count(series, "livesync_commit_duration_seconds") == 4
-    assert series[("livesync_commit_duration_seconds_sum", ())] == pytest.approx(7.0083)
+    assert count(series, family) == 4
+    assert series[(family + "_sum", ())] == pytest.approx(20.0093)
 
 
 # -- the library's API this module relies on ---------------------------------------
@@ -178,6 +185,30 @@ def test_prometheus_client_still_offers_what_server_metrics_uses() -> None:
     assert 't_seconds_bucket{k="q",le="+Inf"} 1.0' in lines
     assert "t_plain_seconds_sum 0.5" in lines
     assert prometheus_client.CONTENT_TYPE_PLAIN_0_0_4.startswith("text/plain; version=0.0.4")
+    assert issubclass(prometheus_client.Histogram, MetricWrapperBase)
+
+
+def test_prometheus_client_still_reads_custom_collectors() -> None:
+    class Figures:
+        def describe(self) -> list[Metric]:
+            return self.collect()
+
+        def collect(self) -> list[Metric]:
+            return [
+                CounterMetricFamily("f_total", "c", value=3),
+                HistogramMetricFamily("f_seconds", "h", [("0.5", 1), ("+Inf", 2)], 1.5),
+            ]
+
+    registry = prometheus_client.CollectorRegistry()
+    registry.register(Figures())
+    with pytest.raises(ValueError, match="Duplicated"):
+        registry.register(Figures())  # describe() is what finds the clash
+    lines = prometheus_client.generate_latest(registry).decode().splitlines()
+    assert "# TYPE f_total counter" in lines
+    assert "f_total 3.0" in lines
+    assert 'f_seconds_bucket{le="+Inf"} 2.0' in lines
+    assert "f_seconds_count 2.0" in lines
+    assert "f_seconds_sum 1.5" in lines
 
 
 # -- real servers --------------------------------------------------------------------
