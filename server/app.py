@@ -85,8 +85,12 @@ class LivesyncApp:
         *,
         mounts: dict[str, ASGIApp] | None = None,
         public_url: str | None = None,
+        registry: FunctionRegistry | None = None,
     ) -> None:
         self.config = config
+        # Functions loaded beforehand (the CLI does, to report a broken app
+        # before anything starts); None: `startup()` loads them.
+        self._registry = registry
         # How clients reach this server, for the URLs of stored files.
         self.public_url = (
             config.storage.public_url
@@ -111,7 +115,8 @@ class LivesyncApp:
         self._watchdog = LoopWatchdog(self.metrics)
 
     async def startup(self) -> None:
-        registry = FunctionRegistry.load(self.config.functions.dir)
+        registry = self._registry or FunctionRegistry.load(self.config.functions.dir)
+        self._registry = None
         files = open_file_store(self.config)
         await files.open()
         self.storage = Storage(files, self.config.storage, self.public_url)
@@ -155,6 +160,22 @@ class LivesyncApp:
         self._gc.start()
         self._watchdog.start()
         log.info("functions loaded from %s: %d", self.config.functions.dir, len(registry.paths()))
+
+    async def use_functions(self, registry: FunctionRegistry) -> None:
+        """Serve `registry` from now on (a dev reload): its schema's indexes
+        are created and backfilled (or dropped), new calls, HTTP routes and
+        cron jobs use it, and every subscribed query re-runs with it. If the
+        indexes cannot be changed, the old functions stay in service."""
+        assert self.engine is not None and self._crons is not None, "startup() has not run"
+        old = self.engine.runner.registry
+        await self.engine.store.change_indexes(registry.index_defs())
+        self.engine.use_functions(registry)
+        old.unload()
+        try:
+            await self._crons.reconcile()
+        except LivesyncError:
+            log.exception("cron jobs could not be brought in line with the reloaded crons.py")
+        self._crons.wake()
 
     async def _vacuum_history(self) -> None:
         assert self.engine is not None

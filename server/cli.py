@@ -9,10 +9,11 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import replace
 from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import uvicorn
 
@@ -25,7 +26,11 @@ from server.config import (
     Config,
     load_config,
 )
-from server.errors import LivesyncError
+from server.errors import ConfigError, LivesyncError, StoreError
+from server.functions.registry import FunctionRegistry
+from server.launch import Origins, load_functions, locate
+from server.reload import FunctionReloader
+from server.store import open_store
 from server.websocket import LivesyncWebSocketProtocol
 
 __all__ = ["main", "serve"]
@@ -56,11 +61,16 @@ class _Server(uvicorn.Server):
     drains the app before uvicorn closes every socket on shutdown."""
 
     def __init__(
-        self, config: uvicorn.Config, app: LivesyncApp, on_ready: Callable[[], None]
+        self,
+        config: uvicorn.Config,
+        app: LivesyncApp,
+        on_ready: Callable[[], None],
+        on_stop: Callable[[], Awaitable[None]],
     ) -> None:
         super().__init__(config)
         self._app = app
         self._on_ready = on_ready
+        self._on_stop = on_stop
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         await super().startup(sockets=sockets)
@@ -74,9 +84,13 @@ class _Server(uvicorn.Server):
             server.close()
         await self._app.drain(self._app.config.server.shutdown_grace)
         await super().shutdown(sockets=sockets)
+        # Before serve() returns: uvicorn then raises the signal that stopped
+        # it again (KeyboardInterrupt for Ctrl-C), which would cut this short.
+        await self._on_stop()
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def _bind(host: str, port: int, hint: str = "") -> socket.socket:
+    """A socket listening-ready on host:port; `hint` says how to pick another."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -84,7 +98,8 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise LivesyncError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+        where = f"cannot listen on {host}:{port}: {exc.strerror}"
+        raise LivesyncError(f"{where} {hint}".rstrip()) from None
     sock.set_inheritable(True)
     return sock
 
@@ -103,16 +118,46 @@ def _public_url(sock: socket.socket) -> str:
 
 
 async def serve(
-    config: Config, sock: socket.socket, mounts: dict[str, ASGIApp] | None = None
+    config: Config,
+    sock: socket.socket,
+    mounts: dict[str, ASGIApp] | None = None,
+    *,
+    registry: FunctionRegistry | None = None,
+    reload: bool = False,
 ) -> None:
-    """Serve `config` on an already bound socket until interrupted."""
-    app = LivesyncApp(config, mounts=mounts, public_url=_public_url(sock))
+    """Serve `config` on an already bound socket until interrupted. The app
+    starts before the socket listens, so whatever fails start-up is raised
+    here (`LivesyncError`). `registry`: the functions, loaded already;
+    `reload`: reload them whenever their folder changes (`livesync dev`)."""
+    app = LivesyncApp(config, mounts=mounts, public_url=_public_url(sock), registry=registry)
+    await app.startup()
+    reloader = None
+    if reload:
+        reloader = FunctionReloader(
+            app, config.functions.dir, reloaded=_say, failed=lambda line: _say(line, error=True)
+        )
+        reloader.start()
+    sides: list[tuple[_SideServer, asyncio.Task[None]]] = []
+    stopped = False
+
+    async def stop() -> None:
+        nonlocal stopped
+        if stopped:
+            return
+        stopped = True
+        for side, task in sides:
+            side.should_exit = True
+            await task
+        if reloader is not None:
+            await reloader.close()
+        await app.shutdown()
+
     uv_config = uvicorn.Config(
         app,
         ws=LivesyncWebSocketProtocol,
         ws_max_size=config.server.max_message_bytes,
         ws_per_message_deflate=True,
-        lifespan="on",
+        lifespan="off",  # started above, stopped by stop()
         timeout_graceful_shutdown=_AFTER_DRAIN_S,
         log_level="warning",
         log_config=None,
@@ -122,23 +167,26 @@ async def serve(
     def ready() -> None:
         print(f"livesync: listening on {url}", flush=True)
 
-    server = _Server(uv_config, app, ready)
-    sides = []
-    if config.server.metrics_address is not None:
-        sides.append(
-            _side_server(app.metrics_app, config.server.metrics_address, "metrics", "/metrics")
-        )
-    if config.server.site_port is not None:
-        site = (config.server.host, config.server.site_port)
-        sides.append(_side_server(app.site_app, site, "HTTP actions", ""))
+    server = _Server(uv_config, app, ready, stop)
     try:
+        if config.server.metrics_address is not None:
+            address = config.server.metrics_address
+            sides.append(_side_server(app.metrics_app, address, "metrics", "/metrics"))
+        if config.server.site_port is not None:
+            site = (config.server.host, config.server.site_port)
+            sides.append(_side_server(app.site_app, site, "HTTP actions", ""))
         await server.serve(sockets=[sock])
     finally:
-        for side, task in sides:
-            side.should_exit = True
-            await task
+        await stop()  # when uvicorn never got to its shutdown
     if not server.started:
         raise LivesyncError("server failed to start (see the log above)")
+
+
+def _say(line: str, *, error: bool = False) -> None:
+    if error:
+        print(f"livesync: error: {line}", file=sys.stderr, flush=True)
+    else:
+        print(f"livesync: {line}", flush=True)
 
 
 class _SideServer(uvicorn.Server):
@@ -164,29 +212,104 @@ def _side_server(
     return server, task
 
 
-def _load(args: argparse.Namespace) -> Config:
+def _load(args: argparse.Namespace) -> tuple[Config, Origins]:
     path = args.config
     if path is None and Path("config.toml").is_file():
         path = "config.toml"
-    config = load_config(path)
-    return config.with_overrides(
+    try:
+        config = load_config(path)
+    except ConfigError as exc:
+        if path is None:
+            raise
+        raise ConfigError(locate(Path(path), str(exc))) from None
+    flags = {
+        flag
+        for flag, value in (
+            ("--host", args.host),
+            ("--port", args.port),
+            ("--functions", args.functions),
+            ("--database", args.database),
+        )
+        if value is not None
+    }
+    origins = Origins(Path(path) if path is not None else None, frozenset(flags))
+    config = config.with_overrides(
         host=args.host, port=args.port, functions=args.functions, database=args.database
     )
+    return config, origins
+
+
+class _Launch(NamedTuple):
+    config: Config
+    origins: Origins
+    registry: FunctionRegistry
+    sock: socket.socket
+
+
+def _prepare(args: argparse.Namespace) -> _Launch:
+    """Config, functions and the listening socket, or one line saying what
+    to change (`LivesyncError`)."""
+    config, origins = _load(args)
+    registry = load_functions(config, origins)
+    try:
+        open_store(config.database.url)  # a URL no backend takes; opened later
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} {origins.hint('database', 'url', '--database')}") from None
+    sock = _bind(config.server.host, config.server.port, origins.hint("server", "port", "--port"))
+    return _Launch(config, origins, registry, sock)
+
+
+def _run(launch: _Launch, **options: Any) -> None:
+    try:
+        asyncio.run(serve(launch.config, launch.sock, registry=launch.registry, **options))
+    except StoreError as exc:
+        # Only start-up lets one through: the database could not be opened.
+        hint = launch.origins.hint("database", "url", "--database")
+        raise StoreError(f"{exc} {hint}") from None
 
 
 def _cmd_serve(args: argparse.Namespace) -> None:
-    config = _load(args)
-    sock = _bind(config.server.host, config.server.port)
-    asyncio.run(serve(config, sock))
+    _run(_prepare(args))
+
+
+def _cmd_export(args: argparse.Namespace) -> None:
+    from server.backup import Progress, run_export
+
+    config, origins = _load(args)
+    registry = load_functions(config, origins)
+    path = Path(args.path)
+    progress = Progress(False if args.quiet else None)
+    manifest = asyncio.run(run_export(config, registry, path, progress))
+    print(
+        f"livesync: exported {manifest.documents:,} documents of {len(manifest.tables)} tables "
+        f"and {manifest.files:,} files at ts {manifest.snapshot_ts} to {path}",
+        flush=True,
+    )
+
+
+def _cmd_import(args: argparse.Namespace) -> None:
+    from server.backup import Mode, Progress, run_import
+
+    config, origins = _load(args)
+    registry = load_functions(config, origins)
+    mode: Mode = "replace" if args.replace else "append" if args.append else "empty"
+    progress = Progress(False if args.quiet else None)
+    path = Path(args.path)
+    summary = asyncio.run(run_import(config, registry, path, args.table, mode, progress))
+    print(
+        f"livesync: imported {summary.documents:,} documents of {summary.tables} tables "
+        f"and {summary.files:,} files from {args.path}",
+        flush=True,
+    )
 
 
 def _cmd_dev(args: argparse.Namespace) -> None:
     from server.auth.providers import OidcProvider
     from server.dev_issuer import DevIssuer
 
-    config = _load(args)
-    sock = _bind(config.server.host, config.server.port)
-    issuer_url = _url(sock) + DEV_ISSUER_PREFIX
+    launch = _prepare(args)
+    config = launch.config
+    issuer_url = _url(launch.sock) + DEV_ISSUER_PREFIX
     keys_dir = Path(args.keys or config.base_dir / "data" / "dev-issuer-keys")
     issuer = DevIssuer(keys_dir, issuer_url)
     provider = OidcProvider(domain=issuer_url, application_id="convex")
@@ -196,7 +319,16 @@ def _cmd_dev(args: argparse.Namespace) -> None:
         f"livesync: get a token with: livesync token --sub alice --issuer {issuer_url}",
         flush=True,
     )
-    asyncio.run(serve(config, sock, mounts={DEV_ISSUER_PREFIX: issuer}))
+    _run(launch._replace(config=config), mounts={DEV_ISSUER_PREFIX: issuer}, reload=True)
+
+
+def _cmd_init(args: argparse.Namespace) -> None:
+    from server.project import init_project, next_command
+
+    folder = Path(args.dir)
+    for path in init_project(folder):
+        print(f"livesync: created {path}")
+    print(f"livesync: next, run: {next_command(folder)}")
 
 
 def _cmd_dev_issuer(args: argparse.Namespace) -> None:
@@ -246,17 +378,20 @@ def _installed_version() -> str:
         return "unknown (the livesync package is not installed: pip install -e .)"
 
 
-def _add_server_options(p: argparse.ArgumentParser) -> None:
+def _add_server_options(p: argparse.ArgumentParser, *, listens: bool = True) -> None:
     # Each flag overrides its config.toml key; the defaults are config.py's.
     p.add_argument(
         "--config", metavar="FILE", help="config.toml (default: ./config.toml if present)"
     )
-    p.add_argument("--host", help="address to listen on ([server] host; default 127.0.0.1)")
-    p.add_argument(
-        "--port",
-        type=int,
-        help="port to listen on, 0 for any free one ([server] port; default 3210)",
-    )
+    if listens:
+        p.add_argument("--host", help="address to listen on ([server] host; default 127.0.0.1)")
+        p.add_argument(
+            "--port",
+            type=int,
+            help="port to listen on, 0 for any free one ([server] port; default 3210)",
+        )
+    else:
+        p.set_defaults(host=None, port=None)
     p.add_argument(
         "--functions",
         metavar="DIR",
@@ -291,6 +426,25 @@ def _parser(added: Mapping[str, EntryPoint]) -> argparse.ArgumentParser:
         metavar="DIR",
         help="dev issuer key folder (default: data/dev-issuer-keys in the config's folder)",
     )
+    p = sub.add_parser("init", help="start a new project: config.toml, functions/, .gitignore")
+    p.add_argument("dir", nargs="?", default=".", help="the project folder (default: .)")
+    for name, help_text in (
+        ("export", "write a snapshot of every table and stored file to a new ZIP"),
+        ("import", "load a snapshot ZIP (into an empty deployment unless told otherwise)"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("path", metavar="PATH", help="the snapshot ZIP")
+        _add_server_options(p, listens=False)
+        p.add_argument("--quiet", action="store_true", help="no progress bars")
+        if name == "import":
+            p.add_argument("--table", metavar="T", help="import only table T of the ZIP")
+            how = p.add_mutually_exclusive_group()
+            how.add_argument(
+                "--replace", action="store_true", help="empty the imported tables first"
+            )
+            how.add_argument(
+                "--append", action="store_true", help="add to the documents already there"
+            )
     p = sub.add_parser("dev-issuer", help="run the dev token issuer on its own")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (%(default)s)")
     p.add_argument("--port", type=int, default=3211, help="port to listen on (%(default)s)")
@@ -332,9 +486,12 @@ def main(argv: list[str] | None = None) -> None:
     commands = {
         "serve": _cmd_serve,
         "dev": _cmd_dev,
+        "init": _cmd_init,
         "dev-issuer": _cmd_dev_issuer,
         "token": _cmd_token,
         "rotate-keys": _cmd_rotate,
+        "export": _cmd_export,
+        "import": _cmd_import,
     }
     try:
         if argv and (argv[0] in added or argv[0] in CLIENT_COMMANDS):

@@ -11,6 +11,8 @@
     │   ├── DocumentNotFound        patch/replace/delete of a missing id
     │   ├── LimitExceeded           a read, write or size limit was hit
     │   └── FileStoreUnavailable    the bucket of stored files is out of reach now
+    ├── SnapshotError               an export or import cannot go on (foreign or corrupt
+    │                               ZIP, a document the deployment refuses, tables in use)
     ├── StoreError                  the storage backend failed (not the caller's fault)
     │   ├── DatabaseInUse           another server holds the SQLite file (one node per file)
     │   └── StoreUnavailable        the database cannot be reached now; retry later
@@ -43,6 +45,7 @@ __all__ = [
     "LivesyncError",
     "ReturnValueError",
     "SchemaError",
+    "SnapshotError",
     "StoreError",
     "StoreUnavailable",
     "TokenExpired",
@@ -102,6 +105,11 @@ class LimitExceeded(FunctionError):
 class FileStoreUnavailable(FunctionError):
     """The stored files' backend (an S3 bucket) cannot be reached; the
     message names no secret, so callers may see it."""
+
+
+class SnapshotError(LivesyncError):
+    """`livesync export` or `import` cannot go on; the message says why, in
+    one line, and what was written (nothing, wherever that can be ensured)."""
 
 
 class StoreError(LivesyncError):

@@ -21,12 +21,14 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from server.errors import FunctionError
 from server.functions.validators import v
+from server.store.search_text import RankKey
 
 __all__ = [
     "DEFAULT_MAX_ROWS_READ",
@@ -40,8 +42,10 @@ __all__ = [
     "Position",
     "decode_cursor",
     "decode_journal",
+    "decode_rank_key",
     "encode_cursor",
     "encode_journal",
+    "encode_rank_key",
     "invalid_cursor",
     "paginationOptsValidator",
     "pagination_opts_validator",
@@ -164,6 +168,20 @@ def encode_cursor(position: Position, index: str) -> str:
         return END_CURSOR
     body = base64.urlsafe_b64encode(_tag(index) + position).decode("ascii").rstrip("=")
     return _KEY_PREFIX + body
+
+
+def encode_rank_key(key: RankKey) -> bytes:
+    """A search result's place as a cursor position (a search pages by it)."""
+    score, creation_time, doc_id = key
+    return struct.pack(">dd", score, creation_time) + doc_id.encode()
+
+
+def decode_rank_key(position: bytes) -> RankKey:
+    try:
+        score, creation_time = struct.unpack(">dd", position[:16])
+        return score, creation_time, position[16:].decode()
+    except (struct.error, UnicodeDecodeError):
+        raise invalid_cursor("not a search cursor") from None
 
 
 def decode_cursor(cursor: Any, index: str) -> Position:

@@ -22,10 +22,11 @@ import importlib.util
 import itertools
 import logging
 import sys
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import ModuleType
+from types import CodeType, ModuleType
 from typing import TYPE_CHECKING, Any
 
 from server.errors import ConfigError, FunctionNotFound
@@ -92,7 +93,7 @@ class FunctionRegistry:
         `schema.py` or `crons.py`."""
         root = Path(directory).resolve()
         if not root.is_dir():
-            raise ConfigError(f"Functions directory {str(root)!r} does not exist")
+            raise ConfigError(f"functions folder {root} does not exist")
         package = f"_livesync_app_{next(_package_numbers)}"
         _make_package(package, root)
         # App loggers (`logging.getLogger(__name__)`) pass every level, so
@@ -108,8 +109,16 @@ class FunctionRegistry:
         crons_file = root / "crons.py"
         if crons_file.is_file():
             registry.crons = _load_crons(package, root, crons_file, registry)
-        logger.info("loaded %d functions from %s", len(registry.paths()), root)
+        logger.debug("loaded %d functions from %s", len(registry.paths()), root)
         return registry
+
+    def unload(self) -> None:
+        """Forget this load's modules (a reload replaced them); functions
+        still running keep what they refer to."""
+        if self.package is not None:
+            prefix = self.package + "."
+            for name in [n for n in sys.modules if n == self.package or n.startswith(prefix)]:
+                del sys.modules[name]
 
     def paths(self) -> list[str]:
         """The canonical paths of every function, sorted."""
@@ -133,7 +142,8 @@ class FunctionRegistry:
         if function is None or (function.internal and not internal_ok):
             raise FunctionNotFound(
                 f"Could not find public function for '{path}'. Did you forget to define it "
-                "in the functions folder, or to restart `livesync` after adding it?"
+                "in the functions folder (`livesync dev` loads it on save; restart "
+                "`livesync serve` after adding it)?"
             )
         if kind is not None and function.kind != kind:
             raise FunctionNotFound(
@@ -217,7 +227,24 @@ def _make_package(name: str, directory: Path) -> ModuleType:
     package = importlib.util.module_from_spec(spec)
     package.__path__ = [str(directory)]
     sys.modules[name] = package
+    # Siblings imported relatively are found through this finder, so they
+    # too are compiled from their source as it is now.
+    sys.path_importer_cache[str(directory)] = importlib.machinery.FileFinder(
+        str(directory), (_SourceLoader, importlib.machinery.SOURCE_SUFFIXES)
+    )
     return package
+
+
+class _SourceLoader(importlib.machinery.SourceFileLoader):
+    """Compiles a function module from its source every time, never from
+    __pycache__: a .pyc records its source's mtime in whole seconds, so an
+    edit saved within the second it was written (a dev reload) would go
+    unseen. Writes no .pyc either."""
+
+    def get_code(self, fullname: str) -> CodeType:
+        source = self.get_data(self.path)
+        code: CodeType = compile(source, self.path, "exec", dont_inherit=True)
+        return code
 
 
 def _module_name(package: str, root: Path, file: Path) -> str:
@@ -234,7 +261,7 @@ def _import_file(package: str, root: Path, file: Path) -> ModuleType:
     for part in file.relative_to(root).parent.parts:
         parent = f"{parent}.{part}"
         _make_package(parent, root.joinpath(*parent.split(".")[1:]))
-    spec = importlib.util.spec_from_file_location(name, file)
+    spec = importlib.util.spec_from_file_location(name, file, loader=_SourceLoader(name, str(file)))
     if spec is None or spec.loader is None:
         raise ConfigError(f"Could not load function module {file}")
     module = importlib.util.module_from_spec(spec)
@@ -243,8 +270,24 @@ def _import_file(package: str, root: Path, file: Path) -> ModuleType:
         spec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(name, None)
-        raise ConfigError(f"Could not import function module {file}: {exc!r}") from exc
+        raise ConfigError(f"{_failed_at(root, file, exc)}: {_describe_failure(exc)}") from exc
     return module
+
+
+def _failed_at(root: Path, file: Path, exc: BaseException) -> str:
+    """`path:line` of the app's own line that raised `exc` while `file` was
+    imported (a sibling it imports may be the one at fault), or `file`."""
+    if isinstance(exc, SyntaxError) and exc.filename and exc.lineno:
+        return f"{exc.filename}:{exc.lineno}"
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if Path(frame.filename).is_relative_to(root) and frame.lineno is not None:
+            return f"{frame.filename}:{frame.lineno}"
+    return str(file)
+
+
+def _describe_failure(exc: BaseException) -> str:
+    message = " ".join((exc.msg if isinstance(exc, SyntaxError) else str(exc)).split())
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def _load_schema(package: str, root: Path, file: Path) -> Schema:
@@ -266,8 +309,9 @@ def _load_crons(
         module = _import_file(package, root, file)
     except ConfigError as exc:
         # A job crons.py declares wrongly: one line naming the file and the job.
-        if isinstance(exc.__cause__, CronDefinitionError):
-            raise ConfigError(f"{file}: {exc.__cause__}") from None
+        cause = exc.__cause__
+        if isinstance(cause, CronDefinitionError):
+            raise ConfigError(f"{_failed_at(root, file, cause)}: {cause}") from None
         raise
     crons = getattr(module, "crons", None)
     if not isinstance(crons, CronJobs):

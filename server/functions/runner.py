@@ -104,12 +104,17 @@ class FunctionRunner:
         self._sizes = sizes if sizes is not None else Limits()
         self.timeouts = timeouts if timeouts is not None else TimeLimits()
         self._metrics = metrics
-        schema = registry.schema
-        self._catalog = TableCatalog(tuple(schema.tables) if schema is not None else ())
+        self._catalog = _tables(registry)
 
     @property
     def registry(self) -> FunctionRegistry:
         return self._registry
+
+    def use(self, registry: FunctionRegistry) -> None:
+        """Run `registry`'s functions from now on (a reload); runs under way
+        finish with the functions they started with."""
+        self._registry = registry
+        self._catalog = _tables(registry)
 
     async def run_query(
         self,
@@ -451,3 +456,8 @@ def _unwrap(outcome: Outcome) -> Any:
     if outcome.error_data_json is not None:
         raise AppError(outcome.error_data())
     raise FunctionError(outcome.error_message or SERVER_ERROR)
+
+
+def _tables(registry: FunctionRegistry) -> TableCatalog:
+    schema = registry.schema
+    return TableCatalog(tuple(schema.tables) if schema is not None else ())

@@ -53,6 +53,8 @@ class S3Files(FileStore):
             connect_timeout=s.timeout,
             read_timeout=s.timeout,
             retries={"max_attempts": 3, "mode": "standard"},
+            # Each download streams through one pooled connection while it lasts.
+            max_pool_connections=100,
             # Other S3-compatible servers need the path style and refuse
             # the checksums botocore now adds by default.
             s3={"addressing_style": "path" if s.endpoint_url else "auto"},

@@ -47,21 +47,24 @@ _SQLITE_MEMORY = ("sqlite::memory:", "sqlite:///:memory:")
 _POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 
 
-def open_store(url: str) -> Store:
+def open_store(url: str, *, read_only: bool = False) -> Store:
     """A store for `url`, not yet opened (call `await store.open(indexes)`).
-    Creates the parent folders of a SQLite file.
+    Creates the parent folders of a SQLite file. A `read_only` store reads
+    the database as it is (no schema created, no index migrated, no writes),
+    and on SQLite it may do so while a server has the file.
 
     Raises:
         ConfigError: the URL names no supported backend.
     """
     if url in _SQLITE_MEMORY:
-        return SqliteStore(":memory:")
+        return SqliteStore(":memory:", read_only=read_only)
     if url.startswith(_SQLITE_PREFIX):
         path, _, query = url.partition("?")
         options = _sqlite_options(url, query)
-        return SqliteStore(_sqlite_path(path), synchronous=options.get("synchronous", "NORMAL"))
+        synchronous = options.get("synchronous", "NORMAL")
+        return SqliteStore(_sqlite_path(path), synchronous=synchronous, read_only=read_only)
     if url.startswith(_POSTGRES_PREFIXES):
-        return PostgresStore(url)
+        return PostgresStore(url, read_only=read_only)
     raise ConfigError(
         f"database.url {url!r} is not supported: use sqlite:///path.db or postgresql://..."
     )

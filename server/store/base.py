@@ -157,12 +157,20 @@ class Transaction(Snapshot, Protocol):
     this transaction's own writes. Its writes get timestamp `ts`."""
 
     async def insert(
-        self, table: str, value: Mapping[str, Any], *, system: bool = False, id: str | None = None
+        self,
+        table: str,
+        value: Mapping[str, Any],
+        *,
+        system: bool = False,
+        id: str | None = None,
+        creation_time: float | None = None,
     ) -> str:
         """Insert a document (without system fields); returns the new `_id`.
         System tables (`catalog.SYSTEM_TABLES`) are written only with
         `system`, by the server's own code; so for the other three. `id`
-        (system inserts only) is an id made beforehand with `ids.new_id`."""
+        (system inserts only) is an id made beforehand with `ids.new_id`, or
+        kept from an export; `creation_time` (system inserts only, ms) keeps
+        an exported document's `_creationTime` instead of this commit's."""
 
     async def replace(self, id: str, value: Mapping[str, Any], *, system: bool = False) -> None:
         """Replace every user field of the document; system fields are kept."""
@@ -200,6 +208,19 @@ class Store(Protocol):
         `legacy_numbers`, and load `latest_ts`."""
 
     async def close(self) -> None: ...
+
+    async def change_indexes(self, indexes: Sequence[IndexDef | SearchIndexDef]) -> None:
+        """Make `indexes` the ones in force on an open store (a reloaded
+        schema.py): between two commits, drop the entries of those gone and
+        backfill the new ones, as `open` does."""
+
+    async def newest_ts(self) -> int:
+        """The newest commit in the database now, by any process (a store
+        opened read-only does not move `latest_ts` to it)."""
+
+    async def tables(self, ts: int) -> list[str]:
+        """The names of the tables with a document version at or before
+        `ts`, sorted (one whose documents were all deleted may be among them)."""
 
     def snapshot(self, ts: int | None = None) -> Snapshot:
         """A view at `ts` (default: `latest_ts`). `ts` must not exceed

@@ -24,6 +24,7 @@ are not disturbed by it (the document's `by_id` key still changes).
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Mapping, Sequence
 from operator import itemgetter
 from typing import Any, Generic, TypeVar
@@ -80,7 +81,7 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
         super().__init__(store, ts)
         self._previous = previous  # the newest commit of any node before this one
         self._inserts = 0
-        self._created = 0  # _creationTime of the last insert, in ns
+        self._created = 0  # the latest _creationTime of its inserts, in ns
         # Pending rows; a later write of the same row replaces the earlier one.
         self._doc_rows: dict[str, D] = {}
         self._index_rows: dict[tuple[str, bytes], E] = {}
@@ -210,20 +211,35 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
         return found[: request.limit]
 
     async def insert(
-        self, table: str, value: Mapping[str, Any], *, system: bool = False, id: str | None = None
+        self,
+        table: str,
+        value: Mapping[str, Any],
+        *,
+        system: bool = False,
+        id: str | None = None,
+        creation_time: float | None = None,
     ) -> str:
         check_table_name(table, system=system)
         fields = present_fields(user_fields(value))
         if id is not None and (not system or not id_matches_table(id, table)):
             raise SchemaError(f"{id!r} is not an id made for {table}")
+        if creation_time is not None and not system:
+            raise SchemaError("Only the server sets _creationTime")
         doc_id = new_id(table) if id is None else id
-        # Convex's _creationTime is ms. Each insert of a transaction (which may
-        # hold a batch of mutations) is 1 us after the one before, so creation
-        # order stays insertion order; the store starts later commits above.
-        self._created = self._ts + 1_000 * self._inserts
-        self._inserts += 1
+        if creation_time is None:
+            # Convex's _creationTime is ms. Each insert of a transaction (which may
+            # hold a batch of mutations) is 1 us after the one before, so creation
+            # order stays insertion order; the store starts later commits above.
+            created = self._ts + 1_000 * self._inserts
+            self._inserts += 1
+            creation_time = created / 1_000_000
+        else:
+            # Kept from an export: later commits must still start above it, by
+            # a step a float of ms can tell apart (a few hundred ns today).
+            created = math.ceil(creation_time * 1_000_000) + 1_000
+        self._created = max(self._created, created)
         self._creation_time(self._created)
-        doc = {"_id": doc_id, "_creationTime": self._created / 1_000_000, **fields}
+        doc = {"_id": doc_id, "_creationTime": creation_time, **fields}
         self._record(table, doc_id, None, doc)
         return doc_id
 

@@ -69,10 +69,18 @@ class PostgresStore(StoreCore):
     """A `Store` in one PostgreSQL database, given by a `postgresql://` URL."""
 
     def __init__(
-        self, url: str, *, readers: int = _READERS, clock: Callable[[], int] = time.time_ns
+        self,
+        url: str,
+        *,
+        readers: int = _READERS,
+        clock: Callable[[], int] = time.time_ns,
+        read_only: bool = False,
     ) -> None:
         super().__init__()
         self._url = url
+        # A read-only store (`livesync export`) opens no writer, migrates
+        # nothing and keeps the indexes the database has.
+        self._read_only = read_only
         self._readers = readers
         self._clock = clock
         self._writer_pool: asyncpg.Pool | None = None
@@ -99,6 +107,9 @@ class PostgresStore(StoreCore):
     ) -> None:
         """Create or migrate the schema and load `latest_ts`. `legacy_numbers`
         is unused: no livesync wrote the older number format to PostgreSQL."""
+        if self._read_only:
+            await self._open_read_only()
+            return
         catalog = IndexCatalog(indexes)
         try:
             self._writer_pool = await _create_pool(self._url, 1)
@@ -109,6 +120,42 @@ class PostgresStore(StoreCore):
             raise
         self._catalog = catalog
         _log.info("store.opened url=%s latest_ts=%d", _redacted(self._url), self._latest_ts)
+
+    async def change_indexes(self, indexes: Sequence[IndexDef | SearchIndexDef]) -> None:
+        """`Store.change_indexes` for this node; other nodes on the database
+        keep the catalog they opened with until they restart (a dev reload
+        serves one node)."""
+        catalog = IndexCatalog(indexes)
+        stored = self._catalog.to_json()
+
+        async def migrate(conn: asyncpg.Connection) -> None:
+            await migrate_indexes(
+                stored, catalog, lambda old, new: ops.migrate_indexes(conn, old, new)
+            )
+
+        await self._locked(migrate, then=lambda: setattr(self, "_catalog", catalog))
+
+    async def _open_read_only(self) -> None:
+        try:
+            self._reader_pool = await _create_pool(self._url, self._readers)
+            async with self.reader() as conn:
+                self._latest_ts, _, stored, _ = await ops.load_meta(conn)
+        except BaseException:
+            await self.close()
+            raise
+        self._catalog = IndexCatalog.from_json(stored)
+        _log.info(
+            "store.opened read-only url=%s latest_ts=%d", _redacted(self._url), self._latest_ts
+        )
+
+    async def newest_ts(self) -> int:
+        async with self.reader() as conn:
+            latest_ts, _, _, _ = await ops.load_meta(conn)
+        return latest_ts
+
+    async def tables(self, ts: int) -> list[str]:
+        async with self.reader() as conn:
+            return await ops.tables(conn, ts)
 
     def watch_commits(self, changed: Callable[[], None]) -> None:
         """Call `changed` whenever other nodes may have committed: on each of
@@ -140,12 +187,13 @@ class PostgresStore(StoreCore):
         if self._listener is not None:
             await self._listener.stop()
             self._listener = None
-        pools = [self._reader_pool, self._writer_pool]
+        pools = [pool for pool in (self._reader_pool, self._writer_pool) if pool is not None]
         self._reader_pool = self._writer_pool = None
+        if not pools:
+            return  # never opened (the database was out of reach): nothing to say
         async with self._write_lock:
             for pool in pools:
-                if pool is not None:
-                    await _close_pool(pool)
+                await _close_pool(pool)
         _log.info("store.closed url=%s", _redacted(self._url))
 
     def snapshot(self, ts: int | None = None) -> PostgresSnapshot:
@@ -158,6 +206,8 @@ class PostgresStore(StoreCore):
             yield conn
 
     async def write(self, fn: Callable[[Transaction], Awaitable[T]]) -> tuple[T, Commit]:
+        if self._read_only:
+            raise StoreError("The store is read-only")
         async with self._write_lock, _connection(self._writer_pool) as conn:
             try:
                 await ops.begin_locked(conn)
@@ -171,8 +221,13 @@ class PostgresStore(StoreCore):
             commit = await self._land(_commit(conn, tx))
         return result, commit
 
-    async def _locked(self, body: Callable[[asyncpg.Connection], Awaitable[T]]) -> T:
-        """Run `body` in a transaction holding the write lock, and commit."""
+    async def _locked(
+        self,
+        body: Callable[[asyncpg.Connection], Awaitable[T]],
+        then: Callable[[], None] | None = None,
+    ) -> T:
+        """Run `body` in a transaction holding the write lock, and commit;
+        `then` runs once it committed, still under the lock."""
         async with self._write_lock, _connection(self._writer_pool) as conn:
             try:
                 await ops.begin_locked(conn)
@@ -181,6 +236,8 @@ class PostgresStore(StoreCore):
             except BaseException:
                 await _abort(conn)
                 raise
+            if then is not None:
+                then()
         return result
 
     async def get_mutation_results(

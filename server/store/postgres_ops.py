@@ -61,6 +61,7 @@ __all__ = [
     "read_page",
     "rollback",
     "search",
+    "tables",
     "translate",
     "vacuum",
 ]
@@ -249,6 +250,13 @@ async def get_document(conn: asyncpg.Connection, doc_id: str, ts: int) -> tuple[
     if row is None or row[2]:
         return None
     return row[0], row[1]
+
+
+@translate
+async def tables(conn: asyncpg.Connection, ts: int) -> list[str]:
+    """The tables with a document version at or before `ts`, sorted."""
+    rows = await conn.fetch("SELECT DISTINCT tbl FROM documents WHERE ts <= $1 ORDER BY tbl", ts)
+    return [row[0] for row in rows]
 
 
 @translate

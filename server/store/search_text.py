@@ -35,7 +35,9 @@ from server.store.base import Document
 __all__ = [
     "MAX_TERM_LENGTH",
     "QueryTerms",
+    "RankKey",
     "rank",
+    "ranked",
     "tokenize",
 ]
 
@@ -94,9 +96,21 @@ class QueryTerms:
         return found
 
 
+# Where a result stands in a search's order: (score, creation time, id),
+# the results sorted by it from the highest down.
+RankKey = tuple[float, float, str]
+
+
 def rank(candidates: Sequence[Document], texts: Sequence[Any], terms: QueryTerms) -> list[Document]:
     """`candidates` that match `terms` (their search field's value in
     `texts`, in the same order), most relevant first."""
+    return [doc for _, doc in ranked(candidates, texts, terms)]
+
+
+def ranked(
+    candidates: Sequence[Document], texts: Sequence[Any], terms: QueryTerms
+) -> list[tuple[RankKey, Document]]:
+    """`rank`, each result with its `RankKey` (what search cursors hold)."""
     scored: list[tuple[list[float], int, Document]] = []
     for doc, text in zip(candidates, texts, strict=True):
         tokens = tokenize(text) if isinstance(text, str) else []
@@ -119,9 +133,8 @@ def rank(candidates: Sequence[Document], texts: Sequence[Any], terms: QueryTerms
             if tf
         )
 
-    ranked = sorted(
-        scored,
-        key=lambda item: (score(item[0], item[1]), item[2]["_creationTime"], item[2]["_id"]),
-        reverse=True,
-    )
-    return [doc for _, _, doc in ranked]
+    keyed: list[tuple[RankKey, Document]] = [
+        ((score(f, length), doc["_creationTime"], doc["_id"]), doc) for f, length, doc in scored
+    ]
+    keyed.sort(key=lambda item: item[0], reverse=True)
+    return keyed

@@ -65,6 +65,7 @@ class SqliteStore(StoreCore):
         *,
         synchronous: str = "NORMAL",
         clock: Callable[[], int] = time.time_ns,
+        read_only: bool = False,
     ) -> None:
         if synchronous.upper() not in ops.SYNCHRONOUS_MODES:
             raise ConfigError(f"synchronous must be one of {', '.join(ops.SYNCHRONOUS_MODES)}")
@@ -79,13 +80,19 @@ class SqliteStore(StoreCore):
         self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._write_lock = asyncio.Lock()
         # Nothing else may hold the file while this store is open (one node).
-        self._file_lock = None if self._path == _MEMORY else FileLock(self._path)
+        # A read-only store (`livesync export`) writes nothing, so it may read
+        # while a server has the file: WAL readers see only whole commits.
+        self._read_only = read_only
+        self._file_lock = None if self._path == _MEMORY or read_only else FileLock(self._path)
 
     async def open(
         self,
         indexes: Sequence[IndexDef | SearchIndexDef],
         legacy_numbers: LegacyNumbers | None = None,
     ) -> None:
+        if self._read_only:
+            await self._open_read_only()
+            return
         catalog = IndexCatalog(indexes)
         if self._file_lock is not None:
             self._file_lock.acquire()
@@ -119,6 +126,18 @@ class SqliteStore(StoreCore):
         self._catalog = catalog
         await self._open_readers()
 
+    async def _open_read_only(self) -> None:
+        """Readers only, the schema and indexes as the file has them."""
+        if not Path(self._path).is_file():
+            raise StoreError(f"No SQLite database at {self._path}")
+        await self._open_readers()
+        try:
+            self._latest_ts, stored, _ = await self.read(ops.load_meta)
+        except sqlite3.Error as exc:
+            await self.close()
+            raise StoreError(f"{self._path} is not a livesync database: {exc}") from None
+        self._catalog = IndexCatalog.from_json(stored)
+
     async def _connect(self, *, writer: bool) -> aiosqlite.Connection:
         try:
             conn = await aiosqlite.connect(self._path, isolation_level=None)
@@ -132,8 +151,8 @@ class SqliteStore(StoreCore):
         return conn
 
     async def _open_readers(self) -> None:
-        assert self._writer is not None
         if self._path == _MEMORY:
+            assert self._writer is not None
             # Every connection to ":memory:" is its own database, so the writer
             # also reads; the ts filter hides its uncommitted rows.
             self._idle.put_nowait(self._writer)
@@ -156,12 +175,31 @@ class SqliteStore(StoreCore):
             self._file_lock.release()
         _log.info("store.closed path=%s", self._path)
 
+    async def change_indexes(self, indexes: Sequence[IndexDef | SearchIndexDef]) -> None:
+        catalog = IndexCatalog(indexes)
+        async with self._write_lock:
+            writer = self._writer
+            if writer is None:
+                raise StoreError("The store is not open")
+            stored = self._catalog.to_json()
+            await migrate_indexes(
+                stored, catalog, lambda old, new: run(writer, ops.migrate_indexes, old, new)
+            )
+            self._catalog = catalog  # under the lock: every later commit writes its entries
+
     def snapshot(self, ts: int | None = None) -> SqliteSnapshot:
         return SqliteSnapshot(self, self._snapshot_ts(ts))
 
+    async def newest_ts(self) -> int:
+        latest_ts, _, _ = await self.read(ops.load_meta)
+        return latest_ts
+
+    async def tables(self, ts: int) -> list[str]:
+        return await self.read(ops.tables, ts)
+
     @asynccontextmanager
     async def _reader(self) -> AsyncIterator[aiosqlite.Connection]:
-        if self._writer is None:
+        if self._writer is None and not self._readers:
             raise StoreError("The store is not open")
         conn = await self._idle.get()
         try:
@@ -183,7 +221,9 @@ class SqliteStore(StoreCore):
         async with self._write_lock:
             writer = self._writer
             if writer is None:
-                raise StoreError("The store is not open")
+                raise StoreError(
+                    "The store is read-only" if self._read_only else "The store is not open"
+                )
             ts = max(self._clock(), self._latest_ts + 1, self._creation_floor + 1)
             tx = SqliteTransaction(self, writer, ts)
             result = await fn(tx)

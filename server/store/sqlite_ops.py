@@ -62,6 +62,7 @@ __all__ = [
     "read_page",
     "rollback",
     "search",
+    "tables",
     "vacuum",
 ]
 
@@ -242,6 +243,12 @@ def get_document(conn: sqlite3.Connection, doc_id: str, ts: int) -> tuple[str, s
     if row is None or row[2]:
         return None
     return row[0], row[1]
+
+
+def tables(conn: sqlite3.Connection, ts: int) -> list[str]:
+    """The tables with a document version at or before `ts`, sorted."""
+    rows = conn.execute("SELECT DISTINCT tbl FROM documents WHERE ts <= ? ORDER BY tbl", (ts,))
+    return [row[0] for row in rows]
 
 
 def read_page(

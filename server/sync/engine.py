@@ -37,6 +37,7 @@ from server.functions.decorators import FunctionKind
 from server.functions.http_router import HttpRoute
 from server.functions.outcome import SERVER_ERROR, Outcome, failure
 from server.functions.readset import ReadSet
+from server.functions.registry import FunctionRegistry
 from server.functions.runner import FunctionRunner, MutationFailed
 from server.metrics import Metrics
 from server.store.base import Commit, IndexKeyChange, Store, Transaction
@@ -223,6 +224,7 @@ class Engine:
         flight_key = (key.path, key.args, key.journal, ts)
         flights = self._inflight.setdefault(flight_key, {})
         flights[key.identity] = fut
+        registry = self.runner.registry
         try:
             outcome = await self.runner.run_query(
                 key.path, args, identity, self.store.snapshot(ts), key.journal
@@ -231,7 +233,9 @@ class Engine:
             shared = key if outcome.used_auth else key.shared()
             ex = Execution(shared, ts, outcome, _digest(outcome), args, identity)
             current = self._cache.get(shared)
-            if current is None or current.ts <= ts:
+            if self.runner.registry is not registry:
+                ex.invalidated_at = ts  # old code's result: its subscribers re-run it
+            elif current is None or current.ts <= ts:
                 self._cache[shared] = ex
             fut.set_result(ex)
             return ex
@@ -456,12 +460,7 @@ class Engine:
                 return
 
     def _invalidate_all(self, ts: int) -> None:
-        live = set(self._intervals.owners()) | set(self._cache.values())
-        hit = {ex for ex in live if ex.invalidated_at is None}
-        stamp = (ts, time.perf_counter())
-        for ex in hit:
-            ex.invalidated_at, ex.stale_since = ts, stamp
-            self._forget(ex)
+        hit = self._invalidate_live(ts, (ts, time.perf_counter()))
         # An execution still running from before the gap cannot be checked
         # against the log: it is invalid once registered.
         self._unknown_before = max(self._unknown_before, ts)
@@ -469,6 +468,24 @@ class Engine:
         for ex in hit:
             _notify(self, ex)
         self._tell_watchers(None)
+
+    def _invalidate_live(self, ts: int, stamp: Stamp | None) -> set[Execution]:
+        live = set(self._intervals.owners()) | set(self._cache.values())
+        hit = {ex for ex in live if ex.invalidated_at is None}
+        for ex in hit:
+            ex.invalidated_at, ex.stale_since = ts, stamp
+            self._forget(ex)
+        return hit
+
+    def use_functions(self, registry: FunctionRegistry) -> None:
+        """Run `registry`'s functions from now on (a dev reload), and re-run
+        every subscribed query with them at the latest ts: subscribers get
+        the results that changed without resubscribing. A run of the old
+        code still under way is invalid when it ends (see `_run`)."""
+        self.runner.use(registry)
+        # No commit: the pushes of new results are not timed as commit pushes.
+        for ex in self._invalidate_live(self.published_ts, None):
+            _notify(self, ex)
 
     def watch(self, watcher: Callable[[Commit | None], None]) -> None:
         """Call `watcher` with every commit published, this node's or

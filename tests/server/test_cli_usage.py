@@ -59,7 +59,7 @@ def test_every_option_of_every_command_has_a_description() -> None:
 def test_the_readme_command_list_names_every_option() -> None:
     readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
     # The command list is the code block that ends with `livesync --version`.
-    (listing,) = re.findall(r"```\n((?:livesync [^`]*\n)?livesync --version)\n```", readme)
+    (listing,) = re.findall(r"```text\n((?:livesync [^`]*\n)?livesync --version)\n```", readme)
     for name, parser in _command_parsers().items():
         if not name:
             continue

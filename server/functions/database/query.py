@@ -14,7 +14,9 @@ from server.functions.pagination import (
     PaginationOptions,
     Position,
     decode_cursor,
+    decode_rank_key,
     encode_cursor,
+    encode_rank_key,
     invalid_cursor,
 )
 from server.functions.ranges import KeyInterval, RangeFunction, interval_for
@@ -109,11 +111,9 @@ class QueryBuilder:
         page is the next `numItems` documents after `cursor`, and its end is
         pinned in the journal; with one, it is every document up to that end.
         """
-        if self._search is not None:
-            raise FunctionError(
-                "paginate() does not work on search queries yet; use take(n) (at most 1024)"
-            )
         opts = PaginationOptions.parse(options)
+        if self._search is not None:
+            return await self._paginate_search(self._search, opts)
         pinned_text = self._db._journal.begin()
         if opts.end_cursor is not None:
             pinned_text = opts.end_cursor  # the client's split pages name their end
@@ -162,6 +162,36 @@ class QueryBuilder:
             result["splitCursor"] = encode_cursor(split, index)
             result["pageStatus"] = status
         return result
+
+    async def _paginate_search(
+        self, search: SearchFilter, opts: PaginationOptions
+    ) -> dict[str, Any]:
+        """A page of search results, most relevant first: the same cursors
+        and pinned ends as an index's pages, placed by `RankKey` (a result
+        whose score changes may move to another page, but every result is
+        on exactly one page at any snapshot)."""
+        pinned_text = self._db._journal.begin()
+        if opts.end_cursor is not None:
+            pinned_text = opts.end_cursor
+        tag = f"{search.index.name}.search"
+        start = decode_cursor(opts.cursor, tag)
+        pinned = pinned_text is not None
+        end: Position = decode_cursor(pinned_text, tag) if pinned else END
+        docs: list[Document] = []
+        if isinstance(start, End) or end is None or (not pinned and opts.num_items == 0):
+            end = start  # nothing after the end, or an empty page by request
+        else:
+            after = None if start is None else decode_rank_key(start)
+            upto = decode_rank_key(end) if isinstance(end, bytes) else None
+            count = None if pinned else opts.num_items
+            docs, last, exhausted = await self._db._search_page(
+                search, self._keep(), after, upto, count
+            )
+            if not pinned:
+                end = END if exhausted or last is None else encode_rank_key(last)
+        continue_cursor = encode_cursor(end, tag)
+        self._db._journal.pin(continue_cursor)
+        return {"page": docs, "isDone": isinstance(end, End), "continueCursor": continue_cursor}
 
     def _page_interval(self, start: Position, end: Position) -> KeyInterval:
         """The part of the query's range after `start` up to and including `end`."""

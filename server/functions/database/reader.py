@@ -20,7 +20,7 @@ from server.store.base import Document, Order, SearchIndexDef, SearchRequest, Sn
 from server.store.catalog import SYSTEM_TABLES
 from server.store.ids import id_matches_table, is_id
 from server.store.keys import doc_field_values, index_key, prefix_end, successor
-from server.store.search_text import rank
+from server.store.search_text import RankKey, ranked
 
 __all__ = [
     "DatabaseReader",
@@ -164,17 +164,64 @@ class DatabaseReader:
         self, search: SearchFilter, keep: Callable[[Document], bool], limit: int | None
     ) -> list[Document]:
         """The documents matching `search` at the snapshot, most relevant
-        first, that pass `keep`, up to `limit`.
+        first, that pass `keep`, up to `limit`."""
+        if limit == 0:
+            return []
+        results, more = await self._search_results(search)
+        docs: list[Document] = []
+        for _, doc in results:
+            if self._read_result(search, doc, keep):
+                docs.append(fresh_copy(doc))
+                if limit is not None and len(docs) >= limit:
+                    return docs
+        if more:
+            raise LimitExceeded(
+                f"Search query read more than {MAX_SEARCH_RESULTS} results from search index "
+                f"{search.index.name}. Use take(n), or narrow the search with eq() filters or "
+                "more words."
+            )
+        return docs
+
+    async def _search_page(
+        self,
+        search: SearchFilter,
+        keep: Callable[[Document], bool],
+        after: RankKey | None,
+        upto: RankKey | None,
+        count: int | None,
+    ) -> tuple[list[Document], RankKey | None, bool]:
+        """The results of `search` after `after` (None: from the first) up
+        to and including `upto` (None: no end), at most `count` of them
+        passing `keep`. Returns (documents, key of the last result read,
+        whether the results ran out). A search pages through its first
+        `MAX_SEARCH_RESULTS` results only, as in Convex."""
+        results, _ = await self._search_results(search)
+        first = 0 if after is None else _boundary(results, after)
+        stop = len(results) if upto is None else _boundary(results, upto)
+        docs: list[Document] = []
+        last: RankKey | None = None
+        for n in range(first, stop):
+            last, doc = results[n]
+            if self._read_result(search, doc, keep):
+                docs.append(fresh_copy(doc))
+                if count is not None and len(docs) >= count:
+                    return docs, last, n == len(results) - 1
+        return docs, last, stop == len(results)
+
+    async def _search_results(
+        self, search: SearchFilter
+    ) -> tuple[list[tuple[RankKey, Document]], bool]:
+        """Every match of `search`, ranked (at most `MAX_SEARCH_RESULTS`), and
+        whether there were more.
 
         Read set: the search index's key range that the leading `eq` filters
         fix (any write changing what the index holds of a document in it,
-        which may change every score, re-runs the query), plus the `by_id`
-        key of every result read, so a change to another field of one (which
-        `keep` may look at) does too.
+        which may change every score, re-runs the query); `_read_result`
+        adds each result's document.
         """
         index, terms = search.index, search.terms
-        if terms.empty or limit == 0:
-            return []  # no words: nothing matches, whatever the data
+        if terms.empty:
+            return [], False  # no words: nothing matches, whatever the data
         prefix = search.key_prefix()
         self._read_set.add(index.name, prefix, prefix_end(prefix) if prefix else None)
         assert terms.prefix is not None
@@ -187,21 +234,18 @@ class DatabaseReader:
         more = len(candidates) > MAX_SEARCH_RESULTS
         candidates = candidates[:MAX_SEARCH_RESULTS]
         texts = [doc_field_values(doc, (index.search_field,))[0] for doc in candidates]
-        docs: list[Document] = []
-        for doc in rank(candidates, texts, terms):
-            self._budget.charge()
-            key = index_key((), doc["_id"])
-            self._read_set.add(f"{index.table}.by_id", key, successor(key))
-            if keep(doc):
-                docs.append(fresh_copy(doc))
-                if limit is not None and len(docs) >= limit:
-                    return docs
-        if more:
-            raise LimitExceeded(
-                f"Search query read more than {MAX_SEARCH_RESULTS} results from search index "
-                f"{index.name}. Use take(n), or narrow the search with eq() filters or more words."
-            )
-        return docs
+        return ranked(candidates, texts, terms), more
+
+    def _read_result(
+        self, search: SearchFilter, doc: Document, keep: Callable[[Document], bool]
+    ) -> bool:
+        """Count one search result as read (its `by_id` key joins the read
+        set: a change to another of its fields, which `keep` may look at,
+        re-runs the query); whether it passes `keep`."""
+        self._budget.charge()
+        key = index_key((), doc["_id"])
+        self._read_set.add(f"{search.index.table}.by_id", key, successor(key))
+        return keep(doc)
 
     async def _scan(
         self,
@@ -322,3 +366,14 @@ class SystemReader:
                 f"not {table!r}"
             )
         return self._db.query(table)
+
+
+def _boundary(results: list[tuple[RankKey, Document]], key: RankKey) -> int:
+    """How many of the ranked `results` come up to and including `key`, a
+    cursor's result. Scores move as the data does (every score depends on
+    every match), so the cursor's document, where it still matches, is the
+    boundary wherever it now ranks; otherwise its old key is."""
+    for n, (at, _) in enumerate(results):
+        if at[2] == key[2]:
+            return n + 1
+    return sum(1 for at, _ in results if at >= key)

@@ -177,12 +177,6 @@ async def test_misuse_is_refused(store: SqliteStore) -> None:
         db.query("messages").with_search_index(
             "search_body", lambda q: q.search("body", "x")
         ).order("desc")
-    with pytest.raises(FunctionError, match="paginate\\(\\) does not work on search"):
-        await (
-            db.query("messages")
-            .with_search_index("search_body", lambda q: q.search("body", "x"))
-            .paginate({"numItems": 5, "cursor": None})
-        )
     with pytest.raises(ConfigError, match="defined twice"):
         define_table().index("a", ["x"]).search_index("a", search_field="x")
     with pytest.raises(ConfigError, match="at most 16"):
@@ -206,3 +200,73 @@ async def test_a_mutation_searches_its_own_writes(store: SqliteStore) -> None:
 
     seen, _ = await store.write(write)
     assert seen == ["new hello", "old hello"]
+
+
+def searching(db: DatabaseReader, text: str) -> Any:
+    return db.query("messages").with_search_index("search_body", lambda q: q.search("body", text))
+
+
+async def test_search_pages_chain_through_every_result_once(store: SqliteStore) -> None:
+    await insert(
+        store, *({"channel": "a", "body": "deploy " * (1 + n % 4) + f"n{n}"} for n in range(11))
+    )
+    await insert(store, {"channel": "a", "body": "unrelated"})
+    db, _ = reader(store)
+    everything = bodies(await searching(db, "deploy").collect())
+    pages, cursor = [], None
+    while True:
+        db, _ = reader(store)
+        page = await searching(db, "deploy").paginate({"numItems": 4, "cursor": cursor})
+        pages.append(bodies(page["page"]))
+        cursor = page["continueCursor"]
+        if page["isDone"]:
+            break
+    assert [len(p) for p in pages] == [4, 4, 3]
+    assert [body for p in pages for body in p] == everything  # relevance order, none twice
+    db, _ = reader(store)
+    empty = await searching(db, "deploy").paginate({"numItems": 4, "cursor": cursor})
+    assert empty == {"page": [], "isDone": True, "continueCursor": cursor}
+
+
+async def test_a_pinned_search_page_grows_in_place_and_cursors_stay_in_their_search(
+    store: SqliteStore,
+) -> None:
+    await insert(store, *({"channel": "a", "body": f"rocket launch {n}"} for n in range(6)))
+    db, _ = reader(store)
+    first = await searching(db, "rocket").paginate({"numItems": 3, "cursor": None})
+    assert len(first["page"]) == 3 and not first["isDone"]
+    # A new, denser match ranks first: re-run with the pinned end (as the
+    # clients do), the first page holds it and still ends where it ended.
+    await insert(store, {"channel": "a", "body": "rocket rocket rocket"})
+    db, _ = reader(store)
+    again = await searching(db, "rocket").paginate(
+        {"numItems": 3, "cursor": None, "endCursor": first["continueCursor"]}
+    )
+    assert bodies(again["page"]) == ["rocket rocket rocket", *bodies(first["page"])]
+    assert again["continueCursor"] == first["continueCursor"]
+    db, _ = reader(store)
+    rest = await searching(db, "rocket").paginate(
+        {"numItems": 10, "cursor": first["continueCursor"]}
+    )
+    assert rest["isDone"] and len(rest["page"]) == 3
+    assert not set(bodies(rest["page"])) & set(bodies(again["page"]))
+    db, _ = reader(store)
+    index_page = await db.query("messages").paginate({"numItems": 2, "cursor": None})
+    for foreign in (index_page["continueCursor"], "knot-a-cursor"):
+        db, _ = reader(store)
+        with pytest.raises(FunctionError, match="InvalidCursor"):
+            await searching(db, "rocket").paginate({"numItems": 2, "cursor": foreign})
+    db, _ = reader(store)
+    nothing = await searching(db, "rocket").paginate({"numItems": 0, "cursor": None})
+    assert nothing["page"] == [] and not nothing["isDone"]
+
+
+async def test_search_pages_cover_the_first_1024_results(store: SqliteStore) -> None:
+    await insert(store, *({"channel": "a", "body": f"many {n}"} for n in range(1030)))
+    seen, cursor, done = 0, None, False
+    while not done:
+        db, _ = reader(store)
+        page = await searching(db, "many").paginate({"numItems": 500, "cursor": cursor})
+        seen += len(page["page"])
+        cursor, done = page["continueCursor"], page["isDone"]
+    assert seen == 1024
