@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from server.admin.keys import AdminKey, admin_key_path
 from server.asgi import ASGIApp, Receive, Scope, Send, read_body, request_headers, respond
 from server.asgi_transport import AsgiTransport
 from server.config import Config
@@ -98,6 +99,7 @@ class LivesyncApp:
             or f"http://{config.server.host}:{config.server.port}"
         )
         self.storage: Storage | None = None
+        self.admin_key = AdminKey(admin_key_path(config), config.server.admin_key)
         self.metrics = Metrics()
         self.mounts = dict(mounts or {})
         self.engine: Engine | None = None
@@ -122,6 +124,14 @@ class LivesyncApp:
         self.storage = Storage(files, self.config.storage, self.public_url)
         store = open_store(self.config.database.url)
         await store.open(registry.index_defs(), convert_legacy_numbers(registry.schema))
+        made = self.admin_key.ensure()
+        if made is not None:
+            # On stdout, never in the log: it is a password.
+            print(
+                f"livesync: admin key (kept in {self.admin_key.path}; "
+                f"`livesync admin-key` shows it again): {made}",
+                flush=True,
+            )
         runner = FunctionRunner(
             registry,
             store,
@@ -316,6 +326,7 @@ class LivesyncApp:
             next(self._conn_ids),
             self.metrics,
             self.config.limits,
+            admin_key=self.admin_key,
         )
         task = asyncio.get_running_loop().create_task(conn.run())
         self._connections[task] = conn
@@ -415,6 +426,7 @@ class LivesyncApp:
                     self.engine,
                     self._authenticate,
                     self.config.limits,
+                    self.admin_key,
                 )
             await _respond(send, reply, cors)
         elif path.startswith("/api/storage/"):

@@ -303,6 +303,21 @@ def _cmd_import(args: argparse.Namespace) -> None:
     )
 
 
+def _cmd_admin_key(args: argparse.Namespace) -> None:
+    from server.admin.keys import AdminKey, admin_key_path
+
+    config, _ = _load(args)
+    if config.server.admin_key:
+        raise LivesyncError(
+            "the admin key comes from [server] admin_key in the config: change it there"
+        )
+    keys = AdminKey(admin_key_path(config))
+    key = keys.rotate() if args.rotate else keys.current()
+    if key is None:
+        key = keys.rotate()  # none yet: made now, as a first start would
+    print(key)
+
+
 def _cmd_dev(args: argparse.Namespace) -> None:
     from server.auth.providers import OidcProvider
     from server.dev_issuer import DevIssuer
@@ -462,6 +477,17 @@ def _parser(added: Mapping[str, EntryPoint]) -> argparse.ArgumentParser:
         default=DEFAULT_ISSUER,
         help="the dev issuer to ask (default: livesync dev's, %(default)s)",
     )
+    p = sub.add_parser("admin-key", help="print the admin key (the dashboard's), or a new one")
+    p.add_argument(
+        "--config", metavar="FILE", help="config.toml (default: ./config.toml if present)"
+    )
+    p.add_argument(
+        "--database", metavar="URL", help="the database whose key (it lives beside a SQLite file)"
+    )
+    p.add_argument(
+        "--rotate", action="store_true", help="make a new key; the old one stops working"
+    )
+    p.set_defaults(host=None, port=None, functions=None)
     p = sub.add_parser("rotate-keys", help="rotate the dev issuer's signing key")
     p.add_argument("--keys", metavar="DIR", default=_KEYS, help="signing key folder (%(default)s)")
     sub.add_parser("codegen", help="write api.js / api.d.ts (--out DIR)", add_help=False)
@@ -492,6 +518,7 @@ def main(argv: list[str] | None = None) -> None:
         "rotate-keys": _cmd_rotate,
         "export": _cmd_export,
         "import": _cmd_import,
+        "admin-key": _cmd_admin_key,
     }
     try:
         if argv and (argv[0] in added or argv[0] in CLIENT_COMMANDS):

@@ -78,6 +78,10 @@ class ServerConfig:
     # A second port serving the app's HTTP actions alone (Convex's "site"
     # URL), on `host`; None: they are served on `port` only. 0 picks one.
     site_port: int | None = None
+    # The admin key (the dashboard's, and `Authenticate` tokenType Admin);
+    # "": the `admin-key` file beside the database, made at the first start.
+    # Nodes sharing a PostgreSQL database set the same one here.
+    admin_key: str = field(default="", repr=False)
 
     @property
     def metrics_address(self) -> tuple[str, int] | None:
@@ -328,6 +332,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         send_timeout=_typed(srv, "server", "send_timeout", float, defaults.send_timeout),
         max_inbox_bytes=_typed(srv, "server", "max_inbox_bytes", int, defaults.max_inbox_bytes),
         site_port=_typed(srv, "server", "site_port", int, 0) if "site_port" in srv else None,
+        admin_key=_typed(srv, "server", "admin_key", str, ""),
     )
     if server.mutation_dedup_window <= 0:
         raise ConfigError("server.mutation_dedup_window: must be a positive number of seconds")

@@ -21,6 +21,8 @@ JS client throws an `Error` with the body as its message).
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -31,6 +33,7 @@ from protocol.errors import ProtocolError
 from protocol.paths import canonicalize_udf_path
 from protocol.timestamps import decode_ts, encode_ts
 from protocol.values import decode_args
+from server.admin.keys import AdminKey, admin_grant
 from server.auth.authenticator import AuthResult
 from server.auth.identity import UserIdentity
 from server.config import Limits
@@ -47,6 +50,7 @@ __all__ = [
     "HttpReply",
     "Refused",
     "bearer_identity",
+    "caller",
     "handle_api_call",
     "json_error",
 ]
@@ -132,6 +136,26 @@ Authenticate = Callable[[str], Awaitable[AuthResult]]
 """How the HTTP API checks a Bearer token: `Authenticator.authenticate`."""
 
 
+async def caller(
+    authorization: str | None, authenticate: Authenticate | None, admin_key: AdminKey | None
+) -> tuple[UserIdentity | None, bool]:
+    """(identity, whether the caller is the admin) of an `Authorization`
+    header: `Bearer <token>`, or `Convex <admin key>[:<base64 identity JSON>]`
+    as the official clients send an admin key (acting as that identity)."""
+    scheme, _, value = (authorization or "").partition(" ")
+    if scheme != "Convex":
+        return await bearer_identity(authorization, authenticate), False
+    key, _, acting = value.strip().partition(":")
+    try:
+        attributes = json.loads(base64.b64decode(acting, validate=True)) if acting else None
+        grant = admin_grant(admin_key, key, attributes)
+    except (ValueError, binascii.Error):
+        raise Refused(401, "Unauthenticated", "The admin identity is not base64 JSON") from None
+    except AuthError as exc:
+        raise Refused(401, "Unauthenticated", exc.message) from None
+    return grant.identity, True
+
+
 async def bearer_identity(
     authorization: str | None, authenticate: Authenticate | None
 ) -> UserIdentity | None:
@@ -197,6 +221,7 @@ async def handle_api_call(
     engine: Engine,
     authenticate: Authenticate | None,
     limits: Limits | None = None,
+    admin_key: AdminKey | None = None,
 ) -> HttpReply:
     """Answer one POST to `route` (one of `API_ROUTES`)."""
     if route == _QUERY_TS:
@@ -204,7 +229,7 @@ async def handle_api_call(
         return HttpReply(200, json.dumps({"ts": encode_ts(engine.published_ts)}))
     try:
         call = _parse(route, body, limits if limits is not None else Limits())
-        identity = await bearer_identity(authorization, authenticate)
+        identity, admin = await caller(authorization, authenticate, admin_key)
         ts = _snapshot_ts(call.ts, engine)
     except Refused as refused:
         return refused.reply
@@ -213,15 +238,18 @@ async def handle_api_call(
     kind = _ROUTE_KINDS[route]
     if kind is None:
         try:
-            kind = engine.function_kind(call.path)
+            kind = engine.function_kind(call.path, internal_ok=admin)
         except FunctionNotFound as exc:
             return _reply(failure(str(exc)))
     try:
         if kind == "mutation":
-            return _reply((await engine.mutate(call.path, call.args, identity)).outcome)
+            committed = await engine.mutate(call.path, call.args, identity, internal_ok=admin)
+            return _reply(committed.outcome)
         if kind == "action":
-            return _reply(await engine.run_action(call.path, call.args, identity))
-        return _reply(await engine.run_query(call.path, call.args, identity, ts))
+            return _reply(
+                await engine.run_action(call.path, call.args, identity, internal_ok=admin)
+            )
+        return _reply(await engine.run_query(call.path, call.args, identity, ts, internal_ok=admin))
     except StoreUnavailable:
         # Nothing is known to be written; a mutation retried after this may
         # apply twice if its COMMIT did land (the HTTP API has no request ids).

@@ -107,6 +107,36 @@ class UserIdentity:
         }
         return cls(**base, **typed, custom_claims=MappingProxyType(custom))
 
+    @classmethod
+    def from_json(cls, attributes: Mapping[str, Any]) -> UserIdentity:
+        """The identity `to_json` describes (an admin's `impersonating`):
+        `subject` and `issuer` required, `tokenIdentifier` derived when
+        absent, other keys standard claims by their JSON names or custom.
+        Raises ValueError on anything else."""
+        subject, issuer = attributes.get("subject"), attributes.get("issuer")
+        if not isinstance(subject, str) or not isinstance(issuer, str):
+            raise ValueError("an identity needs a string subject and issuer")
+        token_identifier = attributes.get("tokenIdentifier", f"{issuer}|{subject}")
+        if not isinstance(token_identifier, str):
+            raise ValueError("tokenIdentifier must be a string")
+        by_json = {json_name: attribute for attribute, json_name in STANDARD_CLAIMS.values()}
+        typed: dict[str, Any] = {}
+        custom: dict[str, Any] = {}
+        for key, value in attributes.items():
+            if key in ("subject", "issuer", "tokenIdentifier"):
+                continue
+            if key in by_json:
+                typed[by_json[key]] = value
+            else:
+                custom[key] = _copied(value)
+        return cls(
+            token_identifier=token_identifier,
+            subject=subject,
+            issuer=issuer,
+            **typed,
+            custom_claims=MappingProxyType(custom),
+        )
+
     def to_json(self) -> dict[str, Any]:
         """The camelCase dict Convex serializes: absent fields omitted, custom claims flat."""
         out: dict[str, Any] = {

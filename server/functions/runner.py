@@ -128,8 +128,8 @@ class FunctionRunner:
     ) -> Outcome:
         """Run the query at `path` against `snapshot`, replaying `journal`
         (from an earlier run of the same subscription). Internal functions
-        run only with `internal_ok` (server-side callers); clients never
-        pass it."""
+        run only with `internal_ok` (server-side callers, and clients
+        holding the admin key)."""
         read_set = ReadSet()
         auth = Auth(identity)
         page_journal = PageJournal(journal)

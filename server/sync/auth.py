@@ -22,10 +22,12 @@ from typing import Protocol
 from protocol.messages import Authenticate
 from protocol.session import AuthChange, AuthEvent, AuthState, ServerSession
 from protocol.values import canonical_json
+from server.admin.keys import AdminGrant, AdminKey, admin_grant
 from server.auth.authenticator import AuthResult
 from server.auth.identity import UserIdentity
 from server.errors import AuthError
 from server.metrics import Metrics
+from server.sync.engine import ADMIN_IDENTITY
 from server.sync.transport import Clock
 
 __all__ = ["ConnectionAuth", "TokenJudge", "identity_key"]
@@ -60,7 +62,9 @@ class ConnectionAuth:
         "_metrics",
         "_session",
         "_timer",
+        "_admin_key",
         "_wake",
+        "admin",
         "expires_at",
         "identity",
         "key",
@@ -74,9 +78,11 @@ class ConnectionAuth:
         metrics: Metrics,
         conn_id: int,
         wake: Callable[[], None],
+        admin_key: AdminKey | None = None,
     ) -> None:
         self._session = session
         self._judge = judge
+        self._admin_key = admin_key
         self._clock = clock
         self._metrics = metrics
         self._conn_id = conn_id
@@ -85,7 +91,8 @@ class ConnectionAuth:
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self.identity: UserIdentity | None = None
-        self.key = ""  # identity_key(identity)
+        self.key = ""  # identity_key(identity), after ADMIN_IDENTITY for an admin
+        self.admin = False  # holds the admin key: internal functions run
         self.expires_at: float | None = None
         metrics.connections.add(session.auth_state.value, 1)
 
@@ -111,7 +118,7 @@ class ConnectionAuth:
         assert self._judge is not None and msg.value is not None  # may_settle_now
         return self._judge.authenticate_now(msg.value)
 
-    async def verdict(self, msg: Authenticate) -> AuthResult | None:
+    async def verdict(self, msg: Authenticate) -> AuthResult | AdminGrant | None:
         """The accepted token's result, or None for a sign-out (tokenType None).
 
         Raises:
@@ -120,8 +127,9 @@ class ConnectionAuth:
         """
         if msg.token_type == "None":
             return None
-        if msg.token_type != "User" or msg.value is None:
-            raise AuthError("Admin keys are not supported by livesync")
+        assert msg.value is not None  # Authenticate checks it
+        if msg.token_type == "Admin":
+            return admin_grant(self._admin_key, msg.value, msg.impersonating)
         if self._judge is None:
             raise AuthError("No auth provider found matching the given token")
         return await self._judge.authenticate(msg.value)
@@ -132,18 +140,24 @@ class ConnectionAuth:
         """An Authenticate arrived: auth goes `loading` until its verdict."""
         self._moved(self._session.begin_authenticate(msg))
 
-    def adopt(self, result: AuthResult | None) -> None:
+    def adopt(self, result: AuthResult | AdminGrant | None) -> None:
         """Put the verdict in force: `result`'s identity, or none (signed out)."""
+        admin = isinstance(result, AdminGrant)
         if result is None:
             identity, expires_at = None, None
+        elif isinstance(result, AdminGrant):
+            identity, expires_at = result.identity, None
         else:
             identity, expires_at = result.identity, result.expires_at
         # A refresh usually names the same user: keep the key, not re-serialize.
-        same = identity is not None and (identity is self.identity or identity == self.identity)
-        self.key = self.key if same else identity_key(identity)
-        self.identity, self.expires_at = identity, expires_at
+        same = admin == self.admin and (
+            identity is not None and (identity is self.identity or identity == self.identity)
+        )
+        if not same:
+            self.key = (ADMIN_IDENTITY if admin else "") + identity_key(identity)
+        self.identity, self.expires_at, self.admin = identity, expires_at, admin
         self._arm()
-        event = AuthEvent.CLEAR if identity is None else AuthEvent.ACCEPT
+        event = AuthEvent.CLEAR if identity is None and not admin else AuthEvent.ACCEPT
         self._moved(self._session.move_auth(event))
 
     def refuse(self, event: AuthEvent) -> None:

@@ -114,7 +114,10 @@ class Calls:
         frame_size: int,
         session_id: str | None,
         identity: UserIdentity | None,
+        admin: bool = False,
     ) -> None:
+        """Submit a mutation; `admin` (the caller holds the admin key) lets
+        it reach internal functions."""
         request = self._request(msg, frame_size)
         if isinstance(request, Outcome):
             self._mutations.append((msg.request_id, Committed(request, None)))
@@ -122,12 +125,14 @@ class Calls:
             return
         path, args = request
         dedup = (session_id, msg.request_id) if session_id else None
-        future = self._engine.submit(path, args, identity, dedup)
+        future = self._engine.submit(path, args, identity, dedup, internal_ok=admin)
         self._mutations.append((msg.request_id, future))
         future.add_done_callback(self._done)
 
-    def action(self, msg: Action, frame_size: int, identity: UserIdentity | None) -> None:
-        self._spawn(self._run_action(msg, self._request(msg, frame_size), identity))
+    def action(
+        self, msg: Action, frame_size: int, identity: UserIdentity | None, admin: bool = False
+    ) -> None:
+        self._spawn(self._run_action(msg, self._request(msg, frame_size), identity, admin))
 
     def answers(self) -> list[MutationResponse | ActionResponse]:
         """Every answer that is ready, mutations in arrival order first."""
@@ -182,13 +187,14 @@ class Calls:
         msg: Action,
         request: tuple[str, dict[str, Any]] | Outcome,
         identity: UserIdentity | None,
+        admin: bool,
     ) -> None:
         if isinstance(request, Outcome):
             outcome = request
         else:
             path, args = request
             try:
-                outcome = await self._engine.run_action(path, args, identity)
+                outcome = await self._engine.run_action(path, args, identity, internal_ok=admin)
             except Exception:
                 log.exception("connection %s: action %s failed", self._conn_id, path)
                 outcome = failure(SERVER_ERROR)

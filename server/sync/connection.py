@@ -44,6 +44,7 @@ from protocol.messages import (
     QuerySetAdd,
 )
 from protocol.session import AuthEvent, ServerSession
+from server.admin.keys import AdminKey
 from server.config import Limits, ServerConfig
 from server.errors import AuthError, IssuerUnavailable, StoreUnavailable, TokenExpired
 from server.limits import session_id_refusal
@@ -110,6 +111,7 @@ class SyncConnection:
         limits: Limits | None = None,
         *,
         clock: Clock = SYSTEM_CLOCK,
+        admin_key: AdminKey | None = None,
     ) -> None:
         self.engine = engine
         self.limits = limits = limits if limits is not None else Limits()
@@ -133,7 +135,9 @@ class SyncConnection:
         self._last_send = clock.monotonic()
         # Kept: in 3.11 every get_running_loop() costs a getpid() system call.
         self._loop = asyncio.get_running_loop()
-        self.auth = ConnectionAuth(self.session, judge, clock, metrics, conn_id, self._wake_up)
+        self.auth = ConnectionAuth(
+            self.session, judge, clock, metrics, conn_id, self._wake_up, admin_key
+        )
         self.calls = Calls(engine, limits, conn_id, self._mark_dirty)
         self.subscriptions = Subscriptions(engine, limits, conn_id, self._on_invalidated)
 
@@ -286,9 +290,10 @@ class SyncConnection:
                 if self.calls.mutations_pending >= self.config.max_pending_mutations:
                     raise _Close(1013, "TooManyConcurrentMutations")
                 session_id = self.session.session_id
-                self.calls.mutation(msg, received.size, session_id, self.auth.identity)
+                auth = self.auth
+                self.calls.mutation(msg, received.size, session_id, auth.identity, auth.admin)
             elif isinstance(msg, Action):
-                self.calls.action(msg, received.size, self.auth.identity)
+                self.calls.action(msg, received.size, self.auth.identity, self.auth.admin)
             elif isinstance(msg, Authenticate):
                 await self._authenticate(msg)
             elif isinstance(msg, Connect):

@@ -44,13 +44,17 @@ from server.store.base import Commit, IndexKeyChange, Store, Transaction
 from server.sync.committer import Committed, Committer
 from server.sync.intervals import IntervalIndex
 
-__all__ = ["ANY_IDENTITY", "Engine", "Execution", "QueryKey", "Stamp"]
+__all__ = ["ADMIN_IDENTITY", "ANY_IDENTITY", "Engine", "Execution", "QueryKey", "Stamp"]
 
 log = logging.getLogger("livesync.sync")
 
 # How many recent commits are kept to check executions that raced with them.
 _COMMIT_LOG_SIZE = 4096
 ANY_IDENTITY = "*"
+# Identity keys of admin callers (`ConnectionAuth`): their runs may reach
+# internal functions, so they are never shared with, or served by, anyone
+# else's (another caller's "not found" for an internal path, say).
+ADMIN_IDENTITY = "admin:"
 # An invalidated execution with this many subscribers is re-run before they
 # are woken (see Engine._prefetch); a lone subscriber just re-runs it itself.
 _PREFETCH_MIN_LISTENERS = 2
@@ -166,7 +170,7 @@ class Engine:
     def cached_for(self, shared: QueryKey, identity: str, ts: int) -> Execution | None:
         """`cached` for a query's identity-free key, which a subscriber keeps,
         and its identity key: the per-identity key is only made when needed."""
-        ex = self._usable(shared, ts)
+        ex = None if identity.startswith(ADMIN_IDENTITY) else self._usable(shared, ts)
         if ex is None:
             ex = self._usable(QueryKey(shared.path, shared.args, identity, shared.journal), ts)
         return ex
@@ -210,6 +214,8 @@ class Engine:
         own = flights.get(key.identity)
         if own is not None:
             return await asyncio.shield(own)
+        if key.identity.startswith(ADMIN_IDENTITY):
+            return None
         other = next(iter(flights.values()))
         try:
             ex = await asyncio.shield(other)
@@ -226,11 +232,12 @@ class Engine:
         flights[key.identity] = fut
         registry = self.runner.registry
         try:
+            admin = key.identity.startswith(ADMIN_IDENTITY)
             outcome = await self.runner.run_query(
-                key.path, args, identity, self.store.snapshot(ts), key.journal
+                key.path, args, identity, self.store.snapshot(ts), key.journal, internal_ok=admin
             )
             self.metrics.query_executions.inc(key.path)
-            shared = key if outcome.used_auth else key.shared()
+            shared = key if outcome.used_auth or admin else key.shared()
             ex = Execution(shared, ts, outcome, _digest(outcome), args, identity)
             current = self._cache.get(shared)
             if self.runner.registry is not registry:
@@ -373,15 +380,22 @@ class Engine:
         return committed.outcome.value
 
     async def run_query(
-        self, path: str, args: dict[str, Any], identity: UserIdentity | None, ts: int
+        self,
+        path: str,
+        args: dict[str, Any],
+        identity: UserIdentity | None,
+        ts: int,
+        *,
+        internal_ok: bool = False,
     ) -> Outcome:
         """Run a query once at snapshot `ts`, for a caller that does not
         subscribe (the HTTP API): nothing is cached or registered."""
-        return await self.runner.run_query(path, args, identity, self.store.snapshot(ts))
+        snapshot = self.store.snapshot(ts)
+        return await self.runner.run_query(path, args, identity, snapshot, internal_ok=internal_ok)
 
-    def function_kind(self, path: str) -> FunctionKind:
+    def function_kind(self, path: str, *, internal_ok: bool = False) -> FunctionKind:
         """The kind of the function at `path`; raises `FunctionNotFound`."""
-        return self.runner.registry.lookup(path).kind
+        return self.runner.registry.lookup(path, internal_ok=internal_ok).kind
 
     async def prune_mutation_results(self, now_ns: int, window_s: float) -> int:
         """Forget the results of mutations committed more than `window_s`

@@ -9,15 +9,13 @@ whose node died reconnects to another one.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from tests.helpers.ci import skip_or_fail
-from tests.helpers.ports import free_port
-from tests.helpers.timeouts import REPLY, STARTUP
+from tests.helpers.ports import await_port, free_port
+from tests.helpers.timeouts import REPLY
 
 __all__ = ["LoadBalancer", "require_haproxy"]
 
@@ -111,15 +109,5 @@ backend nodes
 
     def _await_listening(self) -> None:
         # HAProxy prints nothing when it is ready: its port accepting is the event.
-        deadline = time.monotonic() + STARTUP
-        while True:
-            assert self._proc is not None
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"haproxy exited:\n{self.log_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=REPLY):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"haproxy did not listen:\n{self.log_text()}") from None
-                time.sleep(0.02)
+        assert self._proc is not None
+        await_port(self._proc, self.port, "haproxy", self.log_text)

@@ -6,17 +6,15 @@ S3's HTTP API, and `FileBackend`, which runs a storage test on each backend.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.helpers.ports import free_port
+from tests.helpers.ports import await_port, free_port
 from tests.helpers.server import LivesyncServer
-from tests.helpers.timeouts import REPLY, STARTUP
+from tests.helpers.timeouts import REPLY
 
 __all__ = ["FILE_BACKENDS", "FileBackend", "S3Server"]
 
@@ -45,17 +43,7 @@ class S3Server:
                 stderr=subprocess.STDOUT,
             )
         # moto's readiness line is werkzeug's and may change: its port accepting is the event.
-        deadline = time.monotonic() + STARTUP
-        while True:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"moto exited:\n{self._log.read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=REPLY):
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"moto did not listen:\n{self._log.read_text()}") from None
-                time.sleep(0.02)
+        await_port(self._proc, self.port, "moto", self._log.read_text)
 
     def stop(self) -> None:
         if self._proc is not None and self._proc.poll() is None:

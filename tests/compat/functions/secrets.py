@@ -6,12 +6,19 @@ from typing import Any
 
 from server import action, api, internal, internal_action, internal_mutation, internal_query, v
 
-__all__ = ["add", "count", "echo", "relay", "write_through_internals", "wrong_reference"]
+__all__ = ["add", "count", "echo", "relay", "whoami", "write_through_internals", "wrong_reference"]
 
 
 @internal_query()
 async def count(ctx: Any) -> int:
     return len(await ctx.db.query("notes").collect())
+
+
+@internal_query()
+async def whoami(ctx: Any) -> str | None:
+    """The caller's subject: an admin acting as a user is that user."""
+    identity = await ctx.auth.get_user_identity()
+    return None if identity is None else identity.subject
 
 
 @internal_mutation(args={"body": v.string()})
