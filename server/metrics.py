@@ -166,13 +166,14 @@ class Histogram(_Family[prometheus_client.Histogram]):
 
 class _LoopFigure:
     """A figure without labels, updated from the serving loop's thread only,
-    that the registry reads as a custom collector. Each subclass registers
-    itself once its fields are set: registering describes it."""
+    that the registry reads as a custom collector. Subclasses set their
+    fields before calling this `__init__`: registering describes the figure."""
 
     __slots__ = ("_help", "_name")
 
     def __init__(self, registry: CollectorRegistry, name: str, help: str) -> None:
         self._name, self._help = name, help
+        registry.register(self)
 
     def describe(self) -> Iterator[Metric]:
         yield self._family()
@@ -188,9 +189,8 @@ class LoopCounter(_LoopFigure):
     __slots__ = ("_value",)
 
     def __init__(self, registry: CollectorRegistry, name: str, help: str) -> None:
-        super().__init__(registry, name, help)
         self._value = 0.0
-        registry.register(self)
+        super().__init__(registry, name, help)
 
     def inc(self, amount: float = 1) -> None:
         self._value += amount
@@ -208,11 +208,10 @@ class LoopHistogram(_LoopFigure):
     def __init__(
         self, registry: CollectorRegistry, name: str, help: str, buckets: tuple[float, ...]
     ) -> None:
-        super().__init__(registry, name, help)
         self._bounds = buckets
         self._counts = [0] * (len(buckets) + 1)  # the last one: above every bound
         self._sum = 0.0
-        registry.register(self)
+        super().__init__(registry, name, help)
 
     def observe(self, seconds: float) -> None:
         # The first bound at or above `seconds`: buckets are "less or equal".
@@ -221,12 +220,6 @@ class LoopHistogram(_LoopFigure):
 
     def count(self) -> float:
         return sum(self._counts)
-
-    def describe(self) -> Iterator[Metric]:
-        yield self._family()
-
-    def collect(self) -> Iterator[Metric]:
-        yield self._family()
 
     def _family(self) -> Metric:
         buckets: list[tuple[str, float]] = []

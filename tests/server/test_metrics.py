@@ -59,11 +59,11 @@ def scrape(url: str) -> Series:
     return parse(reply.text)
 
 
-def call(url: str, kind: str, path: str, args: dict[str, str]) -> object:
+def call(url: str, kind: str, path: str, args: dict[str, str], status: str = "success") -> object:
     reply = httpx.post(f"{url}/api/{kind}", json={"path": path, "args": args}, timeout=REPLY)
     body = reply.json()
-    assert body["status"] == "success", body
-    return body["value"]
+    assert body["status"] == status, body
+    return body.get("value")
 
 
 def exercise(url: str) -> None:
@@ -237,6 +237,7 @@ def test_functions_and_commits_are_timed_by_what_ran(start_server: StartServer) 
     url = start_server(FUNCTIONS).url
     before = scrape(url)
     exercise(url)
+    call(url, "mutation", "messages:fail", {"reason": "no"}, status="error")
     after = scrape(url)
 
     def grew(name: str, **labels: str) -> float:
@@ -244,8 +245,10 @@ def test_functions_and_commits_are_timed_by_what_ran(start_server: StartServer) 
 
     duration = "livesync_function_duration_seconds"
     assert grew(duration, kind="query") == 1
-    assert grew(duration, kind="mutation") == 2  # the action's own mutation too
+    # The action's own mutation, and the failed one, are runs too.
+    assert grew(duration, kind="mutation") == 3
     assert grew(duration, kind="action") == 1
+    # The failed mutation's group was rolled back: no commit to time.
     assert grew("livesync_commit_duration_seconds") == 2
     for kind in KINDS:
         inf = after[(duration + "_bucket", (("kind", kind), ("le", "+Inf")))]
