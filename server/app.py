@@ -36,7 +36,7 @@ from server.gcpolicy import GcPolicy
 from server.http_actions import serve_http_action
 from server.http_api import API_ROUTES, Authenticate, HttpReply, handle_api_call, json_error
 from server.interrupt import LoopWatchdog
-from server.metrics import Metrics
+from server.metrics import CONTENT_TYPE, Metrics
 from server.scheduler.crons import CronRunner
 from server.scheduler.executor import JobExecutor
 from server.storage.files import open_file_store
@@ -387,7 +387,7 @@ class LivesyncApp:
 
     async def _metrics(self, send: Send, cors: list[tuple[bytes, bytes]]) -> None:
         reply = HttpReply(200, self.metrics.render())
-        await _respond(send, reply, cors, content_type="text/plain; version=0.0.4")
+        await _respond(send, reply, cors, content_type=CONTENT_TYPE)
 
     async def site_app(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The HTTP actions alone, for the `[server] site_port` listener."""

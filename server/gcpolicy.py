@@ -56,6 +56,9 @@ class GcPolicy:
         self._saved: tuple[int, int, int] | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = 0  # connections closed since the last full pass
+        # Each generation's longest pause, kept here: reading the gauge back
+        # would collect the whole registry on every collection.
+        self._longest: dict[str, float] = {}
 
     def start(self) -> None:
         global _owner
@@ -107,5 +110,6 @@ class GcPolicy:
         metrics = self._metrics
         metrics.gc_collections.inc(generation)
         metrics.gc_pause_seconds.inc(generation, pause)
-        if pause > metrics.gc_pause_max.get(generation):
+        if pause > self._longest.get(generation, 0.0):
+            self._longest[generation] = pause
             metrics.gc_pause_max.set(generation, pause)

@@ -13,12 +13,14 @@ Mutations run inside `Store.write`, so a failure rolls every write back.
 A database out of reach (`StoreUnavailable`) is raised, not turned into a
 failure: it is no fault of the function, and its caller can try again.
 Every handler runs under its time limits (see `server.functions.timeouts`): an
-overrun fails like any other error, with a message naming the limit.
+overrun fails like any other error, with a message naming the limit. Every
+run, failed ones too, is timed into the metrics by kind.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -229,6 +231,7 @@ class FunctionRunner:
 
         async def execute(make_ctx: Callable[[], ActionCtx], auth: Auth) -> Outcome:
             collector = LogCollector()
+            started = time.perf_counter()
             try:
                 with capture_logs(collector):
                     call = route.handler(make_ctx(), request)
@@ -242,6 +245,8 @@ class FunctionRunner:
                     log_lines=collector.lines(),
                     used_auth=auth.used,
                 )
+            finally:
+                self._timed("action", started)
             return Outcome(value, None, None, None, collector.lines(), ReadSet(), auth.used)
 
         return await self._on_action_thread(route.name, identity, mutate, transact, 0, execute)
@@ -346,6 +351,7 @@ class FunctionRunner:
         internal_ok: bool,
     ) -> Outcome:
         collector = LogCollector()
+        started = time.perf_counter()
         try:
             function = self._registry.lookup(path, kind, internal_ok=internal_ok)
             with capture_logs(collector):
@@ -363,9 +369,16 @@ class FunctionRunner:
                 read_set=read_set,
                 used_auth=auth.used,
             )
+        finally:
+            self._timed(kind, started)
         return Outcome(
             value, RawJSON(value_json), None, None, collector.lines(), read_set, auth.used
         )
+
+    def _timed(self, kind: FunctionKind, started: float) -> None:
+        """Observe a run that began at `started` (`time.perf_counter`)."""
+        if self._metrics is not None:
+            self._metrics.function_duration.observe(time.perf_counter() - started, kind)
 
     def _error_message(self, exc: Exception, path: str, kind: FunctionKind) -> str:
         """What the client sees of a failed run; the server log gets the rest."""

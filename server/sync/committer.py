@@ -43,6 +43,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import time
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -255,6 +256,7 @@ class Committer:
                 outcomes.append(outcome)
             return outcomes
 
+        started = time.perf_counter()
         try:
             outcomes, commit = await self._store.write(body)
         except _BatchFailed as failed:
@@ -281,6 +283,7 @@ class Committer:
             log.exception("commit of %s failed", batch[0].path)
             self._fail(batch)
             return
+        self._metrics.commit_duration.observe(time.perf_counter() - started)
         self.batches += 1
         self._metrics.mutations.inc("ok", len(batch))
         try:

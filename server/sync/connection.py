@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from protocol.errors import ProtocolError, RemoteProtocolError
 from protocol.messages import (
@@ -50,7 +51,7 @@ from server.limits import session_id_refusal
 from server.metrics import Metrics
 from server.sync.auth import ConnectionAuth, TokenJudge
 from server.sync.calls import Calls
-from server.sync.engine import Engine
+from server.sync.engine import Engine, Stamp
 from server.sync.inbox import Inbox, Received, receive
 from server.sync.subscriptions import Subscriptions
 from server.sync.transport import SYSTEM_CLOCK, Clock, Transport, TransportClosed
@@ -84,6 +85,7 @@ class SyncConnection:
         "_inbox",
         "_last_send",
         "_loop",
+        "_stale",
         "_waiter",
         "_woken",
         "auth",
@@ -129,6 +131,7 @@ class SyncConnection:
         self._closed = False
         self._draining = False
         self._failed: _Close | None = None  # set from a callback; the loop closes
+        self._stale: Stamp | None = None  # the oldest commit not pushed yet, if known
         self._last_send = clock.monotonic()
         # Kept: in 3.11 every get_running_loop() costs a getpid() system call.
         self._loop = asyncio.get_running_loop()
@@ -362,6 +365,8 @@ class SyncConnection:
     # -- transitions -----------------------------------------------------
 
     def _on_invalidated(self) -> None:
+        if self._stale is None:
+            self._stale = self.engine.telling
         try:
             pushed = self._push_now()
         except Exception:
@@ -416,4 +421,8 @@ class SyncConnection:
         mods = self.subscriptions.modifications()
         text = self.session.transition_text(ts, mods, server_ts=self._clock.time_ns())
         self.metrics.transitions.inc()
+        stale = self._stale
+        if stale is not None and stale[0] <= ts:
+            self._stale = None
+            self.metrics.push_latency.observe(time.perf_counter() - stale[1])
         return text

@@ -13,6 +13,11 @@ filed under the identity-free key, so every user shares it.
 
 An execution that was running while commits landed is checked against the
 recent-commit log before it is registered, so no invalidation is lost.
+
+Each invalidation carries its commit's `Stamp`: the commit's ts and the moment
+it was durable (`time.perf_counter`; for another node's commit, the moment
+this node read it). A connection keeps the stamp of the oldest commit it has
+not pushed yet and times its next Transition from it (push latency).
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -38,7 +44,7 @@ from server.store.base import Commit, IndexKeyChange, Store, Transaction
 from server.sync.committer import Committed, Committer
 from server.sync.intervals import IntervalIndex
 
-__all__ = ["ADMIN_IDENTITY", "ANY_IDENTITY", "Engine", "Execution", "QueryKey"]
+__all__ = ["ADMIN_IDENTITY", "ANY_IDENTITY", "Engine", "Execution", "QueryKey", "Stamp"]
 
 log = logging.getLogger("livesync.sync")
 
@@ -52,6 +58,9 @@ ADMIN_IDENTITY = "admin:"
 # An invalidated execution with this many subscribers is re-run before they
 # are woken (see Engine._prefetch); a lone subscriber just re-runs it itself.
 _PREFETCH_MIN_LISTENERS = 2
+
+Stamp = tuple[int, float]
+"""A commit's ts and when it was durable (see the module doc)."""
 
 
 class QueryKey(NamedTuple):
@@ -81,6 +90,7 @@ class Execution:
     args: dict[str, Any] = field(default_factory=dict, repr=False)
     identity: UserIdentity | None = field(default=None, repr=False)  # what it ran under
     invalidated_at: int | None = None
+    stale_since: Stamp | None = None  # the invalidating commit, when known
     refs: int = 0
     listeners: set[Callable[[], None]] = field(default_factory=set)
 
@@ -110,7 +120,8 @@ def _digest(outcome: Outcome) -> bytes:
     return h.digest()
 
 
-def _notify(ex: Execution) -> None:
+def _notify(engine: Engine, ex: Execution) -> None:
+    engine.telling = ex.stale_since
     for listener in list(ex.listeners):
         try:
             listener()
@@ -134,10 +145,12 @@ class Engine:
         self._inflight: dict[
             tuple[str, str, str | None, int], dict[str, asyncio.Future[Execution]]
         ] = {}
-        # Only (ts, keys): the documents of old commits are not kept alive.
-        self._commits: deque[tuple[int, tuple[IndexKeyChange, ...]]] = deque(
+        # Only stamps and keys: the documents of old commits are not kept alive.
+        self._commits: deque[tuple[Stamp, tuple[IndexKeyChange, ...]]] = deque(
             maxlen=_COMMIT_LOG_SIZE
         )
+        # The commit whose invalidations listeners are being told of, if known.
+        self.telling: Stamp | None = None
         self.committer = Committer(store, runner, self.publish_commit, metrics)
         self._catching_up = asyncio.Lock()
         self._unknown_before = 0  # commits before this ts were never seen (a pruned log)
@@ -256,6 +269,7 @@ class Engine:
                     ex, [(r.index, r.start, r.end) for r in ex.outcome.read_set.ranges]
                 )
         if ex.invalidated_at is not None:
+            self.telling = ex.stale_since
             listener()
 
     def _check_missed_commits(self, ex: Execution) -> None:
@@ -264,16 +278,19 @@ class Engine:
             ex.invalidated_at = self._unknown_before
             return
         commits = self._commits
-        if commits and len(commits) == commits.maxlen and commits[0][0] > ex.ts + 1:
-            ex.invalidated_at = commits[0][0]  # older than the log: assume the worst
+        if commits and len(commits) == commits.maxlen and commits[0][0][0] > ex.ts + 1:
+            # Older than the log: assume the worst.
+            ex.stale_since = oldest = commits[0][0]
+            ex.invalidated_at = oldest[0]
             return
         contains = ex.outcome.read_set.contains
         # Newest first, stopping at ex.ts: usually no commit at all is looked at.
-        for ts, keys in reversed(commits):
-            if ts <= ex.ts:
+        for stamp, keys in reversed(commits):
+            if stamp[0] <= ex.ts:
                 break
             if any(contains(c.index, c.key) for c in keys):
-                ex.invalidated_at = ts  # keeps going: the earliest such commit wins
+                # Keeps going: the earliest such commit wins.
+                ex.invalidated_at, ex.stale_since = stamp[0], stamp
 
     def release(self, ex: Execution, listener: Callable[[], None]) -> None:
         ex.refs -= 1
@@ -406,14 +423,15 @@ class Engine:
         except Exception:
             log.debug("prefetch of %s failed; subscribers will re-run it", old.key.path)
         finally:
-            _notify(old)
+            _notify(self, old)
 
     async def publish_commit(self, commit: Commit) -> None:
         """Publish a commit made here, after the commits other nodes sharing
         the database made before it (commits are published in ts order)."""
+        durable = time.perf_counter()
         if commit.previous_ts > self.published_ts:
             await self.catch_up()
-        self.publish(commit)
+        self.publish(commit, durable)
         if self._stopped_at_own:
             # A catch-up stopped at this commit while it was unpublished:
             # what other nodes committed after it is published from here.
@@ -456,20 +474,20 @@ class Engine:
                 return
 
     def _invalidate_all(self, ts: int) -> None:
-        hit = self._invalidate_live(ts)
+        hit = self._invalidate_live(ts, (ts, time.perf_counter()))
         # An execution still running from before the gap cannot be checked
         # against the log: it is invalid once registered.
         self._unknown_before = max(self._unknown_before, ts)
         self.published_ts = max(self.published_ts, ts)
         for ex in hit:
-            _notify(ex)
+            _notify(self, ex)
         self._tell_watchers(None)
 
-    def _invalidate_live(self, ts: int) -> set[Execution]:
+    def _invalidate_live(self, ts: int, stamp: Stamp | None) -> set[Execution]:
         live = set(self._intervals.owners()) | set(self._cache.values())
         hit = {ex for ex in live if ex.invalidated_at is None}
         for ex in hit:
-            ex.invalidated_at = ts
+            ex.invalidated_at, ex.stale_since = ts, stamp
             self._forget(ex)
         return hit
 
@@ -479,8 +497,9 @@ class Engine:
         the results that changed without resubscribing. A run of the old
         code still under way is invalid when it ends (see `_run`)."""
         self.runner.use(registry)
-        for ex in self._invalidate_live(self.published_ts):
-            _notify(ex)
+        # No commit: the pushes of new results are not timed as commit pushes.
+        for ex in self._invalidate_live(self.published_ts, None):
+            _notify(self, ex)
 
     def watch(self, watcher: Callable[[Commit | None], None]) -> None:
         """Call `watcher` with every commit published, this node's or
@@ -495,16 +514,18 @@ class Engine:
             except Exception:
                 log.exception("a commit watcher failed")
 
-    def publish(self, commit: Commit) -> None:
-        """Invalidate what `commit` touched, then make its ts readable."""
+    def publish(self, commit: Commit, durable: float | None = None) -> None:
+        """Invalidate what `commit` touched, then make its ts readable.
+        `durable` is when it was written (`time.perf_counter`), if known."""
         if commit.ts <= self.published_ts:
             return  # covered already: a catch-up over a pruned log invalidated everything
-        self._commits.append((commit.ts, commit.keys))
+        stamp = (commit.ts, time.perf_counter() if durable is None else durable)
+        self._commits.append((stamp, commit.keys))
         hit: set[Execution] = set()
         for change in commit.keys:
             hit |= self._intervals.stab(change.index, change.key)
         for ex in hit:
-            ex.invalidated_at = commit.ts
+            ex.invalidated_at, ex.stale_since = commit.ts, stamp
             self._forget(ex)
         self.published_ts = max(self.published_ts, commit.ts)
         for ex in hit:
@@ -513,7 +534,7 @@ class Engine:
                 self._prefetches.add(task)
                 task.add_done_callback(self._prefetches.discard)
             else:
-                _notify(ex)
+                _notify(self, ex)
         if hit:
             self.metrics.invalidations.inc("", len(hit))
         if self._watchers:
