@@ -19,6 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from server.admin.dashboard import ServerFacts, install_dashboard
 from server.admin.keys import AdminKey, admin_key_path
 from server.asgi import ASGIApp, Receive, Scope, Send, read_body, request_headers, respond
 from server.asgi_transport import AsgiTransport
@@ -100,6 +101,7 @@ class LivesyncApp:
         )
         self.storage: Storage | None = None
         self.admin_key = AdminKey(admin_key_path(config), config.server.admin_key)
+        self.facts: ServerFacts | None = None  # known once started
         self.metrics = Metrics()
         self.mounts = dict(mounts or {})
         self.engine: Engine | None = None
@@ -124,6 +126,9 @@ class LivesyncApp:
         self.storage = Storage(files, self.config.storage, self.public_url)
         store = open_store(self.config.database.url)
         await store.open(registry.index_defs(), convert_legacy_numbers(registry.schema))
+        self.facts = ServerFacts.gather(self.config, store)
+        app_functions = len(registry.paths())
+        install_dashboard(registry, store, self.facts)
         made = self.admin_key.ensure()
         if made is not None:
             # On stdout, never in the log: it is a password.
@@ -169,7 +174,7 @@ class LivesyncApp:
         self._crons.start()
         self._gc.start()
         self._watchdog.start()
-        log.info("functions loaded from %s: %d", self.config.functions.dir, len(registry.paths()))
+        log.info("functions loaded from %s: %d", self.config.functions.dir, app_functions)
 
     async def use_functions(self, registry: FunctionRegistry) -> None:
         """Serve `registry` from now on (a dev reload): its schema's indexes
@@ -177,7 +182,9 @@ class LivesyncApp:
         cron jobs use it, and every subscribed query re-runs with it. If the
         indexes cannot be changed, the old functions stay in service."""
         assert self.engine is not None and self._crons is not None, "startup() has not run"
+        assert self.facts is not None
         old = self.engine.runner.registry
+        install_dashboard(registry, self.engine.store, self.facts)
         await self.engine.store.change_indexes(registry.index_defs())
         self.engine.use_functions(registry)
         old.unload()

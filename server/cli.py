@@ -11,7 +11,7 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import replace
-from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -31,6 +31,7 @@ from server.functions.registry import FunctionRegistry
 from server.launch import Origins, load_functions, locate
 from server.reload import FunctionReloader
 from server.store import open_store
+from server.version import installed_version
 from server.websocket import LivesyncWebSocketProtocol
 
 __all__ = ["main", "serve"]
@@ -385,14 +386,6 @@ def _run_added_command(name: str, entry_point: EntryPoint | None, argv: list[str
     return command(argv)
 
 
-def _installed_version() -> str:
-    """The version of the installed `livesync` distribution (what pip reports)."""
-    try:
-        return version("livesync")
-    except PackageNotFoundError:
-        return "unknown (the livesync package is not installed: pip install -e .)"
-
-
 def _add_server_options(p: argparse.ArgumentParser, *, listens: bool = True) -> None:
     # Each flag overrides its config.toml key; the defaults are config.py's.
     p.add_argument(
@@ -425,7 +418,7 @@ def _parser(added: Mapping[str, EntryPoint]) -> argparse.ArgumentParser:
     parser.add_argument(
         "--version",
         action="version",
-        version=f"livesync {_installed_version()}",
+        version=f"livesync {installed_version()}",
         help="print the installed version and exit",
     )
     sub = parser.add_subparsers(
