@@ -25,6 +25,7 @@ from server.asgi import ASGIApp, Receive, Scope, Send, read_body, request_header
 from server.asgi_transport import AsgiTransport
 from server.config import Config
 from server.cors import cors_headers
+from server.dashboard import dashboard_path, injects_key, serve_dashboard
 from server.errors import LivesyncError
 from server.functions.http_router import HttpRouter
 from server.functions.legacy_numbers import convert_legacy_numbers
@@ -88,8 +89,11 @@ class LivesyncApp:
         mounts: dict[str, ASGIApp] | None = None,
         public_url: str | None = None,
         registry: FunctionRegistry | None = None,
+        dev: bool = False,
     ) -> None:
         self.config = config
+        # `livesync dev`: the dashboard page opens signed in for this machine.
+        self.dev = dev
         # Functions loaded beforehand (the CLI does, to report a broken app
         # before anything starts); None: `startup()` loads them.
         self._registry = registry
@@ -408,6 +412,18 @@ class LivesyncApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         method = scope["method"]
         headers = request_headers(scope)
+        if dashboard_path(path):
+            # Before CORS: no other origin may read the page (it may hold the key).
+            key = self.admin_key.current() if injects_key(scope, headers, self.dev) else None
+            await serve_dashboard(
+                dict(scope, path=path),
+                receive,
+                send,
+                headers=headers,
+                key=key,
+                enabled=self.config.server.dashboard,
+            )
+            return
         cors = await self._cors(headers, method, send)
         if cors is None:
             return

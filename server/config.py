@@ -82,6 +82,9 @@ class ServerConfig:
     # "": the `admin-key` file beside the database, made at the first start.
     # Nodes sharing a PostgreSQL database set the same one here.
     admin_key: str = field(default="", repr=False)
+    # The dashboard page at /_dashboard (its functions answer the admin key
+    # either way; false serves no page).
+    dashboard: bool = True
 
     @property
     def metrics_address(self) -> tuple[str, int] | None:
@@ -333,6 +336,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         max_inbox_bytes=_typed(srv, "server", "max_inbox_bytes", int, defaults.max_inbox_bytes),
         site_port=_typed(srv, "server", "site_port", int, 0) if "site_port" in srv else None,
         admin_key=_typed(srv, "server", "admin_key", str, ""),
+        dashboard=_typed(srv, "server", "dashboard", bool, defaults.dashboard),
     )
     if server.mutation_dedup_window <= 0:
         raise ConfigError("server.mutation_dedup_window: must be a positive number of seconds")

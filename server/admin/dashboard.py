@@ -168,7 +168,9 @@ def _functions(
             insert_document,
             {"table": v.string(), "document": v.any()},
         ),
-        _internal("patchDocument", "mutation", patch_document, {"id": v.string(), "fields": v.any()}),
+        _internal(
+            "patchDocument", "mutation", patch_document, {"id": v.string(), "fields": v.any()}
+        ),
         _internal(
             "replaceDocument",
             "mutation",
