@@ -3,7 +3,7 @@
 // shows here as it lands. Edits are mutations checked against the schema.
 import { useMutation, usePaginatedQuery, useQuery } from "convex/react";
 import { type FormEvent, useEffect, useState } from "react";
-import { type Document, type Filter, type TableInfo, dashboard } from "./admin";
+import { type Document, type Filter, type TableInfo, dashboard, errorText } from "./admin";
 import { fromText, looseValue, skeleton, toText, userFields } from "./values";
 
 const PAGE_SIZE = 25;
@@ -170,7 +170,7 @@ function Row({ doc, columns, writable, onEdit }: RowProps) {
     try {
       await remove({ id: doc._id });
     } catch (error) {
-      setProblem((error as Error).message);
+      setProblem(errorText(error));
       setConfirming(false);
     }
   };
@@ -276,7 +276,7 @@ function Editor({ table, editing, onDone }: EditorProps) {
       else await insert({ table: table.name, document });
       onDone();
     } catch (error) {
-      setProblem((error as Error).message);
+      setProblem(errorText(error));
     } finally {
       setSaving(false);
     }

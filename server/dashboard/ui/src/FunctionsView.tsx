@@ -6,10 +6,11 @@ import { ConvexClient } from "convex/browser";
 import { useQuery } from "convex/react";
 import { makeFunctionReference } from "convex/server";
 import { type FormEvent, useState } from "react";
-import { type AdminAuth, type FunctionInfo, dashboard, deploymentUrl } from "./admin";
+import { type AdminAuth, type FunctionInfo, dashboard, deploymentUrl, errorText } from "./admin";
 import { describe, fromText, skeleton, toText } from "./values";
 
 type RunResult = {
+  run: number; // counts the page's runs: a new result is told from the last one
   ok: boolean;
   value: unknown;
   error: string | null;
@@ -23,12 +24,15 @@ function logLine(args: unknown[]): string {
   return `[${level}] ${args.slice(2).map(String).join(" ")}`;
 }
 
+let runs = 0;
+
 async function run(
   adminKey: string,
   fn: FunctionInfo,
   args: Record<string, unknown>,
   actingAs: Record<string, unknown> | undefined,
 ): Promise<RunResult> {
+  const number = ++runs;
   const logs: string[] = [];
   const ignore = () => {};
   const logger = {
@@ -47,12 +51,12 @@ async function run(
         : fn.kind === "mutation"
           ? await client.mutation(makeFunctionReference<"mutation">(fn.path), args)
           : await client.action(makeFunctionReference<"action">(fn.path), args);
-    return { ok: true, value, error: null, logs, ms: performance.now() - started };
+    return { run: number, ok: true, value, error: null, logs, ms: performance.now() - started };
   } catch (error) {
     const data = (error as { data?: unknown }).data;
-    const message = String((error as Error).message ?? error);
+    const message = errorText(error);
     const text = data === undefined ? message : `${message}\ndata: ${toText(data)}`;
-    return { ok: false, value: undefined, error: text, logs, ms: performance.now() - started };
+    return { run: number, ok: false, value: undefined, error: text, logs, ms: performance.now() - started };
   } finally {
     await client.close();
   }
@@ -157,7 +161,7 @@ function Runner({ fn, adminKey }: { fn: FunctionInfo; adminKey: string }) {
         </p>
       )}
       {result && (
-        <div className="result" data-testid="result" data-ok={result.ok}>
+        <div className="result" data-testid="result" data-ok={result.ok} data-run={result.run}>
           <h3>
             {result.ok ? "Result" : "Error"} <small>{result.ms.toFixed(0)} ms</small>
           </h3>

@@ -115,3 +115,10 @@ export async function checkKey(key: string): Promise<string | null> {
       : `The server did not answer: ${text}`;
   }
 }
+
+// A failed call's message without the client's decoration
+// ("[CONVEX M(path)] ...\n  Called by client").
+export function errorText(error: unknown): string {
+  const message = String((error as Error)?.message ?? error);
+  return message.replace(/^\[CONVEX [A-Z?]\([^)]*\)\] /, "").replace(/\s*Called by client$/, "");
+}
