@@ -84,6 +84,8 @@ def _functions(
 ) -> list[RegisteredFunction]:
     async def tables(ctx: QueryCtx) -> list[dict[str, Any]]:
         schema = registry.schema
+        # Tables are only ever added: the latest list is right for any
+        # snapshot (one added since reads as empty at this one).
         names = set(SYSTEM_TABLES) | set(await store.tables(store.latest_ts))
         if schema is not None:
             names |= set(schema.tables)

@@ -7,8 +7,8 @@ request from this machine gets the key in the page (a `<meta>` tag), so the
 page opens signed in. Only a request that is plainly a person on this
 machine opening the page gets it: from a loopback address, addressed to a
 loopback name (a DNS-rebinding page is addressed to its own name), passed
-on by no proxy, and not a cross-site fetch. The dashboard's responses carry
-no CORS headers, and no other page may frame it.
+on by no proxy, and not fetched or opened by another page. The dashboard's
+responses carry no CORS headers, and no other page may frame it.
 """
 
 from __future__ import annotations
@@ -57,7 +57,10 @@ def injects_key(scope: Scope, headers: dict[str, str], dev: bool) -> bool:
         and name in _LOOPBACK_HOSTS
         and not any(h in headers for h in _PROXY_HEADERS)
         and "origin" not in headers  # a fetch from a script, not a visit
-        and headers.get("sec-fetch-site", "none") in ("none", "same-origin")
+        # Typed or bookmarked ("none"), or a client that does not say. Not
+        # even "same-origin": a page the app serves itself (an HTTP action,
+        # an uploaded file) could open the dashboard and read it.
+        and headers.get("sec-fetch-site", "none") == "none"
     )
 
 

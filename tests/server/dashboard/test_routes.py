@@ -113,8 +113,9 @@ async def test_dev_mode_opens_signed_in_for_a_visit_from_this_machine(tmp_path: 
         {"forwarded": "for=203.0.113.9"},
         {"origin": "http://evil.example.com"},  # another page's fetch()
         {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-origin"},  # opened by a page the app serves (a file, say)
     ],
-    ids=["other-host-name", "x-forwarded-for", "forwarded", "origin", "cross-site"],
+    ids=["other-host-name", "x-forwarded-for", "forwarded", "origin", "cross-site", "same-origin"],
 )
 async def test_dev_mode_never_puts_the_key_in_a_page_someone_else_asked_for(
     tmp_path: Path, headers: dict[str, str]
