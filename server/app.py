@@ -20,12 +20,14 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from protocol.session import AuthState
+from server.admin.dashboard import ServerFacts, install_dashboard
 from server.admin.keys import AdminKey, admin_key_path
 from server.admin.nodes import NodeInfo, NodePresence
 from server.asgi import ASGIApp, Receive, Scope, Send, read_body, request_headers, respond
 from server.asgi_transport import AsgiTransport
 from server.config import Config
 from server.cors import cors_headers
+from server.dashboard import dashboard_path, injects_key, serve_dashboard
 from server.errors import LivesyncError
 from server.functions.http_router import HttpRouter
 from server.functions.legacy_numbers import convert_legacy_numbers
@@ -90,8 +92,11 @@ class LivesyncApp:
         mounts: dict[str, ASGIApp] | None = None,
         public_url: str | None = None,
         registry: FunctionRegistry | None = None,
+        dev: bool = False,
     ) -> None:
         self.config = config
+        # `livesync dev`: the dashboard page opens signed in for this machine.
+        self.dev = dev
         # Functions loaded beforehand (the CLI does, to report a broken app
         # before anything starts); None: `startup()` loads them.
         self._registry = registry
@@ -103,6 +108,7 @@ class LivesyncApp:
         )
         self.storage: Storage | None = None
         self.admin_key = AdminKey(admin_key_path(config), config.server.admin_key)
+        self.facts: ServerFacts | None = None  # known once started
         self.metrics = Metrics()
         self.mounts = dict(mounts or {})
         self.engine: Engine | None = None
@@ -128,6 +134,11 @@ class LivesyncApp:
         self.storage = Storage(files, self.config.storage, self.public_url)
         store = open_store(self.config.database.url)
         await store.open(registry.index_defs(), convert_legacy_numbers(registry.schema))
+        backend = "postgresql" if self.config.database.url.startswith("postgres") else "sqlite"
+        node = NodeInfo(self.public_url, installed_version(), backend)
+        self.facts = ServerFacts.of(node, self.config)
+        app_functions = len(registry.paths())
+        install_dashboard(registry, store, self.facts)
         made = self.admin_key.ensure()
         if made is not None:
             # On stdout, never in the log: it is a password.
@@ -171,17 +182,13 @@ class LivesyncApp:
             _every(_STORAGE_SWEEP_S, self._sweep_storage, "sweeping stored files")
         )
         self._crons.start()
-        backend = "postgresql" if self.config.database.url.startswith("postgres") else "sqlite"
         self.presence = NodePresence(
-            self.engine,
-            NodeInfo(self.public_url, installed_version(), backend),
-            self._auth_counts,
-            self.config.server.node_refresh,
+            self.engine, node, self._auth_counts, self.config.server.node_refresh
         )
         self.presence.start()
         self._gc.start()
         self._watchdog.start()
-        log.info("functions loaded from %s: %d", self.config.functions.dir, len(registry.paths()))
+        log.info("functions loaded from %s: %d", self.config.functions.dir, app_functions)
 
     async def use_functions(self, registry: FunctionRegistry) -> None:
         """Serve `registry` from now on (a dev reload): its schema's indexes
@@ -189,7 +196,9 @@ class LivesyncApp:
         cron jobs use it, and every subscribed query re-runs with it. If the
         indexes cannot be changed, the old functions stay in service."""
         assert self.engine is not None and self._crons is not None, "startup() has not run"
+        assert self.facts is not None
         old = self.engine.runner.registry
+        install_dashboard(registry, self.engine.store, self.facts)
         await self.engine.store.change_indexes(registry.index_defs())
         self.engine.use_functions(registry)
         old.unload()
@@ -424,6 +433,18 @@ class LivesyncApp:
     async def _http(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         method = scope["method"]
         headers = request_headers(scope)
+        if dashboard_path(path):
+            # Before CORS: no other origin may read the page (it may hold the key).
+            key = self.admin_key.current() if injects_key(scope, headers, self.dev) else None
+            await serve_dashboard(
+                dict(scope, path=path),
+                receive,
+                send,
+                headers=headers,
+                key=key,
+                enabled=self.config.server.dashboard,
+            )
+            return
         cors = await self._cors(headers, method, send)
         if cors is None:
             return

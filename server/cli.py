@@ -124,16 +124,19 @@ async def serve(
     mounts: dict[str, ASGIApp] | None = None,
     *,
     registry: FunctionRegistry | None = None,
-    reload: bool = False,
+    dev: bool = False,
 ) -> None:
     """Serve `config` on an already bound socket until interrupted. The app
     starts before the socket listens, so whatever fails start-up is raised
     here (`LivesyncError`). `registry`: the functions, loaded already;
-    `reload`: reload them whenever their folder changes (`livesync dev`)."""
-    app = LivesyncApp(config, mounts=mounts, public_url=_public_url(sock), registry=registry)
+    `dev` (`livesync dev`): reload them whenever their folder changes, and
+    open the dashboard signed in for a visitor on this machine."""
+    app = LivesyncApp(
+        config, mounts=mounts, public_url=_public_url(sock), registry=registry, dev=dev
+    )
     await app.startup()
     reloader = None
-    if reload:
+    if dev:
         reloader = FunctionReloader(
             app, config.functions.dir, reloaded=_say, failed=lambda line: _say(line, error=True)
         )
@@ -335,7 +338,7 @@ def _cmd_dev(args: argparse.Namespace) -> None:
         f"livesync: get a token with: livesync token --sub alice --issuer {issuer_url}",
         flush=True,
     )
-    _run(launch._replace(config=config), mounts={DEV_ISSUER_PREFIX: issuer}, reload=True)
+    _run(launch._replace(config=config), mounts={DEV_ISSUER_PREFIX: issuer}, dev=True)
 
 
 def _cmd_init(args: argparse.Namespace) -> None:

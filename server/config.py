@@ -85,6 +85,9 @@ class ServerConfig:
     # Seconds between refreshes of this node's `_nodes` document; a node
     # silent for three of them is taken for gone.
     node_refresh: float = 15.0
+    # The dashboard page at /_dashboard (its functions answer the admin key
+    # either way; false serves no page).
+    dashboard: bool = True
 
     @property
     def metrics_address(self) -> tuple[str, int] | None:
@@ -337,6 +340,7 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         site_port=_typed(srv, "server", "site_port", int, 0) if "site_port" in srv else None,
         admin_key=_typed(srv, "server", "admin_key", str, ""),
         node_refresh=_typed(srv, "server", "node_refresh", float, defaults.node_refresh),
+        dashboard=_typed(srv, "server", "dashboard", bool, defaults.dashboard),
     )
     if server.node_refresh <= 0:
         raise ConfigError("server.node_refresh: must be a positive number of seconds")

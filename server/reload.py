@@ -75,11 +75,12 @@ class FunctionReloader:
         except LivesyncError as exc:
             self._failed(f"{exc} (the previous code still serves)")
             return False
+        count = len(registry.paths())  # the app's own, before the built-ins join them
         try:
             await self._app.use_functions(registry)
         except LivesyncError as exc:
             registry.unload()
             self._failed(f"{self._folder / 'schema.py'}: {exc} (the previous code still serves)")
             return False
-        self._reloaded(f"reloaded {len(registry.paths())} functions")
+        self._reloaded(f"reloaded {count} functions")
         return True

@@ -1,4 +1,4 @@
-"""The installed livesync's version, as pip reports it."""
+"""The version of livesync that is running, as pip reports it."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ __all__ = ["installed_version"]
 
 
 def installed_version() -> str:
+    """The version of the installed `livesync` distribution (what pip reports)."""
     try:
         return version("livesync")
     except PackageNotFoundError:

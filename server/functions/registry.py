@@ -193,6 +193,12 @@ class FunctionRegistry:
                 path = f"{module_path}:{attribute}"
                 alias = f"{module_path}:{camel_case(attribute)}"
                 aliases = (alias,) if alias != path else ()
+            if path.startswith("_"):
+                # Such paths are the server's own (the dashboard's functions).
+                raise ConfigError(
+                    f"{file}: {attribute} is named {path!r}; paths starting with '_' "
+                    "are reserved for livesync's built-in functions"
+                )
             function = RegisteredFunction(
                 path, spec.kind, value, spec.args, spec.returns, spec.internal
             )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -21,16 +20,19 @@ from typing import Any
 import pytest
 
 from tests.helpers.ci import skip_or_fail
-from tests.helpers.server import REPO_ROOT, LivesyncServer
-from tests.helpers.timeouts import INSTALL, REPLY
+from tests.helpers.npm import installed_modules, run_npm
+from tests.helpers.server import REPO_ROOT, DevServer
+from tests.helpers.timeouts import REPLY
 
 __all__ = [
     "APP_DIR",
     "CHAT_FUNCTIONS",
+    "DASHBOARD_UI",
     "DevServer",
     "app_dist",
     "app_modules",
     "app_url",
+    "dashboard_modules",
     "browser_ready",
     "dev_server",
     "node_tools",
@@ -38,6 +40,7 @@ __all__ = [
 ]
 
 APP_DIR = REPO_ROOT / "examples" / "react-chat"
+DASHBOARD_UI = REPO_ROOT / "server" / "dashboard" / "ui"
 CHAT_FUNCTIONS = REPO_ROOT / "examples" / "chat" / "functions"
 CHROMIUM = Path(os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"))
 
@@ -62,34 +65,16 @@ def browser_ready(node_tools: None) -> None:
         require([f"{CHROMIUM} is missing (run examples/react-chat/install-browser.sh)"])
 
 
-def _run(command: list[str], timeout: float, env: dict[str, str] | None = None) -> None:
-    done = subprocess.run(
-        command,
-        cwd=APP_DIR,
-        env={**os.environ, **(env or {})},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(command)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}"
-        )
-
-
 @pytest.fixture(scope="session")
 def app_modules(node_tools: None) -> Path:
     """examples/react-chat/node_modules, installed from the lockfile if stale."""
-    modules = APP_DIR / "node_modules"
-    marker = modules / ".package-lock.json"
-    lockfile = APP_DIR / "package-lock.json"
-    # A linked folder is another checkout's install: `npm ci` here would empty
-    # it through the link, so it is taken as it is.
-    stale = not marker.exists() or marker.stat().st_mtime < lockfile.stat().st_mtime
-    if stale and not modules.is_symlink():
-        _run(["npm", "ci", "--no-audit", "--no-fund"], INSTALL)
-    return APP_DIR / "node_modules"
+    return installed_modules(APP_DIR)
+
+
+@pytest.fixture(scope="session")
+def dashboard_modules(node_tools: None) -> Path:
+    """server/dashboard/ui/node_modules (the dashboard's driver needs them)."""
+    return installed_modules(DASHBOARD_UI)
 
 
 @pytest.fixture(scope="session")
@@ -98,9 +83,9 @@ def app_dist(app_modules: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     out = tmp_path_factory.mktemp("react-chat") / "dist"
     # A Clerk key (inherited, or from a .env file: the process env wins over those)
     # would build the Clerk variant, which cannot sign in offline.
-    _run(
+    run_npm(
         ["npx", "vite", "build", "--outDir", str(out), "--emptyOutDir"],
-        INSTALL,
+        APP_DIR,
         env={"VITE_CLERK_PUBLISHABLE_KEY": ""},
     )
     if not (out / "index.html").is_file():
@@ -124,15 +109,6 @@ def app_url(app_dist: Path) -> Iterator[str]:
     httpd.shutdown()
     httpd.server_close()
     thread.join(timeout=REPLY)
-
-
-class DevServer(LivesyncServer):
-    """`livesync dev`: the server plus its dev issuer at /dev-issuer, as a user runs it."""
-
-    def _command(self) -> list[str]:
-        command = super()._command()
-        command[command.index("serve")] = "dev"
-        return [*command, "--keys", str(self.workdir / "dev-issuer-keys")]
 
 
 @pytest.fixture

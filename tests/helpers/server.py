@@ -22,6 +22,7 @@ from tests.helpers.timeouts import REPLY, STARTUP
 
 __all__ = [
     "REPO_ROOT",
+    "DevServer",
     "LivesyncServer",
     "ServerStartError",
     "StartServer",
@@ -243,6 +244,15 @@ class LivesyncServer:
             f"command: {' '.join(self._command())}\n"
             f"stdout:\n{stdout}\nstderr:\n{self.stderr_text()}"
         )
+
+
+class DevServer(LivesyncServer):
+    """`livesync dev`: the server plus its dev issuer at /dev-issuer, as a user runs it."""
+
+    def _command(self) -> list[str]:
+        command = super()._command()
+        command[command.index("serve")] = "dev"
+        return [*command, "--keys", str(self.workdir / "dev-issuer-keys")]
 
 
 StartServer = Callable[..., LivesyncServer]

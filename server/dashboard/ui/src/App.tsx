@@ -1,0 +1,75 @@
+// The dashboard's frame: one view at a time, named in the URL's hash.
+import { useConvexConnectionState } from "convex/react";
+import { useEffect, useState } from "react";
+import { DataView } from "./DataView";
+import { FunctionsView } from "./FunctionsView";
+import { HealthView } from "./HealthView";
+
+const VIEWS = ["data", "functions", "logs", "connections", "health"] as const;
+type View = (typeof VIEWS)[number];
+const TITLES: Record<View, string> = {
+  data: "Data",
+  functions: "Functions",
+  logs: "Logs",
+  connections: "Connections",
+  health: "Health",
+};
+
+function currentView(): View {
+  const name = window.location.hash.replace(/^#\/?/, "").split("/")[0];
+  return (VIEWS as readonly string[]).includes(name) ? (name as View) : "data";
+}
+
+type Props = { adminKey: string; onSignOut: () => void };
+
+export function Dashboard({ adminKey, onSignOut }: Props) {
+  const [view, setView] = useState<View>(currentView);
+  useEffect(() => {
+    const follow = () => setView(currentView());
+    window.addEventListener("hashchange", follow);
+    return () => window.removeEventListener("hashchange", follow);
+  }, []);
+  const connected = useConvexConnectionState().isWebSocketConnected;
+  return (
+    <div className="frame" data-state="signed-in">
+      <header>
+        <strong>livesync</strong>
+        <nav>
+          {VIEWS.map((name) => (
+            <a key={name} href={`#/${name}`} aria-current={name === view ? "page" : undefined}>
+              {TITLES[name]}
+            </a>
+          ))}
+        </nav>
+        <span className={connected ? "online" : "offline"} data-testid="connection">
+          {connected ? "connected" : "reconnecting…"}
+        </span>
+        <button type="button" onClick={onSignOut}>
+          Sign out
+        </button>
+      </header>
+      <main data-view={view}>
+        {view === "data" && <DataView />}
+        {view === "functions" && <FunctionsView adminKey={adminKey} />}
+        {view === "health" && <HealthView />}
+        {(view === "logs" || view === "connections") && <NotBuilt view={view} />}
+      </main>
+    </div>
+  );
+}
+
+function NotBuilt({ view }: { view: "logs" | "connections" }) {
+  const what =
+    view === "logs"
+      ? "function calls as they happen, with their log lines"
+      : "connections by auth state, subscriptions, query and mutation rates";
+  return (
+    <section className="not-built" data-testid="not-built">
+      <h2>{TITLES[view]}: not built yet</h2>
+      <p>
+        This view will show {what}. Until it exists, <code>/metrics</code> and the server's log
+        have them.
+      </p>
+    </section>
+  );
+}

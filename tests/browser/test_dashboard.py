@@ -1,0 +1,102 @@
+"""The dashboard in headless Chromium against a real `livesync serve`, beside
+an app client (the official npm client): sign in with the admin key, watch a
+table change as the app inserts, edit and delete a document and see the
+app's subscription follow, run functions (one as a user) and read their
+results and log lines, and read the health view. The Node script
+server/dashboard/ui/e2e/dashboard.mjs drives the browser and prints what it saw.
+
+With LIVESYNC_UPDATE_SCREENSHOT set, the views' screenshots replace the
+README's (server/dashboard/ui/screenshots/).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.browser.conftest import DASHBOARD_UI
+from tests.helpers.node import NodeScriptError, run_node_script
+from tests.helpers.server import REPO_ROOT, StartServer
+from tests.helpers.timeouts import NODE_SCENARIO
+
+SCRIPT = DASHBOARD_UI / "e2e" / "dashboard.mjs"
+FUNCTIONS = REPO_ROOT / "tests" / "server" / "admin" / "dashboard_functions"
+README_SCREENSHOTS = DASHBOARD_UI / "screenshots"
+VIEWS = ("data", "functions", "health")
+
+
+@pytest.mark.usefixtures("browser_ready", "dashboard_modules")
+def test_dashboard_shows_live_data_edits_for_subscribers_runs_functions_and_health(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    server = start_server(FUNCTIONS)
+    key = (server.db_path.parent / "admin-key").read_text().strip()
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    try:
+        result = run_node_script(SCRIPT, [server.url, key, str(shots)], timeout=NODE_SCENARIO * 2)
+    except NodeScriptError as error:
+        raise AssertionError(f"{error}\nserver stderr:\n{server.stderr_text()}") from None
+    assert not result.named("page_error"), str(result)
+    assert result.named("passed"), str(result)
+
+    wrong = result.one("wrong_key")
+    assert wrong == {"event": "wrong_key", "signedIn": 0, "message": wrong["message"]}
+    assert "not this deployment's admin key" in wrong["message"]
+
+    # Newest first by creation time; the app's insert appears on its own.
+    live = result.one("live_insert")
+    assert live["before"] == ['"urgent task"', '"first task"']
+    assert live["after"] == ['"added by the app"', '"urgent task"', '"first task"']
+    assert result.one("by_priority")["texts"] == [
+        '"first task"',
+        '"added by the app"',
+        '"urgent task"',
+    ]
+
+    # A schema-breaking edit is refused and never reaches anyone.
+    refused = result.one("edit_refused")["message"]
+    assert "does not match the schema" in refused and "Path: .priority" in refused
+    seen = result.one("edit_seen")
+    assert {"text": "edited in the dashboard", "done": True, "priority": 3} in seen["app"]
+    assert seen["everSawRefusedValue"] is False
+    assert result.one("deleted")["dashboard"] == ['"first task"', '"urgent task"']
+
+    listed = result.one("functions_listed")["listed"]
+    assert listed == [
+        "Mtasks:add",
+        "Qtasks:countinternal",
+        "Qtasks:hello",
+        "Qtasks:list",
+        "Atasks:shout",
+    ]
+    shout = result.one("ran_shout")
+    assert (shout["ok"], shout["value"], shout["logs"]) == ("true", '"HEY"', ["[LOG] shouting hey"])
+    assert shout["argsType"] == "{ text: string }"
+    bad = result.one("ran_bad_args")
+    assert bad["ok"] == "false" and "ArgumentValidationError" in bad["value"], bad
+    assert bad["logs"] == []
+    assert result.one("ran_internal")["value"] == "2"  # internal: only the admin reaches it
+    hello = result.one("ran_hello")
+    assert (hello["value"], hello["logs"]) == ('"hi, alice"', ["[LOG] saying hi to alice"])
+
+    health = result.one("health")
+    assert health["store"] == "sqlite"
+    assert health["functions"] == f"5 in {FUNCTIONS}"
+    assert health["uptime"].endswith("s") and health["version"]
+    ((node_id, url, _, _, connections),) = health["nodes"]  # one node: SQLite
+    assert node_id == f"{health['node']} (this page's)" and url == server.url
+    # As of the node's last refresh (every 15 s by default).
+    assert re.fullmatch(r"\d+ / \d+ / \d+", connections), connections
+    assert "not built yet" in result.one("logs_view")["text"]
+
+    for view in VIEWS:
+        assert (shots / f"{view}.png").read_bytes().startswith(b"\x89PNG")
+    if os.environ.get("LIVESYNC_UPDATE_SCREENSHOT"):
+        README_SCREENSHOTS.mkdir(exist_ok=True)
+        for view in VIEWS:
+            shutil.copyfile(shots / f"{view}.png", README_SCREENSHOTS / f"{view}.png")
