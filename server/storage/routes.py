@@ -98,6 +98,11 @@ async def _download(
     # Each id names one immutable file: its hash is its ETag, cached for good.
     response.headers["etag"] = f'"{meta["sha256"]}"'
     response.headers["cache-control"] = "private, max-age=31536000"
+    # A file is an app user's upload served on this server's origin, the
+    # dashboard's too: opened as a page (an HTML or SVG file), it gets an
+    # origin of its own and runs no script, and its type is never guessed.
+    response.headers["content-security-policy"] = "sandbox"
+    response.headers["x-content-type-options"] = "nosniff"
     return response
 
 

@@ -66,6 +66,9 @@ def test_a_file_uploaded_to_its_url_is_served_at_its_own_url(
     assert served.status_code == 200 and served.content == PNG
     assert served.headers["content-type"] == "image/png"
     assert served.headers["etag"] == f'"{meta["sha256"]}"'
+    # Served on the dashboard's origin: an uploaded page may run nothing there.
+    assert served.headers["content-security-policy"] == "sandbox"
+    assert served.headers["x-content-type-options"] == "nosniff"
     assert file_backend.stored(server) == [storage_id]
 
 
