@@ -8,6 +8,13 @@ import { commitLatency, type History, last, perMinute, type Sample, values } fro
 const mutationCount = (stats: NodeStats) => stats.mutations.ok + stats.mutations.error;
 const jobCount = (stats: NodeStats) => stats.scheduledJobs.success + stats.scheduledJobs.failed;
 
+const rateChart = (
+  id: string,
+  label: string,
+  series: Sample[],
+  count: (stats: NodeStats) => number,
+) => <Chart id={id} label={label} unit=" / min" digits={1} points={perMinute(series, count)} />;
+
 type Props = { history: History; thisNode: string };
 
 export function ConnectionsView({ history, thisNode }: Props) {
@@ -121,13 +128,7 @@ function WorkFigures({ series, stats }: { series: Sample[]; stats: NodeStats }) 
           label="Subscriptions"
           points={values(series, (n) => n.stats?.subscriptions ?? 0)}
         />
-        <Chart
-          id="mutations"
-          label="Mutations"
-          unit=" / min"
-          digits={1}
-          points={perMinute(series, mutationCount)}
-        />
+        {rateChart("mutations", "Mutations", series, mutationCount)}
         <Chart
           id="commit-latency"
           label="Commit latency"
@@ -135,13 +136,7 @@ function WorkFigures({ series, stats }: { series: Sample[]; stats: NodeStats }) 
           digits={2}
           points={commitLatency(series)}
         />
-        <Chart
-          id="jobs"
-          label="Scheduled jobs"
-          unit=" / min"
-          digits={1}
-          points={perMinute(series, jobCount)}
-        />
+        {rateChart("jobs", "Scheduled jobs", series, jobCount)}
       </div>
       <dl className="figures">
         <div data-field="mutations">
