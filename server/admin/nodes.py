@@ -2,10 +2,10 @@
 of its own in the `_nodes` system table (who it is, since when, how many
 connections in each auth state, a few figures of its work from
 `server.admin.stats`), refreshed every `interval` seconds, and deleted when
-it stops. A node whose document is older than three intervals
-is gone (killed, cut off): the next refresh of any node deletes it. So a
-query of `_nodes` (the dashboard's health view) is the live list of nodes,
-on SQLite one, on PostgreSQL every node sharing the database.
+it stops. A node whose document is older than three intervals is gone
+(killed, cut off): the next refresh of any node deletes it. So a query of
+`_nodes` (the dashboard's health and connections views) is the live list of
+nodes, on SQLite one, on PostgreSQL every node sharing the database.
 """
 
 from __future__ import annotations
