@@ -17,12 +17,13 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from protocol.session import AuthState
 from server.admin.dashboard import ServerFacts, install_dashboard
 from server.admin.keys import AdminKey, admin_key_path
 from server.admin.nodes import NodeInfo, NodePresence
+from server.admin.stats import node_stats
 from server.asgi import ASGIApp, Receive, Scope, Send, read_body, request_headers, respond
 from server.asgi_transport import AsgiTransport
 from server.config import Config
@@ -183,7 +184,7 @@ class LivesyncApp:
         )
         self._crons.start()
         self.presence = NodePresence(
-            self.engine, node, self._auth_counts, self.config.server.node_refresh
+            self.engine, node, self._auth_counts, self._stats, self.config.server.node_refresh
         )
         self.presence.start()
         self._gc.start()
@@ -300,6 +301,10 @@ class LivesyncApp:
         for conn in self._connections.values():
             counts[conn.auth.state.value] += 1
         return counts
+
+    def _stats(self) -> dict[str, Any]:
+        subscriptions = sum(len(conn.subscriptions) for conn in self._connections.values())
+        return node_stats(self.metrics, subscriptions)
 
     @property
     def _authenticate(self) -> Authenticate | None:

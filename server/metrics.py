@@ -115,6 +115,17 @@ class _Family(Generic[M]):
             found = self._children[label] = self._metric.labels(label)
         return found
 
+    def by_label(self, suffix: str = "") -> dict[str, float]:
+        """Each child's sample `name + suffix`, by label value: one collection
+        of this metric alone (for a periodic report, not for hot paths)."""
+        wanted = self._sample + suffix
+        return {
+            sample.labels.get(self._label, ""): sample.value
+            for family in self._metric.collect()
+            for sample in family.samples
+            if sample.name == wanted
+        }
+
     def _read(self, suffix: str, label: str) -> float:
         labels = {self._label: label} if self._label else {}
         value = self._registry.get_sample_value(self._sample + suffix, labels)

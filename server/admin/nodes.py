@@ -1,10 +1,11 @@
 """Which server processes serve the deployment: each node keeps a document
 of its own in the `_nodes` system table (who it is, since when, how many
-connections in each auth state), refreshed every `interval` seconds, and
-deleted when it stops. A node whose document is older than three intervals
-is gone (killed, cut off): the next refresh of any node deletes it. So a
-query of `_nodes` (the dashboard's health view) is the live list of nodes,
-on SQLite one, on PostgreSQL every node sharing the database.
+connections in each auth state, a few figures of its work from
+`server.admin.stats`), refreshed every `interval` seconds, and deleted when
+it stops. A node whose document is older than three intervals is gone
+(killed, cut off): the next refresh of any node deletes it. So a query of
+`_nodes` (the dashboard's health and connections views) is the live list of
+nodes, on SQLite one, on PostgreSQL every node sharing the database.
 """
 
 from __future__ import annotations
@@ -44,7 +45,9 @@ class NodeInfo:
     pid: int = field(default_factory=os.getpid)
     started_at: float = field(default_factory=time.time)
 
-    def document(self, now: float, connections: Mapping[str, int]) -> dict[str, Any]:
+    def document(
+        self, now: float, connections: Mapping[str, int], stats: Mapping[str, Any]
+    ) -> dict[str, Any]:
         return {
             "nodeId": self.node_id,
             "url": self.url,
@@ -55,6 +58,7 @@ class NodeInfo:
             "startedAt": self.started_at * 1000,
             "lastSeen": now * 1000,
             "connections": {state: float(n) for state, n in connections.items()},
+            "stats": dict(stats),
         }
 
 
@@ -66,12 +70,14 @@ class NodePresence:
         engine: Engine,
         info: NodeInfo,
         connections: Callable[[], Mapping[str, int]],
+        stats: Callable[[], Mapping[str, Any]],
         interval: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.info = info
         self._engine = engine
         self._connections = connections
+        self._stats = stats
         self._interval = interval
         self._clock = clock
         self._doc_id: str | None = None
@@ -83,7 +89,7 @@ class NodePresence:
     async def beat(self) -> None:
         """Write this node's document now, and delete those of gone nodes."""
         now = self._clock()
-        doc = self.info.document(now, self._connections())
+        doc = self.info.document(now, self._connections(), self._stats())
         horizon = (now - STALE_INTERVALS * self._interval) * 1000
 
         async def refresh(tx: Transaction) -> str:

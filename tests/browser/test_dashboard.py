@@ -2,7 +2,8 @@
 an app client (the official npm client): sign in with the admin key, watch a
 table change as the app inserts, edit and delete a document and see the
 app's subscription follow, run functions (one as a user) and read their
-results and log lines, and read the health view. The Node script
+results and log lines, read the health view, and watch the connections view
+follow a burst of the app's mutations. The Node script
 server/dashboard/ui/e2e/dashboard.mjs drives the browser and prints what it saw.
 
 With LIVESYNC_UPDATE_SCREENSHOT set, the views' screenshots replace the
@@ -26,14 +27,17 @@ from tests.helpers.timeouts import NODE_SCENARIO
 SCRIPT = DASHBOARD_UI / "e2e" / "dashboard.mjs"
 FUNCTIONS = REPO_ROOT / "tests" / "server" / "admin" / "dashboard_functions"
 README_SCREENSHOTS = DASHBOARD_UI / "screenshots"
-VIEWS = ("data", "functions", "health")
+VIEWS = ("data", "functions", "health", "connections")
+# Each refresh of the node's `_nodes` document is one sample of the
+# Connections view's charts: often, so they fill within the scenario.
+REFRESH = "node_refresh = 0.3\n"
 
 
 @pytest.mark.usefixtures("browser_ready", "dashboard_modules")
-def test_dashboard_shows_live_data_edits_for_subscribers_runs_functions_and_health(
+def test_dashboard_shows_live_data_edits_for_subscribers_runs_functions_health_connections(
     start_server: StartServer, tmp_path: Path
 ) -> None:
-    server = start_server(FUNCTIONS)
+    server = start_server(FUNCTIONS, server_extra=REFRESH)
     key = (server.db_path.parent / "admin-key").read_text().strip()
     shots = tmp_path / "screenshots"
     shots.mkdir()
@@ -90,9 +94,22 @@ def test_dashboard_shows_live_data_edits_for_subscribers_runs_functions_and_heal
     assert health["uptime"].endswith("s") and health["version"]
     ((node_id, url, _, _, connections),) = health["nodes"]  # one node: SQLite
     assert node_id == f"{health['node']} (this page's)" and url == server.url
-    # As of the node's last refresh (every 15 s by default).
+    # As of the node's last refresh.
     assert re.fullmatch(r"\d+ / \d+ / \d+", connections), connections
     assert "not built yet" in result.one("logs_view")["text"]
+
+    conn = result.one("connections")
+    assert conn["nodes"] == 1 and conn["here"].startswith(f"{health['node']} (this page's)")
+    # The page (admin) and the app client are connected the whole time.
+    assert int(conn["authenticated"]) >= 1 and int(conn["unauthenticated"]) >= 1, conn
+    assert int(conn["subscriptions"]) >= 2, conn  # the page's health, the app's list
+    assert conn["committedAfter"] >= conn["committedBefore"] + 3 > 3, conn
+    assert conn["mutationsMax"] > 0, conn  # a rate from two successive reports
+    assert conn["authenticatedPoints"] >= 2 and conn["polylines"] == 1, conn
+    queries = {path: (int(runs), rate) for path, runs, rate in conn["queries"]}
+    # One run per committed task at least (the app subscribes to the list).
+    assert queries["tasks:list"][0] >= 5, queries
+    assert re.fullmatch(r"\d+\.\d", queries["tasks:list"][1]), queries
 
     for view in VIEWS:
         assert (shots / f"{view}.png").read_bytes().startswith(b"\x89PNG")

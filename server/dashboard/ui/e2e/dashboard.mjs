@@ -5,7 +5,8 @@
 //
 // Signs in with the admin key (a wrong one first), watches a table while
 // the app client inserts, edits a document and waits for the app client's
-// subscription to get it, runs functions, and reads the health view.
+// subscription to get it, runs functions, reads the health view, and watches
+// the connections view while the app client commits.
 // Prints one JSON object per observation; tests/browser asserts on them.
 // Every wait is for an element or a value, with a timeout, never for time.
 import { ConvexClient } from "convex/browser";
@@ -177,6 +178,46 @@ async function health(page) {
   emit("logs_view", { text: await page.getByTestId("not-built").textContent() });
 }
 
+// The Connections view, while the app client commits: this node's counts by
+// auth state, a chart drawn from the samples the page has kept, the rate of
+// mutations, and the app's query among those run.
+async function connections(page, app) {
+  await page.getByRole("link", { name: "Connections" }).click();
+  const node = page.locator("[data-testid=connections] article[data-node]");
+  await page.waitForFunction(
+    () => Number(document.querySelector("article[data-node]")?.dataset.samples) >= 2,
+    null,
+    { polling: 50 },
+  );
+  const committed = async () => parseInt(await node.locator("[data-field=mutations] dd").textContent(), 10);
+  const before = await committed();
+  for (let n = 0; n < 3; n++) await app.mutation(anyApi.tasks.add, { text: `burst ${n}`, priority: 5 });
+  await page.waitForFunction(
+    (wanted) => parseInt(document.querySelector("[data-field=mutations] dd")?.textContent ?? "", 10) >= wanted,
+    before + 3,
+    { polling: 50 },
+  );
+  await page.waitForSelector("[data-testid=chart-mutations]:not([data-max='0'])");
+  const value = (id) => node.getByTestId(`value-${id}`).textContent();
+  const chart = node.getByTestId("chart-authenticated");
+  emit("connections", {
+    nodes: await page.locator("article[data-node]").count(),
+    here: await node.locator("h3").textContent(),
+    authenticated: await value("authenticated"),
+    unauthenticated: await value("unauthenticated"),
+    subscriptions: await value("subscriptions"),
+    committedBefore: before,
+    committedAfter: await committed(),
+    mutationsMax: Number(await node.getByTestId("chart-mutations").getAttribute("data-max")),
+    authenticatedPoints: Number(await chart.getAttribute("data-points")),
+    polylines: await chart.locator("svg polyline").count(),
+    queries: await node.locator("[data-testid=queries] tbody tr").evaluateAll((rows) =>
+      rows.map((row) => [...row.querySelectorAll("td")].map((cell) => cell.textContent)),
+    ),
+  });
+  await shot(page, "connections");
+}
+
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
 const app = new ConvexClient(serverUrl, { unsavedChangesWarning: false, logger: quiet });
 try {
@@ -191,6 +232,7 @@ try {
   await edit(page, app);
   await functions(page);
   await health(page);
+  await connections(page, app);
   emit("passed", {});
 } catch (error) {
   emit("failed", { message: String(error?.stack ?? error) });

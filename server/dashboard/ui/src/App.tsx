@@ -1,9 +1,11 @@
 // The dashboard's frame: one view at a time, named in the URL's hash.
 import { useConvexConnectionState } from "convex/react";
 import { useEffect, useState } from "react";
+import { ConnectionsView } from "./ConnectionsView";
 import { DataView } from "./DataView";
 import { FunctionsView } from "./FunctionsView";
 import { HealthView } from "./HealthView";
+import { useNodeHistory } from "./history";
 
 const VIEWS = ["data", "functions", "logs", "connections", "health"] as const;
 type View = (typeof VIEWS)[number];
@@ -30,6 +32,8 @@ export function Dashboard({ adminKey, onSignOut }: Props) {
     return () => window.removeEventListener("hashchange", follow);
   }, []);
   const connected = useConvexConnectionState().isWebSocketConnected;
+  // Kept whichever view is open, so the Connections view's charts have a past.
+  const { health, history } = useNodeHistory();
   return (
     <div className="frame" data-state="signed-in">
       <header>
@@ -52,23 +56,25 @@ export function Dashboard({ adminKey, onSignOut }: Props) {
         {view === "data" && <DataView />}
         {view === "functions" && <FunctionsView adminKey={adminKey} />}
         {view === "health" && <HealthView />}
-        {(view === "logs" || view === "connections") && <NotBuilt view={view} />}
+        {view === "connections" &&
+          (health === undefined ? (
+            <p>Loading…</p>
+          ) : (
+            <ConnectionsView history={history} thisNode={health.nodeId} />
+          ))}
+        {view === "logs" && <NotBuilt />}
       </main>
     </div>
   );
 }
 
-function NotBuilt({ view }: { view: "logs" | "connections" }) {
-  const what =
-    view === "logs"
-      ? "function calls as they happen, with their log lines"
-      : "connections by auth state, subscriptions, query and mutation rates";
+function NotBuilt() {
   return (
     <section className="not-built" data-testid="not-built">
-      <h2>{TITLES[view]}: not built yet</h2>
+      <h2>{TITLES.logs}: not built yet</h2>
       <p>
-        This view will show {what}. Until it exists, <code>/metrics</code> and the server's log
-        have them.
+        This view will show function calls as they happen, with their log lines. Until it
+        exists, <code>/metrics</code> and the server's log have them.
       </p>
     </section>
   );

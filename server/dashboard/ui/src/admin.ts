@@ -47,7 +47,24 @@ export type NodeEntry = {
   backend: string;
   startedAt: number;
   lastSeen: number;
-  connections: { loading: number; authenticated: number; unauthenticated: number };
+  connections: Record<AuthState, number>;
+  // Absent from a node of a version before the figures (server/admin/stats.py).
+  stats?: NodeStats;
+};
+
+export const AUTH_STATES = ["authenticated", "unauthenticated", "loading"] as const;
+export type AuthState = (typeof AUTH_STATES)[number];
+
+// A node's figures; counts are cumulative since it started.
+export type NodeStats = {
+  subscriptions: number;
+  queryExecutions: number;
+  queryMeanMs: number;
+  queries: { path: string; executions: number }[]; // the most executed first
+  mutations: { ok: number; error: number };
+  commits: number;
+  commitMeanMs: number;
+  scheduledJobs: { success: number; failed: number };
 };
 
 export type Health = {

@@ -1,0 +1,193 @@
+// Connections by auth state, subscriptions, queries and mutations over time,
+// per node: each node's `_nodes` document carries its figures, and the page
+// keeps every version it saw as a sample (history.ts).
+import { AUTH_STATES, type AuthState, type NodeEntry, type NodeStats } from "./admin";
+import { Chart } from "./Chart";
+import { commitLatency, type History, last, perMinute, type Sample, values } from "./history";
+
+const mutationCount = (stats: NodeStats) => stats.mutations.ok + stats.mutations.error;
+const jobCount = (stats: NodeStats) => stats.scheduledJobs.success + stats.scheduledJobs.failed;
+
+const rateChart = (
+  id: string,
+  label: string,
+  series: Sample[],
+  count: (stats: NodeStats) => number,
+) => <Chart id={id} label={label} unit=" / min" digits={1} points={perMinute(series, count)} />;
+
+type Props = { history: History; thisNode: string };
+
+export function ConnectionsView({ history, thisNode }: Props) {
+  const nodes = [...history.entries()];
+  return (
+    <section className="connections" data-testid="connections">
+      <h2>Connections</h2>
+      {nodes.length > 1 && <Totals nodes={nodes} />}
+      {nodes.map(([id, series]) => (
+        <NodeFigures key={id} series={series} here={id === thisNode} />
+      ))}
+      <p className="hint">
+        Each node reports its figures at every refresh (<code>[server] node_refresh</code>); this
+        page keeps what it has seen since it opened, so rates start with the second report.
+      </p>
+    </section>
+  );
+}
+
+function Totals({ nodes }: { nodes: [string, Sample[]][] }) {
+  const rate = (series: Sample[]) => last(perMinute(series, mutationCount))?.[1] ?? 0;
+  const rows = nodes.map(([id, series]) => {
+    const node = series[series.length - 1].node;
+    return { id, node, rate: rate(series) };
+  });
+  const sum = (figure: (row: (typeof rows)[number]) => number) =>
+    rows.reduce((total, row) => total + figure(row), 0);
+  return (
+    <table className="totals" data-testid="totals">
+      <thead>
+        <tr>
+          <th>Node</th>
+          {AUTH_STATES.map((state) => (
+            <th key={state}>{state}</th>
+          ))}
+          <th>Subscriptions</th>
+          <th>Mutations / min</th>
+        </tr>
+      </thead>
+      <tbody>
+        {rows.map(({ id, node, rate }) => (
+          <tr key={id}>
+            <td>{id}</td>
+            {AUTH_STATES.map((state) => (
+              <td key={state}>{node.connections[state]}</td>
+            ))}
+            <td>{node.stats?.subscriptions ?? "–"}</td>
+            <td>{rate.toFixed(1)}</td>
+          </tr>
+        ))}
+        <tr data-testid="total">
+          <th>{rows.length} nodes</th>
+          {AUTH_STATES.map((state) => (
+            <th key={state}>{sum((row) => row.node.connections[state])}</th>
+          ))}
+          <th>{sum((row) => row.node.stats?.subscriptions ?? 0)}</th>
+          <th>{sum((row) => row.rate).toFixed(1)}</th>
+        </tr>
+      </tbody>
+    </table>
+  );
+}
+
+const STATE_LABELS: Record<AuthState, string> = {
+  authenticated: "Authenticated",
+  unauthenticated: "Unauthenticated",
+  loading: "Loading auth",
+};
+
+function NodeFigures({ series, here }: { series: Sample[]; here: boolean }) {
+  const node: NodeEntry = series[series.length - 1].node;
+  const stats = node.stats;
+  return (
+    <article className="node-figures" data-node={node.nodeId} data-samples={series.length}>
+      <h3>
+        {node.nodeId}
+        {here ? " (this page's)" : ""} <span className="hint">{node.url}</span>
+      </h3>
+      <div className="charts">
+        {AUTH_STATES.map((state) => (
+          <Chart
+            key={state}
+            id={state}
+            label={STATE_LABELS[state]}
+            points={values(series, (n) => n.connections[state])}
+          />
+        ))}
+      </div>
+      {stats === undefined ? (
+        <p className="hint">This node reports no more figures (a version from before them).</p>
+      ) : (
+        <WorkFigures series={series} stats={stats} />
+      )}
+    </article>
+  );
+}
+
+function WorkFigures({ series, stats }: { series: Sample[]; stats: NodeStats }) {
+  const before = series.length > 1 ? series[series.length - 2] : undefined;
+  const minutes = before === undefined ? 0 : (last(series)!.at - before.at) / 60_000;
+  const rerunRate = (path: string, executions: number): string => {
+    if (before?.node.stats === undefined || minutes <= 0) return "–";
+    const earlier = before.node.stats.queries.find((q) => q.path === path)?.executions ?? 0;
+    return (Math.max(0, executions - earlier) / minutes).toFixed(1);
+  };
+  return (
+    <>
+      <div className="charts">
+        <Chart
+          id="subscriptions"
+          label="Subscriptions"
+          points={values(series, (n) => n.stats?.subscriptions ?? 0)}
+        />
+        {rateChart("mutations", "Mutations", series, mutationCount)}
+        <Chart
+          id="commit-latency"
+          label="Commit latency"
+          unit=" ms"
+          digits={2}
+          points={commitLatency(series)}
+        />
+        {rateChart("jobs", "Scheduled jobs", series, jobCount)}
+      </div>
+      <dl className="figures">
+        <div data-field="mutations">
+          <dt>Mutations</dt>
+          <dd>
+            {stats.mutations.ok} committed, {stats.mutations.error} failed
+          </dd>
+        </div>
+        <div data-field="commits">
+          <dt>Commits</dt>
+          <dd>
+            {stats.commits}, {stats.commitMeanMs.toFixed(2)} ms on average
+          </dd>
+        </div>
+        <div data-field="jobs">
+          <dt>Scheduled jobs</dt>
+          <dd>
+            {stats.scheduledJobs.success} succeeded, {stats.scheduledJobs.failed} failed
+          </dd>
+        </div>
+        <div data-field="queries">
+          <dt>Query runs</dt>
+          <dd>
+            {stats.queryExecutions}, {stats.queryMeanMs.toFixed(2)} ms on average
+          </dd>
+        </div>
+      </dl>
+      <table className="queries" data-testid="queries">
+        <thead>
+          <tr>
+            <th>Query</th>
+            <th>Runs</th>
+            <th>Runs / min</th>
+          </tr>
+        </thead>
+        <tbody>
+          {stats.queries.map(({ path, executions }) => (
+            <tr key={path} data-path={path}>
+              <td>{path}</td>
+              <td data-field="runs">{executions}</td>
+              <td data-field="rate">{rerunRate(path, executions)}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <p className="hint">
+        Counts since the node started. A query runs when first subscribed (one run serves every
+        subscriber with the same arguments) and again each time a commit changes what it read; the
+        node's 20 most run queries are listed. Mutations and commits include the server's own
+        writes, such as this report at each refresh.
+      </p>
+    </>
+  );
+}
