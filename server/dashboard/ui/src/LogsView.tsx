@@ -26,48 +26,27 @@ export function LogsView() {
     <section className="logs" data-testid="logs">
       <div className="toolbar">
         <h2>Logs</h2>
-        <label>
-          Function
-          <select
-            aria-label="Function"
-            value={filters.path ?? ""}
-            onChange={(e) => set({ path: e.target.value || undefined })}
-          >
-            <option value="">any</option>
-            {(functions ?? []).map((f) => (
-              <option key={f.path} value={f.path}>
-                {f.path}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Kind
-          <select
-            aria-label="Kind"
-            value={filters.kind ?? ""}
-            onChange={(e) => set({ kind: e.target.value || undefined })}
-          >
-            <option value="">any</option>
-            {KINDS.map((kind) => (
-              <option key={kind} value={kind}>
-                {kind}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Outcome
-          <select
-            aria-label="Outcome"
-            value={filters.ok === undefined ? "" : String(filters.ok)}
-            onChange={(e) => set({ ok: e.target.value === "" ? undefined : e.target.value === "true" })}
-          >
-            <option value="">any</option>
-            <option value="true">success</option>
-            <option value="false">failure</option>
-          </select>
-        </label>
+        <Choice
+          label="Function"
+          value={filters.path ?? ""}
+          options={(functions ?? []).map((f) => [f.path, f.path])}
+          onChange={(path) => set({ path: path || undefined })}
+        />
+        <Choice
+          label="Kind"
+          value={filters.kind ?? ""}
+          options={KINDS.map((kind) => [kind, kind])}
+          onChange={(kind) => set({ kind: kind || undefined })}
+        />
+        <Choice
+          label="Outcome"
+          value={filters.ok === undefined ? "" : String(filters.ok)}
+          options={[
+            ["true", "success"],
+            ["false", "failure"],
+          ]}
+          onChange={(ok) => set({ ok: ok === "" ? undefined : ok === "true" })}
+        />
       </div>
       <table data-testid="log-entries" data-status={status}>
         <thead>
@@ -103,6 +82,29 @@ export function LogsView() {
   );
 }
 
+type ChoiceProps = {
+  label: string;
+  value: string; // "": any
+  options: [value: string, text: string][];
+  onChange: (value: string) => void;
+};
+
+function Choice({ label, value, options, onChange }: ChoiceProps) {
+  return (
+    <label>
+      {label}
+      <select aria-label={label} value={value} onChange={(e) => onChange(e.target.value)}>
+        <option value="">any</option>
+        {options.map(([option, text]) => (
+          <option key={option} value={option}>
+            {text}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
 function LogRow({ entry }: { entry: LogEntry }) {
   const started = new Date(entry.startedAt);
   return (
@@ -119,7 +121,7 @@ function LogRow({ entry }: { entry: LogEntry }) {
       <td data-field="log-lines">
         {entry.logLines.length > 0 && (
           <details>
-            <summary>{entry.logLines.length === 1 ? "1 line" : `${entry.logLines.length} lines`}</summary>
+            <summary>{lineCount(entry.logLines.length)}</summary>
             <ol>
               {entry.logLines.map((line, i) => (
                 <li key={i}>{line}</li>
@@ -130,4 +132,8 @@ function LogRow({ entry }: { entry: LogEntry }) {
       </td>
     </tr>
   );
+}
+
+function lineCount(n: number): string {
+  return n === 1 ? "1 line" : `${n} lines`;
 }
