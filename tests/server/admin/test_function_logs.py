@@ -1,6 +1,6 @@
 """The function log (`_function_logs`, read by `_system/dashboard:logs`)
 through the official PyPI client holding the admin key, against a real
-server: queries, mutations and actions appear live with their duration,
+server: queries, mutations, actions and HTTP actions appear live with their duration,
 outcome, log lines and the subject of the identity an admin acted as; the
 dashboard's own functions never do; filters narrow the list; the table keeps
 only the newest `[server] function_log_entries`; and the in-memory buffer
@@ -90,15 +90,16 @@ def test_calls_appear_live_with_their_outcome_logs_and_caller(start_server: Star
     assert client.action("calls:shout", {"text": "hey"}) == "HEY"
     with pytest.raises(Exception, match="deliberately broken"):
         client.mutation("calls:fail")
+    assert httpx.post(f"{server.url}/ping", timeout=REPLY).json() == {"pong": True}
     me = {"subject": "user_7", "issuer": "https://issuer.example"}
     assert call_acting_as(server, "calls:whoami", me) == "user_7"
 
     page = until(updates, lambda page: any(c["path"] == "calls:whoami" for c in page))
     assert all(not call["path"].startswith("_system/") for call in page)
     by_path = {call["path"]: call for call in page}
-    assert set(by_path) == {"calls:echo", "calls:add", "calls:shout", "calls:fail", "calls:whoami"}
     assert [c["path"] for c in page] == [
         "calls:whoami",
+        "POST /ping",
         "calls:fail",
         "calls:shout",
         "calls:add",
@@ -113,6 +114,8 @@ def test_calls_appear_live_with_their_outcome_logs_and_caller(start_server: Star
     assert fail["ok"] is False and fail["kind"] == "mutation"
     assert fail["error"] == "Uncaught ConvexError: deliberately broken"
     assert fail["logLines"] == ["[LOG] about to fail"]
+    ping = by_path["POST /ping"]
+    assert (ping["kind"], ping["ok"], ping["logLines"]) == ("httpAction", True, ["[LOG] pinged"])
     assert by_path["calls:whoami"]["subject"] == "user_7"
     assert {echo["subject"], add["subject"], shout["subject"]} == {None}
     node_id = client.query("_system/dashboard:health")["nodeId"]
