@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from protocol.session import AuthState
 from server.admin.dashboard import ServerFacts, install_dashboard
+from server.admin.function_logs import FunctionLog
 from server.admin.keys import AdminKey, admin_key_path
 from server.admin.nodes import NodeInfo, NodePresence
 from server.admin.stats import node_stats
@@ -124,6 +125,7 @@ class LivesyncApp:
         self._storage_sweep: asyncio.Task[None] | None = None
         self._crons: CronRunner | None = None
         self.presence: NodePresence | None = None
+        self.function_log: FunctionLog | None = None
         self._gc = GcPolicy(config.server.gc_full_interval, self.metrics)
         self._watchdog = LoopWatchdog(self.metrics)
 
@@ -148,6 +150,9 @@ class LivesyncApp:
                 f"`livesync admin-key` shows it again): {made}",
                 flush=True,
             )
+        entries = self.config.server.function_log_entries
+        if entries:
+            self.function_log = FunctionLog(node.node_id, entries)
         runner = FunctionRunner(
             registry,
             store,
@@ -155,8 +160,11 @@ class LivesyncApp:
             timeouts=time_limits(self.config.functions),
             metrics=self.metrics,
             storage=self.storage,
+            record=self.function_log.record if self.function_log is not None else None,
         )
         self.engine = Engine(store, runner, self.metrics)
+        if self.function_log is not None:
+            self.function_log.start(self.engine)
         self._jobs = JobExecutor(
             self.engine, self.metrics, action_timeout=self.config.functions.action_timeout
         )
@@ -256,6 +264,7 @@ class LivesyncApp:
         scheduler = self._jobs.task if self._jobs is not None else None
         crons = self._crons.task if self._crons is not None else None
         presence = self.presence.task if self.presence is not None else None
+        function_log = self.function_log.task if self.function_log is not None else None
         for name, task in (
             ("history_vacuum", self._vacuum),
             ("result_pruning", self._prune),
@@ -263,6 +272,7 @@ class LivesyncApp:
             ("storage_sweep", self._storage_sweep),
             ("crons", crons),
             ("node_presence", presence),
+            ("function_log", function_log),
         ):
             if task is not None and task.done():
                 dead[name] = "cancelled" if task.cancelled() else repr(task.exception())
@@ -287,6 +297,8 @@ class LivesyncApp:
             task.cancel()
         if self._connections:
             await asyncio.gather(*self._connections, return_exceptions=True)
+        if self.function_log is not None:
+            await self.function_log.close()  # the calls answered before the stop
         if self.authenticator is not None:
             await self.authenticator.aclose()
         if self.engine is not None:

@@ -26,7 +26,7 @@ from server.functions.registry import FunctionRegistry, RegisteredFunction
 from server.functions.schema import Schema
 from server.functions.validators import Validator, v
 from server.store.base import Store
-from server.store.catalog import BY_CREATION_TIME, BY_ID, NODES, SYSTEM_TABLES
+from server.store.catalog import BY_CREATION_TIME, BY_ID, FUNCTION_LOGS, NODES, SYSTEM_TABLES
 
 __all__ = ["MODULE", "SYSTEM_PREFIX", "ServerFacts", "install_dashboard"]
 
@@ -140,6 +140,21 @@ def _functions(
             "nodes": await ctx.db.system.query(NODES).collect(),
         }
 
+    async def logs(
+        ctx: QueryCtx,
+        paginationOpts: dict[str, Any],
+        path: str | None = None,
+        kind: str | None = None,
+        ok: bool | None = None,
+    ) -> dict[str, Any]:
+        # Newest first: the order the calls were written in (see
+        # server.admin.function_logs), a second apart at most.
+        query = ctx.db.system.query(FUNCTION_LOGS).order("desc")
+        for field, wanted in (("path", path), ("kind", kind), ("ok", ok)):
+            if wanted is not None:
+                query = query.filter(_equals(field, wanted))
+        return await query.paginate(paginationOpts)
+
     filter_condition = v.object(
         {
             "field": v.string(),
@@ -160,6 +175,17 @@ def _functions(
         _internal("documents", "query", documents, documents_args),
         _internal("functions", "query", functions, {}),
         _internal("health", "query", health, {}),
+        _internal(
+            "logs",
+            "query",
+            logs,
+            {
+                "paginationOpts": pagination_opts_validator,
+                "path": v.optional(v.string()),
+                "kind": v.optional(v.string()),
+                "ok": v.optional(v.boolean()),
+            },
+        ),
         _internal(
             "insertDocument",
             "mutation",
@@ -228,6 +254,10 @@ def _condition(condition: Mapping[str, Any]) -> Callable[[FilterBuilder], Expres
     operator = _OPERATORS[condition["op"]]
     field, value = condition["field"], condition["value"]
     return lambda q: operator(q, q.field(field), value)
+
+
+def _equals(field: str, value: Any) -> Callable[[FilterBuilder], Expression]:
+    return _condition({"field": field, "op": "eq", "value": value})
 
 
 def _writable(table: str) -> None:

@@ -38,6 +38,11 @@ class Auth:
         self.used = True
         return self._identity
 
+    @property
+    def subject(self) -> str | None:
+        """The caller's subject, for the server's records; not a use of auth."""
+        return None if self._identity is None else self._identity.subject
+
 
 async def _actions_only(
     ctx: object, fn: FunctionLike, args: dict[str, Any] | None = None

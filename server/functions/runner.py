@@ -14,7 +14,8 @@ A database out of reach (`StoreUnavailable`) is raised, not turned into a
 failure: it is no fault of the function, and its caller can try again.
 Every handler runs under its time limits (see `server.functions.timeouts`): an
 overrun fails like any other error, with a message naming the limit. Every
-run, failed ones too, is timed into the metrics by kind.
+run, failed ones too, is timed into the metrics by kind, and handed as a
+`CallRecord` to the runner's `record` callable (the dashboard's Logs).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from protocol.errors import ValueEncodeError
 from protocol.values import RawJSON, dumps, encode
@@ -60,6 +61,7 @@ from server.store.base import Snapshot, Store, Transaction
 
 __all__ = [
     "MAX_ACTION_DEPTH",
+    "CallRecord",
     "FunctionRunner",
     "MutationFailed",
     "MutationRunner",
@@ -85,6 +87,19 @@ class MutationFailed(Exception):
         self.outcome = outcome
 
 
+class CallRecord(NamedTuple):
+    """One finished run, as the dashboard's Logs show it. A tuple: building
+    one per call must stay cheap."""
+
+    path: str
+    kind: str  # "query", "mutation", "action" or "httpAction"
+    started_at: float  # ms since the epoch
+    duration_ms: float
+    error: str | None  # the message the caller saw; None: it succeeded
+    log_lines: tuple[str, ...]
+    subject: str | None  # the caller's identity subject
+
+
 class FunctionRunner:
     """Runs the functions of one registry against one store."""
 
@@ -97,8 +112,12 @@ class FunctionRunner:
         timeouts: TimeLimits | None = None,
         metrics: Metrics | None = None,
         storage: Storage | None = None,
+        record: Callable[[CallRecord], None] | None = None,
     ) -> None:
+        """`record` gets every finished run; it is called on action threads
+        too, so it must be thread-safe and must not block."""
         self._registry = registry
+        self._record = record
         self._store = store
         self._storage = storage
         self._sizes = sizes if sizes is not None else Limits()
@@ -231,7 +250,7 @@ class FunctionRunner:
 
         async def execute(make_ctx: Callable[[], ActionCtx], auth: Auth) -> Outcome:
             collector = LogCollector()
-            started = time.perf_counter()
+            wall, started = time.time(), time.perf_counter()
             try:
                 with capture_logs(collector):
                     call = route.handler(make_ctx(), request)
@@ -239,15 +258,18 @@ class FunctionRunner:
             except StoreUnavailable:
                 raise
             except Exception as exc:
-                return failure(
+                outcome = failure(
                     self._error_message(exc, route.name, "action"),
                     data_json=_app_error_data(exc) if isinstance(exc, AppError) else None,
                     log_lines=collector.lines(),
                     used_auth=auth.used,
                 )
+            else:
+                outcome = Outcome(value, None, None, None, collector.lines(), ReadSet(), auth.used)
             finally:
                 self._timed("action", started)
-            return Outcome(value, None, None, None, collector.lines(), ReadSet(), auth.used)
+            self._recorded(route.name, "httpAction", wall, started, outcome, auth)
+            return outcome
 
         return await self._on_action_thread(route.name, identity, mutate, transact, 0, execute)
 
@@ -351,7 +373,7 @@ class FunctionRunner:
         internal_ok: bool,
     ) -> Outcome:
         collector = LogCollector()
-        started = time.perf_counter()
+        wall, started = time.time(), time.perf_counter()
         try:
             function = self._registry.lookup(path, kind, internal_ok=internal_ok)
             with capture_logs(collector):
@@ -362,23 +384,45 @@ class FunctionRunner:
             # database is back (a mutation's writes roll back meanwhile).
             raise
         except Exception as exc:
-            return failure(
+            outcome = failure(
                 self._error_message(exc, path, kind),
                 data_json=_app_error_data(exc) if isinstance(exc, AppError) else None,
                 log_lines=collector.lines(),
                 read_set=read_set,
                 used_auth=auth.used,
             )
+        else:
+            outcome = Outcome(
+                value, RawJSON(value_json), None, None, collector.lines(), read_set, auth.used
+            )
         finally:
             self._timed(kind, started)
-        return Outcome(
-            value, RawJSON(value_json), None, None, collector.lines(), read_set, auth.used
-        )
+        self._recorded(path, kind, wall, started, outcome, auth)
+        return outcome
 
     def _timed(self, kind: FunctionKind, started: float) -> None:
         """Observe a run that began at `started` (`time.perf_counter`)."""
         if self._metrics is not None:
             self._metrics.function_duration.observe(time.perf_counter() - started, kind)
+
+    def _recorded(
+        self, path: str, kind: str, wall: float, started: float, outcome: Outcome, auth: Auth
+    ) -> None:
+        """Hand the run that began at `wall` (`time.time`) and `started`
+        (`time.perf_counter`) to `record`."""
+        if self._record is not None:
+            duration_ms = (time.perf_counter() - started) * 1000
+            self._record(
+                CallRecord(
+                    path,
+                    kind,
+                    wall * 1000,
+                    duration_ms,
+                    outcome.error_message,
+                    outcome.log_lines,
+                    auth.subject,
+                )
+            )
 
     def _error_message(self, exc: Exception, path: str, kind: FunctionKind) -> str:
         """What the client sees of a failed run; the server log gets the rest."""

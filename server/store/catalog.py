@@ -30,6 +30,7 @@ __all__ = [
     "BY_CREATION_TIME",
     "BY_ID",
     "CRON_JOBS",
+    "FUNCTION_LOGS",
     "NODES",
     "SCHEDULED_FUNCTIONS",
     "STORAGE",
@@ -64,10 +65,14 @@ CRON_JOBS = "_cron_jobs"
 STORAGE = "_storage"  # stored files' metadata
 STORAGE_UPLOADS = "_storage_uploads"  # upload URLs not used yet
 NODES = "_nodes"  # the server processes serving the deployment now
-SYSTEM_TABLES = frozenset({SCHEDULED_FUNCTIONS, CRON_JOBS, STORAGE, STORAGE_UPLOADS, NODES})
+FUNCTION_LOGS = "_function_logs"  # the latest function calls (the dashboard's Logs)
+SYSTEM_TABLES = frozenset(
+    {SCHEDULED_FUNCTIONS, CRON_JOBS, STORAGE, STORAGE_UPLOADS, NODES, FUNCTION_LOGS}
+)
 # System tables about running processes, not the app's data: an export
-# leaves them out (upload URLs name the old server; nodes are its processes).
-TRANSIENT_TABLES = frozenset({STORAGE_UPLOADS, NODES})
+# leaves them out (upload URLs name the old server; nodes are its processes;
+# function logs are its recent work).
+TRANSIENT_TABLES = frozenset({STORAGE_UPLOADS, NODES, FUNCTION_LOGS})
 # Pending jobs by due time (the scheduler's scan), and the cron jobs by name.
 _SYSTEM_TABLE_INDEXES = (
     IndexDef(

@@ -2,8 +2,9 @@
 an app client (the official npm client): sign in with the admin key, watch a
 table change as the app inserts, edit and delete a document and see the
 app's subscription follow, run functions (one as a user) and read their
-results and log lines, read the health view, and watch the connections view
-follow a burst of the app's mutations. The Node script
+results and log lines, read the health view, find those runs in the logs
+view (and only the failed one among the failures), and watch the connections
+view follow a burst of the app's mutations. The Node script
 server/dashboard/ui/e2e/dashboard.mjs drives the browser and prints what it saw.
 
 With LIVESYNC_UPDATE_SCREENSHOT set, the views' screenshots replace the
@@ -27,7 +28,7 @@ from tests.helpers.timeouts import NODE_SCENARIO
 SCRIPT = DASHBOARD_UI / "e2e" / "dashboard.mjs"
 FUNCTIONS = REPO_ROOT / "tests" / "server" / "admin" / "dashboard_functions"
 README_SCREENSHOTS = DASHBOARD_UI / "screenshots"
-VIEWS = ("data", "functions", "health", "connections")
+VIEWS = ("data", "functions", "logs", "health", "connections")
 # Each refresh of the node's `_nodes` document is one sample of the
 # Connections view's charts: often, so they fill within the scenario.
 REFRESH = "node_refresh = 0.3\n"
@@ -96,7 +97,22 @@ def test_dashboard_shows_live_data_edits_for_subscribers_runs_functions_health_c
     assert node_id == f"{health['node']} (this page's)" and url == server.url
     # As of the node's last refresh.
     assert re.fullmatch(r"\d+ / \d+ / \d+", connections), connections
-    assert "not built yet" in result.one("logs_view")["text"]
+
+    # The runs above, as the Logs view lists them: time, node, kind,
+    # function, duration, outcome, caller, log lines.
+    logged = result.one("logged_hello")
+    _, node, kind, path, duration, outcome, caller, lines = logged["cells"]
+    assert (node, kind, path, outcome, caller) == (
+        health["node"],
+        "query",
+        "tasks:hello",
+        "success",
+        "alice",
+    )
+    assert re.fullmatch(r"\d+\.\d ms", duration), duration
+    assert lines.startswith("1 line") and logged["lines"] == ["[LOG] saying hi to alice"]
+    ((failed, message),) = result.one("logged_failures")["rows"]
+    assert failed == "tasks:shout" and "ArgumentValidationError" in message
 
     conn = result.one("connections")
     assert conn["nodes"] == 1 and conn["here"].startswith(f"{health['node']} (this page's)")

@@ -29,6 +29,7 @@ EVERY_FUNCTION = {
     "documents": {"table": "tasks", "paginationOpts": {"numItems": 5, "cursor": None}},
     "functions": {},
     "health": {},
+    "logs": {"paginationOpts": {"numItems": 5, "cursor": None}},
     "insertDocument": {"table": "tasks", "document": {}},
     "patchDocument": {"id": "x", "fields": {}},
     "replaceDocument": {"id": "x", "document": {}},

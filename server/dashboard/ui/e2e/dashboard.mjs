@@ -5,8 +5,9 @@
 //
 // Signs in with the admin key (a wrong one first), watches a table while
 // the app client inserts, edits a document and waits for the app client's
-// subscription to get it, runs functions, reads the health view, and watches
-// the connections view while the app client commits.
+// subscription to get it, runs functions, reads the health view, finds those
+// runs in the logs view, and watches the connections view while the app
+// client commits.
 // Prints one JSON object per observation; tests/browser asserts on them.
 // Every wait is for an element or a value, with a timeout, never for time.
 import { ConvexClient } from "convex/browser";
@@ -174,8 +175,31 @@ async function health(page) {
     ),
   });
   await shot(page, "health");
+}
+
+// The Logs view: the calls run from the Functions view, live, with their
+// outcome, caller and log lines; then only the failures.
+async function logs(page) {
   await page.getByRole("link", { name: "Logs" }).click();
-  emit("logs_view", { text: await page.getByTestId("not-built").textContent() });
+  const entries = page.getByTestId("log-entries");
+  const hello = entries.locator("tr[data-path='tasks:hello']");
+  await hello.waitFor(); // written within a second of the call
+  await hello.locator("summary").click();
+  const cells = (row) =>
+    row.locator("td").evaluateAll((tds) => tds.map((td) => td.textContent));
+  emit("logged_hello", {
+    cells: await cells(hello),
+    lines: await hello.locator("[data-field=log-lines] li").allTextContents(),
+  });
+  await shot(page, "logs");
+  await page.getByLabel("Outcome").selectOption("false");
+  await entries.locator("tr[data-ok=true]").first().waitFor({ state: "detached" });
+  await entries.locator("tr[data-ok=false]").first().waitFor();
+  emit("logged_failures", {
+    rows: await entries.locator("tbody tr").evaluateAll((rows) =>
+      rows.map((row) => [row.dataset.path, row.querySelector("[data-field=outcome]").textContent]),
+    ),
+  });
 }
 
 // The Connections view, while the app client commits: this node's counts by
@@ -232,6 +256,7 @@ try {
   await edit(page, app);
   await functions(page);
   await health(page);
+  await logs(page);
   await connections(page, app);
   emit("passed", {});
 } catch (error) {

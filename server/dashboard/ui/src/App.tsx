@@ -5,6 +5,7 @@ import { ConnectionsView } from "./ConnectionsView";
 import { DataView } from "./DataView";
 import { FunctionsView } from "./FunctionsView";
 import { HealthView } from "./HealthView";
+import { LogsView } from "./LogsView";
 import { useNodeHistory } from "./history";
 
 const VIEWS = ["data", "functions", "logs", "connections", "health"] as const;
@@ -62,20 +63,8 @@ export function Dashboard({ adminKey, onSignOut }: Props) {
           ) : (
             <ConnectionsView history={history} thisNode={health.nodeId} />
           ))}
-        {view === "logs" && <NotBuilt />}
+        {view === "logs" && <LogsView />}
       </main>
     </div>
-  );
-}
-
-function NotBuilt() {
-  return (
-    <section className="not-built" data-testid="not-built">
-      <h2>{TITLES.logs}: not built yet</h2>
-      <p>
-        This view will show function calls as they happen, with their log lines. Until it
-        exists, <code>/metrics</code> and the server's log have them.
-      </p>
-    </section>
   );
 }

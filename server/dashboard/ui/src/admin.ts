@@ -77,6 +77,23 @@ export type Health = {
   nodes: NodeEntry[];
 };
 
+// A call in `_function_logs` (server/admin/function_logs.py).
+export type LogEntry = {
+  _id: string;
+  nodeId: string;
+  path: string;
+  kind: FunctionKind | "httpAction";
+  startedAt: number;
+  durationMs: number;
+  ok: boolean;
+  error: string | null;
+  logLines: string[];
+  subject: string | null;
+};
+
+// Each narrows the log to the calls equal to it.
+export type LogFilters = { path?: string; kind?: string; ok?: boolean };
+
 export type Filter = { field: string; op: "eq" | "neq" | "lt" | "lte" | "gt" | "gte"; value: Value };
 
 export type DocumentsArgs = {
@@ -98,6 +115,11 @@ export const dashboard = {
   >("_system/dashboard:documents"),
   functions: ref<"query", NoArgs, FunctionInfo[]>("_system/dashboard:functions"),
   health: ref<"query", NoArgs, Health>("_system/dashboard:health"),
+  logs: ref<
+    "query",
+    LogFilters & { paginationOpts: { numItems: number; cursor: string | null } },
+    PaginationResult<LogEntry>
+  >("_system/dashboard:logs"),
   insertDocument: ref<"mutation", { table: string; document: Value }, string>(
     "_system/dashboard:insertDocument",
   ),

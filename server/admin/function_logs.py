@@ -1,0 +1,157 @@
+"""The function calls of the deployment, for the dashboard's Logs view.
+
+The runner hands every finished run to `FunctionLog.record`, which only
+appends it to a bounded buffer: the hot path makes no commit. A task of its
+own writes the buffer into the `_function_logs` system table once a second,
+in one transaction, and deletes the oldest entries beyond the newest
+`entries` of the deployment. A query of the table (`_system/dashboard:logs`)
+is therefore live like any other, a second behind at most; on PostgreSQL it
+holds the calls of every node.
+
+The dashboard's own functions (`_system/...`) are left out: each refresh of
+the Logs view would log itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from typing import Any
+
+from server.admin.dashboard import SYSTEM_PREFIX
+from server.errors import LivesyncError
+from server.functions.runner import CallRecord
+from server.store.base import Transaction
+from server.store.catalog import BY_CREATION_TIME, FUNCTION_LOGS
+from server.sync.engine import Engine
+
+__all__ = ["BUFFERED_CALLS", "FLUSH_INTERVAL", "LOG_LINE_CHARS", "FunctionLog"]
+
+log = logging.getLogger("livesync.server")
+
+FLUSH_INTERVAL = 1.0  # seconds between writes of the buffer
+# Calls held between two writes; beyond it the oldest are dropped (and
+# counted): a burst must not grow the server's memory without bound.
+BUFFERED_CALLS = 1000
+# Characters kept of one log line: a print of a whole response must not make
+# the document (and every subscriber's update) huge.
+LOG_LINE_CHARS = 2000
+
+
+class FunctionLog:
+    """Buffers finished runs and writes them to `_function_logs`.
+
+    Args:
+        node_id: this node's id (`_nodes`), stored with each call.
+        entries: how many calls the table keeps, the newest.
+        buffered: how many calls wait between two writes at most.
+    """
+
+    def __init__(self, node_id: str, entries: int, buffered: int = BUFFERED_CALLS) -> None:
+        self._node_id = node_id
+        self._entries = entries
+        # deque.append is atomic: action threads record without a lock.
+        self._buffer: collections.deque[CallRecord] = collections.deque(maxlen=buffered)
+        self.dropped = 0  # calls never written: buffer overflow or a failed write
+        self._reported = 0
+        # Trimming reads the kept entries, so it runs once a tenth of them
+        # has been written by this node, not at every write.
+        self._trim_every = max(1, entries // 10)
+        self._since_trim = 0
+        self._engine: Engine | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def record(self, call: CallRecord) -> None:
+        """Take one finished run (any thread; never blocks)."""
+        if call.path.startswith(SYSTEM_PREFIX):
+            return
+        if len(self._buffer) == self._buffer.maxlen:
+            self.dropped += 1  # a rare race between threads miscounts by one
+        self._buffer.append(call)
+
+    def start(self, engine: Engine) -> None:
+        """Write the buffer through `engine` every second from now on."""
+        self._engine = engine
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def flush(self) -> int:
+        """Write what is buffered now; returns how many calls were written."""
+        assert self._engine is not None, "start() has not run"
+        batch = [self._buffer.popleft() for _ in range(len(self._buffer))]
+        if self.dropped > self._reported:
+            log.warning(
+                "function log: %d call(s) dropped so far (more than %d a second, "
+                "or a write failed)",
+                self.dropped,
+                self._buffer.maxlen,
+            )
+            self._reported = self.dropped
+        if not batch:
+            return 0
+        docs = [self._document(call) for call in batch]
+        trim = self._since_trim + len(docs) >= self._trim_every
+
+        async def write(tx: Transaction) -> None:
+            for doc in docs:
+                await tx.insert(FUNCTION_LOGS, doc, system=True)
+            if trim:
+                await self._trim(tx)
+
+        try:
+            await self._engine.transact(write)
+        except LivesyncError:
+            self.dropped += len(docs)
+            raise
+        self._since_trim = 0 if trim else self._since_trim + len(docs)
+        return len(docs)
+
+    async def close(self) -> None:
+        """Stop the task, then write what is left."""
+        if self.task is None:
+            return
+        self.task.cancel()
+        # A task that died has told /health already; shutdown goes on.
+        await asyncio.gather(self.task, return_exceptions=True)
+        try:
+            await self.flush()
+        except LivesyncError as exc:
+            log.warning("could not write the last function log entries: %s", exc)
+
+    async def _trim(self, tx: Transaction) -> None:
+        """Delete every entry but the newest `entries` (of every node)."""
+        kept = 0
+        index = f"{FUNCTION_LOGS}.{BY_CREATION_TIME}"
+        async for _, doc in tx.scan(index, b"", None, "desc"):
+            kept += 1
+            if kept > self._entries:
+                await tx.delete(doc["_id"], system=True)
+
+    def _document(self, call: CallRecord) -> dict[str, Any]:
+        return {
+            "nodeId": self._node_id,
+            "path": call.path,
+            "kind": call.kind,
+            "startedAt": call.started_at,
+            "durationMs": call.duration_ms,
+            "ok": call.error is None,
+            "error": call.error,
+            "logLines": [_clipped(line) for line in call.log_lines],
+            "subject": call.subject,
+        }
+
+    async def _run(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await self.flush()
+            except LivesyncError:
+                log.exception("writing the function log failed")
+            await asyncio.sleep(max(0.0, FLUSH_INTERVAL - (time.monotonic() - started)))
+
+
+def _clipped(line: str) -> str:
+    if len(line) <= LOG_LINE_CHARS:
+        return line
+    return line[:LOG_LINE_CHARS] + f"… ({len(line) - LOG_LINE_CHARS} more characters)"

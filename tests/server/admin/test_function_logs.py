@@ -1,0 +1,193 @@
+"""The function log (`_function_logs`, read by `_system/dashboard:logs`)
+through the official PyPI client holding the admin key, against a real
+server: queries, mutations, actions and HTTP actions appear live with their duration,
+outcome, log lines and the subject of the identity an admin acted as; the
+dashboard's own functions never do; filters narrow the list; the table keeps
+only the newest `[server] function_log_entries`; and the in-memory buffer
+drops (and counts) what overflows it."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from convex import ConvexClient
+
+from server.admin.function_logs import FunctionLog
+from server.config import load_config
+from server.errors import ConfigError
+from server.functions.registry import FunctionRegistry
+from server.functions.runner import CallRecord, FunctionRunner
+from server.metrics import Metrics
+from server.store.catalog import BY_CREATION_TIME, FUNCTION_LOGS
+from server.sync.engine import Engine
+from tests.helpers.server import LivesyncServer, StartServer
+from tests.helpers.stores import StoreBackend
+from tests.helpers.timeouts import CLIENT, REPLY
+
+pytestmark = [pytest.mark.compat, pytest.mark.timeout(90)]
+
+FUNCTIONS = Path(__file__).resolve().parent / "logged_functions"
+LOGS = "_system/dashboard:logs"
+
+
+def admin_key(server: LivesyncServer) -> str:
+    return (server.db_path.parent / "admin-key").read_text().strip()
+
+
+def admin(server: LivesyncServer) -> ConvexClient:
+    client = ConvexClient(server.url)
+    client.set_admin_auth(admin_key(server))
+    return client
+
+
+def logs(client: ConvexClient, **filters: Any) -> Iterator[Any]:
+    """The live first page of the log (50 calls), newest first."""
+    opts = {"numItems": 50, "cursor": None}
+    return iter(client.subscribe(LOGS, {"paginationOpts": opts, **filters}))
+
+
+def until(updates: Iterator[Any], wanted: Any) -> list[dict[str, Any]]:
+    """The first page from a subscription that `wanted` accepts, within CLIENT
+    seconds (the log is written once a second)."""
+    deadline = time.monotonic() + CLIENT
+    seen: list[Any] = []
+    for result in updates:
+        seen.append(result["page"])
+        if wanted(result["page"]):
+            return list(result["page"])
+        if time.monotonic() > deadline:
+            break
+    raise AssertionError(f"no page of the log as wanted; saw {seen[-3:]}")
+
+
+def call_acting_as(server: LivesyncServer, path: str, identity: dict[str, str]) -> Any:
+    """Run a query through the HTTP API as the admin acting as `identity`,
+    the way the official clients send it."""
+    acting = base64.b64encode(json.dumps(identity).encode()).decode()
+    reply = httpx.post(
+        f"{server.url}/api/query",
+        json={"path": path, "args": {}, "format": "json"},
+        headers={"Authorization": f"Convex {admin_key(server)}:{acting}"},
+        timeout=REPLY,
+    )
+    assert reply.status_code == 200, reply.text
+    return reply.json()["value"]
+
+
+def test_calls_appear_live_with_their_outcome_logs_and_caller(start_server: StartServer) -> None:
+    server = start_server(FUNCTIONS)
+    client = admin(server)
+    updates = logs(client)
+    assert client.query("calls:echo", {"word": "hi"}) == "hi"
+    client.mutation("calls:add", {"text": "one"})
+    assert client.action("calls:shout", {"text": "hey"}) == "HEY"
+    with pytest.raises(Exception, match="deliberately broken"):
+        client.mutation("calls:fail")
+    assert httpx.post(f"{server.url}/ping", timeout=REPLY).json() == {"pong": True}
+    me = {"subject": "user_7", "issuer": "https://issuer.example"}
+    assert call_acting_as(server, "calls:whoami", me) == "user_7"
+
+    page = until(updates, lambda page: any(c["path"] == "calls:whoami" for c in page))
+    assert all(not call["path"].startswith("_system/") for call in page)
+    by_path = {call["path"]: call for call in page}
+    assert [c["path"] for c in page] == [
+        "calls:whoami",
+        "POST /ping",
+        "calls:fail",
+        "calls:shout",
+        "calls:add",
+        "calls:echo",
+    ]  # newest first
+    echo, add, shout = by_path["calls:echo"], by_path["calls:add"], by_path["calls:shout"]
+    assert (echo["kind"], add["kind"], shout["kind"]) == ("query", "mutation", "action")
+    assert echo["logLines"] == ["[LOG] echoing hi"]
+    assert shout["logLines"] == ["[LOG] shouting hey"]
+    assert add["logLines"] == [] and add["ok"] is True and add["error"] is None
+    fail = by_path["calls:fail"]
+    assert fail["ok"] is False and fail["kind"] == "mutation"
+    assert fail["error"] == "Uncaught ConvexError: deliberately broken"
+    assert fail["logLines"] == ["[LOG] about to fail"]
+    ping = by_path["POST /ping"]
+    assert (ping["kind"], ping["ok"], ping["logLines"]) == ("httpAction", True, ["[LOG] pinged"])
+    assert by_path["calls:whoami"]["subject"] == "user_7"
+    assert {echo["subject"], add["subject"], shout["subject"]} == {None}
+    node_id = client.query("_system/dashboard:health")["nodeId"]
+    for call in page:
+        assert call["nodeId"] == node_id
+        assert 0 <= call["durationMs"] < CLIENT * 1000
+        assert abs(call["startedAt"] / 1000 - time.time()) < CLIENT + 60
+
+
+def test_filters_narrow_the_log(start_server: StartServer) -> None:
+    server = start_server(FUNCTIONS)
+    client = admin(server)
+    client.query("calls:echo", {"word": "a"})
+    client.action("calls:shout", {"text": "b"})
+    with pytest.raises(Exception, match="deliberately broken"):
+        client.mutation("calls:fail")
+    until(logs(client), lambda page: len(page) == 3)  # all three are written
+    paths = {
+        "kind": lambda: [c["path"] for c in until(logs(client, kind="action"), bool)],
+        "ok": lambda: [c["path"] for c in until(logs(client, ok=False), bool)],
+        "path": lambda: [c["path"] for c in until(logs(client, path="calls:echo"), bool)],
+    }
+    assert paths["kind"]() == ["calls:shout"]
+    assert paths["ok"]() == ["calls:fail"]
+    assert paths["path"]() == ["calls:echo"]
+    with pytest.raises(Exception, match="ArgumentValidationError"):
+        client.query(LOGS, {"paginationOpts": {"numItems": 5, "cursor": None}, "ok": "no"})
+
+
+def test_the_log_keeps_the_newest_entries(start_server: StartServer) -> None:
+    server = start_server(FUNCTIONS, server_extra="function_log_entries = 3\n")
+    client = admin(server)
+    updates = logs(client)
+    for n in range(8):
+        client.query("calls:echo", {"word": f"w{n}"})
+    seen: list[list[dict[str, Any]]] = []
+
+    def newest_written(page: list[dict[str, Any]]) -> bool:
+        seen.append(page)
+        return bool(page) and page[0]["logLines"] == ["[LOG] echoing w7"]
+
+    page = until(updates, newest_written)
+    assert [c["logLines"][0] for c in page] == [
+        "[LOG] echoing w7",
+        "[LOG] echoing w6",
+        "[LOG] echoing w5",
+    ]
+    assert all(len(page) <= 3 for page in seen)  # never more, at any commit
+
+
+async def test_the_buffer_drops_the_oldest_beyond_its_bound(store_backend: StoreBackend) -> None:
+    registry = FunctionRegistry.load(FUNCTIONS)
+    store = store_backend.make()
+    await store.open(registry.index_defs())
+    engine = Engine(store, FunctionRunner(registry, store), Metrics())
+    recorder = FunctionLog("node", entries=100, buffered=2)
+    for n in range(5):
+        recorder.record(CallRecord(f"calls:f{n}", "query", 0.0, 1.0, None, (), None))
+    recorder.record(CallRecord("_system/dashboard:logs", "query", 0.0, 1.0, None, (), None))
+    assert recorder.dropped == 3
+    recorder.start(engine)
+    await recorder.close()  # stops the task, then writes what is left
+    assert await recorder.flush() == 0  # nothing left to write
+    index = f"{FUNCTION_LOGS}.{BY_CREATION_TIME}"
+    written = [doc async for _, doc in store.snapshot().scan(index, b"", None)]
+    assert [doc["path"] for doc in written] == ["calls:f3", "calls:f4"]
+    await engine.close()
+    await store.close()
+
+
+def test_a_negative_number_of_entries_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "livesync.toml"
+    path.write_text("[server]\nfunction_log_entries = -1\n")
+    with pytest.raises(ConfigError, match="function_log_entries"):
+        load_config(path)
