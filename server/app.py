@@ -55,7 +55,10 @@ from server.websocket import EXTENSION, Direct
 if TYPE_CHECKING:
     from server.auth.authenticator import Authenticator
 
-__all__ = ["LivesyncApp"]
+__all__ = ["DEV_FUNCTION_LOG_ENTRIES", "LivesyncApp"]
+
+# Calls `livesync dev` keeps for the dashboard's Logs view unless told.
+DEV_FUNCTION_LOG_ENTRIES = 5000
 
 log = logging.getLogger("livesync.server")
 
@@ -151,6 +154,8 @@ class LivesyncApp:
                 flush=True,
             )
         entries = self.config.server.function_log_entries
+        if entries is None:
+            entries = DEV_FUNCTION_LOG_ENTRIES if self.dev else 0
         if entries:
             self.function_log = FunctionLog(node.node_id, entries)
         runner = FunctionRunner(

@@ -86,8 +86,10 @@ class ServerConfig:
     # silent for three of them is taken for gone.
     node_refresh: float = 15.0
     # Function calls the `_function_logs` table keeps (the newest, of every
-    # node), for the dashboard's Logs view; 0 records none.
-    function_log_entries: int = 5000
+    # node), for the dashboard's Logs view; 0 records none. None: 5,000 in
+    # `livesync dev`, none in `serve`, where writing the records costs a
+    # busy node about 6% of its mutation rate (BENCHMARKS.md).
+    function_log_entries: int | None = None
     # The dashboard page at /_dashboard (its functions answer the admin key
     # either way; false serves no page).
     dashboard: bool = True
@@ -343,14 +345,16 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         site_port=_typed(srv, "server", "site_port", int, 0) if "site_port" in srv else None,
         admin_key=_typed(srv, "server", "admin_key", str, ""),
         node_refresh=_typed(srv, "server", "node_refresh", float, defaults.node_refresh),
-        function_log_entries=_typed(
-            srv, "server", "function_log_entries", int, defaults.function_log_entries
+        function_log_entries=(
+            _typed(srv, "server", "function_log_entries", int, 0)
+            if "function_log_entries" in srv
+            else None
         ),
         dashboard=_typed(srv, "server", "dashboard", bool, defaults.dashboard),
     )
     if server.node_refresh <= 0:
         raise ConfigError("server.node_refresh: must be a positive number of seconds")
-    if server.function_log_entries < 0:
+    if server.function_log_entries is not None and server.function_log_entries < 0:
         raise ConfigError("server.function_log_entries: must be 0 (none) or more")
     if server.mutation_dedup_window <= 0:
         raise ConfigError("server.mutation_dedup_window: must be a positive number of seconds")

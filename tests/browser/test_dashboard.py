@@ -38,7 +38,7 @@ REFRESH = "node_refresh = 0.3\n"
 def test_dashboard_shows_live_data_edits_for_subscribers_runs_functions_health_connections(
     start_server: StartServer, tmp_path: Path
 ) -> None:
-    server = start_server(FUNCTIONS, server_extra=REFRESH)
+    server = start_server(FUNCTIONS, server_extra=REFRESH + "function_log_entries = 5000\n")
     key = (server.db_path.parent / "admin-key").read_text().strip()
     shots = tmp_path / "screenshots"
     shots.mkdir()

@@ -20,6 +20,7 @@ import pytest
 from convex import ConvexClient
 
 from server.admin.function_logs import FunctionLog
+from server.app import LivesyncApp
 from server.config import load_config
 from server.errors import ConfigError
 from server.functions.registry import FunctionRegistry
@@ -33,6 +34,8 @@ from tests.helpers.timeouts import CLIENT, REPLY
 
 pytestmark = [pytest.mark.compat, pytest.mark.timeout(90)]
 
+# `serve` records nothing unless told (dev keeps 5,000).
+KEEP = "function_log_entries = 5000\n"
 FUNCTIONS = Path(__file__).resolve().parent / "logged_functions"
 LOGS = "_system/dashboard:logs"
 
@@ -82,7 +85,7 @@ def call_acting_as(server: LivesyncServer, path: str, identity: dict[str, str]) 
 
 
 def test_calls_appear_live_with_their_outcome_logs_and_caller(start_server: StartServer) -> None:
-    server = start_server(FUNCTIONS)
+    server = start_server(FUNCTIONS, server_extra=KEEP)
     client = admin(server)
     updates = logs(client)
     assert client.query("calls:echo", {"word": "hi"}) == "hi"
@@ -126,7 +129,7 @@ def test_calls_appear_live_with_their_outcome_logs_and_caller(start_server: Star
 
 
 def test_filters_narrow_the_log(start_server: StartServer) -> None:
-    server = start_server(FUNCTIONS)
+    server = start_server(FUNCTIONS, server_extra=KEEP)
     client = admin(server)
     client.query("calls:echo", {"word": "a"})
     client.action("calls:shout", {"text": "b"})
@@ -191,3 +194,31 @@ def test_a_negative_number_of_entries_is_refused(tmp_path: Path) -> None:
     path.write_text("[server]\nfunction_log_entries = -1\n")
     with pytest.raises(ConfigError, match="function_log_entries"):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("dev", "setting", "kept"),
+    [
+        (True, "", 5000),
+        (False, "", None),
+        (False, "function_log_entries = 20\n", 20),
+        (True, "function_log_entries = 0\n", None),
+    ],
+)
+async def test_dev_keeps_calls_and_serve_only_when_told(
+    tmp_path: Path, dev: bool, setting: str, kept: int | None
+) -> None:
+    """Writing the records costs a busy node part of its mutation rate, so
+    `serve` keeps none unless configured; `livesync dev` keeps 5,000."""
+    config_path = tmp_path / "config.toml"
+    config_path.write_text(
+        f'[server]\n{setting}\n[functions]\ndir = "{FUNCTIONS}"\n\n'
+        f'[database]\nurl = "sqlite:///{tmp_path / "logs.db"}"\n'
+    )
+    app = LivesyncApp(load_config(config_path), dev=dev)
+    await app.startup()
+    try:
+        log = app.function_log
+        assert (log._entries if log is not None else None) == kept
+    finally:
+        await app.shutdown()
