@@ -206,6 +206,17 @@ class Config:
     storage: StorageConfig = field(default_factory=StorageConfig)
     # The folder relative paths resolve against.
     base_dir: Path = Path(".")
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the deployment's own files go (stored files, the admin key):
+        beside a SQLite database, else `data/` under the config's folder."""
+        url = self.database.url.partition("?")[0]
+        # Loaded configs hold SQLite paths absolute: sqlite:////abs/file.db.
+        if url.startswith("sqlite:////"):
+            return Path(url.removeprefix("sqlite:///")).parent
+        return self.base_dir / "data"
+
     limits: Limits = field(default_factory=Limits)
 
     def with_overrides(

@@ -29,10 +29,7 @@ KEY_PREFIX = "livesync-admin-"
 
 def admin_key_path(config: Config) -> Path:
     """`admin-key` beside a SQLite database, else under the config's `data/`."""
-    url = config.database.url
-    if url.startswith("sqlite:///") and ":memory:" not in url:
-        return Path(url.removeprefix("sqlite://")).parent / "admin-key"
-    return config.base_dir / "data" / "admin-key"
+    return config.data_dir / "admin-key"
 
 
 class AdminKey:

@@ -102,10 +102,7 @@ def storage_folder(config: Config) -> Path:
     """`[storage] dir`, or its default beside the database."""
     if config.storage.dir is not None:
         return config.storage.dir
-    url = config.database.url
-    if url.startswith("sqlite:///") and ":memory:" not in url:
-        return Path(url.removeprefix("sqlite://")).parent / "storage"
-    return config.base_dir / "data" / "storage"
+    return config.data_dir / "storage"
 
 
 def open_file_store(config: Config) -> FileStore:
