@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -31,7 +30,7 @@ import pytest
 
 from server.config import load_config
 from tests.helpers.ci import skip_or_fail
-from tests.helpers.cli_process import cli_environment
+from tests.helpers.cli_process import CliProcess, cli_environment
 from tests.helpers.server import REPO_ROOT
 from tests.helpers.timeouts import INSTALL, REPLY, STARTUP
 
@@ -82,59 +81,6 @@ def test_every_block_is_one_the_tests_run() -> None:
     assert len(modules) == len(set(modules)), f"two blocks write one module: {modules}"
 
 
-class Background:
-    """A shell command left running (a server), its output read line by line."""
-
-    def __init__(self, command: str, cwd: Path, env: dict[str, str]) -> None:
-        self._proc = subprocess.Popen(
-            ["bash", "-c", command],
-            cwd=cwd,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,  # its children (pip, livesync) stop with it
-        )
-        self.lines: list[str] = []
-
-    def wait_for(self, pattern: re.Pattern[str], timeout: float) -> re.Match[str]:
-        """Read until a line matches; fails with the output on exit or timeout."""
-        assert self._proc.stdout is not None
-        deadline = _Deadline(timeout, self._proc)
-        with deadline:
-            for line in self._proc.stdout:
-                self.lines.append(line.rstrip("\n"))
-                found = pattern.search(line)
-                if found:
-                    return found
-        raise AssertionError(f"no line matching {pattern.pattern!r}:\n" + "\n".join(self.lines))
-
-    def stop(self) -> None:
-        if self._proc.poll() is None:
-            os.killpg(self._proc.pid, signal.SIGINT)
-            try:
-                self._proc.wait(timeout=REPLY)
-            except subprocess.TimeoutExpired:
-                os.killpg(self._proc.pid, signal.SIGKILL)
-                self._proc.wait(timeout=REPLY)
-
-
-class _Deadline:
-    """Kills `proc` when `timeout` passes first, so a blocked read ends."""
-
-    def __init__(self, timeout: float, proc: subprocess.Popen[str]) -> None:
-        import threading
-
-        self._timer = threading.Timer(timeout, lambda: os.killpg(proc.pid, signal.SIGKILL))
-
-    def __enter__(self) -> None:
-        self._timer.start()
-
-    def __exit__(self, *_: object) -> None:
-        self._timer.cancel()
-
-
 def environment() -> dict[str, str]:
     """A user's shell: `livesync` and `python` of this interpreter on PATH."""
     env = cli_environment()
@@ -181,9 +127,9 @@ def readme_app(tmp_path: Path, port_3210: None) -> Iterator[Path]:
         f'[server]\nport = {PORT}\n\n[functions]\ndir = "functions"\n\n'
         '[database]\nurl = "sqlite:///data/app.db"\n'
     )
-    server = Background("livesync dev", app, environment())
+    server = CliProcess(["livesync dev"], app, shell=True, env=environment())
     try:
-        server.wait_for(_LISTENING, STARTUP)
+        server.wait_listening()
         yield app
     finally:
         server.stop()
@@ -263,9 +209,9 @@ def test_livesync_init_and_dev_as_the_readme_walks_them(tmp_path: Path, port_321
     assert start.starts_server and not calls.starts_server
     before, server_line = _server_block(start)
     run(["bash", "-euo", "pipefail", "-c", before], tmp_path, start)
-    server = Background(server_line, tmp_path, environment())
+    server = CliProcess([server_line], tmp_path, shell=True, env=environment())
     try:
-        server.wait_for(_LISTENING, STARTUP)
+        server.wait_listening()
         project = tmp_path / "myapp"
         out = run(["bash", "-euo", "pipefail", "-c", calls.text], project, calls)
         assert '"text": "try livesync"' in out
@@ -292,10 +238,10 @@ def test_the_quick_start_installs_and_serves_from_a_fresh_copy(
             shutil.copy2(source, clone / name)
     env = {key: value for key, value in os.environ.items() if key not in ("PYTHONPATH", "CI")}
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
-    server = Background(first, clone, env)
+    server = CliProcess([first], clone, shell=True, env=env)
     try:
-        found = server.wait_for(_LISTENING, INSTALL)
-        assert found.group(1) == f"http://127.0.0.1:{PORT}"
+        listening = server.expect_stdout(_LISTENING.pattern, INSTALL)
+        assert listening.endswith(f"listening on http://127.0.0.1:{PORT}")
         listed = httpx.post(
             f"http://127.0.0.1:{PORT}/api/query",
             json={"path": "messages:list", "args": {"channel": "general"}},

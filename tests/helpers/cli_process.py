@@ -50,16 +50,23 @@ class CliProcess:
     """A running `livesync ARGS` in `cwd`; each printed line is kept and can
     be waited for."""
 
-    def __init__(self, args: list[str], cwd: Path) -> None:
+    def __init__(
+        self, args: list[str], cwd: Path, *, shell: bool = False, env: dict[str, str] | None = None
+    ) -> None:
+        """With `shell`, `args` is one line a user types, run by bash in a
+        process group of its own, so its children (pip, livesync) stop
+        with it."""
+        self._group = shell
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "server", *args],
+            ["bash", "-c", *args] if shell else [sys.executable, "-m", "server", *args],
             cwd=cwd,
-            env=cli_environment(),
+            env=env if env is not None else cli_environment(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
             bufsize=1,
+            start_new_session=shell,
         )
         self.stdout: list[str] = []
         self.stderr: list[str] = []
@@ -102,13 +109,19 @@ class CliProcess:
     def stop(self) -> int:
         """SIGINT (a user's Ctrl-C), then SIGKILL after a REPLY wait; the exit code."""
         if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGINT)
+            self._signal(signal.SIGINT)
             try:
                 self._proc.wait(timeout=REPLY)
             except subprocess.TimeoutExpired:
-                self._proc.kill()
+                self._signal(signal.SIGKILL)
                 self._proc.wait(timeout=REPLY)
         return self._proc.returncode
+
+    def _signal(self, number: int) -> None:
+        if self._group:
+            os.killpg(self._proc.pid, number)
+        else:
+            self._proc.send_signal(number)
 
     def __str__(self) -> str:
         for lines, seen in ((self._out, self.stdout), (self._err, self.stderr)):
