@@ -267,8 +267,8 @@ class FunctionRunner:
             else:
                 outcome = Outcome(value, None, None, None, collector.lines(), ReadSet(), auth.used)
             finally:
-                self._timed("action", started)
-            self._recorded(route.name, "httpAction", wall, started, outcome, auth)
+                elapsed = self._timed("action", started)
+            self._recorded(route.name, "httpAction", wall, elapsed, outcome, auth)
             return outcome
 
         return await self._on_action_thread(route.name, identity, mutate, transact, 0, execute)
@@ -396,28 +396,30 @@ class FunctionRunner:
                 value, RawJSON(value_json), None, None, collector.lines(), read_set, auth.used
             )
         finally:
-            self._timed(kind, started)
-        self._recorded(path, kind, wall, started, outcome, auth)
+            elapsed = self._timed(kind, started)
+        self._recorded(path, kind, wall, elapsed, outcome, auth)
         return outcome
 
-    def _timed(self, kind: FunctionKind, started: float) -> None:
-        """Observe a run that began at `started` (`time.perf_counter`)."""
+    def _timed(self, kind: FunctionKind, started: float) -> float:
+        """Observe a run that began at `started` (`time.perf_counter`);
+        returns its seconds."""
+        elapsed = time.perf_counter() - started
         if self._metrics is not None:
-            self._metrics.function_duration.observe(time.perf_counter() - started, kind)
+            self._metrics.function_duration.observe(elapsed, kind)
+        return elapsed
 
     def _recorded(
-        self, path: str, kind: str, wall: float, started: float, outcome: Outcome, auth: Auth
+        self, path: str, kind: str, wall: float, elapsed: float, outcome: Outcome, auth: Auth
     ) -> None:
-        """Hand the run that began at `wall` (`time.time`) and `started`
-        (`time.perf_counter`) to `record`."""
+        """Hand the run that began at `wall` (`time.time`) and took
+        `elapsed` seconds to `record`."""
         if self._record is not None:
-            duration_ms = (time.perf_counter() - started) * 1000
             self._record(
                 CallRecord(
                     path,
                     kind,
                     wall * 1000,
-                    duration_ms,
+                    elapsed * 1000,
                     outcome.error_message,
                     outcome.log_lines,
                     auth.subject,
