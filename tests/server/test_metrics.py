@@ -15,6 +15,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricF
 from prometheus_client.parser import text_string_to_metric_families
 
 from server.metrics import CONTENT_TYPE, Metrics
+from tests.helpers.api import call
 from tests.helpers.server import StartServer
 from tests.helpers.timeouts import REPLY
 from tests.server.sync.test_connection import Peer, Served, query_mods, serving
@@ -57,13 +58,6 @@ def scrape(url: str) -> Series:
     assert reply.status_code == 200
     assert reply.headers["content-type"] == CONTENT_TYPE
     return parse(reply.text)
-
-
-def call(url: str, kind: str, path: str, args: dict[str, str], status: str = "success") -> object:
-    reply = httpx.post(f"{url}/api/{kind}", json={"path": path, "args": args}, timeout=REPLY)
-    body = reply.json()
-    assert body["status"] == status, body
-    return body.get("value")
 
 
 def exercise(url: str) -> None:

@@ -23,6 +23,7 @@ from server.storage.service import Storage
 from server.store.catalog import STORAGE
 from server.store.ids import new_id
 from server.store.sqlite import SqliteStore
+from tests.helpers import api
 from tests.helpers.s3_server import FileBackend
 from tests.helpers.server import LivesyncServer, StartServer
 from tests.helpers.timeouts import CLIENT, REPLY
@@ -32,12 +33,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
 
 
 def call(server: LivesyncServer, kind: str, path: str, args: dict[str, Any] | None = None) -> Any:
-    reply = httpx.post(
-        f"{server.url}/api/{kind}", json={"path": path, "args": args or {}}, timeout=REPLY
-    )
-    body = reply.json()
-    assert body["status"] == "success", body
-    return body["value"]
+    return api.call(server.url, kind, path, args)
 
 
 def upload(url: str, data: bytes | Iterator[bytes], content_type: str) -> httpx.Response:

@@ -21,6 +21,7 @@ from server.storage.files import open_file_store
 from server.storage.s3 import PART_BYTES, S3Files
 from server.store.catalog import STORAGE
 from server.store.ids import new_id
+from tests.helpers import api
 from tests.helpers.ports import free_port
 from tests.helpers.s3_server import KEY_ID, SECRET, S3Server
 from tests.helpers.server import StartServer
@@ -145,7 +146,7 @@ def test_a_bucket_out_of_reach_fails_uploads_and_downloads_alone(
         server = start_server(FUNCTIONS, config_extra=s3.config("outage"))
 
         def call(kind: str, path: str, args: dict[str, str] | None = None) -> Any:
-            return _call(server.url, kind, path, args)
+            return api.reply(server.url, kind, path, args)
 
         stored = httpx.post(
             call("mutation", "files:upload_url")["value"],
@@ -176,11 +177,6 @@ def test_a_bucket_out_of_reach_fails_uploads_and_downloads_alone(
         assert served.content == b"after"
     finally:
         s3.stop()
-
-
-def _call(url: str, kind: str, path: str, args: dict[str, str] | None = None) -> Any:
-    reply = httpx.post(f"{url}/api/{kind}", json={"path": path, "args": args or {}}, timeout=REPLY)
-    return reply.json()
 
 
 async def test_the_repository_config_takes_the_bucket_from_compose_variables(
