@@ -25,6 +25,7 @@ def _scenarios() -> dict[str, Scenario]:
     # Imported here so `--help` works without the scenarios' own imports.
     from bench.auth import run_auth
     from bench.fanout import run_fanout, run_peer
+    from bench.function_log import run_function_log
     from bench.isolation import run_isolation
     from bench.latency import run_latency
     from bench.memory import run_memory, run_pg_memory
@@ -51,6 +52,7 @@ def _scenarios() -> dict[str, Scenario]:
         "scheduler": run_scheduler,
         "pg-scheduler": run_pg_scheduler,
         "search": run_search,
+        "function-log": run_function_log,
     }
 
 
@@ -71,6 +73,7 @@ SCENARIOS = (
     "scheduler",
     "pg-scheduler",
     "search",
+    "function-log",
 )
 
 

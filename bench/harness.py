@@ -44,13 +44,14 @@ class Settings:
 
 @asynccontextmanager
 async def server(
-    settings: Settings, kind: str = "livesync", database: str | None = None
+    settings: Settings, kind: str = "livesync", database: str | None = None, config: str = ""
 ) -> AsyncIterator[Proc]:
     """A fresh server (its own database and keys) for one measurement; livesync
-    on the database URL `database` if given, else on a new SQLite file."""
+    on the database URL `database` if given, else on a new SQLite file, with
+    the config.toml text `config`."""
     workdir = Path(tempfile.mkdtemp(prefix=f"{kind}-", dir=settings.workdir))
     if kind == "livesync":
-        proc = start_livesync(workdir, database)
+        proc = start_livesync(workdir, database, config)
     else:
         proc = start_baseline(kind, workdir)
     try:

@@ -142,10 +142,12 @@ def _start(args: list[str], workdir: Path) -> tuple[subprocess.Popen[str], str]:
     return popen, found[0]
 
 
-def start_livesync(workdir: Path, database: str | None = None) -> Proc:
+def start_livesync(workdir: Path, database: str | None = None, config: str = "") -> Proc:
     """`python -m server dev` on port 0 serving bench/functions, on the
-    database URL `database` (default: SQLite in `workdir`)."""
+    database URL `database` (default: SQLite in `workdir`), with the
+    config.toml text `config`."""
     workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.toml").write_text(config)
     keys = workdir / "keys"
     KeyStore(keys).refresh()  # create the key before the server, so both read one folder
     profile = os.environ.get(PROFILE_ENV)
@@ -156,6 +158,8 @@ def start_livesync(workdir: Path, database: str | None = None) -> Proc:
             *module,
             "server",
             "dev",
+            "--config",
+            str(workdir / "config.toml"),
             "--port",
             "0",
             "--functions",

@@ -29,7 +29,7 @@ from bench.harness import (
 )
 from bench.report import Figure, at_least, print_figure
 
-__all__ = ["run_pg_throughput", "run_throughput"]
+__all__ = ["SUBSCRIBERS", "livesync_rate", "run_pg_throughput", "run_throughput"]
 
 SUBSCRIBERS = 100
 WRITERS = 4
@@ -37,25 +37,37 @@ WRITERS = 4
 STUCK = 20.0
 
 
-async def _livesync(
-    settings: Settings, count: int, database: str | None = None
+async def livesync_rate(
+    settings: Settings,
+    count: int,
+    database: str | None = None,
+    config: str = "",
+    writers: int = WRITERS,
 ) -> tuple[float, int]:
-    async with server(settings, database=database) as proc, pool(settings) as workers:
+    """Mutations per second of a fresh server (on `database`, with the
+    config.toml text `config`) from `writers` connections, and the
+    subscribers that never saw the end. A connection may have 1,000
+    mutations pending (`[server] max_pending_mutations`), so `count` stays
+    under 1,000 times `writers`."""
+    async with (
+        server(settings, database=database, config=config) as proc,
+        pool(settings) as workers,
+    ):
         tokens = [proc.token(f"user{i}") for i in range(SUBSCRIBERS)]
         await workers.open([authed_plan(proc, t, "counter:get") for t in tokens])
-        writers = [mutator(authed_plan(proc, proc.token(f"writer{w}"))) for w in range(WRITERS)]
-        clients = [await w.__aenter__() for w in writers]
+        senders = [mutator(authed_plan(proc, proc.token(f"writer{w}"))) for w in range(writers)]
+        clients = [await w.__aenter__() for w in senders]
         try:
             start = time.monotonic_ns()
             for n in range(count):  # round-robin over the writers, all pipelined
-                await clients[n % WRITERS].send(wire.mutation(n, "counter:bump", {}))
+                await clients[n % writers].send(wire.mutation(n, "counter:bump", {}))
             try:
                 await workers.wait_value(list(range(SUBSCRIBERS)), float(count), timeout=STUCK)
             except RuntimeError:
                 pass  # counted below: subscribers the server stopped updating
             events = await workers.collect()
         finally:
-            await asyncio.gather(*(w.__aexit__(None, None, None) for w in writers))
+            await asyncio.gather(*(w.__aexit__(None, None, None) for w in senders))
     final = [evs[-1] for evs in events.values() if dict(evs[-1].values).get(0) == float(count)]
     done = max(e.t_ns for e in final)
     return count / ((done - start) / 1e9), SUBSCRIBERS - len(final)
@@ -63,7 +75,7 @@ async def _livesync(
 
 async def run_throughput(settings: Settings) -> list[Figure]:
     count = settings.size(500, 3000)
-    live, stuck = await _livesync(settings, count)
+    live, stuck = await livesync_rate(settings, count)
     bare = await sqlite_insert_rate(settings.workdir / "baseline-insert.db", count)
     figures = [
         Figure(
@@ -85,7 +97,7 @@ async def run_pg_throughput(settings: Settings) -> list[Figure]:
         return []
     count = settings.size(500, 3000)
     async with postgres_database(server_url) as url:
-        live, stuck = await _livesync(settings, count, url)
+        live, stuck = await livesync_rate(settings, count, url)
     async with postgres_database(server_url) as url:
         bare = await postgres_insert_rate(url, count)
     name = "pg-throughput"

@@ -147,13 +147,15 @@ def _functions(
         kind: str | None = None,
         ok: bool | None = None,
     ) -> dict[str, Any]:
-        # Newest first: the order the calls were written in (see
-        # server.admin.function_logs), a second apart at most.
+        # A page counts documents, each the calls of one function, kind and
+        # outcome in one second of one node (server.admin.function_logs);
+        # they come newest first, as they were written.
         query = ctx.db.system.query(FUNCTION_LOGS).order("desc")
         for field, wanted in (("path", path), ("kind", kind), ("ok", ok)):
             if wanted is not None:
                 query = query.filter(_equals(field, wanted))
-        return await query.paginate(paginationOpts)
+        result = await query.paginate(paginationOpts)
+        return {**result, "page": _calls(result["page"])}
 
     filter_condition = v.object(
         {
@@ -248,6 +250,26 @@ def _describe_function(function: RegisteredFunction) -> dict[str, Any]:
         "args": None if args is None else args.to_json(),
         "returns": None if returns is None else returns.to_json(),
     }
+
+
+def _calls(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The calls the function log's `documents` hold, one entry each, the
+    latest to end first (documents written in the same second interleave)."""
+    calls = [
+        {
+            **call,
+            # Counted from the newest: trimming takes a document's oldest calls.
+            "_id": f"{doc['_id']}:{len(doc['calls']) - n}",
+            "nodeId": doc["nodeId"],
+            "path": doc["path"],
+            "kind": doc["kind"],
+            "ok": doc["ok"],
+        }
+        for doc in documents
+        for n, call in enumerate(doc["calls"])
+    ]
+    calls.sort(key=lambda call: call["startedAt"] + call["durationMs"], reverse=True)
+    return calls
 
 
 def _condition(condition: Mapping[str, Any]) -> Callable[[FilterBuilder], Expression]:

@@ -3,10 +3,17 @@
 The runner hands every finished run to `FunctionLog.record`, which only
 appends it to a bounded buffer: the hot path makes no commit. A task of its
 own writes the buffer into the `_function_logs` system table once a second,
-in one transaction, and deletes the oldest entries beyond the newest
-`entries` of the deployment. A query of the table (`_system/dashboard:logs`)
-is therefore live like any other, a second behind at most; on PostgreSQL it
+in one transaction, and deletes the oldest calls beyond the newest `entries`
+of the deployment. A query of the table (`_system/dashboard:logs`) is
+therefore live like any other, a second behind at most; on PostgreSQL it
 holds the calls of every node.
+
+A document holds the calls of one second of one function, kind and outcome
+(up to `CALLS_PER_DOCUMENT`), not one call: a busy node finishes thousands of
+calls a second, and a document for each cost it a measurable part of its
+mutation rate (BENCHMARKS.md, "Function logs"). The function, kind and
+outcome are the document's own fields, so the Logs view's filters are plain
+query filters.
 
 The dashboard's own functions (`_system/...`) are left out: each refresh of
 the Logs view would log itself.
@@ -27,17 +34,29 @@ from server.store.base import Transaction
 from server.store.catalog import BY_CREATION_TIME, FUNCTION_LOGS
 from server.sync.engine import Engine
 
-__all__ = ["BUFFERED_CALLS", "FLUSH_INTERVAL", "LOG_LINE_CHARS", "FunctionLog"]
+__all__ = [
+    "BUFFERED_CALLS",
+    "CALLS_PER_DOCUMENT",
+    "FLUSH_INTERVAL",
+    "LOG_LINE_CHARS",
+    "FunctionLog",
+]
 
 log = logging.getLogger("livesync.server")
 
 FLUSH_INTERVAL = 1.0  # seconds between writes of the buffer
 # Calls held between two writes; beyond it the oldest are dropped (and
-# counted): a burst must not grow the server's memory without bound.
-BUFFERED_CALLS = 1000
-# Characters kept of one log line: a print of a whole response must not make
-# the document (and every subscriber's update) huge.
+# counted): a burst must not grow the server's memory without bound, while
+# a node finishing a few thousand calls a second keeps them all.
+BUFFERED_CALLS = 10_000
+# Calls in one document at most, and the characters of their log lines: a
+# document (and the update of every Logs page showing it) stays small.
+CALLS_PER_DOCUMENT = 100
+DOCUMENT_LOG_CHARS = 256 * 1024
+# Characters kept of one log line, and of all the lines of one call: a print
+# of a whole response must not make a document huge.
 LOG_LINE_CHARS = 2000
+CALL_LOG_CHARS = 32 * 1024
 
 
 class FunctionLog:
@@ -90,8 +109,8 @@ class FunctionLog:
             self._reported = self.dropped
         if not batch:
             return 0
-        docs = [self._document(call) for call in batch]
-        trim = self._since_trim + len(docs) >= self._trim_every
+        docs = self._documents(batch)
+        trim = self._since_trim + len(batch) >= self._trim_every
 
         async def write(tx: Transaction) -> None:
             for doc in docs:
@@ -102,10 +121,10 @@ class FunctionLog:
         try:
             await self._engine.transact(write)
         except LivesyncError:
-            self.dropped += len(docs)
+            self.dropped += len(batch)
             raise
-        self._since_trim = 0 if trim else self._since_trim + len(docs)
-        return len(docs)
+        self._since_trim = 0 if trim else self._since_trim + len(batch)
+        return len(batch)
 
     async def close(self) -> None:
         """Stop the task, then write what is left."""
@@ -120,26 +139,51 @@ class FunctionLog:
             log.warning("could not write the last function log entries: %s", exc)
 
     async def _trim(self, tx: Transaction) -> None:
-        """Delete every entry but the newest `entries` (of every node)."""
+        """Delete every call but the newest `entries` (of every node): the
+        documents past them, and the older calls of the one they end in."""
         kept = 0
         index = f"{FUNCTION_LOGS}.{BY_CREATION_TIME}"
         async for _, doc in tx.scan(index, b"", None, "desc"):
-            kept += 1
-            if kept > self._entries:
+            calls = doc["calls"]
+            room = self._entries - kept
+            if room <= 0:
                 await tx.delete(doc["_id"], system=True)
+            elif len(calls) > room:
+                newest = calls[-room:]  # a document's calls are oldest first
+                fields = {key: value for key, value in doc.items() if not key.startswith("_")}
+                await tx.replace(doc["_id"], {**fields, "calls": newest}, system=True)
+            kept += len(calls)
 
-    def _document(self, call: CallRecord) -> dict[str, Any]:
-        return {
-            "nodeId": self._node_id,
-            "path": call.path,
-            "kind": call.kind,
-            "startedAt": call.started_at,
-            "durationMs": call.duration_ms,
-            "ok": call.error is None,
-            "error": call.error,
-            "logLines": [_clipped(line) for line in call.log_lines],
-            "subject": call.subject,
-        }
+    def _documents(self, batch: list[CallRecord]) -> list[dict[str, Any]]:
+        """The documents holding `batch` (oldest first): a call joins the
+        latest document of its function, kind and outcome while that has
+        room. Documents are ordered by their newest call, so reading them
+        newest first reads calls about newest first."""
+        # group -> (its open document, [position of its newest call, log chars])
+        open_docs: dict[tuple[str, str, bool], tuple[dict[str, Any], list[int]]] = {}
+        done: list[tuple[int, dict[str, Any]]] = []
+        for n, call in enumerate(batch):
+            group = (call.path, call.kind, call.error is None)
+            entry = _entry(call)
+            size = _log_chars(entry)
+            current = open_docs.get(group)
+            if current is not None:
+                doc, state = current
+                if len(doc["calls"]) < CALLS_PER_DOCUMENT and state[1] + size <= DOCUMENT_LOG_CHARS:
+                    doc["calls"].append(entry)
+                    state[0], state[1] = n, state[1] + size
+                    continue
+                done.append((state[0], doc))
+            doc = {
+                "nodeId": self._node_id,
+                "path": call.path,
+                "kind": call.kind,
+                "ok": call.error is None,
+                "calls": [entry],
+            }
+            open_docs[group] = (doc, [n, size])
+        done.extend((state[0], doc) for doc, state in open_docs.values())
+        return [doc for _, doc in sorted(done, key=lambda item: item[0])]
 
     async def _run(self) -> None:
         while True:
@@ -151,7 +195,31 @@ class FunctionLog:
             await asyncio.sleep(max(0.0, FLUSH_INTERVAL - (time.monotonic() - started)))
 
 
-def _clipped(line: str) -> str:
-    if len(line) <= LOG_LINE_CHARS:
-        return line
-    return line[:LOG_LINE_CHARS] + f"… ({len(line) - LOG_LINE_CHARS} more characters)"
+def _entry(call: CallRecord) -> dict[str, Any]:
+    """One call as a document stores it."""
+    return {
+        "startedAt": call.started_at,
+        "durationMs": call.duration_ms,
+        "error": call.error,
+        "logLines": _clipped_lines(call.log_lines),
+        "subject": call.subject,
+    }
+
+
+def _clipped_lines(lines: tuple[str, ...]) -> list[str]:
+    """`lines`, each cut at LOG_LINE_CHARS, all together at CALL_LOG_CHARS."""
+    kept: list[str] = []
+    room = CALL_LOG_CHARS
+    for n, line in enumerate(lines):
+        if len(line) > LOG_LINE_CHARS:
+            line = line[:LOG_LINE_CHARS] + f"… ({len(line) - LOG_LINE_CHARS} more characters)"
+        if len(line) > room:
+            kept.append(f"… ({len(lines) - n} more lines)")
+            break
+        kept.append(line)
+        room -= len(line)
+    return kept
+
+
+def _log_chars(entry: dict[str, Any]) -> int:
+    return sum(len(line) for line in entry["logLines"]) + len(entry["error"] or "")

@@ -19,7 +19,7 @@ import httpx
 import pytest
 from convex import ConvexClient
 
-from server.admin.function_logs import FunctionLog
+from server.admin.function_logs import CALLS_PER_DOCUMENT, LOG_LINE_CHARS, FunctionLog
 from server.app import LivesyncApp
 from server.config import load_config
 from server.errors import ConfigError
@@ -182,9 +182,90 @@ async def test_the_buffer_drops_the_oldest_beyond_its_bound(store_backend: Store
     recorder.start(engine)
     await recorder.close()  # stops the task, then writes what is left
     assert await recorder.flush() == 0  # nothing left to write
+    assert [doc["path"] for doc in await written(store)] == ["calls:f3", "calls:f4"]
+    await engine.close()
+    await store.close()
+
+
+def call(
+    path: str, n: int = 0, *, error: str | None = None, lines: tuple[str, ...] = ()
+) -> CallRecord:
+    """A finished query of `path` that started `n` ms after the epoch."""
+    return CallRecord(path, "query", float(n), 1.0, error, lines, None)
+
+
+async def written(store: Any) -> list[dict[str, Any]]:
     index = f"{FUNCTION_LOGS}.{BY_CREATION_TIME}"
-    written = [doc async for _, doc in store.snapshot().scan(index, b"", None)]
-    assert [doc["path"] for doc in written] == ["calls:f3", "calls:f4"]
+    return [doc async for _, doc in store.snapshot().scan(index, b"", None)]
+
+
+async def test_a_second_of_calls_is_a_few_documents(store_backend: StoreBackend) -> None:
+    """Calls are grouped by function, kind and outcome, at most
+    CALLS_PER_DOCUMENT to a document, the documents ordered by their newest
+    call; the page of the log holds every call, the latest to end first."""
+    registry = FunctionRegistry.load(FUNCTIONS)
+    store = store_backend.make()
+    await store.open(registry.index_defs())
+    engine = Engine(store, FunctionRunner(registry, store), Metrics())
+    recorder = FunctionLog("node", entries=1000)
+    recorder.start(engine)
+    for n in range(CALLS_PER_DOCUMENT + 5):
+        recorder.record(call("calls:echo", n))
+    recorder.record(call("calls:echo", 500, error="boom"))
+    recorder.record(call("calls:add", 501))
+    await recorder.close()
+    docs = await written(store)
+    assert [(d["path"], d["ok"], len(d["calls"])) for d in docs] == [
+        ("calls:echo", True, CALLS_PER_DOCUMENT),
+        ("calls:echo", True, 5),
+        ("calls:echo", False, 1),
+        ("calls:add", True, 1),
+    ]
+    assert [c["startedAt"] for c in docs[1]["calls"]] == [100.0, 101.0, 102.0, 103.0, 104.0]
+    assert docs[2]["calls"][0]["error"] == "boom" and docs[0]["nodeId"] == "node"
+    await engine.close()
+    await store.close()
+
+
+async def test_long_log_lines_are_cut(store_backend: StoreBackend) -> None:
+    registry = FunctionRegistry.load(FUNCTIONS)
+    store = store_backend.make()
+    await store.open(registry.index_defs())
+    engine = Engine(store, FunctionRunner(registry, store), Metrics())
+    recorder = FunctionLog("node", entries=1000)
+    recorder.start(engine)
+    long_line = "x" * (LOG_LINE_CHARS + 10)
+    recorder.record(call("calls:echo", lines=("short", long_line)))
+    recorder.record(call("calls:echo", 1, lines=tuple("y" * 1000 for _ in range(256))))
+    await recorder.close()
+    docs = await written(store)
+    first, second = docs[0]["calls"]
+    assert first["logLines"] == ["short", "x" * LOG_LINE_CHARS + "… (10 more characters)"]
+    kept = second["logLines"]
+    assert kept[:-1] == ["y" * 1000] * (len(kept) - 1) and 16 < len(kept) < 256
+    assert kept[-1] == f"… ({256 - len(kept) + 1} more lines)"
+    await engine.close()
+    await store.close()
+
+
+async def test_trimming_cuts_the_oldest_calls_of_a_document(store_backend: StoreBackend) -> None:
+    registry = FunctionRegistry.load(FUNCTIONS)
+    store = store_backend.make()
+    await store.open(registry.index_defs())
+    engine = Engine(store, FunctionRunner(registry, store), Metrics())
+    recorder = FunctionLog("node", entries=7)
+    recorder.start(engine)
+    for n in range(5):
+        recorder.record(call("calls:echo", n))
+    assert await recorder.flush() == 5
+    for n in range(5, 9):
+        recorder.record(call("calls:add", n))
+    await recorder.close()
+    docs = await written(store)
+    assert [(d["path"], [c["startedAt"] for c in d["calls"]]) for d in docs] == [
+        ("calls:echo", [2.0, 3.0, 4.0]),
+        ("calls:add", [5.0, 6.0, 7.0, 8.0]),
+    ]
     await engine.close()
     await store.close()
 
