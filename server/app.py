@@ -6,17 +6,17 @@ sans-I/O protocol plus a direct-send extension); users can also mount it in
 their own ASGI app, where it falls back to awaiting `send`. Start-up (the
 ASGI lifespan) loads the functions, opens the store and builds the engine, so
 a broken config fails before the port is listening.
+
+HTTP requests are routed by `server.http_routes`; the periodic upkeep runs
+in `server.upkeep`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import json
 import logging
 import re
-import time
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from protocol.session import AuthState
@@ -25,30 +25,27 @@ from server.admin.function_logs import FunctionLog
 from server.admin.keys import AdminKey, admin_key_path
 from server.admin.nodes import NodeInfo, NodePresence
 from server.admin.stats import node_stats
-from server.asgi import ASGIApp, Receive, Scope, Send, read_body, request_headers, respond
+from server.asgi import ASGIApp, Receive, Scope, Send
 from server.asgi_transport import AsgiTransport
 from server.config import Config
-from server.cors import cors_headers
-from server.dashboard import dashboard_path, injects_key, serve_dashboard
 from server.errors import LivesyncError
-from server.functions.http_router import HttpRouter
 from server.functions.legacy_numbers import convert_legacy_numbers
 from server.functions.registry import FunctionRegistry
 from server.functions.runner import FunctionRunner
 from server.functions.timeouts import time_limits
 from server.gcpolicy import GcPolicy
-from server.http_actions import serve_http_action
-from server.http_api import API_ROUTES, Authenticate, HttpReply, handle_api_call, json_error
+from server.http_api import Authenticate, json_error
+from server.http_routes import HttpRoutes
 from server.interrupt import LoopWatchdog
-from server.metrics import CONTENT_TYPE, Metrics
+from server.metrics import Metrics
 from server.scheduler.crons import CronRunner
 from server.scheduler.executor import JobExecutor
 from server.storage.files import open_file_store
-from server.storage.routes import serve_storage
 from server.storage.service import Storage
 from server.store import open_store
 from server.sync.connection import SyncConnection
 from server.sync.engine import Engine
+from server.upkeep import Upkeep
 from server.version import installed_version
 from server.websocket import EXTENSION, Direct
 
@@ -66,25 +63,6 @@ log = logging.getLogger("livesync.server")
 # JS clients append /api/<version>/sync to whatever URL they were given, so
 # anything ending that way is the sync route (after collapsing "//").
 _SYNC_PATH = re.compile(r"(^|/)api/([^/]+/)?sync$")
-# History older than this is vacuumed. Reads go at most http_api.MAX_SNAPSHOT_AGE_NS
-# back (/api/query_at_ts), and no query runs anywhere near the difference.
-HISTORY_RETENTION_NS = 300 * 10**9
-_VACUUM_INTERVAL_S = 60.0
-# Stored mutation results live between `mutation_dedup_window` and this much longer.
-_PRUNE_INTERVAL_S = 60.0
-# Orphaned files and expired upload URLs are looked for this often.
-_STORAGE_SWEEP_S = 600.0
-
-
-async def _every(interval: float, work: Callable[[], Awaitable[None]], what: str) -> None:
-    """Upkeep: `work` every `interval` seconds; a store failure is logged and
-    the next round tries again (a task that ended shows in /health)."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await work()
-        except LivesyncError:
-            log.exception("%s failed", what)
 
 
 class LivesyncApp:
@@ -122,15 +100,14 @@ class LivesyncApp:
         # Each live connection's task, and the connection (for drain()).
         self._connections: dict[asyncio.Task[None], SyncConnection] = {}
         self.draining = False
-        self._vacuum: asyncio.Task[None] | None = None
-        self._prune: asyncio.Task[None] | None = None
+        self._upkeep: Upkeep | None = None
         self._jobs: JobExecutor | None = None
-        self._storage_sweep: asyncio.Task[None] | None = None
         self._crons: CronRunner | None = None
         self.presence: NodePresence | None = None
         self.function_log: FunctionLog | None = None
         self._gc = GcPolicy(config.server.gc_full_interval, self.metrics)
         self._watchdog = LoopWatchdog(self.metrics)
+        self.routes = HttpRoutes(self)
 
     async def startup(self) -> None:
         registry = self._registry or FunctionRegistry.load(self.config.functions.dir)
@@ -183,18 +160,9 @@ class LivesyncApp:
                 clock_leeway=auth.clock_leeway,
                 max_token_lifetime=auth.max_token_lifetime,
             )
-        loop = asyncio.get_running_loop()
-        self._vacuum = loop.create_task(
-            _every(_VACUUM_INTERVAL_S, self._vacuum_history, "vacuuming history")
-        )
-        window = self.config.server.mutation_dedup_window
-        self._prune = loop.create_task(
-            _every(min(_PRUNE_INTERVAL_S, window), self._prune_results, "pruning mutation results")
-        )
+        self._upkeep = Upkeep(self.engine, self.storage, self.config)
+        self._upkeep.start()
         self._jobs.start()
-        self._storage_sweep = loop.create_task(
-            _every(_STORAGE_SWEEP_S, self._sweep_storage, "sweeping stored files")
-        )
         self._crons.start()
         self.presence = NodePresence(
             self.engine, node, self._auth_counts, self._stats, self.config.server.node_refresh
@@ -221,26 +189,6 @@ class LivesyncApp:
         except LivesyncError:
             log.exception("cron jobs could not be brought in line with the reloaded crons.py")
         self._crons.wake()
-
-    async def _vacuum_history(self) -> None:
-        assert self.engine is not None
-        horizon = self.engine.published_ts - HISTORY_RETENTION_NS
-        if horizon > 0:
-            await self.engine.store.vacuum_before(horizon)
-
-    async def _sweep_storage(self) -> None:
-        assert self.engine is not None and self.storage is not None
-        files, urls = await self.storage.sweep(self.engine.store.snapshot(), self.engine.transact)
-        if files or urls:
-            log.info(
-                "storage sweep: %d orphaned files, %d expired upload URLs removed", files, urls
-            )
-
-    async def _prune_results(self) -> None:
-        assert self.engine is not None
-        await self.engine.prune_mutation_results(
-            time.time_ns(), self.config.server.mutation_dedup_window
-        )
 
     async def drain(self, grace: float) -> None:
         """The first step of a shutdown: /health and the HTTP API answer 503,
@@ -270,11 +218,10 @@ class LivesyncApp:
         crons = self._crons.task if self._crons is not None else None
         presence = self.presence.task if self.presence is not None else None
         function_log = self.function_log.task if self.function_log is not None else None
+        upkeep = self._upkeep.tasks if self._upkeep is not None else {}
         for name, task in (
-            ("history_vacuum", self._vacuum),
-            ("result_pruning", self._prune),
+            *upkeep.items(),
             ("scheduler", scheduler),
-            ("storage_sweep", self._storage_sweep),
             ("crons", crons),
             ("node_presence", presence),
             ("function_log", function_log),
@@ -289,9 +236,8 @@ class LivesyncApp:
     async def shutdown(self) -> None:
         self._gc.stop()
         self._watchdog.stop()
-        for task in (self._vacuum, self._prune, self._storage_sweep):
-            if task is not None:
-                task.cancel()
+        if self._upkeep is not None:
+            self._upkeep.close()
         if self._crons is not None:
             await self._crons.close()
         if self._jobs is not None:
@@ -324,7 +270,7 @@ class LivesyncApp:
         return node_stats(self.metrics, subscriptions)
 
     @property
-    def _authenticate(self) -> Authenticate | None:
+    def authenticate(self) -> Authenticate | None:
         return self.authenticator.authenticate if self.authenticator is not None else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -346,7 +292,7 @@ class LivesyncApp:
                 await _refuse_websocket(scope, send, path)
             return
         if kind == "http":
-            await self._http(scope, receive, send, path)
+            await self.routes(scope, receive, send, path)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -405,153 +351,6 @@ class LivesyncApp:
     def _forget(self, task: asyncio.Task[None]) -> None:
         self._connections.pop(task, None)
 
-    # -- HTTP --------------------------------------------------------------
-
-    async def metrics_app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """/metrics alone, for the listener `[server] metrics = "HOST:PORT"` names."""
-        if scope["type"] != "http":
-            return
-        if scope.get("path") == "/metrics" and scope["method"] == "GET":
-            await self._metrics(send, [])
-        else:
-            await _respond(send, json_error(404, "NotFound", "Only /metrics is served here"), [])
-
-    async def _metrics(self, send: Send, cors: list[tuple[bytes, bytes]]) -> None:
-        reply = HttpReply(200, self.metrics.render())
-        await _respond(send, reply, cors, content_type=CONTENT_TYPE)
-
-    async def site_app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The HTTP actions alone, for the `[server] site_port` listener."""
-        if scope["type"] != "http":
-            return
-        path = re.sub("/+", "/", scope.get("path", "/"))
-        headers = request_headers(scope)
-        cors = await self._cors(headers, scope["method"], send)
-        if cors is None:
-            return
-        if self._http_actions is None:
-            await _respond(send, json_error(404, "NotFound", "This app has no http.py"), cors)
-            return
-        await self.serve_http_actions(dict(scope, path=path), receive, send, headers, cors)
-
-    async def _cors(
-        self, headers: dict[str, str], method: str, send: Send
-    ) -> list[tuple[bytes, bytes]] | None:
-        """The CORS headers for this request; None once it was answered here
-        (an origin refused, or a preflight)."""
-        cors = cors_headers(headers, self.config.server.cors_origins)
-        if cors is None:
-            # Refused outright, not merely left unreadable: a browser sends
-            # some POSTs without a preflight, and those would still run.
-            origin = headers.get("origin", "")
-            reply = json_error(403, "OriginNotAllowed", f"Origin {origin} is not allowed")
-            await _respond(send, reply, [])
-            return None
-        if method == "OPTIONS":
-            await _respond(send, HttpReply(204, ""), cors)
-            return None
-        return cors
-
-    async def _http(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
-        method = scope["method"]
-        headers = request_headers(scope)
-        if dashboard_path(path):
-            # Before CORS: no other origin may read the page (it may hold the key).
-            key = self.admin_key.current() if injects_key(scope, headers, self.dev) else None
-            await serve_dashboard(
-                dict(scope, path=path),
-                receive,
-                send,
-                headers=headers,
-                key=key,
-                enabled=self.config.server.dashboard,
-            )
-            return
-        cors = await self._cors(headers, method, send)
-        if cors is None:
-            return
-        if path == "/health" and method in ("GET", "HEAD"):
-            await _respond(send, self._health(), cors)
-        elif path == "/metrics" and method == "GET" and self.config.server.metrics == "public":
-            await self._metrics(send, cors)
-        elif path in API_ROUTES:
-            if method != "POST":
-                await _respond(send, json_error(405, "MethodNotAllowed", "Use POST"), cors)
-                return
-            assert self.engine is not None, "startup() has not run"
-            body = await read_body(receive, self.config.server.max_message_bytes)
-            if self.draining:
-                reply = json_error(503, "ServerShuttingDown", "The server is shutting down; retry")
-            elif body is None:
-                reply = json_error(413, "PayloadTooLarge", "Request body too large")
-            else:
-                reply = await handle_api_call(
-                    path,
-                    body,
-                    headers.get("authorization"),
-                    self.engine,
-                    self._authenticate,
-                    self.config.limits,
-                    self.admin_key,
-                )
-            await _respond(send, reply, cors)
-        elif path.startswith("/api/storage/"):
-            assert self.engine is not None, "startup() has not run"
-            await serve_storage(
-                dict(scope, path=path),
-                receive,
-                send,
-                headers=headers,
-                storage=self.storage,
-                engine=self.engine,
-                extra_headers=cors,
-            )
-        elif self._http_actions is not None and not path.startswith("/api/"):
-            await self.serve_http_actions(dict(scope, path=path), receive, send, headers, cors)
-        else:
-            await _respond(send, json_error(404, "NotFound", f"No route for {path}"), cors)
-
-    @property
-    def _http_actions(self) -> HttpRouter | None:
-        return self.engine.runner.registry.http if self.engine is not None else None
-
-    async def serve_http_actions(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        headers: dict[str, str],
-        cors: list[tuple[bytes, bytes]],
-    ) -> None:
-        router = self._http_actions
-        assert self.engine is not None and router is not None
-        if self.draining:
-            reply = json_error(503, "ServerShuttingDown", "The server is shutting down; retry")
-            await _respond(send, reply, cors)
-            return
-        await serve_http_action(
-            scope,
-            receive,
-            send,
-            headers=headers,
-            router=router,
-            engine=self.engine,
-            authenticate=self._authenticate,
-            max_body=self.config.server.max_message_bytes,
-            extra_headers=cors,
-        )
-
-    def _health(self) -> HttpReply:
-        if self.engine is None:
-            return HttpReply(503, json.dumps({"status": "starting"}))
-        dead = self.dead_tasks()
-        if dead:
-            # Writes or upkeep have stopped: a load balancer should move on.
-            return HttpReply(503, json.dumps({"status": "unhealthy", "dead_tasks": dead}))
-        if self.draining:
-            return HttpReply(503, json.dumps({"status": "draining"}))
-        return HttpReply(200, json.dumps({"status": "ok"}))
-
 
 async def _refuse_websocket(scope: Scope, send: Send, path: str) -> None:
     # A close before accept reaches the client as a bare HTTP 403; with the
@@ -563,14 +362,3 @@ async def _refuse_websocket(scope: Scope, send: Send, path: str) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "websocket.http.response.start", "status": 404, "headers": headers})
     await send({"type": "websocket.http.response.body", "body": body})
-
-
-async def _respond(
-    send: Send,
-    reply: HttpReply,
-    extra: list[tuple[bytes, bytes]],
-    content_type: str = "application/json",
-) -> None:
-    await respond(
-        send, reply.status, reply.body.encode(), [(b"content-type", content_type.encode()), *extra]
-    )

@@ -175,10 +175,10 @@ async def serve(
     try:
         if config.server.metrics_address is not None:
             address = config.server.metrics_address
-            sides.append(_side_server(app.metrics_app, address, "metrics", "/metrics"))
+            sides.append(_side_server(app.routes.metrics_app, address, "metrics", "/metrics"))
         if config.server.site_port is not None:
             site = (config.server.host, config.server.site_port)
-            sides.append(_side_server(app.site_app, site, "HTTP actions", ""))
+            sides.append(_side_server(app.routes.site_app, site, "HTTP actions", ""))
         await server.serve(sockets=[sock])
     finally:
         await stop()  # when uvicorn never got to its shutdown

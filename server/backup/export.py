@@ -22,7 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from server.app import HISTORY_RETENTION_NS
 from server.backup.archive import Manifest, SnapshotWriter
 from server.backup.progress import Progress
 from server.errors import SnapshotError
@@ -31,6 +30,7 @@ from server.storage.files import FileStore
 from server.store.base import Snapshot, Store
 from server.store.catalog import STORAGE, TRANSIENT_TABLES, dump_document
 from server.store.keys import encode_tuple
+from server.upkeep import HISTORY_RETENTION_NS
 
 __all__ = ["export_snapshot", "schema_description"]
 

@@ -74,7 +74,8 @@ async def test_a_dead_committer_makes_health_503_naming_it_until_a_write_restart
 @pytest.mark.parametrize("name", ["history_vacuum", "result_pruning"])
 async def test_a_dead_upkeep_task_makes_health_503_naming_it(tmp_path: Path, name: str) -> None:
     async with serving(tmp_path) as (app, http):
-        await stop(app._vacuum if name == "history_vacuum" else app._prune)
+        assert app._upkeep is not None
+        await stop(app._upkeep.tasks[name])
         reply = await http.get("/health")
         assert reply.status_code == 503
         assert reply.json() == {"status": "unhealthy", "dead_tasks": {name: "cancelled"}}

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from server.app import HISTORY_RETENTION_NS
 from server.backup import Progress
 from server.backup.export import export_snapshot, schema_description
 from server.errors import SnapshotError
 from server.storage.folder import FolderFiles
 from server.store.sqlite import SqliteStore
+from server.upkeep import HISTORY_RETENTION_NS
 
 
 async def test_an_export_the_vacuum_may_have_overtaken_is_refused(tmp_path: Path) -> None:
