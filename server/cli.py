@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import os
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Generator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import uvicorn
-
-from server.app import LivesyncApp
-from server.asgi import ASGIApp
 from server.config import (
     DEFAULT_DATABASE_URL,
     DEFAULT_FUNCTIONS_DIR,
@@ -29,12 +24,11 @@ from server.config import (
 from server.errors import ConfigError, LivesyncError, StoreError
 from server.functions.registry import FunctionRegistry
 from server.launch import Origins, load_functions, locate
-from server.reload import FunctionReloader
+from server.serving import bind, listening_url, serve
 from server.store import open_store
 from server.version import installed_version
-from server.websocket import LivesyncWebSocketProtocol
 
-__all__ = ["main", "serve"]
+__all__ = ["main"]
 
 log = logging.getLogger("livesync.server")
 
@@ -50,170 +44,6 @@ _ADDED_HELP = {
 }
 DEFAULT_ISSUER = "http://127.0.0.1:3210" + DEV_ISSUER_PREFIX  # `livesync dev`'s
 _KEYS = "data/dev-issuer-keys"
-
-
-# What uvicorn still waits for after the app drained (closing frames to
-# flush, tasks to finish cancelling) before it cancels them outright.
-_AFTER_DRAIN_S = 2
-
-
-class _Server(uvicorn.Server):
-    """uvicorn.Server that tells us when it is accepting connections, and
-    drains the app before uvicorn closes every socket on shutdown."""
-
-    def __init__(
-        self,
-        config: uvicorn.Config,
-        app: LivesyncApp,
-        on_ready: Callable[[], None],
-        on_stop: Callable[[], Awaitable[None]],
-    ) -> None:
-        super().__init__(config)
-        self._app = app
-        self._on_ready = on_ready
-        self._on_stop = on_stop
-
-    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
-        await super().startup(sockets=sockets)
-        if not self.should_exit:
-            self._on_ready()
-
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        # uvicorn would close every WebSocket at once with mutations unanswered:
-        # stop accepting, let the app answer what is in flight, then hand over.
-        for server in self.servers:
-            server.close()
-        await self._app.drain(self._app.config.server.shutdown_grace)
-        await super().shutdown(sockets=sockets)
-        # Before serve() returns: uvicorn then raises the signal that stopped
-        # it again (KeyboardInterrupt for Ctrl-C), which would cut this short.
-        await self._on_stop()
-
-
-def _bind(host: str, port: int, hint: str = "") -> socket.socket:
-    """A socket listening-ready on host:port; `hint` says how to pick another."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
-        where = f"cannot listen on {host}:{port}: {exc.strerror}"
-        raise LivesyncError(f"{where} {hint}".rstrip()) from None
-    sock.set_inheritable(True)
-    return sock
-
-
-def _url(sock: socket.socket) -> str:
-    host, port = sock.getsockname()[:2]
-    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-
-
-def _public_url(sock: socket.socket) -> str:
-    """The URL a client on this machine reaches the socket at (a wildcard
-    address is not one); `[storage] public_url` names the real one."""
-    host, port = sock.getsockname()[:2]
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
-    return f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-
-
-async def serve(
-    config: Config,
-    sock: socket.socket,
-    mounts: dict[str, ASGIApp] | None = None,
-    *,
-    registry: FunctionRegistry | None = None,
-    dev: bool = False,
-) -> None:
-    """Serve `config` on an already bound socket until interrupted. The app
-    starts before the socket listens, so whatever fails start-up is raised
-    here (`LivesyncError`). `registry`: the functions, loaded already;
-    `dev` (`livesync dev`): reload them whenever their folder changes, and
-    open the dashboard signed in for a visitor on this machine."""
-    app = LivesyncApp(
-        config, mounts=mounts, public_url=_public_url(sock), registry=registry, dev=dev
-    )
-    await app.startup()
-    reloader = None
-    if dev:
-        reloader = FunctionReloader(
-            app, config.functions.dir, reloaded=_say, failed=lambda line: _say(line, error=True)
-        )
-        reloader.start()
-    sides: list[tuple[_SideServer, asyncio.Task[None]]] = []
-    stopped = False
-
-    async def stop() -> None:
-        nonlocal stopped
-        if stopped:
-            return
-        stopped = True
-        for side, task in sides:
-            side.should_exit = True
-            await task
-        if reloader is not None:
-            await reloader.close()
-        await app.shutdown()
-
-    uv_config = uvicorn.Config(
-        app,
-        ws=LivesyncWebSocketProtocol,
-        ws_max_size=config.server.max_message_bytes,
-        ws_per_message_deflate=True,
-        lifespan="off",  # started above, stopped by stop()
-        timeout_graceful_shutdown=_AFTER_DRAIN_S,
-        log_level="warning",
-        log_config=None,
-    )
-    url = _url(sock)
-
-    def ready() -> None:
-        print(f"livesync: listening on {url}", flush=True)
-
-    server = _Server(uv_config, app, ready, stop)
-    try:
-        if config.server.metrics_address is not None:
-            address = config.server.metrics_address
-            sides.append(_side_server(app.routes.metrics_app, address, "metrics", "/metrics"))
-        if config.server.site_port is not None:
-            site = (config.server.host, config.server.site_port)
-            sides.append(_side_server(app.routes.site_app, site, "HTTP actions", ""))
-        await server.serve(sockets=[sock])
-    finally:
-        await stop()  # when uvicorn never got to its shutdown
-    if not server.started:
-        raise LivesyncError("server failed to start (see the log above)")
-
-
-def _say(line: str, *, error: bool = False) -> None:
-    if error:
-        print(f"livesync: error: {line}", file=sys.stderr, flush=True)
-    else:
-        print(f"livesync: {line}", flush=True)
-
-
-class _SideServer(uvicorn.Server):
-    """A listener beside the main one (`[server] metrics = "HOST:PORT"`,
-    `[server] site_port`): stopped by the main server, so it leaves the
-    signal handlers to it."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
-
-
-def _side_server(
-    asgi: ASGIApp, address: tuple[str, int], what: str, path: str
-) -> tuple[_SideServer, asyncio.Task[None]]:
-    sock = _bind(*address)
-    uv_config = uvicorn.Config(
-        asgi, interface="asgi3", lifespan="off", log_level="warning", log_config=None
-    )
-    server = _SideServer(uv_config)
-    task = asyncio.get_running_loop().create_task(server.serve(sockets=[sock]))
-    print(f"livesync: {what} on {_url(sock)}{path}", flush=True)
-    return server, task
 
 
 def _load(args: argparse.Namespace) -> tuple[Config, Origins]:
@@ -259,7 +89,7 @@ def _prepare(args: argparse.Namespace) -> _Launch:
         open_store(config.database.url)  # a URL no backend takes; opened later
     except ConfigError as exc:
         raise ConfigError(f"{exc} {origins.hint('database', 'url', '--database')}") from None
-    sock = _bind(config.server.host, config.server.port, origins.hint("server", "port", "--port"))
+    sock = bind(config.server.host, config.server.port, origins.hint("server", "port", "--port"))
     return _Launch(config, origins, registry, sock)
 
 
@@ -328,7 +158,7 @@ def _cmd_dev(args: argparse.Namespace) -> None:
 
     launch = _prepare(args)
     config = launch.config
-    issuer_url = _url(launch.sock) + DEV_ISSUER_PREFIX
+    issuer_url = listening_url(launch.sock) + DEV_ISSUER_PREFIX
     keys_dir = Path(args.keys or config.base_dir / "data" / "dev-issuer-keys")
     issuer = DevIssuer(keys_dir, issuer_url)
     provider = OidcProvider(domain=issuer_url, application_id="convex")
