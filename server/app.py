@@ -28,6 +28,7 @@ from server.admin.stats import node_stats
 from server.asgi import ASGIApp, Receive, Scope, Send
 from server.asgi_transport import AsgiTransport
 from server.config import Config
+from server.dev_issuer import DevIssuer
 from server.errors import LivesyncError
 from server.functions.legacy_numbers import convert_legacy_numbers
 from server.functions.registry import FunctionRegistry
@@ -119,7 +120,10 @@ class LivesyncApp:
         await store.open(registry.index_defs(), convert_legacy_numbers(registry.schema))
         backend = "postgresql" if self.config.database.url.startswith("postgres") else "sqlite"
         node = NodeInfo(self.public_url, installed_version(), backend)
-        self.facts = ServerFacts.of(node, self.config)
+        dev_issuer = next(
+            (prefix for prefix, app in self.mounts.items() if isinstance(app, DevIssuer)), None
+        )
+        self.facts = ServerFacts.of(node, self.config, dev_issuer)
         app_functions = len(registry.paths())
         install_dashboard(registry, store, self.facts)
         made = self.admin_key.ensure()

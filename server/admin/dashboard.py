@@ -54,9 +54,12 @@ class ServerFacts:
     node_id: str
     started_at: float  # ms since the epoch: the page counts the uptime from it
     functions_dir: str
+    # The path of the dev issuer on this server (`livesync dev`), where the
+    # Functions view gets a real token for the user a function runs as.
+    dev_issuer: str | None = None
 
     @classmethod
-    def of(cls, node: NodeInfo, config: Config) -> ServerFacts:
+    def of(cls, node: NodeInfo, config: Config, dev_issuer: str | None = None) -> ServerFacts:
         """The facts of this process, the node `node` describes."""
         return cls(
             version=node.version,
@@ -64,6 +67,7 @@ class ServerFacts:
             node_id=node.node_id,
             started_at=node.started_at * 1000,
             functions_dir=str(config.functions.dir),
+            dev_issuer=dev_issuer,
         )
 
 
@@ -136,6 +140,7 @@ def _functions(
             "startedAt": facts.started_at,
             "functionsDir": facts.functions_dir,
             "functionCount": len(app_functions),
+            "devIssuer": facts.dev_issuer,
             # Every node serving the deployment (this one included), live.
             "nodes": await ctx.db.system.query(NODES).collect(),
         }

@@ -193,6 +193,7 @@ def test_functions_and_health_describe_the_app_and_the_server(server: LivesyncSe
     assert health["functionsDir"] == str(FUNCTIONS)
     assert health["version"] and health["nodeId"]
     assert health["startedAt"] > 0
+    assert health["devIssuer"] is None  # `serve` has none
     (node,) = health["nodes"]  # `_nodes`: this one server
     assert node["nodeId"] == health["nodeId"] and node["url"] == server.url
 
@@ -230,6 +231,8 @@ def test_an_app_users_token_reaches_no_dashboard_function(tmp_path: Path) -> Non
         user.set_auth(token)
         assert user.query("tasks:hello", {"greeting": "hi"}) == "hi, mallory"
         assert_unreachable(user, dev.url, {"authorization": f"Bearer {token}"})
+        # Where the Functions view gets such a token to run a function as a user.
+        assert admin(dev).query(f"{DASHBOARD}:health")["devIssuer"] == "/dev-issuer"
     finally:
         dev.stop()
 

@@ -1,6 +1,7 @@
 // Every app function with its kind, visibility and arguments; run one with
-// JSON arguments, as the admin or acting as a user, and see its result and
-// log lines. A run is its own connection of the official client, whose
+// JSON arguments, as the admin, acting as a user, or (in `livesync dev`)
+// signed in as a user with a token from the dev issuer, and see its result
+// and log lines. A run is its own connection of the official client, whose
 // logger hands over the log lines the server sent with the result.
 import { ConvexClient } from "convex/browser";
 import { useQuery } from "convex/react";
@@ -26,11 +27,28 @@ function logLine(args: unknown[]): string {
 
 let runs = 0;
 
+// Who a run is for: the admin (acting as `identity` if given), or a user
+// signed in with `token`, as the app's own clients are.
+type Caller = { adminKey: string; identity?: Record<string, unknown> } | { token: string };
+
+// A token the dev issuer at `path` (on this server) signs for `subject`.
+async function devToken(path: string, subject: string): Promise<string> {
+  const reply = await fetch(`${deploymentUrl}${path}/token`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ sub: subject }),
+  });
+  const body = (await reply.json()) as { token?: string; error?: string };
+  if (!reply.ok || body.token === undefined) {
+    throw new Error(`The dev issuer refused: ${body.error ?? reply.status}`);
+  }
+  return body.token;
+}
+
 async function run(
-  adminKey: string,
   fn: FunctionInfo,
   args: Record<string, unknown>,
-  actingAs: Record<string, unknown> | undefined,
+  caller: Caller,
 ): Promise<RunResult> {
   const number = ++runs;
   const logs: string[] = [];
@@ -42,7 +60,12 @@ async function run(
     logVerbose: ignore,
   };
   const client = new ConvexClient(deploymentUrl, { logger, unsavedChangesWarning: false });
-  (client as unknown as AdminAuth).setAdminAuth(adminKey, actingAs);
+  if ("token" in caller) {
+    const token = caller.token;
+    client.setAuth(async () => token);
+  } else {
+    (client as unknown as AdminAuth).setAdminAuth(caller.adminKey, caller.identity);
+  }
   const started = performance.now();
   try {
     const value =
@@ -100,6 +123,8 @@ export function FunctionsView({ adminKey }: { adminKey: string }) {
 function Runner({ fn, adminKey }: { fn: FunctionInfo; adminKey: string }) {
   const [args, setArgs] = useState(() => skeleton(fn.args));
   const [identity, setIdentity] = useState("");
+  const [subject, setSubject] = useState("");
+  const devIssuer = useQuery(dashboard.health)?.devIssuer ?? null;
   const [result, setResult] = useState<RunResult | null>(null);
   const [problem, setProblem] = useState<string | null>(null);
   const [running, setRunning] = useState(false);
@@ -107,16 +132,26 @@ function Runner({ fn, adminKey }: { fn: FunctionInfo; adminKey: string }) {
     event.preventDefault();
     setProblem(null);
     let parsedArgs: Record<string, unknown>;
-    let actingAs: Record<string, unknown> | undefined;
+    let caller: Caller;
+    setRunning(true);
     try {
       parsedArgs = fromText(args) as Record<string, unknown>;
-      actingAs = identity.trim() ? (JSON.parse(identity) as Record<string, unknown>) : undefined;
+      if (subject.trim() && identity.trim()) {
+        throw new Error("Act as an identity or sign in as a user, not both");
+      }
+      if (subject.trim() && devIssuer !== null) {
+        caller = { token: await devToken(devIssuer, subject.trim()) };
+      } else {
+        const text = identity.trim();
+        const acting = text ? (JSON.parse(text) as Record<string, unknown>) : undefined;
+        caller = { adminKey, identity: acting };
+      }
     } catch (error) {
       setProblem((error as Error).message);
+      setRunning(false);
       return;
     }
-    setRunning(true);
-    setResult(await run(adminKey, fn, parsedArgs, actingAs));
+    setResult(await run(fn, parsedArgs, caller));
     setRunning(false);
   };
   return (
@@ -151,6 +186,17 @@ function Runner({ fn, adminKey }: { fn: FunctionInfo; adminKey: string }) {
             onChange={(event) => setIdentity(event.target.value)}
           />
         </label>
+        {devIssuer !== null && (
+          <label>
+            Sign in as (a user the dev issuer signs a token for, optional)
+            <input
+              aria-label="Sign in as"
+              placeholder="alice"
+              value={subject}
+              onChange={(event) => setSubject(event.target.value)}
+            />
+          </label>
+        )}
         <button type="submit" disabled={running}>
           {running ? "Running…" : "Run"}
         </button>

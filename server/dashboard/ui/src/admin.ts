@@ -74,6 +74,7 @@ export type Health = {
   startedAt: number;
   functionsDir: string;
   functionCount: number;
+  devIssuer: string | null; // its path on this server, in `livesync dev`
   nodes: NodeEntry[];
 };
 
