@@ -16,11 +16,11 @@ family's lock (it is not reentrant, and either can run while the thread
 they interrupt holds it).
 
 The figures bumped once per Transition or per query run (`LoopCounter`,
-`LoopCounterByLabel`, `LoopHistogram`) are plain numbers instead, which the registry reads through the library's
-custom-collector interface: a library counter or histogram takes a lock on
-every update, ~0.3 and ~0.6 us, which a commit fanned out to thousands of
-subscribers pays thousands of times (BENCHMARKS.md, "Metrics"). Only the
-serving loop's thread updates them.
+`LoopCounterByLabel`, `LoopHistogram`) are plain numbers instead, which the
+registry reads through the library's custom-collector interface: a library
+counter or histogram takes a lock on every update, ~0.3 and ~0.6 us, which
+a commit fanned out to thousands of subscribers pays thousands of times
+(BENCHMARKS.md, "Metrics"). Only the serving loop's thread updates them.
 """
 
 from __future__ import annotations

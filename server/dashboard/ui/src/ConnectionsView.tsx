@@ -135,7 +135,7 @@ function WorkFigures({ series, stats }: { series: Sample[]; stats: NodeStats }) 
     const earlier = before.node.stats.queries.find((q) => q.path === path);
     const runs = Math.max(0, executions - (earlier?.executions ?? 0));
     const mean =
-      meanMs === undefined || (earlier !== undefined && earlier.meanMs === undefined)
+      meanMs === undefined
         ? null
         : meanBetween(earlier?.executions ?? 0, earlier?.meanMs ?? 0, executions, meanMs);
     return { rate: (runs / minutes).toFixed(1), mean: ms(mean) };
