@@ -172,19 +172,9 @@ function WorkFigures({ series, stats }: { series: Sample[]; stats: NodeStats }) 
             {stats.commits}, {stats.commitMeanMs.toFixed(2)} ms on average
           </dd>
         </div>
-        <div data-field="jobs">
-          <dt>Scheduled jobs</dt>
-          <dd>
-            {stats.scheduledJobs.success} succeeded, {stats.scheduledJobs.failed} failed
-          </dd>
-        </div>
+        <Outcomes field="jobs" label="Scheduled jobs" counts={stats.scheduledJobs} />
         {stats.cronRuns !== undefined && (
-          <div data-field="crons">
-            <dt>Cron runs</dt>
-            <dd>
-              {stats.cronRuns.success} succeeded, {stats.cronRuns.failed} failed
-            </dd>
-          </div>
+          <Outcomes field="crons" label="Cron runs" counts={stats.cronRuns} />
         )}
         <div data-field="queries">
           <dt>Query runs</dt>
@@ -227,5 +217,18 @@ function WorkFigures({ series, stats }: { series: Sample[]; stats: NodeStats }) 
         apart.
       </p>
     </>
+  );
+}
+
+type OutcomesProps = { field: string; label: string; counts: { success: number; failed: number } };
+
+function Outcomes({ field, label, counts }: OutcomesProps) {
+  return (
+    <div data-field={field}>
+      <dt>{label}</dt>
+      <dd>
+        {counts.success} succeeded, {counts.failed} failed
+      </dd>
+    </div>
   );
 }
