@@ -15,12 +15,12 @@ interrupt's signal handler, which only use known values, never take a
 family's lock (it is not reentrant, and either can run while the thread
 they interrupt holds it).
 
-The figures bumped once per Transition (`LoopCounter`, `LoopHistogram`) are
-plain numbers instead, which the registry reads through the library's
-custom-collector interface: a library counter or histogram takes a lock on
-every update, ~0.3 and ~0.6 us, which a commit fanned out to thousands of
-subscribers pays thousands of times (BENCHMARKS.md, "Metrics"). Only the
-serving loop's thread updates them.
+The figures bumped once per Transition or per query run (`LoopCounter`,
+`LoopCounterByLabel`, `LoopHistogram`) are plain numbers instead, which the
+registry reads through the library's custom-collector interface: a library
+counter or histogram takes a lock on every update, ~0.3 and ~0.6 us, which
+a commit fanned out to thousands of subscribers pays thousands of times
+(BENCHMARKS.md, "Metrics"). Only the serving loop's thread updates them.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ __all__ = [
     "Gauge",
     "Histogram",
     "LoopCounter",
+    "LoopCounterByLabel",
     "LoopHistogram",
     "Metrics",
 ]
@@ -213,6 +214,34 @@ class LoopCounter(_LoopFigure):
         return CounterMetricFamily(self._name, self._help, value=self._value)
 
 
+class LoopCounterByLabel(_LoopFigure):
+    """A `LoopCounter` with one label: a series per label value, made when
+    first counted (none known in advance)."""
+
+    __slots__ = ("_label", "_values")
+
+    def __init__(self, registry: CollectorRegistry, name: str, help: str, label: str) -> None:
+        self._label = label
+        self._values: dict[str, float] = {}
+        super().__init__(registry, name, help)
+
+    def inc(self, label: str, amount: float = 1) -> None:
+        values = self._values
+        values[label] = values.get(label, 0.0) + amount
+
+    def get(self, label: str) -> float:
+        return self._values.get(label, 0.0)
+
+    def by_label(self) -> dict[str, float]:
+        return dict(self._values)
+
+    def _family(self) -> Metric:
+        family = CounterMetricFamily(self._name, self._help, labels=(self._label,))
+        for value, total in list(self._values.items()):
+            family.add_metric((value,), total)
+        return family
+
+
 class LoopHistogram(_LoopFigure):
     __slots__ = ("_bounds", "_counts", "_sum")
 
@@ -258,6 +287,12 @@ class Metrics:
         )
         self.query_executions = Counter(
             r, "livesync_query_executions_total", "Query function executions", "path"
+        )
+        self.query_seconds = LoopCounterByLabel(
+            r,
+            "livesync_query_seconds_total",
+            "Time spent in query function executions (their seconds summed), by path",
+            "path",
         )
         self.mutations = Counter(
             r, "livesync_mutations_total", "Mutations run", "outcome", ("ok", "error")
@@ -315,7 +350,14 @@ class Metrics:
         self.scheduled_jobs = Counter(
             r,
             "livesync_scheduled_jobs_total",
-            "Scheduled functions this node ran, by how they ended",
+            "Scheduled functions this node ran, cron runs apart, by how they ended",
+            "outcome",
+            (SUCCESS, FAILED),
+        )
+        self.cron_runs = Counter(
+            r,
+            "livesync_cron_runs_total",
+            "Cron job runs this node ran, by how they ended",
             "outcome",
             (SUCCESS, FAILED),
         )

@@ -27,21 +27,27 @@ def node_stats(metrics: Metrics, subscriptions: int) -> dict[str, Any]:
     """
     executions = metrics.query_executions.by_label()
     top = sorted(executions.items(), key=lambda item: (-item[1], item[0]))[:TOP_QUERIES]
+    seconds = metrics.query_seconds.by_label()
     query_runs = metrics.function_duration.by_label("_count")["query"]
     query_seconds = metrics.function_duration.by_label("_sum")["query"]
     commits = metrics.commit_duration.by_label("_count")[""]
     commit_seconds = metrics.commit_duration.by_label("_sum")[""]
     mutations = metrics.mutations.by_label()
     jobs = metrics.scheduled_jobs.by_label()
+    crons = metrics.cron_runs.by_label()
     return {
         "subscriptions": float(subscriptions),
         "queryExecutions": sum(executions.values()),  # every path, not only the top
         "queryMeanMs": _mean_ms(query_seconds, query_runs),
-        "queries": [{"path": path, "executions": runs} for path, runs in top],
+        "queries": [
+            {"path": path, "executions": runs, "meanMs": _mean_ms(seconds.get(path, 0.0), runs)}
+            for path, runs in top
+        ],
         "mutations": {"ok": mutations["ok"], "error": mutations["error"]},
         "commits": commits,
         "commitMeanMs": _mean_ms(commit_seconds, commits),
-        "scheduledJobs": {SUCCESS: jobs[SUCCESS], FAILED: jobs[FAILED]},
+        "scheduledJobs": {SUCCESS: jobs[SUCCESS], FAILED: jobs[FAILED]},  # crons apart
+        "cronRuns": {SUCCESS: crons[SUCCESS], FAILED: crons[FAILED]},
     }
 
 

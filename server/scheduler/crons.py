@@ -27,7 +27,9 @@ runs on exactly one node. A node runs a job from what the table says (not
 from its own crons.py), so nodes of two deploys never disagree on a run.
 
 As in Convex, a job whose previous run is still pending or running skips a
-due time instead of running twice at once.
+due time instead of running twice at once. So a run stays its job's
+`lastJob` until it has finished, which is how the `JobExecutor` tells cron
+runs from other scheduled functions (`cron_runs`) and counts them apart.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ from server.store.catalog import CRON_JOBS
 if TYPE_CHECKING:  # no import cycle through the sync layer at run time
     from server.sync.engine import Engine
 
-__all__ = ["BY_NAME", "CronRunner"]
+__all__ = ["BY_NAME", "CronRunner", "cron_runs"]
 
 log = logging.getLogger("livesync.crons")
 
@@ -205,6 +207,14 @@ def _firing(cron_id: str, now_ms: float) -> Callable[[Transaction], Awaitable[fl
         return next_run
 
     return fire
+
+
+async def cron_runs(snapshot: Snapshot) -> set[str]:
+    """The ids of the cron jobs' last runs: of the jobs pending or in
+    progress at `snapshot`, those a cron job started."""
+    return {
+        doc["lastJob"] for doc in await _cron_docs(snapshot) if isinstance(doc.get("lastJob"), str)
+    }
 
 
 async def _cron_docs(snapshot: Snapshot) -> list[Document]:

@@ -15,6 +15,10 @@ them; the store's write lock decides which node's attempt counts:
   inProgress: any node marks it failed once it is older than the longest an
   action may run (at once, on a store only this process opens).
 
+A job a cron job started (its `lastJob`, read at the snapshot the job was
+found in) is counted in `livesync_cron_runs_total`, any other in
+`livesync_scheduled_jobs_total`.
+
 The executor wakes when a commit touches the jobs (this node's or another
 node's: every commit is published on every node) and when the next pending
 job falls due. A database out of reach is waited out; nothing is lost, since
@@ -34,8 +38,9 @@ from server.errors import LivesyncError, StoreUnavailable
 from server.functions.action_threads import GRACE
 from server.functions.outcome import SERVER_ERROR, Outcome, failure
 from server.functions.readset import ReadSet
-from server.metrics import Metrics
+from server.metrics import Counter, Metrics
 from server.scheduler.context import Clock
+from server.scheduler.crons import cron_runs
 from server.scheduler.jobs import (
     BY_STATE,
     CANCELED,
@@ -144,7 +149,8 @@ class JobExecutor:
             return None
         due: list[Document] = []
         upcoming = None
-        async for job in jobs_in_state(self._engine.store.snapshot(), PENDING):
+        snapshot = self._engine.store.snapshot()
+        async for job in jobs_in_state(snapshot, PENDING):
             at = float(job.get("scheduledTime", 0.0))
             if at > now:
                 upcoming = at
@@ -158,11 +164,16 @@ class JobExecutor:
             # of its own, so their attempts mostly meet different jobs
             # instead of queueing for the lock to find the job done.
             self._rng.shuffle(due)
+        crons = await cron_runs(snapshot) if due else set()
         for job in due:
-            self._start(job)
+            self._start(job, self._tally(job["_id"] in crons))
         return upcoming
 
-    def _start(self, job: Document) -> None:
+    def _tally(self, cron: bool) -> Counter:
+        """Where a job's end is counted: cron runs apart from the others."""
+        return self._metrics.cron_runs if cron else self._metrics.scheduled_jobs
+
+    def _start(self, job: Document, tally: Counter) -> None:
         job_id: str = job["_id"]
         path = str(job.get("name"))
         args = job.get("args")
@@ -171,15 +182,15 @@ class JobExecutor:
             kind = self._engine.runner.registry.lookup(path, internal_ok=True).kind
         except LivesyncError as exc:
             # Scheduled, then removed from the app before it ran.
-            work = self._record(job_id, PENDING, str(exc))
+            work = self._record(job_id, PENDING, str(exc), tally)
         else:
             if kind == "mutation":
-                work = self._run_mutation(job_id, path, args)
+                work = self._run_mutation(job_id, path, args, tally)
             elif kind == "action":
-                work = self._run_action(job_id, path, args)
+                work = self._run_action(job_id, path, args, tally)
             else:
                 work = self._record(
-                    job_id, PENDING, f"{path} is a query, which cannot be scheduled"
+                    job_id, PENDING, f"{path} is a query, which cannot be scheduled", tally
                 )
         task = asyncio.get_running_loop().create_task(work)
         self._in_flight[job_id] = task
@@ -193,7 +204,9 @@ class JobExecutor:
             # failed by the sweep): logged here, or no one would see it.
             log.error("scheduler: job %s failed unexpectedly", job_id, exc_info=task.exception())
 
-    async def _run_mutation(self, job_id: str, path: str, args: dict[str, Any]) -> None:
+    async def _run_mutation(
+        self, job_id: str, path: str, args: dict[str, Any], tally: Counter
+    ) -> None:
         runner = self._engine.runner
         ran = False
 
@@ -214,13 +227,15 @@ class JobExecutor:
             return
         if committed.ts is not None:
             if ran:
-                self._metrics.scheduled_jobs.inc(SUCCESS)
+                tally.inc(SUCCESS)
             return
         error = committed.outcome.error_message or SERVER_ERROR
         log.info("scheduled mutation %s failed: %s", path, error)
-        await self._record(job_id, PENDING, error)
+        await self._record(job_id, PENDING, error, tally)
 
-    async def _run_action(self, job_id: str, path: str, args: dict[str, Any]) -> None:
+    async def _run_action(
+        self, job_id: str, path: str, args: dict[str, Any], tally: Counter
+    ) -> None:
         async with self._actions:
             now = self._now_ms()
             try:
@@ -238,12 +253,14 @@ class JobExecutor:
         error = None if outcome.ok else outcome.error_message or SERVER_ERROR
         if error is not None:
             log.info("scheduled action %s failed: %s", path, error)
-        await self._record(job_id, IN_PROGRESS, error)
+        await self._record(job_id, IN_PROGRESS, error, tally)
 
-    async def _record(self, job_id: str, from_state: str, error: str | None) -> None:
+    async def _record(
+        self, job_id: str, from_state: str, error: str | None, tally: Counter
+    ) -> None:
         """Mark the job finished (success, or failed with `error`) if it is
-        still in `from_state`; waits out a database out of reach, since the
-        run it records cannot be taken back."""
+        still in `from_state`, counted in `tally`; waits out a database out
+        of reach, since the run it records cannot be taken back."""
 
         async def finish(tx: Transaction) -> bool:
             return await finish_job(tx, job_id, self._now_ms(), error, from_state=from_state)
@@ -256,7 +273,7 @@ class JobExecutor:
                 await asyncio.sleep(RETRY_S)
                 continue
             if done:
-                self._metrics.scheduled_jobs.inc(SUCCESS if error is None else FAILED)
+                tally.inc(SUCCESS if error is None else FAILED)
             return
 
     async def _sweep(self) -> None:
@@ -275,9 +292,10 @@ class JobExecutor:
                 started < now - self._orphan_age_ms
             ):
                 orphans.append(job["_id"])
+        crons = await cron_runs(snapshot) if orphans else set()
         for job_id in orphans:
             log.warning("scheduled action %s was orphaned; marking it failed", job_id)
-            await self._record(job_id, IN_PROGRESS, _ORPHAN_ERROR)
+            await self._record(job_id, IN_PROGRESS, _ORPHAN_ERROR, self._tally(job_id in crons))
         horizon = now - RETENTION_S * 1000
         for kind in (SUCCESS, FAILED, CANCELED):
             old = []

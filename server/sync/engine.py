@@ -233,9 +233,11 @@ class Engine:
         registry = self.runner.registry
         try:
             admin = key.identity.startswith(ADMIN_IDENTITY)
+            started = time.perf_counter()
             outcome = await self.runner.run_query(
                 key.path, args, identity, self.store.snapshot(ts), key.journal, internal_ok=admin
             )
+            self.metrics.query_seconds.inc(key.path, time.perf_counter() - started)
             self.metrics.query_executions.inc(key.path)
             shared = key if outcome.used_auth or admin else key.shared()
             ex = Execution(shared, ts, outcome, _digest(outcome), args, identity)

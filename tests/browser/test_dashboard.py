@@ -4,7 +4,9 @@ table change as the app inserts, edit and delete a document and see the
 app's subscription follow, run functions (one as a user) and read their
 results and log lines, read the health view, find those runs in the logs
 view (and only the failed one among the failures), and watch the connections
-view follow a burst of the app's mutations. The Node script
+view follow a burst of the app's mutations, with each query's mean time,
+and count the runs of a cron job firing every second apart from scheduled
+jobs (tests/browser/cron_functions, added to the app). The Node script
 server/dashboard/ui/e2e/dashboard.mjs drives the browser and prints what it saw.
 
 With LIVESYNC_UPDATE_SCREENSHOT set, the views' screenshots replace the
@@ -26,7 +28,8 @@ from tests.helpers.server import REPO_ROOT, StartServer
 from tests.helpers.timeouts import NODE_SCENARIO
 
 SCRIPT = DASHBOARD_UI / "e2e" / "dashboard.mjs"
-FUNCTIONS = REPO_ROOT / "tests" / "server" / "admin" / "dashboard_functions"
+DASHBOARD_FUNCTIONS = REPO_ROOT / "tests" / "server" / "admin" / "dashboard_functions"
+CRON_FUNCTIONS = Path(__file__).parent / "cron_functions"
 README_SCREENSHOTS = DASHBOARD_UI / "screenshots"
 VIEWS = ("data", "functions", "logs", "health", "connections")
 # Each refresh of the node's `_nodes` document is one sample of the
@@ -38,7 +41,11 @@ REFRESH = "node_refresh = 0.3\n"
 def test_dashboard_shows_live_data_edits_for_subscribers_runs_functions_health_connections(
     start_server: StartServer, tmp_path: Path
 ) -> None:
-    server = start_server(FUNCTIONS, server_extra=REFRESH + "function_log_entries = 5000\n")
+    functions = tmp_path / "functions"
+    shutil.copytree(DASHBOARD_FUNCTIONS, functions)
+    for module in ("crons.py", "ticks.py"):
+        shutil.copy(CRON_FUNCTIONS / module, functions / module)
+    server = start_server(functions, server_extra=REFRESH + "function_log_entries = 5000\n")
     key = (server.db_path.parent / "admin-key").read_text().strip()
     shots = tmp_path / "screenshots"
     shots.mkdir()
@@ -78,6 +85,7 @@ def test_dashboard_shows_live_data_edits_for_subscribers_runs_functions_health_c
         "Qtasks:hello",
         "Qtasks:list",
         "Atasks:shout",
+        "Mticks:tickinternal",
     ]
     shout = result.one("ran_shout")
     assert (shout["ok"], shout["value"], shout["logs"]) == ("true", '"HEY"', ["[LOG] shouting hey"])
@@ -91,7 +99,7 @@ def test_dashboard_shows_live_data_edits_for_subscribers_runs_functions_health_c
 
     health = result.one("health")
     assert health["store"] == "sqlite"
-    assert health["functions"] == f"5 in {FUNCTIONS}"
+    assert health["functions"] == f"6 in {functions}"
     assert health["uptime"].endswith("s") and health["version"]
     ((node_id, url, _, _, connections),) = health["nodes"]  # one node: SQLite
     assert node_id == f"{health['node']} (this page's)" and url == server.url
@@ -122,10 +130,22 @@ def test_dashboard_shows_live_data_edits_for_subscribers_runs_functions_health_c
     assert conn["committedAfter"] >= conn["committedBefore"] + 3 > 3, conn
     assert conn["mutationsMax"] > 0, conn  # a rate from two successive reports
     assert conn["authenticatedPoints"] >= 2 and conn["polylines"] == 1, conn
-    queries = {path: (int(runs), rate) for path, runs, rate in conn["queries"]}
+    queries = {
+        path: (int(runs), rate, mean, recent) for path, runs, rate, mean, recent in conn["queries"]
+    }
     # One run per committed task at least (the app subscribes to the list).
-    assert queries["tasks:list"][0] >= 5, queries
-    assert re.fullmatch(r"\d+\.\d", queries["tasks:list"][1]), queries
+    runs, rate, mean, recent = queries["tasks:list"]
+    assert runs >= 5 and re.fullmatch(r"\d+\.\d", rate), queries
+    # Its mean time over every run, and over the runs since the report
+    # before if there were any (a dash if not).
+    assert re.fullmatch(r"\d+\.\d\d ms", mean) and float(mean.split()[0]) > 0, queries
+    assert re.fullmatch(r"\d+\.\d\d ms|–", recent), queries
+    # The cron job ran (every second) and is not among the scheduled jobs,
+    # of which this app has none.
+    crons = re.fullmatch(r"(\d+) succeeded, (\d+) failed", conn["crons"])
+    assert crons is not None and int(crons[1]) >= 1 and int(crons[2]) == 0, conn
+    assert conn["cronsMax"] > 0, conn  # a rate from two successive reports
+    assert conn["jobs"] == "0 succeeded, 0 failed", conn
 
     for view in VIEWS:
         assert (shots / f"{view}.png").read_bytes().startswith(b"\x89PNG")

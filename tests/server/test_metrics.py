@@ -1,8 +1,10 @@
-"""GET /metrics: the registry's text, its idle series, and the histograms
-after real queries, mutations, actions and pushes."""
+"""GET /metrics: the registry's text, its idle series, the histograms
+after real queries, mutations, actions and pushes, each query path's time,
+and cron runs counted apart from other scheduled jobs."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,10 +16,12 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 
+from client import Client
 from server.metrics import CONTENT_TYPE, Metrics
 from tests.helpers.api import call
 from tests.helpers.server import StartServer
-from tests.helpers.timeouts import REPLY
+from tests.helpers.timeouts import CLIENT, REPLY
+from tests.server.scheduler.test_crons import app as cron_app
 from tests.server.sync.test_connection import Peer, Served, query_mods, serving
 
 FUNCTIONS = Path(__file__).parent / "sync" / "functions"
@@ -100,6 +104,11 @@ def test_known_labels_show_at_zero_before_anything_happens() -> None:
         assert f'livesync_gc_pause_max_seconds{{generation="{generation}"}} 0.0\n' in text
     assert 'livesync_mutations_total{outcome="error"} 0.0\n' in text
     assert 'livesync_scheduled_jobs_total{outcome="failed"} 0.0\n' in text
+    for outcome in ("success", "failed"):
+        assert f'livesync_cron_runs_total{{outcome="{outcome}"}} 0.0\n' in text
+    # Query paths are known only once run: the family, no series yet.
+    assert "# TYPE livesync_query_seconds_total counter\n" in text
+    assert "livesync_query_seconds_total{" not in text
     assert 'livesync_function_timeouts_total{kind="action"} 0.0\n' in text
     for kind in KINDS:
         assert f'livesync_function_duration_seconds_count{{kind="{kind}"}} 0.0\n' in text
@@ -117,6 +126,19 @@ def test_a_known_label_counts_like_any_other() -> None:
     assert 'livesync_connections{state="loading"} 0.0\n' in text
     assert 'livesync_connections{state="authenticated"} 1.0\n' in text
     assert text.count("livesync_connections{") == 3
+
+
+def test_query_time_adds_up_by_path() -> None:
+    metrics = Metrics()
+    metrics.query_seconds.inc('a:"b"', 0.25)
+    metrics.query_seconds.inc('a:"b"', 0.5)
+    metrics.query_seconds.inc("c:d", 0.125)
+    assert metrics.query_seconds.get('a:"b"') == 0.75
+    assert metrics.query_seconds.get("never:ran") == 0
+    assert metrics.query_seconds.by_label() == {'a:"b"': 0.75, "c:d": 0.125}
+    series = parse(metrics.render())
+    assert series[("livesync_query_seconds_total", (("path", 'a:"b"'),))] == 0.75
+    assert series[("livesync_query_seconds_total", (("path", "c:d"),))] == 0.125
 
 
 def test_each_app_keeps_its_own_figures() -> None:
@@ -281,6 +303,43 @@ async def test_a_push_is_timed_once_per_subscriber_it_reaches(served: Served, n:
     assert count(after, latency) - count(before, latency) == n
     pushed = after[(latency + "_sum", ())] - before[(latency + "_sum", ())]
     assert 0 < pushed < n * REPLY
+
+
+async def test_each_query_run_is_timed_under_its_path(served: Served) -> None:
+    reader, writer = await Peer.open(served.ws_url), await Peer.open(served.ws_url)
+    try:
+        query_id, _ = await reader.subscribe("messages:list", {"channel": "t"})
+        response, _ = await writer.mutation_result("messages:send", {"channel": "t", "body": "x"})
+        assert response["success"] is True
+        await reader.until(lambda m: bool(query_mods([m], query_id)))  # it ran again
+        async with httpx.AsyncClient(timeout=REPLY) as http:
+            series = parse((await http.get(served.url + "/metrics")).text)
+    finally:
+        await reader.close()
+        await writer.close()
+    path = (("path", "messages:list"),)
+    assert series[("livesync_query_executions_total", path)] == 2
+    seconds = series[("livesync_query_seconds_total", path)]
+    # Each run is timed around the function's own run, which the histogram times.
+    ran = series[("livesync_function_duration_seconds_sum", (("kind", "query"),))]
+    assert 0 < ran <= seconds < 2 * REPLY
+
+
+async def test_cron_runs_are_counted_apart_from_scheduled_jobs(
+    start_server: StartServer, tmp_path: Path
+) -> None:
+    server = start_server(cron_app(tmp_path, "every_second"))
+    async with Client(server.url) as client, asyncio.timeout(CLIENT):
+        runs = client.subscribe("tasks:runs")
+        seen = runs.latest
+        while seen is None or len(seen) < 2:
+            seen = await runs.next()
+    series = scrape(server.url)
+    # Each run counts just after its commit: the last one seen may not yet.
+    assert series[("livesync_cron_runs_total", (("outcome", "success"),))] >= len(seen) - 1 >= 1
+    assert series[("livesync_cron_runs_total", (("outcome", "failed"),))] == 0
+    # They ran as scheduled functions, and are not counted as those too.
+    assert series[("livesync_scheduled_jobs_total", (("outcome", "success"),))] == 0
 
 
 def test_the_side_port_serves_what_the_main_port_would(start_server: StartServer) -> None:

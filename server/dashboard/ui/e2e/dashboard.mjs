@@ -204,7 +204,8 @@ async function logs(page) {
 
 // The Connections view, while the app client commits: this node's counts by
 // auth state, a chart drawn from the samples the page has kept, the rate of
-// mutations, and the app's query among those run.
+// mutations, the app's query among those run with its mean time, and the
+// app's cron job (every second) counted apart from scheduled jobs.
 async function connections(page, app) {
   await page.getByRole("link", { name: "Connections" }).click();
   const node = page.locator("[data-testid=connections] article[data-node]");
@@ -222,6 +223,10 @@ async function connections(page, app) {
     { polling: 50 },
   );
   await page.waitForSelector("[data-testid=chart-mutations]:not([data-max='0'])");
+  await page.waitForSelector("[data-testid=chart-crons]:not([data-max='0'])");
+  // The page's own list of nodes re-runs at every report: some query ran in
+  // the last interval.
+  await page.waitForSelector("[data-testid=queries] td[data-field=recent-mean]:text-matches('ms$')");
   const value = (id) => node.getByTestId(`value-${id}`).textContent();
   const chart = node.getByTestId("chart-authenticated");
   emit("connections", {
@@ -233,6 +238,9 @@ async function connections(page, app) {
     committedBefore: before,
     committedAfter: await committed(),
     mutationsMax: Number(await node.getByTestId("chart-mutations").getAttribute("data-max")),
+    cronsMax: Number(await node.getByTestId("chart-crons").getAttribute("data-max")),
+    crons: await node.locator("[data-field=crons] dd").textContent(),
+    jobs: await node.locator("[data-field=jobs] dd").textContent(),
     authenticatedPoints: Number(await chart.getAttribute("data-points")),
     polylines: await chart.locator("svg polyline").count(),
     queries: await node.locator("[data-testid=queries] tbody tr").evaluateAll((rows) =>

@@ -3,10 +3,22 @@
 // keeps every version it saw as a sample (history.ts).
 import { AUTH_STATES, type AuthState, type NodeEntry, type NodeStats } from "./admin";
 import { Chart } from "./Chart";
-import { commitLatency, type History, last, perMinute, type Sample, values } from "./history";
+import {
+  commitLatency,
+  type History,
+  last,
+  meanBetween,
+  perMinute,
+  type Sample,
+  values,
+} from "./history";
 
 const mutationCount = (stats: NodeStats) => stats.mutations.ok + stats.mutations.error;
 const jobCount = (stats: NodeStats) => stats.scheduledJobs.success + stats.scheduledJobs.failed;
+const cronCount = (stats: NodeStats) =>
+  (stats.cronRuns?.success ?? 0) + (stats.cronRuns?.failed ?? 0);
+const ms = (value: number | null | undefined) =>
+  value === null || value === undefined ? "–" : `${value.toFixed(2)} ms`;
 
 const rateChart = (
   id: string,
@@ -112,13 +124,21 @@ function NodeFigures({ series, here }: { series: Sample[]; here: boolean }) {
   );
 }
 
+type QueryFigures = NodeStats["queries"][number];
+
 function WorkFigures({ series, stats }: { series: Sample[]; stats: NodeStats }) {
   const before = series.length > 1 ? series[series.length - 2] : undefined;
   const minutes = before === undefined ? 0 : (last(series)!.at - before.at) / 60_000;
-  const rerunRate = (path: string, executions: number): string => {
-    if (before?.node.stats === undefined || minutes <= 0) return "–";
-    const earlier = before.node.stats.queries.find((q) => q.path === path)?.executions ?? 0;
-    return (Math.max(0, executions - earlier) / minutes).toFixed(1);
+  // A query's runs per minute and their mean time since the report before.
+  const recent = ({ path, executions, meanMs }: QueryFigures) => {
+    if (before?.node.stats === undefined || minutes <= 0) return { rate: "–", mean: "–" };
+    const earlier = before.node.stats.queries.find((q) => q.path === path);
+    const runs = Math.max(0, executions - (earlier?.executions ?? 0));
+    const mean =
+      meanMs === undefined
+        ? null
+        : meanBetween(earlier?.executions ?? 0, earlier?.meanMs ?? 0, executions, meanMs);
+    return { rate: (runs / minutes).toFixed(1), mean: ms(mean) };
   };
   return (
     <>
@@ -137,6 +157,7 @@ function WorkFigures({ series, stats }: { series: Sample[]; stats: NodeStats }) 
           points={commitLatency(series)}
         />
         {rateChart("jobs", "Scheduled jobs", series, jobCount)}
+        {rateChart("crons", "Cron runs", series, cronCount)}
       </div>
       <dl className="figures">
         <div data-field="mutations">
@@ -151,12 +172,10 @@ function WorkFigures({ series, stats }: { series: Sample[]; stats: NodeStats }) 
             {stats.commits}, {stats.commitMeanMs.toFixed(2)} ms on average
           </dd>
         </div>
-        <div data-field="jobs">
-          <dt>Scheduled jobs</dt>
-          <dd>
-            {stats.scheduledJobs.success} succeeded, {stats.scheduledJobs.failed} failed
-          </dd>
-        </div>
+        <Outcomes field="jobs" label="Scheduled jobs" counts={stats.scheduledJobs} />
+        {stats.cronRuns !== undefined && (
+          <Outcomes field="crons" label="Cron runs" counts={stats.cronRuns} />
+        )}
         <div data-field="queries">
           <dt>Query runs</dt>
           <dd>
@@ -170,24 +189,46 @@ function WorkFigures({ series, stats }: { series: Sample[]; stats: NodeStats }) 
             <th>Query</th>
             <th>Runs</th>
             <th>Runs / min</th>
+            <th>Mean time</th>
+            <th>Mean, last interval</th>
           </tr>
         </thead>
         <tbody>
-          {stats.queries.map(({ path, executions }) => (
-            <tr key={path} data-path={path}>
-              <td>{path}</td>
-              <td data-field="runs">{executions}</td>
-              <td data-field="rate">{rerunRate(path, executions)}</td>
-            </tr>
-          ))}
+          {stats.queries.map((query) => {
+            const { rate, mean } = recent(query);
+            return (
+              <tr key={query.path} data-path={query.path}>
+                <td>{query.path}</td>
+                <td data-field="runs">{query.executions}</td>
+                <td data-field="rate">{rate}</td>
+                <td data-field="mean">{ms(query.meanMs)}</td>
+                <td data-field="recent-mean">{mean}</td>
+              </tr>
+            );
+          })}
         </tbody>
       </table>
       <p className="hint">
         Counts since the node started. A query runs when first subscribed (one run serves every
         subscriber with the same arguments) and again each time a commit changes what it read; the
-        node's 20 most run queries are listed. Mutations and commits include the server's own
-        writes, such as this report at each refresh.
+        node's 20 most run queries are listed, with the mean time of their runs since the start
+        and since the report before. Mutations and commits include the server's own writes, such
+        as this report at each refresh. Scheduled jobs do not include cron runs, which are counted
+        apart.
       </p>
     </>
+  );
+}
+
+type OutcomesProps = { field: string; label: string; counts: { success: number; failed: number } };
+
+function Outcomes({ field, label, counts }: OutcomesProps) {
+  return (
+    <div data-field={field}>
+      <dt>{label}</dt>
+      <dd>
+        {counts.success} succeeded, {counts.failed} failed
+      </dd>
+    </div>
   );
 }

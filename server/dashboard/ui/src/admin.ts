@@ -60,11 +60,14 @@ export type NodeStats = {
   subscriptions: number;
   queryExecutions: number;
   queryMeanMs: number;
-  queries: { path: string; executions: number }[]; // the most executed first
+  // The most executed first; meanMs and cronRuns are absent from the
+  // reports of a node from before them.
+  queries: { path: string; executions: number; meanMs?: number }[];
   mutations: { ok: number; error: number };
   commits: number;
   commitMeanMs: number;
-  scheduledJobs: { success: number; failed: number };
+  scheduledJobs: { success: number; failed: number }; // cron runs apart
+  cronRuns?: { success: number; failed: number };
 };
 
 export type Health = {

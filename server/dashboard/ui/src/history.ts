@@ -51,11 +51,21 @@ export function perMinute(series: Sample[], count: (stats: NodeStats) => number)
 // The mean commit duration of the commits between successive samples (none
 // there: no point).
 export function commitLatency(series: Sample[]): Point[] {
-  return between(series, (a, b) => {
-    const commits = b.commits - a.commits;
-    if (commits <= 0) return null;
-    return (b.commitMeanMs * b.commits - a.commitMeanMs * a.commits) / commits;
-  });
+  return between(series, (a, b) =>
+    meanBetween(a.commits, a.commitMeanMs, b.commits, b.commitMeanMs),
+  );
+}
+
+// The mean of what happened between two reports, from each one's count and
+// mean since the node started; null when nothing did.
+export function meanBetween(
+  countA: number,
+  meanA: number,
+  countB: number,
+  meanB: number,
+): number | null {
+  const count = countB - countA;
+  return count > 0 ? (meanB * countB - meanA * countA) / count : null;
 }
 
 function between(
