@@ -87,8 +87,7 @@ def _functions(registry: FunctionRegistry, facts: ServerFacts) -> list[Registere
     async def tables(ctx: QueryCtx) -> list[dict[str, Any]]:
         schema = registry.schema
         # The catalog of table names, read like any data: the list re-runs
-        # when a table gets its first document. A set, since two nodes may
-        # once have catalogued the same table.
+        # when a table gets its first document.
         catalogued = await ctx.db.system.query(TABLES).collect()
         names = set(SYSTEM_TABLES) | {doc["name"] for doc in catalogued}
         if schema is not None:

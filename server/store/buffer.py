@@ -23,6 +23,8 @@ the catalog's index by name. A name the transaction catalogued itself joins
 the store's set only once its commit has landed: a failed transaction (a
 whole group of mutations rolls back when one of them fails, see
 `server.sync.committer`) must leave no name behind that it never wrote.
+Writers are serial (on PostgreSQL across nodes too, under the advisory
+lock), so the read sees every entry committed and none is written twice.
 
 Search indexes (`server.store.search_index`) get a row only when a write
 changes what the index holds of a document, compared with the version

@@ -106,7 +106,14 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 INSERT INTO meta (latest_ts, creation_floor, value_format)
     VALUES (0, 0, {VALUE_FORMAT}) ON CONFLICT DO NOTHING;
-ALTER TABLE meta ADD COLUMN IF NOT EXISTS tables_catalogued boolean NOT NULL DEFAULT false;
+-- A database from before the catalog of table names. Checked first: ALTER
+-- TABLE locks the table out of every reader even when it changes nothing.
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'meta'::regclass
+                   AND attname = 'tables_catalogued' AND NOT attisdropped) THEN
+        ALTER TABLE meta ADD COLUMN tables_catalogued boolean NOT NULL DEFAULT false;
+    END IF;
+END $$;
 CREATE TABLE IF NOT EXISTS commit_log (
     ts bigint PRIMARY KEY, node text COLLATE "C" NOT NULL,
     idx text[] NOT NULL, keys bytea[] NOT NULL
