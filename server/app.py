@@ -125,7 +125,7 @@ class LivesyncApp:
         )
         self.facts = ServerFacts.of(node, self.config, dev_issuer)
         app_functions = len(registry.paths())
-        install_dashboard(registry, store, self.facts)
+        install_dashboard(registry, self.facts)
         made = self.admin_key.ensure()
         if made is not None:
             # On stdout, never in the log: it is a password.
@@ -184,7 +184,7 @@ class LivesyncApp:
         assert self.engine is not None and self._crons is not None, "startup() has not run"
         assert self.facts is not None
         old = self.engine.runner.registry
-        install_dashboard(registry, self.engine.store, self.facts)
+        install_dashboard(registry, self.facts)
         await self.engine.store.change_indexes(registry.index_defs())
         self.engine.use_functions(registry)
         old.unload()

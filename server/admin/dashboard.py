@@ -25,8 +25,14 @@ from server.functions.pagination import pagination_opts_validator
 from server.functions.registry import FunctionRegistry, RegisteredFunction
 from server.functions.schema import Schema
 from server.functions.validators import Validator, v
-from server.store.base import Store
-from server.store.catalog import BY_CREATION_TIME, BY_ID, FUNCTION_LOGS, NODES, SYSTEM_TABLES
+from server.store.catalog import (
+    BY_CREATION_TIME,
+    BY_ID,
+    FUNCTION_LOGS,
+    NODES,
+    SYSTEM_TABLES,
+    TABLES,
+)
 
 __all__ = ["MODULE", "SYSTEM_PREFIX", "ServerFacts", "install_dashboard"]
 
@@ -71,20 +77,19 @@ class ServerFacts:
         )
 
 
-def install_dashboard(registry: FunctionRegistry, store: Store, facts: ServerFacts) -> None:
-    """Add the dashboard's functions to `registry`, describing it and `store`."""
-    for function in _functions(registry, store, facts):
+def install_dashboard(registry: FunctionRegistry, facts: ServerFacts) -> None:
+    """Add the dashboard's functions to `registry`, describing it."""
+    for function in _functions(registry, facts):
         registry.add(function)
 
 
-def _functions(
-    registry: FunctionRegistry, store: Store, facts: ServerFacts
-) -> list[RegisteredFunction]:
+def _functions(registry: FunctionRegistry, facts: ServerFacts) -> list[RegisteredFunction]:
     async def tables(ctx: QueryCtx) -> list[dict[str, Any]]:
         schema = registry.schema
-        # Tables are only ever added: the latest list is right for any
-        # snapshot (one added since reads as empty at this one).
-        names = set(SYSTEM_TABLES) | set(await store.tables(store.latest_ts))
+        # The catalog of table names, read like any data: the list re-runs
+        # when a table gets its first document.
+        catalogued = await ctx.db.system.query(TABLES).collect()
+        names = set(SYSTEM_TABLES) | {doc["name"] for doc in catalogued}
         if schema is not None:
             names |= set(schema.tables)
         # One read of each table's first document: the list shows which are

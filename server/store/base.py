@@ -170,7 +170,9 @@ class Transaction(Snapshot, Protocol):
         `system`, by the server's own code; so for the other three. `id`
         (system inserts only) is an id made beforehand with `ids.new_id`, or
         kept from an export; `creation_time` (system inserts only, ms) keeps
-        an exported document's `_creationTime` instead of this commit's."""
+        an exported document's `_creationTime` instead of this commit's.
+        The first insert into an app table also lists the table in the
+        `catalog.TABLES` system table, in this same transaction."""
 
     async def replace(self, id: str, value: Mapping[str, Any], *, system: bool = False) -> None:
         """Replace every user field of the document; system fields are kept."""
@@ -205,7 +207,8 @@ class Store(Protocol):
     ) -> None:
         """Create or migrate the schema, backfill indexes (search indexes too) that are new since
         the last start, convert numbers stored in an older format with
-        `legacy_numbers`, and load `latest_ts`."""
+        `legacy_numbers`, load `latest_ts`, and fill the catalog of table
+        names (`catalog.TABLES`) of a database written before it existed."""
 
     async def close(self) -> None: ...
 

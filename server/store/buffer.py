@@ -15,6 +15,17 @@ A backend's transaction supplies the shape of its rows (`_doc_row`,
 a document's stored row comes from the snapshot's `_get_row`) and
 `_commit_rows` (the rows, the results and COMMIT).
 
+The first insert into an app table also inserts the table's document in
+the catalog of table names (`catalog.TABLES`), in the same transaction. The
+store keeps the names it knows to be catalogued (`known_tables`), so an
+insert into one of those costs a set lookup; on a miss the transaction reads
+the catalog's index by name. A name the transaction catalogued itself joins
+the store's set only once its commit has landed: a failed transaction (a
+whole group of mutations rolls back when one of them fails, see
+`server.sync.committer`) must leave no name behind that it never wrote.
+Writers are serial (on PostgreSQL across nodes too, under the advisory
+lock), so the read sees every entry committed and none is written twice.
+
 Search indexes (`server.store.search_index`) get a row only when a write
 changes what the index holds of a document, compared with the version
 before the transaction: a patch of another field writes none, so searches
@@ -27,7 +38,7 @@ import bisect
 import math
 from collections.abc import Mapping, Sequence
 from operator import itemgetter
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from server.errors import DocumentNotFound, SchemaError
 from server.store.base import (
@@ -40,6 +51,10 @@ from server.store.base import (
     Write,
 )
 from server.store.catalog import (
+    SYSTEM_TABLES,
+    TABLES,
+    TABLES_BY_NAME,
+    IndexCatalog,
     check_table_name,
     dump_document,
     load_document,
@@ -49,7 +64,8 @@ from server.store.catalog import (
     user_fields,
 )
 from server.store.ids import id_matches_table, new_id
-from server.store.paging import PagedSnapshot, PageRow, S
+from server.store.keys import encode_tuple, prefix_end
+from server.store.paging import PagedSnapshot, PageRow
 from server.store.search_index import SearchRow, entry_for, entry_matches
 
 __all__ = ["BufferedTransaction"]
@@ -59,10 +75,22 @@ E = TypeVar("E")  # a pending index entry row
 R = TypeVar("R")  # a pending mutation result row
 
 
+class _WriteStore(Protocol):
+    @property
+    def catalog(self) -> IndexCatalog: ...
+
+    @property
+    def known_tables(self) -> set[str]: ...
+
+
+S = TypeVar("S", bound=_WriteStore)
+
+
 class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
     """A write transaction at commit ts `ts` that buffers its rows."""
 
     __slots__ = (
+        "_catalogued",
         "_created",
         "_doc_rows",
         "_index_rows",
@@ -96,6 +124,7 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
         # the key holds nothing any more; and each index's keys, sorted.
         self._view: dict[tuple[str, bytes], str | None] = {}
         self._sorted: dict[str, list[bytes]] = {}
+        self._catalogued: set[str] = set()  # tables this transaction catalogued
 
     # What a backend supplies.
 
@@ -121,6 +150,10 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
 
     async def _search_own(self, request: SearchRequest) -> Sequence[str]:
         """`_search_rows` on the transaction's own connection."""
+        raise NotImplementedError
+
+    async def _stored_tables(self) -> list[str]:
+        """The tables with a document committed before this transaction."""
         raise NotImplementedError
 
     async def _commit_rows(
@@ -241,7 +274,31 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
         self._creation_time(self._created)
         doc = {"_id": doc_id, "_creationTime": creation_time, **fields}
         self._record(table, doc_id, None, doc)
+        if table not in SYSTEM_TABLES and table not in self._store.known_tables:
+            await self.catalogue(table)
         return doc_id
+
+    async def catalogue(self, table: str) -> None:
+        """List the app table `table` in the catalog of table names, unless
+        it is listed already: on a name the store does not know, one read."""
+        known = self._store.known_tables
+        if table in known or table in self._catalogued:
+            return
+        start = encode_tuple([table])
+        async for _ in self.scan(TABLES_BY_NAME, start, prefix_end(start)):
+            known.add(table)  # committed (this transaction's own are in _catalogued)
+            return
+        await self.insert(TABLES, {"name": table}, system=True)
+        self._catalogued.add(table)
+
+    async def catalogue_stored_tables(self) -> int:
+        """`catalogue` every app table with a document committed (the
+        catalog of a database from before there was one); returns how many
+        tables there are."""
+        tables = [table for table in await self._stored_tables() if table not in SYSTEM_TABLES]
+        for table in tables:
+            await self.catalogue(table)
+        return len(tables)
 
     async def replace(self, id: str, value: Mapping[str, Any], *, system: bool = False) -> None:
         table, old = await self._existing(id, system)
@@ -333,6 +390,7 @@ class BufferedTransaction(PagedSnapshot[S], Generic[S, D, E, R]):
         docs, entries = list(self._doc_rows.values()), list(self._index_rows.values())
         searches = list(self._search_pending.values())
         await self._commit_rows(docs, entries, list(self._results.values()), searches)
+        self._store.known_tables.update(self._catalogued)  # now durable
         return Commit(self._ts, self._writes(), tuple(self._keys), previous_ts=self._previous)
 
     def _writes(self) -> tuple[Write, ...]:

@@ -5,9 +5,10 @@ Every table has two system indexes besides the schema's: `<table>.by_id`
 then the id). Tables need not be declared, so system indexes exist for any
 valid table name; schema indexes are the `IndexDef`s handed to `open`.
 
-System tables (`SYSTEM_TABLES`: the scheduler's jobs, the cron jobs) hold
-the server's own documents: they have indexes of their own, always in
-force, and only the server writes them (see `Transaction.insert`).
+System tables (`SYSTEM_TABLES`: the scheduler's jobs, the cron jobs, the
+catalog of table names, ...) hold the server's own documents: they have
+indexes of their own, always in force, and only the server writes them (see
+`Transaction.insert`).
 
 Documents are stored as Convex-encoded JSON text (protocol.values), so int64
 and bytes survive the round trip.
@@ -36,6 +37,8 @@ __all__ = [
     "STORAGE",
     "STORAGE_UPLOADS",
     "SYSTEM_TABLES",
+    "TABLES",
+    "TABLES_BY_NAME",
     "TRANSIENT_TABLES",
     "VALUE_FORMAT",
     "IndexCatalog",
@@ -66,19 +69,27 @@ STORAGE = "_storage"  # stored files' metadata
 STORAGE_UPLOADS = "_storage_uploads"  # upload URLs not used yet
 NODES = "_nodes"  # the server processes serving the deployment now
 FUNCTION_LOGS = "_function_logs"  # the latest function calls (the dashboard's Logs)
+# One document {name} per app table that ever held a document, written with
+# its first insert (`server.store.buffer`), so reading the table list is a
+# read like any other.
+TABLES = "_tables"
+TABLES_BY_NAME = f"{TABLES}.by_name"
 SYSTEM_TABLES = frozenset(
-    {SCHEDULED_FUNCTIONS, CRON_JOBS, STORAGE, STORAGE_UPLOADS, NODES, FUNCTION_LOGS}
+    {SCHEDULED_FUNCTIONS, CRON_JOBS, STORAGE, STORAGE_UPLOADS, NODES, FUNCTION_LOGS, TABLES}
 )
-# System tables about running processes, not the app's data: an export
-# leaves them out (upload URLs name the old server; nodes are its processes;
-# function logs are its recent work).
-TRANSIENT_TABLES = frozenset({STORAGE_UPLOADS, NODES, FUNCTION_LOGS})
-# Pending jobs by due time (the scheduler's scan), and the cron jobs by name.
+# System tables an export leaves out: those about running processes, not
+# the app's data (upload URLs name the old server; nodes are its processes;
+# function logs are its recent work), and the table catalog, which the
+# import's own inserts rebuild.
+TRANSIENT_TABLES = frozenset({STORAGE_UPLOADS, NODES, FUNCTION_LOGS, TABLES})
+# Pending jobs by due time (the scheduler's scan), the cron jobs and the
+# catalogued tables by name.
 _SYSTEM_TABLE_INDEXES = (
     IndexDef(
         SCHEDULED_FUNCTIONS, f"{SCHEDULED_FUNCTIONS}.by_state", ("state.kind", "scheduledTime")
     ),
     IndexDef(CRON_JOBS, f"{CRON_JOBS}.by_name", ("name",)),
+    IndexDef(TABLES, TABLES_BY_NAME, ("name",)),
 )
 
 

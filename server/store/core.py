@@ -1,6 +1,7 @@
 """What every backend's `Store` does alike: it holds the index catalog in
-force and the timestamp of the newest durable commit, which bounds the
-snapshots it hands out and moves only once a commit has landed.
+force, the timestamp of the newest durable commit, which bounds the
+snapshots it hands out and moves only once a commit has landed, and the
+names it knows to be in the catalog of table names (`catalog.TABLES`).
 """
 
 from __future__ import annotations
@@ -9,10 +10,11 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
-from server.store.base import Commit, StoredResult
+from server.store.base import Commit, Store, StoredResult, Transaction
+from server.store.buffer import BufferedTransaction
 from server.store.catalog import IndexCatalog
 
-__all__ = ["StoreCore", "migrate_indexes"]
+__all__ = ["StoreCore", "fill_table_catalog", "migrate_indexes"]
 
 _log = logging.getLogger("livesync.store")
 
@@ -23,6 +25,7 @@ class StoreCore:
     def __init__(self) -> None:
         self._latest_ts = 0
         self._catalog = IndexCatalog()
+        self._known_tables: set[str] = set()
 
     @property
     def latest_ts(self) -> int:
@@ -32,6 +35,12 @@ class StoreCore:
     def catalog(self) -> IndexCatalog:
         """The indexes in force since `open`."""
         return self._catalog
+
+    @property
+    def known_tables(self) -> set[str]:
+        """App tables whose catalog document is committed (see
+        `server.store.buffer`); only ever added to."""
+        return self._known_tables
 
     def _snapshot_ts(self, ts: int | None) -> int:
         """The ts of a snapshot asked for at `ts` (default: `latest_ts`)."""
@@ -77,3 +86,20 @@ async def migrate_indexes(
         added, removed = await migrate(previous, catalog)
         if added or removed:
             _log.info("store.indexes.migrated added=%s removed=%s", added, removed)
+
+
+async def fill_table_catalog(store: Store, mark: Callable[[], Awaitable[None]]) -> None:
+    """Catalogue the tables of a database written before the catalog of
+    table names existed, in one commit, then `mark` it done (the caller's
+    flag in the meta table); a fresh database has nothing to catalogue.
+    Doing it twice (a crash before `mark`, two nodes opening at once) is
+    harmless: the commit catalogues only the names missing."""
+    if store.latest_ts:
+        tables, _ = await store.write(_catalogue_stored_tables)
+        _log.info("store.tables.catalogued tables=%d", tables)
+    await mark()
+
+
+async def _catalogue_stored_tables(tx: Transaction) -> int:
+    assert isinstance(tx, BufferedTransaction)  # every backend's
+    return await tx.catalogue_stored_tables()

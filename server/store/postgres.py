@@ -49,7 +49,7 @@ from server.store.base import (
     Transaction,
 )
 from server.store.catalog import VALUE_FORMAT, IndexCatalog
-from server.store.core import StoreCore, migrate_indexes
+from server.store.core import StoreCore, fill_table_catalog, migrate_indexes
 from server.store.postgres_tx import PostgresSnapshot, PostgresTransaction
 
 __all__ = ["PostgresStore"]
@@ -114,11 +114,13 @@ class PostgresStore(StoreCore):
         try:
             self._writer_pool = await _create_pool(self._url, 1)
             self._reader_pool = await _create_pool(self._url, self._readers)
-            self._latest_ts = await self._locked(lambda conn: _prepare(conn, catalog))
+            self._latest_ts, catalogued = await self._locked(lambda conn: _prepare(conn, catalog))
+            self._catalog = catalog
+            if not catalogued:
+                await fill_table_catalog(self, lambda: self._locked(ops.mark_tables_catalogued))
         except BaseException:
             await self.close()
             raise
-        self._catalog = catalog
         _log.info("store.opened url=%s latest_ts=%d", _redacted(self._url), self._latest_ts)
 
     async def change_indexes(self, indexes: Sequence[IndexDef | SearchIndexDef]) -> None:
@@ -263,13 +265,14 @@ class PostgresStore(StoreCore):
         return deleted
 
 
-async def _prepare(conn: asyncpg.Connection, catalog: IndexCatalog) -> int:
+async def _prepare(conn: asyncpg.Connection, catalog: IndexCatalog) -> tuple[int, bool]:
+    """`(latest_ts, whether the catalog of table names was filled)`."""
     await ops.create_schema(conn)
     latest, _, stored, value_format = await ops.load_meta(conn)
     if value_format != VALUE_FORMAT:
         raise StoreError(f"This database holds values in format {value_format}, not {VALUE_FORMAT}")
     await migrate_indexes(stored, catalog, lambda old, new: ops.migrate_indexes(conn, old, new))
-    return latest
+    return latest, await ops.tables_catalogued(conn)
 
 
 async def _commit(conn: asyncpg.Connection, tx: PostgresTransaction) -> Commit:

@@ -7,7 +7,8 @@ added, except by vacuum; `bytea` keys compare with memcmp, like SQLite's BLOB):
     index_entries(idx, key, ts, doc_id, deleted)  one row per index key change
     meta                                          one row: latest_ts,
                                                   creation_floor, indexes,
-                                                  value_format
+                                                  value_format, log_floor,
+                                                  tables_catalogued
     mutation_results(session_id, request_id, ts, result, fingerprint)
     search_entries(idx, doc_id, ts, deleted, filters, terms)
                                                   one row per change of what a
@@ -56,12 +57,14 @@ __all__ = [
     "get_document",
     "get_mutation_results",
     "load_meta",
+    "mark_tables_catalogued",
     "migrate_indexes",
     "prune_mutation_results",
     "read_page",
     "rollback",
     "search",
     "tables",
+    "tables_catalogued",
     "translate",
     "vacuum",
 ]
@@ -103,6 +106,14 @@ CREATE TABLE IF NOT EXISTS meta (
 );
 INSERT INTO meta (latest_ts, creation_floor, value_format)
     VALUES (0, 0, {VALUE_FORMAT}) ON CONFLICT DO NOTHING;
+-- A database from before the catalog of table names. Checked first: ALTER
+-- TABLE locks the table out of every reader even when it changes nothing.
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'meta'::regclass
+                   AND attname = 'tables_catalogued' AND NOT attisdropped) THEN
+        ALTER TABLE meta ADD COLUMN tables_catalogued boolean NOT NULL DEFAULT false;
+    END IF;
+END $$;
 CREATE TABLE IF NOT EXISTS commit_log (
     ts bigint PRIMARY KEY, node text COLLATE "C" NOT NULL,
     idx text[] NOT NULL, keys bytea[] NOT NULL
@@ -241,6 +252,18 @@ async def load_meta(conn: asyncpg.Connection) -> Meta:
     if row is None:
         raise StoreError("The meta row of the PostgreSQL store is missing")
     return int(row[0]), int(row[1]), row[2], int(row[3])
+
+
+@translate
+async def tables_catalogued(conn: asyncpg.Connection) -> bool:
+    """Whether the catalog of table names was filled (see
+    `core.fill_table_catalog`)."""
+    return bool(await conn.fetchval("SELECT tables_catalogued FROM meta"))
+
+
+@translate
+async def mark_tables_catalogued(conn: asyncpg.Connection) -> None:
+    await conn.execute("UPDATE meta SET tables_catalogued = true")
 
 
 @translate

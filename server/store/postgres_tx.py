@@ -82,6 +82,9 @@ class PostgresTransaction(
     async def _search_own(self, request: SearchRequest) -> Sequence[str]:
         return await ops.search(self._conn, request, self._ts)
 
+    async def _stored_tables(self) -> list[str]:
+        return await ops.tables(self._conn, self._ts)
+
     async def _commit_rows(
         self,
         docs: list[ops.DocRow],

@@ -41,7 +41,7 @@ from server.store.base import (
     Transaction,
 )
 from server.store.catalog import VALUE_FORMAT, IndexCatalog
-from server.store.core import StoreCore, migrate_indexes
+from server.store.core import StoreCore, fill_table_catalog, migrate_indexes
 from server.store.file_lock import FileLock
 from server.store.sqlite_tx import SqliteSnapshot, SqliteTransaction
 
@@ -125,6 +125,8 @@ class SqliteStore(StoreCore):
             _log.info("store.values.upgraded format=%d rewritten=%d", VALUE_FORMAT, rewritten)
         self._catalog = catalog
         await self._open_readers()
+        if not await run(writer, ops.tables_catalogued):
+            await fill_table_catalog(self, lambda: run(writer, ops.mark_tables_catalogued))
 
     async def _open_read_only(self) -> None:
         """Readers only, the schema and indexes as the file has them."""

@@ -13,7 +13,7 @@ Tables (multi-version: rows are only ever added, except by vacuum):
     index_entries(idx, key, ts, doc_id, deleted)  one row per index key change;
                                                   deleted=1 is a tombstone
     meta(name, value)                             latest_ts, indexes,
-                                                  value_format
+                                                  value_format, tables_catalogued
     mutation_results(session_id, request_id, ts, result, fingerprint)
                                                   fingerprint: of the call (path,
                                                   args, caller); NULL in rows an
@@ -56,6 +56,7 @@ __all__ = [
     "get_document",
     "get_mutation_results",
     "load_meta",
+    "mark_tables_catalogued",
     "migrate_indexes",
     "prune_mutation_results",
     "upgrade_numbers",
@@ -63,6 +64,7 @@ __all__ = [
     "rollback",
     "search",
     "tables",
+    "tables_catalogued",
     "vacuum",
 ]
 
@@ -183,6 +185,17 @@ def load_meta(conn: sqlite3.Connection) -> tuple[int, str | None, int]:
     and start; a file from before `value_format` existed is format 1."""
     meta = dict(conn.execute("SELECT name, value FROM meta").fetchall())
     return int(meta.get("latest_ts", 0)), meta.get("indexes"), int(meta.get("value_format", 1))
+
+
+def tables_catalogued(conn: sqlite3.Connection) -> bool:
+    """Whether the catalog of table names was filled (see
+    `core.fill_table_catalog`)."""
+    row = conn.execute("SELECT value FROM meta WHERE name = 'tables_catalogued'").fetchone()
+    return row is not None
+
+
+def mark_tables_catalogued(conn: sqlite3.Connection) -> None:
+    conn.execute(_SET_META, ("tables_catalogued", 1))
 
 
 def upgrade_numbers(

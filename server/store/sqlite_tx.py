@@ -77,6 +77,9 @@ class SqliteTransaction(
     async def _search_own(self, request: SearchRequest) -> Sequence[str]:
         return await run(self._conn, ops.search, request, self._ts)
 
+    async def _stored_tables(self) -> list[str]:
+        return await self._store.read(ops.tables, self._ts)
+
     async def _commit_rows(
         self,
         docs: list[ops.DocRow],

@@ -16,11 +16,20 @@ from typing import Any
 
 import asyncpg
 
+from server.store.base import Snapshot
+from server.store.catalog import BY_CREATION_TIME, TABLES
 from server.store.postgres import PostgresStore
 from server.store.sqlite import SqliteStore
 from tests.helpers.postgres import fresh_database
 
-__all__ = ["BACKENDS", "PostgresBackend", "SqliteBackend", "StoreBackend", "open_backend"]
+__all__ = [
+    "BACKENDS",
+    "PostgresBackend",
+    "SqliteBackend",
+    "StoreBackend",
+    "catalogued",
+    "open_backend",
+]
 
 BACKENDS = ("sqlite", "postgres")
 
@@ -71,3 +80,10 @@ async def open_backend(name: str, tmp_path: Path) -> AsyncIterator[StoreBackend]
         return
     async with fresh_database() as url:
         yield PostgresBackend(url)
+
+
+async def catalogued(snapshot: Snapshot) -> list[str]:
+    """The names in the catalog of table names at `snapshot`, in the order
+    they were catalogued (a name catalogued twice is there twice)."""
+    rows = snapshot.scan(f"{TABLES}.{BY_CREATION_TIME}", b"", None)
+    return [doc["name"] async for _, doc in rows]

@@ -23,6 +23,7 @@ from tests.helpers.timeouts import REPLY
 pytestmark = [pytest.mark.compat, pytest.mark.timeout(90)]
 
 FUNCTIONS = Path(__file__).resolve().parent / "dashboard_functions"
+SCHEMALESS = Path(__file__).resolve().parent / "functions"  # `work:add` writes "notes"
 DASHBOARD = "_system/dashboard"
 EVERY_FUNCTION = {
     "tables": {},
@@ -79,6 +80,26 @@ def test_tables_lists_schema_tables_tables_with_data_and_system_tables(
     }
     assert not tables["notes"]["inSchema"] and not tables["notes"]["empty"]
     assert tables["_scheduled_functions"]["system"] and not tables["tasks"]["system"]
+
+
+def test_the_table_list_is_live_for_a_new_table_outside_the_schema(
+    start_server: StartServer,
+) -> None:
+    # An app with no schema, on a server where nothing else re-runs the list
+    # (no node refresh while the test runs; `serve` keeps no function logs):
+    # only the new table's entry in the table catalog can.
+    server = start_server(SCHEMALESS, server_extra="node_refresh = 3600\n")
+    client, app = admin(server), ConvexClient(server.url)
+    updates = client.subscribe(f"{DASHBOARD}:tables")
+    assert "notes" not in {t["name"] for t in next(updates)}
+    app.mutation("work:add", {"text": "the first note"})
+    for listed in updates:
+        tables = {t["name"]: t for t in listed}
+        if "notes" in tables:
+            break
+    assert not tables["notes"]["inSchema"] and not tables["notes"]["empty"]
+    assert list(tables)[0] == "notes" and not tables["notes"]["system"]
+    updates.unsubscribe()
 
 
 def test_documents_page_by_any_index_either_way_with_filters(server: LivesyncServer) -> None:

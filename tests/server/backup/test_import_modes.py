@@ -1,7 +1,8 @@
 """`livesync import` modes and refusals: `--table` with `--replace` and
 `--append`, and every refusal (tables in use, ids already there, a corrupt
 or foreign ZIP, a document the schema or the limits refuse, an id of
-another table) leaving the deployment exactly as it was."""
+another table) leaving the deployment exactly as it was. The catalog of
+table names is derived: an export leaves it out and an import rebuilds it."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from server.errors import SnapshotError
 from server.functions.registry import FunctionRegistry
 from server.store import open_store
 from server.store.base import Transaction
-from server.store.catalog import dump_document
+from server.store.catalog import TABLES, dump_document
 from tests.helpers.server import StartServer
+from tests.helpers.stores import catalogued
 from tests.server.backup.helpers import FUNCTIONS, livesync, read_deployment
 
 QUIET = Progress(False)
@@ -112,6 +114,35 @@ async def test_replace_of_one_table_leaves_the_others(snapshot: Path, tmp_path: 
     assert after["notes"] == source["notes"]
 
 
+async def _catalog(config: Config) -> list[str]:
+    store = open_store(config.database.url, read_only=True)
+    await store.open([])
+    try:
+        return await catalogued(store.snapshot())
+    finally:
+        await store.close()
+
+
+async def test_an_export_leaves_the_table_catalog_out_and_an_import_rebuilds_it(
+    snapshot: Path, tmp_path: Path
+) -> None:
+    assert sorted(await _catalog(_config(tmp_path, "source"))) == ["checking", "notes"]
+    with zipfile.ZipFile(snapshot) as zf:
+        assert TABLES not in json.loads(zf.read("livesync.json"))["tables"]
+        # The ZIP's own list of its tables (as a Convex export has), not the
+        # catalog's documents.
+        listed = [json.loads(line) for line in zf.read(f"{TABLES}/documents.jsonl").splitlines()]
+    assert all(list(line) == ["name"] for line in listed)
+    names = {line["name"] for line in listed}
+    assert {"checking", "notes"} <= names and TABLES not in names
+    target = _config(tmp_path, "empty")
+    await run_import(target, REGISTRY, snapshot, None, "empty", QUIET)
+    assert sorted(await _catalog(target)) == ["checking", "notes"]
+    # A table emptied and loaded again stays listed once.
+    await run_import(target, REGISTRY, snapshot, "notes", "replace", QUIET)
+    assert sorted(await _catalog(target)) == ["checking", "notes"]
+
+
 async def test_append_adds_and_refuses_an_id_already_there(snapshot: Path, tmp_path: Path) -> None:
     target = await _target(tmp_path)
     await run_import(target, REGISTRY, snapshot, "notes", "append", QUIET)
@@ -151,6 +182,12 @@ def _broken_zips(snapshot: Path, tmp: Path) -> dict[str, tuple[Path, str]]:
     with zipfile.ZipFile(foreign, "w") as zf:
         zf.writestr("_tables/documents.jsonl", '{"name": "notes"}\n')
         zf.writestr("notes/documents.jsonl", '{"_id": "k57abc", "body": "x"}\n')
+
+    def with_catalog(lines: list[str]) -> list[str]:
+        manifest = json.loads("".join(lines))
+        manifest["tables"][TABLES] = 1
+        return [json.dumps(manifest)]
+
     text = tmp / "text.zip"
     text.write_text("not a zip")
     notes = "notes/documents.jsonl"
@@ -158,6 +195,10 @@ def _broken_zips(snapshot: Path, tmp: Path) -> dict[str, tuple[Path, str]]:
         "truncated": (truncated, "is not a ZIP file"),
         "foreign": (foreign, "is not a livesync export"),
         "text": (text, "is not a ZIP file"),
+        "catalog": (
+            _rewritten(snapshot, tmp / "catalog.zip", "livesync.json", with_catalog),
+            f"{TABLES} is not something an export holds",
+        ),
         "schema": (
             _rewritten(snapshot, tmp / "schema.zip", notes, _with_author(5)),
             "notes/documents.jsonl line 2: .*does not match the schema",
@@ -191,7 +232,17 @@ def _broken_zips(snapshot: Path, tmp: Path) -> dict[str, tuple[Path, str]]:
 
 @pytest.mark.parametrize(
     "case",
-    ["truncated", "foreign", "text", "schema", "wrong table", "twice", "lost lines", "not json"],
+    [
+        "truncated",
+        "foreign",
+        "text",
+        "catalog",
+        "schema",
+        "wrong table",
+        "twice",
+        "lost lines",
+        "not json",
+    ],
 )
 async def test_a_bad_zip_is_refused_with_nothing_written(
     case: str, snapshot: Path, tmp_path: Path

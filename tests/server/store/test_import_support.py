@@ -11,7 +11,7 @@ import pytest
 
 from server.errors import SchemaError, StoreError
 from server.store.base import IndexDef, Store
-from server.store.catalog import STORAGE
+from server.store.catalog import STORAGE, TABLES
 from server.store.ids import new_id
 from server.store.keys import encode_tuple
 from server.store.postgres import PostgresStore
@@ -81,9 +81,9 @@ async def test_a_read_only_store_reads_a_snapshot_while_another_writes(
         await writer.write(lambda tx: tx.patch(first, {"author": "bob"}))
         await writer.write(lambda tx: tx.insert("other", {}))
         assert (await snap.get(first) or {})["author"] == "ada"
-        assert await reader.tables(snap.ts) == ["notes"]
+        assert await reader.tables(snap.ts) == [TABLES, "notes"]  # the catalog is a table too
         assert await reader.newest_ts() == writer.latest_ts > snap.ts
-        assert await reader.tables(writer.latest_ts) == ["notes", "other"]
+        assert await reader.tables(writer.latest_ts) == [TABLES, "notes", "other"]
         with pytest.raises(StoreError, match="read-only"):
             await reader.write(lambda tx: tx.insert("notes", {}))
     finally:

@@ -25,7 +25,7 @@ from server.metrics import Metrics
 from server.sync.committer import Committed
 from server.sync.connection import SyncConnection
 from server.sync.engine import Engine, QueryKey
-from tests.helpers.stores import StoreBackend
+from tests.helpers.stores import StoreBackend, catalogued
 from tests.helpers.timeouts import EVENT
 
 __all__: list[str] = []
@@ -147,6 +147,28 @@ async def test_a_listener_that_raises_fails_alone_and_the_commit_is_published(
     assert engine.published_ts == later.ts
     assert engine.committer.dead is None
     assert await texts(engine) == ["a", "c", "d"]
+
+
+async def test_a_group_rolled_back_for_one_mutation_leaves_only_committed_tables_catalogued(
+    engine: Engine,
+) -> None:
+    # Queued together, these form one transaction: the second fails, so the
+    # whole transaction rolls back and the first runs again alone. Only the
+    # catalog entries of what committed stay, and none is written twice.
+    submitted = [
+        engine.submit("tables:insert", {"table": "kept"}, None, None),
+        engine.submit("tables:insert_then_fail", {"table": "dropped"}, None, None),
+        engine.submit("tables:insert", {"table": "kept"}, None, None),
+    ]
+    kept, dropped, again = await asyncio.wait_for(asyncio.gather(*submitted), EVENT)
+    assert dropped.ts is None and kept.ts is not None and again.ts is not None
+    assert await catalogued(engine.store.snapshot()) == ["kept"]
+    # Its table was never catalogued: the next insert into it catalogues it.
+    added = await asyncio.wait_for(
+        engine.submit("tables:insert", {"table": "dropped"}, None, None), EVENT
+    )
+    assert added.ts is not None
+    assert await catalogued(engine.store.snapshot()) == ["kept", "dropped"]
 
 
 async def test_a_cancelled_commit_loop_is_reported_dead_and_restarts_on_the_next_request(
