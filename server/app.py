@@ -53,10 +53,7 @@ from server.websocket import EXTENSION, Direct
 if TYPE_CHECKING:
     from server.auth.authenticator import Authenticator
 
-__all__ = ["DEV_FUNCTION_LOG_ENTRIES", "LivesyncApp"]
-
-# Calls `livesync dev` keeps for the dashboard's Logs view unless told.
-DEV_FUNCTION_LOG_ENTRIES = 5000
+__all__ = ["LivesyncApp"]
 
 log = logging.getLogger("livesync.server")
 
@@ -135,8 +132,6 @@ class LivesyncApp:
                 flush=True,
             )
         entries = self.config.server.function_log_entries
-        if entries is None:
-            entries = DEV_FUNCTION_LOG_ENTRIES if self.dev else 0
         if entries:
             self.function_log = FunctionLog(node.node_id, entries)
         runner = FunctionRunner(

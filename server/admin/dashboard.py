@@ -11,6 +11,7 @@ reaches every subscriber.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -265,19 +266,21 @@ def _describe_function(function: RegisteredFunction) -> dict[str, Any]:
 def _calls(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The calls the function log's `documents` hold, one entry each, the
     latest to end first (documents written in the same second interleave)."""
-    calls = [
-        {
-            **call,
-            # Counted from the newest: trimming takes a document's oldest calls.
-            "_id": f"{doc['_id']}:{len(doc['calls']) - n}",
-            "nodeId": doc["nodeId"],
-            "path": doc["path"],
-            "kind": doc["kind"],
-            "ok": doc["ok"],
-        }
-        for doc in documents
-        for n, call in enumerate(doc["calls"])
-    ]
+    calls: list[dict[str, Any]] = []
+    for doc in documents:
+        held = json.loads(doc["calls"])  # JSON text: see server.admin.function_logs
+        calls.extend(
+            {
+                **call,
+                # Counted from the newest: trimming takes a document's oldest calls.
+                "_id": f"{doc['_id']}:{len(held) - n}",
+                "nodeId": doc["nodeId"],
+                "path": doc["path"],
+                "kind": doc["kind"],
+                "ok": doc["ok"],
+            }
+            for n, call in enumerate(held)
+        )
     calls.sort(key=lambda call: call["startedAt"] + call["durationMs"], reverse=True)
     return calls
 

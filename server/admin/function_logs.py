@@ -13,7 +13,7 @@ A document holds the calls of one second of one function, kind and outcome
 calls a second, and a document for each cost it a measurable part of its
 mutation rate (BENCHMARKS.md, "Function logs"). The function, kind and
 outcome are the document's own fields, so the Logs view's filters are plain
-query filters.
+query filters; the calls are one JSON text, with their `count` beside it.
 
 The dashboard's own functions (`_system/...`) are left out: each refresh of
 the Logs view would log itself.
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import json
 import logging
 import time
 from typing import Any
@@ -144,46 +145,48 @@ class FunctionLog:
         kept = 0
         index = f"{FUNCTION_LOGS}.{BY_CREATION_TIME}"
         async for _, doc in tx.scan(index, b"", None, "desc"):
-            calls = doc["calls"]
+            count = int(doc["count"])
             room = self._entries - kept
             if room <= 0:
                 await tx.delete(doc["_id"], system=True)
-            elif len(calls) > room:
-                newest = calls[-room:]  # a document's calls are oldest first
+            elif count > room:
+                newest = json.loads(doc["calls"])[-room:]  # calls are oldest first
                 fields = {key: value for key, value in doc.items() if not key.startswith("_")}
-                await tx.replace(doc["_id"], {**fields, "calls": newest}, system=True)
-            kept += len(calls)
+                await tx.replace(doc["_id"], {**fields, **_calls_fields(newest)}, system=True)
+            kept += count
 
     def _documents(self, batch: list[CallRecord]) -> list[dict[str, Any]]:
         """The documents holding `batch` (oldest first): a call joins the
         latest document of its function, kind and outcome while that has
         room. Documents are ordered by their newest call, so reading them
         newest first reads calls about newest first."""
-        # group -> (its open document, [position of its newest call, log chars])
-        open_docs: dict[tuple[str, str, bool], tuple[dict[str, Any], list[int]]] = {}
-        done: list[tuple[int, dict[str, Any]]] = []
+        # group -> the calls of its open document, and their log characters
+        open_groups: dict[tuple[str, str, bool], tuple[list[dict[str, Any]], int]] = {}
+        newest: dict[tuple[str, str, bool], int] = {}  # group -> its newest call's position
+        done: list[tuple[int, tuple[str, str, bool], list[dict[str, Any]]]] = []
         for n, call in enumerate(batch):
             group = (call.path, call.kind, call.error is None)
             entry = _entry(call)
             size = _log_chars(entry)
-            current = open_docs.get(group)
-            if current is not None:
-                doc, state = current
-                if len(doc["calls"]) < CALLS_PER_DOCUMENT and state[1] + size <= DOCUMENT_LOG_CHARS:
-                    doc["calls"].append(entry)
-                    state[0], state[1] = n, state[1] + size
-                    continue
-                done.append((state[0], doc))
-            doc = {
+            calls, chars = open_groups.get(group, ([], 0))
+            if calls and (len(calls) >= CALLS_PER_DOCUMENT or chars + size > DOCUMENT_LOG_CHARS):
+                done.append((newest[group], group, calls))
+                calls, chars = [], 0
+            calls.append(entry)
+            open_groups[group] = (calls, chars + size)
+            newest[group] = n
+        done.extend((newest[group], group, calls) for group, (calls, _) in open_groups.items())
+        done.sort(key=lambda item: item[0])
+        return [
+            {
                 "nodeId": self._node_id,
-                "path": call.path,
-                "kind": call.kind,
-                "ok": call.error is None,
-                "calls": [entry],
+                "path": path,
+                "kind": kind,
+                "ok": ok,
+                **_calls_fields(calls),
             }
-            open_docs[group] = (doc, [n, size])
-        done.extend((state[0], doc) for doc, state in open_docs.values())
-        return [doc for _, doc in sorted(done, key=lambda item: item[0])]
+            for _, (path, kind, ok), calls in done
+        ]
 
     async def _run(self) -> None:
         while True:
@@ -193,6 +196,13 @@ class FunctionLog:
             except LivesyncError:
                 log.exception("writing the function log failed")
             await asyncio.sleep(max(0.0, FLUSH_INTERVAL - (time.monotonic() - started)))
+
+
+def _calls_fields(calls: list[dict[str, Any]]) -> dict[str, Any]:
+    """A document's `calls`, as JSON text: the encoder of the store's values
+    costs far more than one json.dumps for thousands of small objects, and
+    only the dashboard's query reads them."""
+    return {"count": float(len(calls)), "calls": json.dumps(calls, separators=(",", ":"))}
 
 
 def _entry(call: CallRecord) -> dict[str, Any]:

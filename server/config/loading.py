@@ -140,16 +140,14 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
         site_port=_typed(srv, "server", "site_port", int, 0) if "site_port" in srv else None,
         admin_key=_typed(srv, "server", "admin_key", str, ""),
         node_refresh=_typed(srv, "server", "node_refresh", float, defaults.node_refresh),
-        function_log_entries=(
-            _typed(srv, "server", "function_log_entries", int, 0)
-            if "function_log_entries" in srv
-            else None
+        function_log_entries=_typed(
+            srv, "server", "function_log_entries", int, defaults.function_log_entries
         ),
         dashboard=_typed(srv, "server", "dashboard", bool, defaults.dashboard),
     )
     if server.node_refresh <= 0:
         raise ConfigError("server.node_refresh: must be a positive number of seconds")
-    if server.function_log_entries is not None and server.function_log_entries < 0:
+    if server.function_log_entries < 0:
         raise ConfigError("server.function_log_entries: must be 0 (none) or more")
     if server.mutation_dedup_window <= 0:
         raise ConfigError("server.mutation_dedup_window: must be a positive number of seconds")

@@ -72,10 +72,10 @@ class ServerConfig:
     # silent for three of them is taken for gone.
     node_refresh: float = 15.0
     # Function calls the `_function_logs` table keeps (the newest, of every
-    # node), for the dashboard's Logs view; 0 records none. None: 5,000 in
-    # `livesync dev`, none in `serve`, where writing the records costs a
-    # busy node about 6% of its mutation rate (BENCHMARKS.md).
-    function_log_entries: int | None = None
+    # node), for the dashboard's Logs view; 0 records none. Writing them
+    # costs a node under full write load about 2% of its mutation rate
+    # (BENCHMARKS.md, "Function logs").
+    function_log_entries: int = 5000
     # The dashboard page at /_dashboard (its functions answer the admin key
     # either way; false serves no page).
     dashboard: bool = True

@@ -45,7 +45,7 @@ def test_dashboard_shows_live_data_edits_for_subscribers_runs_functions_health_c
     shutil.copytree(DASHBOARD_FUNCTIONS, functions)
     for module in ("crons.py", "ticks.py"):
         shutil.copy(CRON_FUNCTIONS / module, functions / module)
-    server = start_server(functions, server_extra=REFRESH + "function_log_entries = 5000\n")
+    server = start_server(functions, server_extra=REFRESH)
     key = (server.db_path.parent / "admin-key").read_text().strip()
     shots = tmp_path / "screenshots"
     shots.mkdir()

@@ -34,8 +34,6 @@ from tests.helpers.timeouts import CLIENT, REPLY
 
 pytestmark = [pytest.mark.compat, pytest.mark.timeout(90)]
 
-# `serve` records nothing unless told (dev keeps 5,000).
-KEEP = "function_log_entries = 5000\n"
 FUNCTIONS = Path(__file__).resolve().parent / "logged_functions"
 LOGS = "_system/dashboard:logs"
 
@@ -85,7 +83,7 @@ def call_acting_as(server: LivesyncServer, path: str, identity: dict[str, str]) 
 
 
 def test_calls_appear_live_with_their_outcome_logs_and_caller(start_server: StartServer) -> None:
-    server = start_server(FUNCTIONS, server_extra=KEEP)
+    server = start_server(FUNCTIONS)
     client = admin(server)
     updates = logs(client)
     assert client.query("calls:echo", {"word": "hi"}) == "hi"
@@ -129,7 +127,7 @@ def test_calls_appear_live_with_their_outcome_logs_and_caller(start_server: Star
 
 
 def test_filters_narrow_the_log(start_server: StartServer) -> None:
-    server = start_server(FUNCTIONS, server_extra=KEEP)
+    server = start_server(FUNCTIONS)
     client = admin(server)
     client.query("calls:echo", {"word": "a"})
     client.action("calls:shout", {"text": "b"})
@@ -195,8 +193,13 @@ def call(
 
 
 async def written(store: Any) -> list[dict[str, Any]]:
+    """The log's documents, oldest first, each with its calls decoded."""
     index = f"{FUNCTION_LOGS}.{BY_CREATION_TIME}"
-    return [doc async for _, doc in store.snapshot().scan(index, b"", None)]
+    docs = [doc async for _, doc in store.snapshot().scan(index, b"", None)]
+    for doc in docs:
+        doc["calls"] = json.loads(doc["calls"])
+        assert doc["count"] == len(doc["calls"])
+    return docs
 
 
 async def test_a_second_of_calls_is_a_few_documents(store_backend: StoreBackend) -> None:
@@ -281,16 +284,15 @@ def test_a_negative_number_of_entries_is_refused(tmp_path: Path) -> None:
     ("dev", "setting", "kept"),
     [
         (True, "", 5000),
-        (False, "", None),
+        (False, "", 5000),
         (False, "function_log_entries = 20\n", 20),
         (True, "function_log_entries = 0\n", None),
     ],
 )
-async def test_dev_keeps_calls_and_serve_only_when_told(
+async def test_every_server_keeps_calls_unless_told_not_to(
     tmp_path: Path, dev: bool, setting: str, kept: int | None
 ) -> None:
-    """Writing the records costs a busy node part of its mutation rate, so
-    `serve` keeps none unless configured; `livesync dev` keeps 5,000."""
+    """5,000 calls by default in `dev` and `serve` alike; 0 records none."""
     config_path = tmp_path / "config.toml"
     config_path.write_text(
         f'[server]\n{setting}\n[functions]\ndir = "{FUNCTIONS}"\n\n'

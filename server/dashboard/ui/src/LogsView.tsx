@@ -72,8 +72,8 @@ export function LogsView() {
       {results.length === 0 && status !== "LoadingFirstPage" && (
         <p className="hint">
           No calls{Object.keys(filters).length ? " match the filters" : " yet"}. The newest{" "}
-          <code>[server] function_log_entries</code> calls are kept: 5,000 in{" "}
-          <code>livesync dev</code>, none in <code>livesync serve</code> unless set.
+          <code>[server] function_log_entries</code> calls are kept (5,000 unless set; 0
+          keeps none).
         </p>
       )}
       {status === "CanLoadMore" && (
