@@ -9,6 +9,11 @@ and count the runs of a cron job firing every second apart from scheduled
 jobs (tests/browser/cron_functions, added to the app). The Node script
 server/dashboard/ui/e2e/dashboard.mjs drives the browser and prints what it saw.
 
+Two more scenarios: two nodes on one PostgreSQL database, the page on one
+(both listed, their connections totalled; e2e/nodes.mjs), and `livesync
+dev`, whose page opens signed in on loopback and runs a function as a user
+the dev issuer signs a token for (e2e/dev.mjs).
+
 With LIVESYNC_UPDATE_SCREENSHOT set, the views' screenshots replace the
 README's (server/dashboard/ui/screenshots/).
 """
@@ -24,10 +29,13 @@ import pytest
 
 from tests.browser.conftest import DASHBOARD_UI
 from tests.helpers.node import NodeScriptError, run_node_script
-from tests.helpers.server import REPO_ROOT, StartServer
+from tests.helpers.postgres import fresh_database
+from tests.helpers.server import REPO_ROOT, DevServer, StartServer
 from tests.helpers.timeouts import NODE_SCENARIO
 
 SCRIPT = DASHBOARD_UI / "e2e" / "dashboard.mjs"
+NODES_SCRIPT = DASHBOARD_UI / "e2e" / "nodes.mjs"
+DEV_SCRIPT = DASHBOARD_UI / "e2e" / "dev.mjs"
 DASHBOARD_FUNCTIONS = REPO_ROOT / "tests" / "server" / "admin" / "dashboard_functions"
 CRON_FUNCTIONS = Path(__file__).parent / "cron_functions"
 README_SCREENSHOTS = DASHBOARD_UI / "screenshots"
@@ -153,3 +161,78 @@ def test_dashboard_shows_live_data_edits_for_subscribers_runs_functions_health_c
         README_SCREENSHOTS.mkdir(exist_ok=True)
         for view in VIEWS:
             shutil.copyfile(shots / f"{view}.png", README_SCREENSHOTS / f"{view}.png")
+
+
+@pytest.mark.usefixtures("browser_ready", "dashboard_modules")
+async def test_the_dashboard_of_two_nodes_lists_both_and_totals_their_connections(
+    start_server: StartServer,
+) -> None:
+    """Two nodes on one PostgreSQL database; the page on the first, an app
+    client on each (tests/browser/.../nodes.mjs)."""
+    key = "one-admin-key-for-both-nodes"
+    extra = REFRESH + f'admin_key = "{key}"\n'
+    async with fresh_database() as database_url:
+        a, b = (
+            start_server(DASHBOARD_FUNCTIONS, database_url=database_url, server_extra=extra)
+            for _ in range(2)
+        )
+        try:
+            result = run_node_script(NODES_SCRIPT, [a.url, b.url, key], timeout=NODE_SCENARIO)
+        except NodeScriptError as error:
+            raise AssertionError(f"{error}\nnode A stderr:\n{a.stderr_text()}") from None
+        finally:
+            a.stop()
+            b.stop()
+    assert not result.named("page_error"), str(result)
+    assert result.named("passed"), str(result)
+
+    nodes = result.one("health")["nodes"]
+    assert sorted(row[1] for row in nodes) == sorted([a.url, b.url])
+
+    totals = result.one("totals")
+    assert totals["header"] == [
+        "Node",
+        "authenticated",
+        "unauthenticated",
+        "loading",
+        "Subscriptions",
+        "Mutations / min",
+    ]
+    *node_rows, total = totals["rows"]
+    assert len(node_rows) == 2 and total[0] == "2 nodes"
+    # Each column of the total is the sum of the nodes' (rates to 0.1).
+    for column in (1, 2, 3, 4):
+        assert int(total[column]) == sum(int(row[column]) for row in node_rows), totals
+    assert float(total[5]) == pytest.approx(sum(float(row[5]) for row in node_rows), abs=0.11)
+    # The page (admin, authenticated) is on A; one app client on each node.
+    by_node = {row[0]: row for row in node_rows}
+    assert int(total[1]) >= 1 and int(total[2]) >= 2, totals
+    assert all(int(row[2]) >= 1 for row in by_node.values()), totals
+    assert float(total[5]) > 0  # node B's mutations, seen from node A's page
+    assert len(totals["articles"]) == 2, totals
+
+
+@pytest.mark.usefixtures("browser_ready", "dashboard_modules")
+def test_livesync_dev_opens_signed_in_and_runs_a_function_as_a_dev_issuer_user(
+    tmp_path: Path,
+) -> None:
+    server = DevServer(DASHBOARD_FUNCTIONS, tmp_path / "dev")
+    server.start()
+    try:
+        result = run_node_script(DEV_SCRIPT, [server.url], timeout=NODE_SCENARIO)
+    except NodeScriptError as error:
+        raise AssertionError(f"{error}\nserver stderr:\n{server.stderr_text()}") from None
+    finally:
+        server.stop()
+    assert not result.named("page_error"), str(result)
+    assert result.named("passed"), str(result)
+    assert result.one("signed_in")["signedOutForms"] == 0  # no key asked on loopback
+    ran = result.one("ran_as_bob")
+    assert (ran["ok"], ran["value"], ran["logs"]) == (
+        "true",
+        '"hello, bob"',
+        ["[LOG] saying hello to bob"],
+    )
+    assert "not both" in result.one("both_refused")["message"]
+    _, _, kind, path, _, outcome, caller, _ = result.one("logged")["cells"]
+    assert (kind, path, outcome, caller) == ("query", "tasks:hello", "success", "bob")

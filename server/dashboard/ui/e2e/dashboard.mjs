@@ -12,24 +12,9 @@
 // Every wait is for an element or a value, with a timeout, never for time.
 import { ConvexClient } from "convex/browser";
 import { anyApi } from "convex/server";
-import { chromium } from "playwright-core";
+import { TIMEOUT, cells, emit, inBrowser, quiet, signIn } from "./browser.mjs";
 
 const [serverUrl, adminKey, screenshots] = process.argv.slice(2);
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const TIMEOUT = 15_000;
-const FLAGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
-
-const emit = (event, fields = {}) => console.log(JSON.stringify({ event, ...fields }));
-const quiet = { log() {}, warn() {}, error() {}, logVerbose() {} };
 
 // Every value an app subscription delivered, and a wait for one that matches.
 function watch(client, ref, args) {
@@ -63,16 +48,14 @@ const shot = async (page, name) => {
 
 const rowTexts = (page) => page.locator("[data-testid=documents] td[data-field=text]").allTextContents();
 
-async function signIn(page) {
+async function wrongKeyThenRight(page) {
   await page.goto(`${serverUrl}/_dashboard/`);
   await page.waitForSelector("[data-state=signed-out]");
   await page.getByLabel("Admin key").fill("livesync-admin-not-the-key");
   await page.getByRole("button", { name: "Sign in" }).click();
   const refused = await page.getByRole("alert").textContent();
   emit("wrong_key", { message: refused, signedIn: await page.locator("[data-state=signed-in]").count() });
-  await page.getByLabel("Admin key").fill(adminKey);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.waitForSelector("[data-state=signed-in]");
+  await signIn(page, serverUrl, adminKey);
   emit("signed_in", {});
 }
 
@@ -170,9 +153,7 @@ async function health(page) {
     node: await field("node"),
     uptime: await field("uptime"),
     functions: await field("functions"),
-    nodes: await page.locator("[data-testid=nodes] tbody tr").evaluateAll((rows) =>
-      rows.map((row) => [...row.querySelectorAll("td")].map((cell) => cell.textContent)),
-    ),
+    nodes: await cells(page.locator("[data-testid=nodes] tbody tr")),
   });
   await shot(page, "health");
 }
@@ -185,10 +166,8 @@ async function logs(page) {
   const hello = entries.locator("tr[data-path='tasks:hello']");
   await hello.waitFor(); // written within a second of the call
   await hello.locator("summary").click();
-  const cells = (row) =>
-    row.locator("td").evaluateAll((tds) => tds.map((td) => td.textContent));
   emit("logged_hello", {
-    cells: await cells(hello),
+    cells: (await cells(hello))[0],
     lines: await hello.locator("[data-field=log-lines] li").allTextContents(),
   });
   await shot(page, "logs");
@@ -243,34 +222,23 @@ async function connections(page, app) {
     jobs: await node.locator("[data-field=jobs] dd").textContent(),
     authenticatedPoints: Number(await chart.getAttribute("data-points")),
     polylines: await chart.locator("svg polyline").count(),
-    queries: await node.locator("[data-testid=queries] tbody tr").evaluateAll((rows) =>
-      rows.map((row) => [...row.querySelectorAll("td")].map((cell) => cell.textContent)),
-    ),
+    queries: await cells(node.locator("[data-testid=queries] tbody tr")),
   });
   await shot(page, "connections");
 }
 
-const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
 const app = new ConvexClient(serverUrl, { unsavedChangesWarning: false, logger: quiet });
-try {
-  const context = await browser.newContext({ viewport: { width: 1200, height: 720 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(TIMEOUT);
-  page.on("pageerror", (error) => emit("page_error", { message: String(error) }));
-  await app.mutation(anyApi.tasks.add, { text: "first task", priority: 1 });
-  await app.mutation(anyApi.tasks.add, { text: "urgent task", priority: 9 });
-  await signIn(page);
-  await data(page, app);
-  await edit(page, app);
-  await functions(page);
-  await health(page);
-  await logs(page);
-  await connections(page, app);
-  emit("passed", {});
-} catch (error) {
-  emit("failed", { message: String(error?.stack ?? error) });
-  process.exitCode = 1;
-} finally {
-  await app.close();
-  await browser.close();
-}
+await inBrowser(
+  async (page) => {
+    await app.mutation(anyApi.tasks.add, { text: "first task", priority: 1 });
+    await app.mutation(anyApi.tasks.add, { text: "urgent task", priority: 9 });
+    await wrongKeyThenRight(page);
+    await data(page, app);
+    await edit(page, app);
+    await functions(page);
+    await health(page);
+    await logs(page);
+    await connections(page, app);
+  },
+  () => app.close(),
+);
