@@ -27,7 +27,7 @@ from server.auth.authenticator import AuthResult
 from server.auth.identity import UserIdentity
 from server.errors import AuthError
 from server.metrics import Metrics
-from server.sync.engine import ADMIN_IDENTITY
+from server.sync.executions import ADMIN_IDENTITY
 from server.sync.transport import Clock
 
 __all__ = ["ConnectionAuth", "TokenJudge", "identity_key"]

@@ -51,7 +51,8 @@ from server.limits import session_id_refusal
 from server.metrics import Metrics
 from server.sync.auth import ConnectionAuth, TokenJudge
 from server.sync.calls import Calls
-from server.sync.engine import Engine, Stamp
+from server.sync.engine import Engine
+from server.sync.executions import Stamp
 from server.sync.inbox import Inbox, Received, receive
 from server.sync.subscriptions import Subscriptions
 from server.sync.transport import SYSTEM_CLOCK, Clock, Transport, TransportClosed

@@ -23,13 +23,11 @@ not pushed yet and times its next Transition from it (push latency).
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from server.auth.identity import UserIdentity
 from server.errors import FunctionError
@@ -42,82 +40,25 @@ from server.functions.runner import FunctionRunner, MutationFailed
 from server.metrics import Metrics
 from server.store.base import Commit, IndexKeyChange, Store, Transaction
 from server.sync.committer import Committed, Committer
+from server.sync.executions import (
+    ADMIN_IDENTITY,
+    ANY_IDENTITY,
+    Execution,
+    QueryKey,
+    Stamp,
+    digest,
+)
 from server.sync.intervals import IntervalIndex
 
-__all__ = ["ADMIN_IDENTITY", "ANY_IDENTITY", "Engine", "Execution", "QueryKey", "Stamp"]
+__all__ = ["Engine"]
 
 log = logging.getLogger("livesync.sync")
 
 # How many recent commits are kept to check executions that raced with them.
 _COMMIT_LOG_SIZE = 4096
-ANY_IDENTITY = "*"
-# Identity keys of admin callers (`ConnectionAuth`): their runs may reach
-# internal functions, so they are never shared with, or served by, anyone
-# else's (another caller's "not found" for an internal path, say).
-ADMIN_IDENTITY = "admin:"
 # An invalidated execution with this many subscribers is re-run before they
 # are woken (see Engine._prefetch); a lone subscriber just re-runs it itself.
 _PREFETCH_MIN_LISTENERS = 2
-
-Stamp = tuple[int, float]
-"""A commit's ts and when it was durable (see the module doc)."""
-
-
-class QueryKey(NamedTuple):
-    """A named tuple: one is looked up per subscriber per commit, and a
-    tuple's hash costs no Python call."""
-
-    path: str
-    args: str  # canonical JSON of the Convex-encoded args
-    identity: str  # identity_key(), or ANY_IDENTITY when auth was not read
-    # The journal the run replays (a paginated page's pinned end): runs with
-    # different journals read different ranges, so they never share.
-    journal: str | None = None
-
-    def shared(self) -> QueryKey:
-        """The key of a run that did not read auth, which serves any identity."""
-        return QueryKey(self.path, self.args, ANY_IDENTITY, self.journal)
-
-
-@dataclass(eq=False, slots=True)
-class Execution:
-    """One run of a query at one snapshot, shared by its subscribers."""
-
-    key: QueryKey
-    ts: int
-    outcome: Outcome  # its JSON is sent as is to every subscriber
-    digest: bytes  # equal digests mean an unchanged result: nothing re-sent
-    args: dict[str, Any] = field(default_factory=dict, repr=False)
-    identity: UserIdentity | None = field(default=None, repr=False)  # what it ran under
-    invalidated_at: int | None = None
-    stale_since: Stamp | None = None  # the invalidating commit, when known
-    refs: int = 0
-    listeners: set[Callable[[], None]] = field(default_factory=set)
-
-    def serves(self, identity: str) -> bool:
-        """Whether a connection with `identity_key` `identity` may use this."""
-        return self.key.identity in (ANY_IDENTITY, identity)
-
-    def valid_at(self, ts: int) -> bool:
-        return self.ts <= ts and (self.invalidated_at is None or self.invalidated_at > ts)
-
-    def next_key(self) -> QueryKey:
-        """The key its subscribers re-run it under: with the journal it produced."""
-        journal = self.outcome.journal
-        return self.key if journal == self.key.journal else self.key._replace(journal=journal)
-
-
-def _digest(outcome: Outcome) -> bytes:
-    h = hashlib.blake2b(digest_size=16)
-    if outcome.value_json is not None:
-        h.update(b"ok\0" + outcome.value_json.text.encode())
-    else:
-        data = outcome.error_data_json
-        h.update(b"err\0" + (outcome.error_message or "").encode())
-        h.update(b"\0" + (data.text if data is not None else "-").encode())
-    for line in outcome.log_lines:
-        h.update(b"\0" + line.encode())
-    return h.digest()
 
 
 def _notify(engine: Engine, ex: Execution) -> None:
@@ -240,7 +181,7 @@ class Engine:
             self.metrics.query_seconds.inc(key.path, time.perf_counter() - started)
             self.metrics.query_executions.inc(key.path)
             shared = key if outcome.used_auth or admin else key.shared()
-            ex = Execution(shared, ts, outcome, _digest(outcome), args, identity)
+            ex = Execution(shared, ts, outcome, digest(outcome), args, identity)
             current = self._cache.get(shared)
             if self.runner.registry is not registry:
                 ex.invalidated_at = ts  # old code's result: its subscribers re-run it

@@ -32,7 +32,8 @@ from server.config import Limits
 from server.errors import StoreUnavailable
 from server.functions.outcome import SERVER_ERROR
 from server.limits import path_refusal, size_refusal, text_size
-from server.sync.engine import ANY_IDENTITY, Engine, Execution, QueryKey
+from server.sync.engine import Engine
+from server.sync.executions import ANY_IDENTITY, Execution, QueryKey
 
 __all__ = ["Subscription", "Subscriptions"]
 

@@ -17,7 +17,8 @@ from server.functions.runner import FunctionRunner
 from server.metrics import Metrics
 from server.store.base import Commit
 from server.store.sqlite import SqliteStore
-from server.sync.engine import Engine, QueryKey
+from server.sync.engine import Engine
+from server.sync.executions import QueryKey
 from tests.helpers.timeouts import EVENT
 
 FUNCTIONS = Path(__file__).parent / "engine_functions"

@@ -24,7 +24,8 @@ from server.functions.runner import FunctionRunner
 from server.metrics import Metrics
 from server.sync.committer import Committed
 from server.sync.connection import SyncConnection
-from server.sync.engine import Engine, QueryKey
+from server.sync.engine import Engine
+from server.sync.executions import QueryKey
 from tests.helpers.stores import StoreBackend, catalogued
 from tests.helpers.timeouts import EVENT
 

@@ -22,7 +22,8 @@ from server.functions.runner import FunctionRunner
 from server.metrics import Metrics
 from server.store.sqlite import SqliteStore
 from server.sync.connection import SyncConnection
-from server.sync.engine import Engine, QueryKey
+from server.sync.engine import Engine
+from server.sync.executions import QueryKey
 from tests.helpers.fake_transport import FakeClock, FakeJudge, FakeTransport
 from tests.helpers.timeouts import EVENT
 

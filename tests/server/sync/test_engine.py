@@ -13,7 +13,8 @@ from protocol.values import canonical_json, encode_args
 from server.functions.registry import FunctionRegistry
 from server.functions.runner import FunctionRunner
 from server.metrics import Metrics
-from server.sync.engine import Engine, Execution, QueryKey
+from server.sync.engine import Engine
+from server.sync.executions import Execution, QueryKey
 from tests.helpers.stores import StoreBackend
 from tests.helpers.timeouts import EVENT
 
