@@ -28,6 +28,7 @@ const totalAtLeast = (page, column, least) =>
     { polling: 50 },
   );
 // Columns of the totals table.
+const AUTHENTICATED = 1;
 const UNAUTHENTICATED = 2;
 const MUTATIONS_PER_MINUTE = 5;
 
@@ -43,7 +44,9 @@ await inBrowser(
     emit("health", { nodes: await cells(page.locator("[data-testid=nodes] tbody tr")) });
 
     await page.getByRole("link", { name: "Connections" }).click();
-    // Both app clients counted, each node reported twice (a rate needs two).
+    // The page itself (admin) and both app clients counted, as of each
+    // node's latest report; each node reported twice (a rate needs two).
+    await totalAtLeast(page, AUTHENTICATED, 1);
     await totalAtLeast(page, UNAUTHENTICATED, 2);
     await page.locator("article[data-node]").nth(1).waitFor();
     await page.waitForFunction(
