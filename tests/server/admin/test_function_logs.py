@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from server.errors import ConfigError
 from server.functions.registry import FunctionRegistry
 from server.functions.runner import CallRecord, FunctionRunner
 from server.metrics import Metrics
+from server.store.base import Store
 from server.store.catalog import BY_CREATION_TIME, FUNCTION_LOGS
 from server.sync.engine import Engine
 from tests.helpers.server import LivesyncServer, StartServer
@@ -167,24 +169,6 @@ def test_the_log_keeps_the_newest_entries(start_server: StartServer) -> None:
     assert all(len(page) <= 3 for page in seen)  # never more, at any commit
 
 
-async def test_the_buffer_drops_the_oldest_beyond_its_bound(store_backend: StoreBackend) -> None:
-    registry = FunctionRegistry.load(FUNCTIONS)
-    store = store_backend.make()
-    await store.open(registry.index_defs())
-    engine = Engine(store, FunctionRunner(registry, store), Metrics())
-    recorder = FunctionLog("node", entries=100, buffered=2)
-    for n in range(5):
-        recorder.record(CallRecord(f"calls:f{n}", "query", 0.0, 1.0, None, (), None))
-    recorder.record(CallRecord("_system/dashboard:logs", "query", 0.0, 1.0, None, (), None))
-    assert recorder.dropped == 3
-    recorder.start(engine)
-    await recorder.close()  # stops the task, then writes what is left
-    assert await recorder.flush() == 0  # nothing left to write
-    assert [doc["path"] for doc in await written(store)] == ["calls:f3", "calls:f4"]
-    await engine.close()
-    await store.close()
-
-
 def call(
     path: str, n: int = 0, *, error: str | None = None, lines: tuple[str, ...] = ()
 ) -> CallRecord:
@@ -202,75 +186,87 @@ async def written(store: Any) -> list[dict[str, Any]]:
     return docs
 
 
+@asynccontextmanager
+async def log_engine(store_backend: StoreBackend) -> AsyncIterator[tuple[Store, Engine]]:
+    """A store and an engine serving `FUNCTIONS`, for a `FunctionLog` to write through."""
+    registry = FunctionRegistry.load(FUNCTIONS)
+    store = store_backend.make()
+    await store.open(registry.index_defs())
+    engine = Engine(store, FunctionRunner(registry, store), Metrics())
+    try:
+        yield store, engine
+    finally:
+        await engine.close()
+        await store.close()
+
+
+async def test_the_buffer_drops_the_oldest_beyond_its_bound(store_backend: StoreBackend) -> None:
+    async with log_engine(store_backend) as (store, engine):
+        recorder = FunctionLog("node", entries=100, buffered=2)
+        for n in range(5):
+            recorder.record(call(f"calls:f{n}"))
+        recorder.record(call("_system/dashboard:logs"))
+        assert recorder.dropped == 3
+        recorder.start(engine)
+        await recorder.close()  # stops the task, then writes what is left
+        assert await recorder.flush() == 0  # nothing left to write
+        assert [doc["path"] for doc in await written(store)] == ["calls:f3", "calls:f4"]
+
+
 async def test_a_second_of_calls_is_a_few_documents(store_backend: StoreBackend) -> None:
     """Calls are grouped by function, kind and outcome, at most
     CALLS_PER_DOCUMENT to a document, the documents ordered by their newest
-    call; the page of the log holds every call, the latest to end first."""
-    registry = FunctionRegistry.load(FUNCTIONS)
-    store = store_backend.make()
-    await store.open(registry.index_defs())
-    engine = Engine(store, FunctionRunner(registry, store), Metrics())
-    recorder = FunctionLog("node", entries=1000)
-    recorder.start(engine)
-    for n in range(CALLS_PER_DOCUMENT + 5):
-        recorder.record(call("calls:echo", n))
-    recorder.record(call("calls:echo", 500, error="boom"))
-    recorder.record(call("calls:add", 501))
-    await recorder.close()
-    docs = await written(store)
-    assert [(d["path"], d["ok"], len(d["calls"])) for d in docs] == [
-        ("calls:echo", True, CALLS_PER_DOCUMENT),
-        ("calls:echo", True, 5),
-        ("calls:echo", False, 1),
-        ("calls:add", True, 1),
-    ]
-    assert [c["startedAt"] for c in docs[1]["calls"]] == [100.0, 101.0, 102.0, 103.0, 104.0]
-    assert docs[2]["calls"][0]["error"] == "boom" and docs[0]["nodeId"] == "node"
-    await engine.close()
-    await store.close()
+    call."""
+    async with log_engine(store_backend) as (store, engine):
+        recorder = FunctionLog("node", entries=1000)
+        recorder.start(engine)
+        for n in range(CALLS_PER_DOCUMENT + 5):
+            recorder.record(call("calls:echo", n))
+        recorder.record(call("calls:echo", 500, error="boom"))
+        recorder.record(call("calls:add", 501))
+        await recorder.close()
+        docs = await written(store)
+        assert [(d["path"], d["ok"], len(d["calls"])) for d in docs] == [
+            ("calls:echo", True, CALLS_PER_DOCUMENT),
+            ("calls:echo", True, 5),
+            ("calls:echo", False, 1),
+            ("calls:add", True, 1),
+        ]
+        assert [c["startedAt"] for c in docs[1]["calls"]] == [100.0, 101.0, 102.0, 103.0, 104.0]
+        assert docs[2]["calls"][0]["error"] == "boom" and docs[0]["nodeId"] == "node"
 
 
 async def test_long_log_lines_are_cut(store_backend: StoreBackend) -> None:
-    registry = FunctionRegistry.load(FUNCTIONS)
-    store = store_backend.make()
-    await store.open(registry.index_defs())
-    engine = Engine(store, FunctionRunner(registry, store), Metrics())
-    recorder = FunctionLog("node", entries=1000)
-    recorder.start(engine)
-    long_line = "x" * (LOG_LINE_CHARS + 10)
-    recorder.record(call("calls:echo", lines=("short", long_line)))
-    recorder.record(call("calls:echo", 1, lines=tuple("y" * 1000 for _ in range(256))))
-    await recorder.close()
-    docs = await written(store)
-    first, second = docs[0]["calls"]
-    assert first["logLines"] == ["short", "x" * LOG_LINE_CHARS + "… (10 more characters)"]
-    kept = second["logLines"]
-    assert kept[:-1] == ["y" * 1000] * (len(kept) - 1) and 16 < len(kept) < 256
-    assert kept[-1] == f"… ({256 - len(kept) + 1} more lines)"
-    await engine.close()
-    await store.close()
+    async with log_engine(store_backend) as (store, engine):
+        recorder = FunctionLog("node", entries=1000)
+        recorder.start(engine)
+        long_line = "x" * (LOG_LINE_CHARS + 10)
+        recorder.record(call("calls:echo", lines=("short", long_line)))
+        recorder.record(call("calls:echo", 1, lines=tuple("y" * 1000 for _ in range(256))))
+        await recorder.close()
+        docs = await written(store)
+        first, second = docs[0]["calls"]
+        assert first["logLines"] == ["short", "x" * LOG_LINE_CHARS + "… (10 more characters)"]
+        kept = second["logLines"]
+        assert kept[:-1] == ["y" * 1000] * (len(kept) - 1) and 16 < len(kept) < 256
+        assert kept[-1] == f"… ({256 - len(kept) + 1} more lines)"
 
 
 async def test_trimming_cuts_the_oldest_calls_of_a_document(store_backend: StoreBackend) -> None:
-    registry = FunctionRegistry.load(FUNCTIONS)
-    store = store_backend.make()
-    await store.open(registry.index_defs())
-    engine = Engine(store, FunctionRunner(registry, store), Metrics())
-    recorder = FunctionLog("node", entries=7)
-    recorder.start(engine)
-    for n in range(5):
-        recorder.record(call("calls:echo", n))
-    assert await recorder.flush() == 5
-    for n in range(5, 9):
-        recorder.record(call("calls:add", n))
-    await recorder.close()
-    docs = await written(store)
-    assert [(d["path"], [c["startedAt"] for c in d["calls"]]) for d in docs] == [
-        ("calls:echo", [2.0, 3.0, 4.0]),
-        ("calls:add", [5.0, 6.0, 7.0, 8.0]),
-    ]
-    await engine.close()
-    await store.close()
+    async with log_engine(store_backend) as (store, engine):
+        recorder = FunctionLog("node", entries=7)
+        recorder.start(engine)
+        for n in range(5):
+            recorder.record(call("calls:echo", n))
+        assert await recorder.flush() == 5
+        for n in range(5, 9):
+            recorder.record(call("calls:add", n))
+        await recorder.close()
+        docs = await written(store)
+        assert [(d["path"], [c["startedAt"] for c in d["calls"]]) for d in docs] == [
+            ("calls:echo", [2.0, 3.0, 4.0]),
+            ("calls:add", [5.0, 6.0, 7.0, 8.0]),
+        ]
 
 
 def test_a_negative_number_of_entries_is_refused(tmp_path: Path) -> None:
