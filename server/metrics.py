@@ -35,7 +35,7 @@ from prometheus_client.metrics import MetricWrapperBase
 from prometheus_client.metrics_core import CounterMetricFamily, HistogramMetricFamily, Metric
 
 from protocol.session import AuthState
-from server.scheduler.jobs import FAILED, SUCCESS
+from server.scheduler.jobs import FAILED, SKIPPED, SUCCESS
 
 __all__ = [
     "CONTENT_TYPE",
@@ -357,9 +357,10 @@ class Metrics:
         self.cron_runs = Counter(
             r,
             "livesync_cron_runs_total",
-            "Cron job runs this node ran, by how they ended",
+            "Cron job runs this node ran, by how they ended (skipped: the previous run "
+            "had not finished)",
             "outcome",
-            (SUCCESS, FAILED),
+            (SUCCESS, FAILED, SKIPPED),
         )
         self.function_duration = Histogram(
             r,

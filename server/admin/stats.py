@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from server.metrics import Metrics
-from server.scheduler.jobs import FAILED, SUCCESS
+from server.scheduler.jobs import FAILED, SKIPPED, SUCCESS
 
 __all__ = ["TOP_QUERIES", "node_stats"]
 
@@ -47,7 +47,7 @@ def node_stats(metrics: Metrics, subscriptions: int) -> dict[str, Any]:
         "commits": commits,
         "commitMeanMs": _mean_ms(commit_seconds, commits),
         "scheduledJobs": {SUCCESS: jobs[SUCCESS], FAILED: jobs[FAILED]},  # crons apart
-        "cronRuns": {SUCCESS: crons[SUCCESS], FAILED: crons[FAILED]},
+        "cronRuns": {SUCCESS: crons[SUCCESS], FAILED: crons[FAILED], SKIPPED: crons[SKIPPED]},
     }
 
 

@@ -44,7 +44,14 @@ from typing import TYPE_CHECKING, Any
 from server.errors import FunctionError
 from server.functions.crons import CronJob
 from server.scheduler.context import Clock
-from server.scheduler.jobs import IN_PROGRESS, PENDING, ScheduleBudget, insert_job, state_of
+from server.scheduler.jobs import (
+    IN_PROGRESS,
+    PENDING,
+    SKIPPED,
+    ScheduleBudget,
+    insert_job,
+    state_of,
+)
 from server.scheduler.schedules import ScheduleError, from_description
 from server.scheduler.wakeups import DueLoop
 from server.store.base import Document, Snapshot, Transaction
@@ -128,7 +135,9 @@ class CronRunner:
         for doc in await _cron_docs(self._engine.store.snapshot()):
             due = _next_run(doc)
             if due is not None and due <= now:
-                due = await self._engine.transact(_firing(doc["_id"], now))
+                due, skipped = await self._engine.transact(_firing(doc["_id"], now))
+                if skipped:
+                    self._engine.metrics.cron_runs.inc(SKIPPED)
             if due is not None:
                 upcoming = due if upcoming is None else min(upcoming, due)
         return upcoming
@@ -166,15 +175,18 @@ def _changes(docs: list[Document], wanted: Mapping[str, CronJob], now_ms: float)
     return changes
 
 
-def _firing(cron_id: str, now_ms: float) -> Callable[[Transaction], Awaitable[float | None]]:
+def _firing(
+    cron_id: str, now_ms: float
+) -> Callable[[Transaction], Awaitable[tuple[float | None, bool]]]:
     """The transaction running the job `cron_id` if it is still due at
-    `now_ms`; it returns the job's next due time."""
+    `now_ms`; it returns the job's next due time, and whether this due time
+    was skipped (its previous run has not finished)."""
 
-    async def fire(tx: Transaction) -> float | None:
+    async def fire(tx: Transaction) -> tuple[float | None, bool]:
         doc = await tx.get(cron_id)
         due = None if doc is None else _next_run(doc)
         if doc is None or due is None or due > now_ms:
-            return due  # deleted, or run by another node meanwhile
+            return due, False  # deleted, or run by another node meanwhile
         new = {key: value for key, value in doc.items() if key not in _SYSTEM_FIELDS}
         name = doc.get("name")
         spec = doc.get("cronSpec")
@@ -186,9 +198,13 @@ def _firing(cron_id: str, now_ms: float) -> Callable[[Transaction], Awaitable[fl
             log.error("cron job %r has a schedule this server cannot read: %s", name, exc)
             new.pop("nextRun", None)
             await tx.replace(cron_id, new, system=True)
-            return None
+            return None, False
         previous = doc.get("lastJob")
-        if isinstance(previous, str) and state_of(await tx.get(previous)) in (PENDING, IN_PROGRESS):
+        skipped = isinstance(previous, str) and state_of(await tx.get(previous)) in (
+            PENDING,
+            IN_PROGRESS,
+        )
+        if skipped:
             log.warning("cron job %r skipped a run: its previous run has not finished", name)
         else:
             assert isinstance(spec, dict)
@@ -204,7 +220,7 @@ def _firing(cron_id: str, now_ms: float) -> Callable[[Transaction], Awaitable[fl
         next_run = schedule.next_run(due, now_ms)
         _set_next_run(new, next_run)
         await tx.replace(cron_id, new, system=True)
-        return next_run
+        return next_run, skipped
 
     return fire
 

@@ -35,6 +35,7 @@ __all__ = [
     "MAX_ARGS_BYTES",
     "MAX_JOBS_PER_FUNCTION",
     "PENDING",
+    "SKIPPED",
     "SUCCESS",
     "ScheduleBudget",
     "cancel_job",
@@ -50,6 +51,9 @@ IN_PROGRESS: Final = "inProgress"
 SUCCESS: Final = "success"
 FAILED: Final = "failed"
 CANCELED: Final = "canceled"
+# Not a job's state: how a cron job's due time ends when its previous run
+# has not finished (no job is made; `livesync_cron_runs_total` counts it).
+SKIPPED: Final = "skipped"
 
 BY_STATE = f"{SCHEDULED_FUNCTIONS}.by_state"
 

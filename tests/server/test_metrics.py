@@ -104,7 +104,7 @@ def test_known_labels_show_at_zero_before_anything_happens() -> None:
         assert f'livesync_gc_pause_max_seconds{{generation="{generation}"}} 0.0\n' in text
     assert 'livesync_mutations_total{outcome="error"} 0.0\n' in text
     assert 'livesync_scheduled_jobs_total{outcome="failed"} 0.0\n' in text
-    for outcome in ("success", "failed"):
+    for outcome in ("success", "failed", "skipped"):
         assert f'livesync_cron_runs_total{{outcome="{outcome}"}} 0.0\n' in text
     # Query paths are known only once run: the family, no series yet.
     assert "# TYPE livesync_query_seconds_total counter\n" in text

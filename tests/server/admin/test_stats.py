@@ -31,7 +31,7 @@ def test_an_idle_node_reports_zeros() -> None:
         "commits": 0.0,
         "commitMeanMs": 0.0,
         "scheduledJobs": {"success": 0.0, "failed": 0.0},
-        "cronRuns": {"success": 0.0, "failed": 0.0},
+        "cronRuns": {"success": 0.0, "failed": 0.0, "skipped": 0.0},
     }
 
 
@@ -102,7 +102,7 @@ def test_a_nodes_figures_grow_with_its_work(start_server: StartServer) -> None:
     assert after["queryExecutions"] == sum(q["executions"] for q in after["queries"])
     assert after["queryMeanMs"] > 0
     assert all(q["meanMs"] > 0 for q in after["queries"]), after["queries"]
-    assert after["cronRuns"] == {"success": 0.0, "failed": 0.0}  # this app has none
+    assert after["cronRuns"] == {"success": 0.0, "failed": 0.0, "skipped": 0.0}  # none here
     # 3 notes, 2 schedulings, the scheduled note; the refused call and the
     # failed job (a scheduled mutation is one).
     assert after["mutations"]["ok"] >= 6 and after["mutations"]["error"] == 2

@@ -221,6 +221,7 @@ async def test_a_job_whose_previous_run_is_unfinished_skips_a_turn(
         table = await node.table()
         assert table["tick"]["lastRun"] == NOW_MS  # skipped, not run again
         assert table["tick"]["nextRun"] == ms(2030, 1, 7, 9, 1, 30)
+        assert node.engine.metrics.cron_runs.by_label()["skipped"] == 1
         assert table["report"]["lastRun"] == ms(2030, 1, 7, 9, 0, 30)
         assert len(await node.query("tasks:jobs")) == 2
 

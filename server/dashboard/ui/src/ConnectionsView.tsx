@@ -220,7 +220,11 @@ function WorkFigures({ series, stats }: { series: Sample[]; stats: NodeStats }) 
   );
 }
 
-type OutcomesProps = { field: string; label: string; counts: { success: number; failed: number } };
+type OutcomesProps = {
+  field: string;
+  label: string;
+  counts: { success: number; failed: number; skipped?: number };
+};
 
 function Outcomes({ field, label, counts }: OutcomesProps) {
   return (
@@ -228,6 +232,7 @@ function Outcomes({ field, label, counts }: OutcomesProps) {
       <dt>{label}</dt>
       <dd>
         {counts.success} succeeded, {counts.failed} failed
+        {counts.skipped !== undefined && `, ${counts.skipped} skipped`}
       </dd>
     </div>
   );

@@ -67,7 +67,7 @@ export type NodeStats = {
   commits: number;
   commitMeanMs: number;
   scheduledJobs: { success: number; failed: number }; // cron runs apart
-  cronRuns?: { success: number; failed: number };
+  cronRuns?: { success: number; failed: number; skipped?: number };
 };
 
 export type Health = {
