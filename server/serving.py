@@ -142,6 +142,10 @@ async def serve(
 
     def ready() -> None:
         print(f"livesync: listening on {url}", flush=True)
+        if config.server.dashboard:
+            # In dev the page opens signed in for this machine; else it asks for the key.
+            how = "" if dev else " (sign in with the admin key)"
+            print(f"livesync: dashboard at {url}/_dashboard/{how}", flush=True)
 
     server = _Server(uv_config, app, ready, stop)
     try:

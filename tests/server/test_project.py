@@ -5,6 +5,7 @@ subscribed client."""
 from __future__ import annotations
 
 import asyncio
+import re
 from pathlib import Path
 
 from client import Client
@@ -56,6 +57,9 @@ async def test_dev_in_a_new_project_serves_its_query_and_mutation_live(tmp_path:
     dev = CliProcess(["dev", "--port", "0"], project)
     try:
         url = await asyncio.to_thread(dev.wait_listening)
+        # Where to look, opening signed in on this machine.
+        pattern = f"^livesync: dashboard at {re.escape(url)}/_dashboard/$"
+        await asyncio.to_thread(dev.expect_stdout, pattern)
         async with Client(url) as client:
             tasks = client.subscribe("tasks:list")
             async with asyncio.timeout(CLIENT):
