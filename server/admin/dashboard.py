@@ -268,7 +268,8 @@ def _calls(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
     latest to end first (documents written in the same second interleave)."""
     calls: list[dict[str, Any]] = []
     for doc in documents:
-        held = json.loads(doc["calls"])  # JSON text: see server.admin.function_logs
+        # JSON text (server.admin.function_logs); an older document is one call.
+        held = json.loads(doc["calls"]) if isinstance(doc.get("calls"), str) else [doc]
         calls.extend(
             {
                 **call,

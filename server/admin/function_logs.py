@@ -31,7 +31,7 @@ from typing import Any
 from server.admin.dashboard import SYSTEM_PREFIX
 from server.errors import LivesyncError
 from server.functions.runner import CallRecord
-from server.store.base import Transaction
+from server.store.base import Document, Transaction
 from server.store.catalog import BY_CREATION_TIME, FUNCTION_LOGS
 from server.sync.engine import Engine
 
@@ -41,6 +41,7 @@ __all__ = [
     "FLUSH_INTERVAL",
     "LOG_LINE_CHARS",
     "FunctionLog",
+    "call_count",
 ]
 
 log = logging.getLogger("livesync.server")
@@ -58,6 +59,9 @@ DOCUMENT_LOG_CHARS = 256 * 1024
 # of a whole response must not make a document huge.
 LOG_LINE_CHARS = 2000
 CALL_LOG_CHARS = 32 * 1024
+# Characters of log lines held between two writes; beyond them calls are
+# dropped too (10,000 calls of 32 KB each would be 320 MB).
+BUFFERED_LOG_CHARS = 32 * 1024 * 1024
 
 
 class FunctionLog:
@@ -67,13 +71,22 @@ class FunctionLog:
         node_id: this node's id (`_nodes`), stored with each call.
         entries: how many calls the table keeps, the newest.
         buffered: how many calls wait between two writes at most.
+        buffered_chars: how many characters of log lines they hold at most.
     """
 
-    def __init__(self, node_id: str, entries: int, buffered: int = BUFFERED_CALLS) -> None:
+    def __init__(
+        self,
+        node_id: str,
+        entries: int,
+        buffered: int = BUFFERED_CALLS,
+        buffered_chars: int = BUFFERED_LOG_CHARS,
+    ) -> None:
         self._node_id = node_id
         self._entries = entries
+        self._chars_bound = buffered_chars
         # deque.append is atomic: action threads record without a lock.
         self._buffer: collections.deque[CallRecord] = collections.deque(maxlen=buffered)
+        self._buffered_chars = 0  # of the buffered calls' log lines, about
         self.dropped = 0  # calls never written: buffer overflow or a failed write
         self._reported = 0
         # Trimming reads the kept entries, so it runs once a tenth of them
@@ -84,11 +97,21 @@ class FunctionLog:
         self.task: asyncio.Task[None] | None = None
 
     def record(self, call: CallRecord) -> None:
-        """Take one finished run (any thread; never blocks)."""
+        """Take one finished run (any thread; never blocks). Its log lines
+        are cut here, so the buffer holds no more than the documents will."""
         if call.path.startswith(SYSTEM_PREFIX):
             return
+        chars = sum(map(len, call.log_lines))
+        if chars > LOG_LINE_CHARS:  # a line, or all of them, may be too long
+            call = call._replace(log_lines=_clipped_lines(call.log_lines))
+            chars = sum(map(len, call.log_lines))
+        # Races between threads miscount these by a call now and then.
+        if self._buffered_chars + chars > self._chars_bound:
+            self.dropped += 1
+            return
         if len(self._buffer) == self._buffer.maxlen:
-            self.dropped += 1  # a rare race between threads miscounts by one
+            self.dropped += 1
+        self._buffered_chars += chars
         self._buffer.append(call)
 
     def start(self, engine: Engine) -> None:
@@ -100,12 +123,14 @@ class FunctionLog:
         """Write what is buffered now; returns how many calls were written."""
         assert self._engine is not None, "start() has not run"
         batch = [self._buffer.popleft() for _ in range(len(self._buffer))]
+        self._buffered_chars = 0
         if self.dropped > self._reported:
             log.warning(
-                "function log: %d call(s) dropped so far (more than %d a second, "
-                "or a write failed)",
+                "function log: %d call(s) dropped so far (more than %d a second or "
+                "%d MB of log lines, or a write failed)",
                 self.dropped,
                 self._buffer.maxlen,
+                self._chars_bound // 2**20,
             )
             self._reported = self.dropped
         if not batch:
@@ -145,7 +170,7 @@ class FunctionLog:
         kept = 0
         index = f"{FUNCTION_LOGS}.{BY_CREATION_TIME}"
         async for _, doc in tx.scan(index, b"", None, "desc"):
-            count = int(doc["count"])
+            count = call_count(doc)
             room = self._entries - kept
             if room <= 0:
                 await tx.delete(doc["_id"], system=True)
@@ -198,6 +223,16 @@ class FunctionLog:
             await asyncio.sleep(max(0.0, FLUSH_INTERVAL - (time.monotonic() - started)))
 
 
+def call_count(doc: Document) -> int:
+    """The calls a document of the log holds. One written by a livesync from
+    before documents held several (or by such a node of the deployment,
+    during an upgrade) is one call with its fields at the top."""
+    count, calls = doc.get("count"), doc.get("calls")
+    if isinstance(calls, str) and isinstance(count, int | float) and not isinstance(count, bool):
+        return int(count)
+    return 1
+
+
 def _calls_fields(calls: list[dict[str, Any]]) -> dict[str, Any]:
     """A document's `calls`, as JSON text: the encoder of the store's values
     costs far more than one json.dumps for thousands of small objects, and
@@ -211,12 +246,12 @@ def _entry(call: CallRecord) -> dict[str, Any]:
         "startedAt": call.started_at,
         "durationMs": call.duration_ms,
         "error": call.error,
-        "logLines": _clipped_lines(call.log_lines),
+        "logLines": list(call.log_lines),  # cut by `record`
         "subject": call.subject,
     }
 
 
-def _clipped_lines(lines: tuple[str, ...]) -> list[str]:
+def _clipped_lines(lines: tuple[str, ...]) -> tuple[str, ...]:
     """`lines`, each cut at LOG_LINE_CHARS, all together at CALL_LOG_CHARS."""
     kept: list[str] = []
     room = CALL_LOG_CHARS
@@ -228,7 +263,7 @@ def _clipped_lines(lines: tuple[str, ...]) -> list[str]:
             break
         kept.append(line)
         room -= len(line)
-    return kept
+    return tuple(kept)
 
 
 def _log_chars(entry: dict[str, Any]) -> int:

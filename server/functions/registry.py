@@ -120,6 +120,10 @@ class FunctionRegistry:
             for name in [n for n in sys.modules if n == self.package or n.startswith(prefix)]:
                 del sys.modules[name]
 
+    def __contains__(self, path: object) -> bool:
+        """Whether a function answers to `path` (internal ones too)."""
+        return path in self._by_path
+
     def paths(self) -> list[str]:
         """The canonical paths of every function, sorted."""
         return sorted({function.path for function in self._by_path.values()})

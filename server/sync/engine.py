@@ -50,10 +50,12 @@ from server.sync.executions import (
 )
 from server.sync.intervals import IntervalIndex
 
-__all__ = ["Engine"]
+__all__ = ["UNKNOWN_PATH", "Engine"]
 
 log = logging.getLogger("livesync.sync")
 
+# The metrics' label for a query path no function answers to.
+UNKNOWN_PATH = "<unknown>"
 # How many recent commits are kept to check executions that raced with them.
 _COMMIT_LOG_SIZE = 4096
 # An invalidated execution with this many subscribers is re-run before they
@@ -178,8 +180,11 @@ class Engine:
             outcome = await self.runner.run_query(
                 key.path, args, identity, self.store.snapshot(ts), key.journal, internal_ok=admin
             )
-            self.metrics.query_seconds.inc(key.path, time.perf_counter() - started)
-            self.metrics.query_executions.inc(key.path)
+            # Paths no function answers to share one label: a client asking
+            # for made-up paths must not grow the metrics without bound.
+            label = key.path if key.path in registry else UNKNOWN_PATH
+            self.metrics.query_seconds.inc(label, time.perf_counter() - started)
+            self.metrics.query_executions.inc(label)
             shared = key if outcome.used_auth or admin else key.shared()
             ex = Execution(shared, ts, outcome, digest(outcome), args, identity)
             current = self._cache.get(shared)

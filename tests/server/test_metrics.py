@@ -5,6 +5,7 @@ and cron runs counted apart from other scheduled jobs."""
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from client import Client
 from server.metrics import CONTENT_TYPE, Metrics
+from server.sync.engine import UNKNOWN_PATH
 from tests.helpers.api import call
 from tests.helpers.server import StartServer
 from tests.helpers.timeouts import CLIENT, REPLY
@@ -323,6 +325,24 @@ async def test_each_query_run_is_timed_under_its_path(served: Served) -> None:
     # Each run is timed around the function's own run, which the histogram times.
     ran = series[("livesync_function_duration_seconds_sum", (("kind", "query"),))]
     assert 0 < ran <= seconds < 2 * REPLY
+
+
+async def test_made_up_query_paths_share_one_label(served: Served) -> None:
+    """Any client can subscribe to paths no function answers to; each fails
+    alone, and the metrics keep one series for all of them, not one each."""
+    peer = await Peer.open(served.ws_url)
+    try:
+        for n in range(3):
+            _, first = await peer.subscribe(f"made:up{n}", {})  # waits for its failure
+            assert "Could not find public function" in json.dumps(first)
+        async with httpx.AsyncClient(timeout=REPLY) as http:
+            text = (await http.get(served.url + "/metrics")).text
+    finally:
+        await peer.close()
+    series = parse(text)
+    assert "made:up" not in text
+    assert series[("livesync_query_executions_total", (("path", UNKNOWN_PATH),))] == 3
+    assert series[("livesync_query_seconds_total", (("path", UNKNOWN_PATH),))] > 0
 
 
 async def test_cron_runs_are_counted_apart_from_scheduled_jobs(

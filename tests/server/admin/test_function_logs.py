@@ -20,6 +20,7 @@ import httpx
 import pytest
 from convex import ConvexClient
 
+from server.admin.dashboard import ServerFacts, install_dashboard
 from server.admin.function_logs import CALLS_PER_DOCUMENT, LOG_LINE_CHARS, FunctionLog
 from server.app import LivesyncApp
 from server.config import load_config
@@ -27,7 +28,7 @@ from server.errors import ConfigError
 from server.functions.registry import FunctionRegistry
 from server.functions.runner import CallRecord, FunctionRunner
 from server.metrics import Metrics
-from server.store.base import Store
+from server.store.base import Store, Transaction
 from server.store.catalog import BY_CREATION_TIME, FUNCTION_LOGS
 from server.sync.engine import Engine
 from tests.helpers.server import LivesyncServer, StartServer
@@ -186,10 +187,22 @@ async def written(store: Any) -> list[dict[str, Any]]:
     return docs
 
 
+async def logs_page(engine: Engine) -> list[dict[str, Any]]:
+    """The first page of `_system/dashboard:logs`, as the admin reads it."""
+    opts = {"numItems": 50, "cursor": None}
+    outcome = await engine.run_query(
+        LOGS, {"paginationOpts": opts}, None, engine.published_ts, internal_ok=True
+    )
+    assert outcome.error_message is None, outcome.error_message
+    return list(outcome.value["page"])
+
+
 @asynccontextmanager
 async def log_engine(store_backend: StoreBackend) -> AsyncIterator[tuple[Store, Engine]]:
-    """A store and an engine serving `FUNCTIONS`, for a `FunctionLog` to write through."""
+    """A store and an engine serving `FUNCTIONS` and the dashboard's
+    functions, for a `FunctionLog` to write through."""
     registry = FunctionRegistry.load(FUNCTIONS)
+    install_dashboard(registry, ServerFacts("0", "sqlite", "node", 0.0, str(FUNCTIONS)))
     store = store_backend.make()
     await store.open(registry.index_defs())
     engine = Engine(store, FunctionRunner(registry, store), Metrics())
@@ -211,6 +224,57 @@ async def test_the_buffer_drops_the_oldest_beyond_its_bound(store_backend: Store
         await recorder.close()  # stops the task, then writes what is left
         assert await recorder.flush() == 0  # nothing left to write
         assert [doc["path"] for doc in await written(store)] == ["calls:f3", "calls:f4"]
+
+
+async def test_the_buffer_drops_calls_beyond_its_characters(store_backend: StoreBackend) -> None:
+    async with log_engine(store_backend) as (store, engine):
+        recorder = FunctionLog("node", entries=100, buffered_chars=2500)
+        for n in range(3):  # 1,000 characters of log lines each
+            recorder.record(call(f"calls:f{n}", lines=("z" * 1000,)))
+        assert recorder.dropped == 1  # the third would pass 2,500
+        recorder.start(engine)
+        await recorder.close()
+        assert [doc["path"] for doc in await written(store)] == ["calls:f0", "calls:f1"]
+        recorder.record(call("calls:later", lines=("z" * 1000,)))  # room again
+        assert await recorder.flush() == 1
+
+
+async def test_documents_of_an_older_livesync_are_read_and_trimmed(
+    store_backend: StoreBackend,
+) -> None:
+    """Before a document held a second's calls it held one, its fields at the
+    top: a database written then, or a node not upgraded yet, has them."""
+    older = {
+        "nodeId": "old-node",
+        "path": "calls:echo",
+        "kind": "query",
+        "startedAt": 1.0,
+        "durationMs": 2.0,
+        "ok": True,
+        "error": None,
+        "logLines": ["[LOG] echoing old"],
+        "subject": "ada",
+    }
+    async with log_engine(store_backend) as (store, engine):
+
+        async def write_older(tx: Transaction) -> None:
+            await tx.insert(FUNCTION_LOGS, older, system=True)
+
+        await engine.transact(write_older)
+        recorder = FunctionLog("node", entries=3)
+        recorder.start(engine)
+        recorder.record(call("calls:add", 10))
+        assert await recorder.flush() == 1
+        page = await logs_page(engine)
+        assert [(c["path"], c["nodeId"], c["subject"]) for c in page] == [
+            ("calls:add", "node", None),
+            ("calls:echo", "old-node", "ada"),
+        ]
+        assert page[1]["logLines"] == ["[LOG] echoing old"]
+        for n in range(2):
+            recorder.record(call("calls:add", 20 + n))
+        await recorder.close()  # three newer calls: the older one is trimmed
+        assert [c["startedAt"] for c in await logs_page(engine)] == [21.0, 20.0, 10.0]
 
 
 async def test_a_second_of_calls_is_a_few_documents(store_backend: StoreBackend) -> None:

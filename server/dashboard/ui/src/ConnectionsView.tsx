@@ -134,10 +134,12 @@ function WorkFigures({ series, stats }: { series: Sample[]; stats: NodeStats }) 
     if (before?.node.stats === undefined || minutes <= 0) return { rate: "–", mean: "–" };
     const earlier = before.node.stats.queries.find((q) => q.path === path);
     const runs = Math.max(0, executions - (earlier?.executions ?? 0));
+    // Unknown without the earlier figures: the query was not among the
+    // listed ones then, or its node did not report means yet.
     const mean =
-      meanMs === undefined
+      meanMs === undefined || earlier?.meanMs === undefined
         ? null
-        : meanBetween(earlier?.executions ?? 0, earlier?.meanMs ?? 0, executions, meanMs);
+        : meanBetween(earlier.executions, earlier.meanMs, executions, meanMs);
     return { rate: (runs / minutes).toFixed(1), mean: ms(mean) };
   };
   return (
