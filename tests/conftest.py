@@ -5,12 +5,16 @@ tests/helpers/server.py). When a test fails, the stderr of every server it
 started is attached to its report, so a server-side traceback is never lost.
 Each test's pytest-timeout limit is multiplied by the suite's timeout scale
 (tests/helpers/timeouts.py). `store_backend` runs a test once per store
-backend (tests/helpers/stores.py).
+backend (tests/helpers/stores.py). A SQLite connection a failed test left
+open would keep the process from exiting after the report: the suite then
+exits without waiting for it, and says so.
 """
 
 from __future__ import annotations
 
 import os
+import sys
+import threading
 from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 
@@ -25,12 +29,36 @@ __all__ = [
     "file_backend",
     "pytest_collection_modifyitems",
     "pytest_runtest_makereport",
+    "pytest_sessionfinish",
+    "pytest_unconfigure",
     "s3_server",
     "start_server",
     "store_backend",
 ]
 
 _SERVERS = pytest.StashKey[list[LivesyncServer]]()
+_EXIT_STATUS = pytest.StashKey[int]()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    session.config.stash[_EXIT_STATUS] = int(exitstatus)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """After the report: aiosqlite's worker threads are not daemons, so one a
+    test never closed would hang the interpreter's exit (and CI until its
+    time limit) instead of ending with the report's status."""
+    left = [
+        t for t in threading.enumerate() if "_connection_worker_thread" in t.name and not t.daemon
+    ]
+    if left:
+        sys.stderr.write(
+            f"\n{len(left)} SQLite connection(s) left open by the tests; "
+            "exiting without waiting for them\n"
+        )
+        sys.stderr.flush()
+        sys.stdout.flush()
+        os._exit(config.stash.get(_EXIT_STATUS, 1))
 
 
 @pytest.fixture

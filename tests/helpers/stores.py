@@ -41,9 +41,12 @@ class SqliteBackend:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self.made: list[SqliteStore] = []  # closed at the end (again: harmless)
 
     def make(self, clock: Clock = time.time_ns) -> SqliteStore:
-        return SqliteStore(self.path, clock=clock)
+        store = SqliteStore(self.path, clock=clock)
+        self.made.append(store)
+        return store
 
     async def fetch(self, sql: str) -> list[tuple[Any, ...]]:
         with sqlite3.connect(self.path) as conn:
@@ -57,9 +60,12 @@ class PostgresBackend:
 
     def __init__(self, url: str) -> None:
         self.url = url
+        self.made: list[PostgresStore] = []  # closed at the end (again: harmless)
 
     def make(self, clock: Clock = time.time_ns) -> PostgresStore:
-        return PostgresStore(self.url, clock=clock)
+        store = PostgresStore(self.url, clock=clock)
+        self.made.append(store)
+        return store
 
     async def fetch(self, sql: str) -> list[tuple[Any, ...]]:
         conn = await asyncpg.connect(self.url)
@@ -74,12 +80,29 @@ StoreBackend = SqliteBackend | PostgresBackend
 
 @asynccontextmanager
 async def open_backend(name: str, tmp_path: Path) -> AsyncIterator[StoreBackend]:
-    """The backend `name` on a new, empty database."""
+    """The backend `name` on a new, empty database. Every store it made is
+    closed at the end, so a test that failed before closing its own leaves
+    no SQLite thread behind to keep the test process from exiting (and no
+    connection to keep PostgreSQL from dropping the database)."""
+    backend: StoreBackend
     if name == "sqlite":
-        yield SqliteBackend(tmp_path / "db.sqlite")
+        backend = SqliteBackend(tmp_path / "db.sqlite")
+        try:
+            yield backend
+        finally:
+            await _close_all(backend)
         return
     async with fresh_database() as url:
-        yield PostgresBackend(url)
+        backend = PostgresBackend(url)
+        try:
+            yield backend
+        finally:
+            await _close_all(backend)
+
+
+async def _close_all(backend: StoreBackend) -> None:
+    for store in backend.made:
+        await store.close()
 
 
 async def catalogued(snapshot: Snapshot) -> list[str]:
