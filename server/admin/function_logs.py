@@ -41,7 +41,6 @@ __all__ = [
     "FLUSH_INTERVAL",
     "LOG_LINE_CHARS",
     "FunctionLog",
-    "call_count",
 ]
 
 log = logging.getLogger("livesync.server")
@@ -170,7 +169,7 @@ class FunctionLog:
         kept = 0
         index = f"{FUNCTION_LOGS}.{BY_CREATION_TIME}"
         async for _, doc in tx.scan(index, b"", None, "desc"):
-            count = call_count(doc)
+            count = _call_count(doc)
             room = self._entries - kept
             if room <= 0:
                 await tx.delete(doc["_id"], system=True)
@@ -223,7 +222,7 @@ class FunctionLog:
             await asyncio.sleep(max(0.0, FLUSH_INTERVAL - (time.monotonic() - started)))
 
 
-def call_count(doc: Document) -> int:
+def _call_count(doc: Document) -> int:
     """The calls a document of the log holds. One written by a livesync from
     before documents held several (or by such a node of the deployment,
     during an upgrade) is one call with its fields at the top."""
