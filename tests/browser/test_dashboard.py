@@ -54,7 +54,7 @@ def test_dashboard_shows_live_data_edits_for_subscribers_runs_functions_health_c
     for module in ("crons.py", "ticks.py"):
         shutil.copy(CRON_FUNCTIONS / module, functions / module)
     server = start_server(functions, server_extra=REFRESH)
-    key = (server.db_path.parent / "admin-key").read_text().strip()
+    key = server.admin_key()
     shots = tmp_path / "screenshots"
     shots.mkdir()
     try:

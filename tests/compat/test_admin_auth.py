@@ -25,10 +25,6 @@ FUNCTIONS_DIR = Path(__file__).resolve().parent / "functions"
 JS_DIR = Path(__file__).resolve().parent / "js"
 
 
-def admin_key(server: LivesyncServer) -> str:
-    return (server.db_path.parent / "admin-key").read_text().strip()
-
-
 def post(server: LivesyncServer, kind: str, path: str, authorization: str | None) -> Any:
     headers = {"authorization": authorization} if authorization else {}
     reply = httpx.post(
@@ -41,7 +37,7 @@ def test_the_npm_client_with_the_admin_key_reaches_internal_functions_live(
     start_server: StartServer,
 ) -> None:
     server = start_server(FUNCTIONS_DIR)
-    result = run_node_script(JS_DIR / "admin.mjs", [server.url, admin_key(server)])
+    result = run_node_script(JS_DIR / "admin.mjs", [server.url, server.admin_key()])
     assert result.named("passed"), str(result)
     live = result.one("live")
     assert live["after"] == live["before"] + 1
@@ -55,7 +51,7 @@ def test_the_pypi_client_with_the_admin_key_calls_internal_functions(
 ) -> None:
     server = start_server(FUNCTIONS_DIR)
     client = ConvexClient(server.url)
-    client.set_admin_auth(admin_key(server))
+    client.set_admin_auth(server.admin_key())
     before = client.query("secrets:count")
     client.mutation("secrets:add", {"body": "from python"})
     assert client.query("secrets:count") == before + 1
@@ -66,7 +62,7 @@ def test_the_http_api_takes_the_admin_key_and_an_identity_to_act_as(
     start_server: StartServer,
 ) -> None:
     server = start_server(FUNCTIONS_DIR)
-    key = admin_key(server)
+    key = server.admin_key()
     assert post(server, "query", "secrets:whoami", f"Convex {key}") == (
         200,
         {"status": "success", "value": None, "logLines": []},
@@ -87,12 +83,12 @@ def test_an_admins_results_never_answer_anyone_else(start_server: StartServer) -
     nor a client's "not found" answer an admin."""
     server = start_server(FUNCTIONS_DIR)
     admin = ConvexClient(server.url)
-    admin.set_admin_auth(admin_key(server))
+    admin.set_admin_auth(server.admin_key())
     user = ConvexClient(server.url)
     admin_updates = admin.subscribe("secrets:count")
     assert isinstance(next(admin_updates), float | int)
     with pytest.raises(Exception, match="Could not find public function"):
         user.query("secrets:count")
     late_admin = ConvexClient(server.url)
-    late_admin.set_admin_auth(admin_key(server))
+    late_admin.set_admin_auth(server.admin_key())
     assert isinstance(late_admin.query("secrets:count"), float | int)

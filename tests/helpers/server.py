@@ -159,6 +159,11 @@ class LivesyncServer:
         self.stop()
         self.start()
 
+    def admin_key(self) -> str:
+        """The deployment's admin key, as the server made it at its first
+        start (beside its SQLite database)."""
+        return (self.db_path.parent / "admin-key").read_text().strip()
+
     def stdout_lines(self) -> list[str]:
         """What the last start printed up to its listening line."""
         return list(self._stdout_tail)

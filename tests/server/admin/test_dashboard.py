@@ -17,6 +17,7 @@ from convex import ConvexClient
 from server.config import Config, DatabaseConfig, FunctionsConfig
 from server.errors import ConfigError
 from server.functions.registry import FunctionRegistry
+from tests.helpers.api import admin_client
 from tests.helpers.server import DevServer, LivesyncServer, StartServer
 from tests.helpers.timeouts import REPLY
 
@@ -39,12 +40,6 @@ EVERY_FUNCTION = {
 NOT_FOUND = "Could not find public function"
 
 
-def admin(server: LivesyncServer) -> ConvexClient:
-    client = ConvexClient(server.url)
-    client.set_admin_auth((server.db_path.parent / "admin-key").read_text().strip())
-    return client
-
-
 def page(client: ConvexClient, cursor: str | None = None, **args: Any) -> Any:
     opts = {"numItems": args.pop("num_items", 10), "cursor": cursor}
     return client.query(
@@ -64,7 +59,7 @@ def server(start_server: StartServer) -> LivesyncServer:
 def test_tables_lists_schema_tables_tables_with_data_and_system_tables(
     server: LivesyncServer,
 ) -> None:
-    client = admin(server)
+    client = admin_client(server)
     client.mutation(f"{DASHBOARD}:insertDocument", {"table": "notes", "document": {"n": 1}})
     tables = {t["name"]: t for t in client.query(f"{DASHBOARD}:tables")}
     assert list(tables)[:2] == ["notes", "tasks"]  # app tables first, then system ones
@@ -92,7 +87,7 @@ def test_the_table_list_is_live_for_a_new_table_outside_the_schema(
     # Only reading the catalog whole makes the list follow a new table.
     extra = "node_refresh = 3600\nfunction_log_entries = 0\n"
     server = start_server(SCHEMALESS, server_extra=extra)
-    client, app = admin(server), ConvexClient(server.url)
+    client, app = admin_client(server), ConvexClient(server.url)
     client.mutation(f"{DASHBOARD}:insertDocument", {"table": "earlier", "document": {"n": 1}})
     updates = client.subscribe(f"{DASHBOARD}:tables")
     assert "notes" not in {t["name"] for t in next(updates)}
@@ -107,7 +102,7 @@ def test_the_table_list_is_live_for_a_new_table_outside_the_schema(
 
 
 def test_documents_page_by_any_index_either_way_with_filters(server: LivesyncServer) -> None:
-    client = admin(server)
+    client = admin_client(server)
     for n, priority in enumerate([5, 1, 4, 2, 3]):
         client.mutation("tasks:add", {"text": f"t{n}", "priority": priority})
     first = page(client, index="by_priority", order="desc", num_items=2)
@@ -129,7 +124,7 @@ def test_documents_page_by_any_index_either_way_with_filters(server: LivesyncSer
 
 
 def test_a_page_of_documents_is_live(server: LivesyncServer) -> None:
-    client, app = admin(server), ConvexClient(server.url)
+    client, app = admin_client(server), ConvexClient(server.url)
     args = {"table": "tasks", "paginationOpts": {"numItems": 10, "cursor": None}}
     updates = client.subscribe(f"{DASHBOARD}:documents", args)
     assert next(updates)["page"] == []
@@ -141,7 +136,7 @@ def test_a_page_of_documents_is_live(server: LivesyncServer) -> None:
 def test_edits_are_checked_by_the_schema_and_reach_an_apps_subscription(
     server: LivesyncServer,
 ) -> None:
-    client, app = admin(server), ConvexClient(server.url)
+    client, app = admin_client(server), ConvexClient(server.url)
     seen = app.subscribe("tasks:list")
     assert next(seen) == []
     new = {"text": "by the admin", "done": False, "priority": 2}
@@ -175,7 +170,7 @@ def test_edits_are_checked_by_the_schema_and_reach_an_apps_subscription(
 
 
 def test_system_tables_are_read_only(server: LivesyncServer) -> None:
-    client = admin(server)
+    client = admin_client(server)
     with pytest.raises(Exception, match="_scheduled_functions is a system table"):
         client.mutation(
             f"{DASHBOARD}:insertDocument",
@@ -186,7 +181,7 @@ def test_system_tables_are_read_only(server: LivesyncServer) -> None:
 
 
 def test_functions_and_health_describe_the_app_and_the_server(server: LivesyncServer) -> None:
-    client = admin(server)
+    client = admin_client(server)
     functions = {f["path"]: f for f in client.query(f"{DASHBOARD}:functions")}
     assert sorted(functions) == [
         "tasks:add",
@@ -242,7 +237,7 @@ def assert_unreachable(client: ConvexClient, url: str, headers: dict[str, str]) 
 
 def test_without_the_admin_key_no_dashboard_function_exists(server: LivesyncServer) -> None:
     assert_unreachable(ConvexClient(server.url), server.url, {})
-    assert page(admin(server))["page"] == []  # and nothing was written
+    assert page(admin_client(server))["page"] == []  # and nothing was written
 
 
 def test_an_app_users_token_reaches_no_dashboard_function(tmp_path: Path) -> None:
@@ -257,7 +252,7 @@ def test_an_app_users_token_reaches_no_dashboard_function(tmp_path: Path) -> Non
         assert user.query("tasks:hello", {"greeting": "hi"}) == "hi, mallory"
         assert_unreachable(user, dev.url, {"authorization": f"Bearer {token}"})
         # Where the Functions view gets such a token to run a function as a user.
-        assert admin(dev).query(f"{DASHBOARD}:health")["devIssuer"] == "/dev-issuer"
+        assert admin_client(dev).query(f"{DASHBOARD}:health")["devIssuer"] == "/dev-issuer"
     finally:
         dev.stop()
 

@@ -31,6 +31,7 @@ from server.metrics import Metrics
 from server.store.base import Store, Transaction
 from server.store.catalog import BY_CREATION_TIME, FUNCTION_LOGS
 from server.sync.engine import Engine
+from tests.helpers.api import admin_client
 from tests.helpers.server import LivesyncServer, StartServer
 from tests.helpers.stores import StoreBackend
 from tests.helpers.timeouts import CLIENT, REPLY
@@ -39,16 +40,6 @@ pytestmark = [pytest.mark.compat, pytest.mark.timeout(90)]
 
 FUNCTIONS = Path(__file__).resolve().parent / "logged_functions"
 LOGS = "_system/dashboard:logs"
-
-
-def admin_key(server: LivesyncServer) -> str:
-    return (server.db_path.parent / "admin-key").read_text().strip()
-
-
-def admin(server: LivesyncServer) -> ConvexClient:
-    client = ConvexClient(server.url)
-    client.set_admin_auth(admin_key(server))
-    return client
 
 
 def logs(client: ConvexClient, **filters: Any) -> Iterator[Any]:
@@ -78,7 +69,7 @@ def call_acting_as(server: LivesyncServer, path: str, identity: dict[str, str]) 
     reply = httpx.post(
         f"{server.url}/api/query",
         json={"path": path, "args": {}, "format": "json"},
-        headers={"Authorization": f"Convex {admin_key(server)}:{acting}"},
+        headers={"Authorization": f"Convex {server.admin_key()}:{acting}"},
         timeout=REPLY,
     )
     assert reply.status_code == 200, reply.text
@@ -87,7 +78,7 @@ def call_acting_as(server: LivesyncServer, path: str, identity: dict[str, str]) 
 
 def test_calls_appear_live_with_their_outcome_logs_and_caller(start_server: StartServer) -> None:
     server = start_server(FUNCTIONS)
-    client = admin(server)
+    client = admin_client(server)
     updates = logs(client)
     assert client.query("calls:echo", {"word": "hi"}) == "hi"
     client.mutation("calls:add", {"text": "one"})
@@ -131,7 +122,7 @@ def test_calls_appear_live_with_their_outcome_logs_and_caller(start_server: Star
 
 def test_filters_narrow_the_log(start_server: StartServer) -> None:
     server = start_server(FUNCTIONS)
-    client = admin(server)
+    client = admin_client(server)
     client.query("calls:echo", {"word": "a"})
     client.action("calls:shout", {"text": "b"})
     with pytest.raises(Exception, match="deliberately broken"):
@@ -151,7 +142,7 @@ def test_filters_narrow_the_log(start_server: StartServer) -> None:
 
 def test_the_log_keeps_the_newest_entries(start_server: StartServer) -> None:
     server = start_server(FUNCTIONS, server_extra="function_log_entries = 3\n")
-    client = admin(server)
+    client = admin_client(server)
     updates = logs(client)
     for n in range(8):
         client.query("calls:echo", {"word": f"w{n}"})

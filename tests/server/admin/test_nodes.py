@@ -13,18 +13,13 @@ from typing import Any
 import pytest
 from convex import ConvexClient
 
+from tests.helpers.api import admin_client
 from tests.helpers.postgres import fresh_database
-from tests.helpers.server import LivesyncServer, StartServer
+from tests.helpers.server import StartServer
 from tests.helpers.timeouts import CLIENT
 
 FUNCTIONS = Path(__file__).parent / "functions"
 FAST = "node_refresh = 0.2\n"  # seconds: a killed node is gone after 0.6 s
-
-
-def admin_client(server: LivesyncServer) -> ConvexClient:
-    client = ConvexClient(server.url)
-    client.set_admin_auth((server.db_path.parent / "admin-key").read_text().strip())
-    return client
 
 
 def until(updates: Iterator[Any], wanted: Any) -> list[dict[str, Any]]:

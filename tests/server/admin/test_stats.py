@@ -15,8 +15,9 @@ from convex import ConvexClient
 
 from server.admin.stats import TOP_QUERIES, node_stats
 from server.metrics import Metrics
+from tests.helpers.api import admin_client
 from tests.helpers.server import StartServer
-from tests.server.admin.test_nodes import FAST, FUNCTIONS, admin_client, until
+from tests.server.admin.test_nodes import FAST, FUNCTIONS, until
 
 CRONS = Path(__file__).parent / "cron_files" / "crons.py"
 
